@@ -1,1 +1,42 @@
+//! `iot-sim`: a local AWS IoT control-plane simulator for the certificate
+//! transfer operations (restJson1, as the real `aws-sdk-iot` client speaks
+//! it) plus STS `GetCallerIdentity`, with per-operation rate quotas,
+//! latency and fault injection.
+//!
+//! ```no_run
+//! use iot_sim::{SimConfig, Simulator};
+//! let sim = Simulator::spawn(SimConfig::default()).unwrap();
+//! println!("endpoint: {}", sim.url());
+//! let stats = sim.stats();
+//! assert_eq!(stats.calls_of("TransferCertificate"), 0);
+//! sim.shutdown();
+//! ```
+//!
+//! See the crate's README.md for the account rule, seed format, endpoints
+//! and fault semantics.
 
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod faults;
+pub mod ops;
+pub mod quota;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod stats;
+pub mod sts;
+pub mod validate;
+pub mod world;
+
+pub use config::{
+    parse_fault_spec, parse_quota_spec, FaultKind, Seed, SeedAccount, SeedCertificate, SimConfig,
+    DEFAULT_ACCOUNT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
+};
+pub use errors::ApiError;
+pub use ops::Operation;
+pub use server::{SimHandle, Simulator};
+pub use state::{AccountState, CertState, StateDump};
+pub use stats::Stats;

@@ -1,1 +1,140 @@
-fn main() {}
+//! `iot-sim` binary: runs the simulator until SIGINT or SIGTERM.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+use iot_sim::{parse_fault_spec, parse_quota_spec, FaultKind, Seed, SimConfig, Simulator};
+
+/// Default listen address of the binary (the library's default is port 0).
+const DEFAULT_LISTEN: &str = "127.0.0.1:5599";
+
+/// Local AWS IoT control-plane simulator (certificate transfer operations + STS GetCallerIdentity).
+#[derive(Parser, Debug)]
+#[command(name = "iot-sim", version)]
+struct Args {
+    /// Address to listen on (port 0 = any free port; the first stdout line tells which).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Account of callers whose access key id is not exactly 12 digits.
+    #[arg(long, default_value = iot_sim::DEFAULT_ACCOUNT)]
+    default_account: String,
+
+    /// Seed file (JSON); repeatable, applied in order.
+    #[arg(long = "seed", value_name = "FILE")]
+    seeds: Vec<PathBuf>,
+
+    /// Multiplier of every documented TPS quota (0 = unlimited).
+    #[arg(long, default_value_t = 1.0)]
+    quota_scale: f64,
+
+    /// Absolute TPS of one operation, e.g. TransferCertificate=5 (0 = unlimited); repeatable.
+    #[arg(long = "quota", value_name = "OP=TPS", value_parser = parse_quota_spec)]
+    quotas: Vec<(String, f64)>,
+
+    /// Latency added to every operation response (humantime, e.g. 30ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    latency: Duration,
+
+    /// Uniform random extra latency in [0, JITTER] (humantime).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    latency_jitter: Duration,
+
+    /// Fault injection KIND=P with KIND one of 500, 503, reset, timeout, lost-reply; repeatable.
+    #[arg(long = "fault", value_name = "KIND=P", value_parser = parse_fault_spec)]
+    faults: Vec<(FaultKind, f64)>,
+
+    /// How long a `timeout` fault holds a request before closing the connection.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    timeout_hold: Duration,
+
+    /// Whether attached things make TransferCertificate fail with 409 (true|false).
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
+    things_block_transfer: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    if !(args.quota_scale >= 0.0 && args.quota_scale.is_finite()) {
+        eprintln!("iot-sim: --quota-scale must be >= 0");
+        std::process::exit(2);
+    }
+    let mut seeds: Vec<Seed> = Vec::new();
+    for path in &args.seeds {
+        match Seed::from_file(path) {
+            Ok(s) => seeds.push(s),
+            Err(e) => {
+                eprintln!("iot-sim: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let config = SimConfig {
+        listen: args.listen,
+        default_account: args.default_account,
+        quota_scale: args.quota_scale,
+        quotas: args.quotas.into_iter().collect::<HashMap<_, _>>(),
+        latency: args.latency,
+        latency_jitter: args.latency_jitter,
+        faults: args.faults,
+        timeout_hold: args.timeout_hold,
+        things_block_transfer: args.things_block_transfer,
+        seeds,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iot-sim: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        let sim = match Simulator::start(config).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                eprintln!("iot-sim: cannot start: {e}");
+                return 1;
+            }
+        };
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "listening on {}", sim.url());
+            let _ = out.flush();
+        }
+        wait_for_signal().await;
+        eprintln!("iot-sim: shutting down");
+        sim.shutdown();
+        0
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    std::process::exit(code);
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

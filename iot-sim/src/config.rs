@@ -1,0 +1,267 @@
+//! Configuration of a simulator instance: listen address, quotas, latency,
+//! faults and the initial seed data.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The account used when the caller's access key id is not exactly 12 digits.
+pub const DEFAULT_ACCOUNT: &str = "111111111111";
+
+/// The region used when a request carries no SigV4 `Authorization` header.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long a `timeout` fault holds a request by default.
+pub const DEFAULT_TIMEOUT_HOLD: Duration = Duration::from_secs(60);
+
+/// Everything a simulator instance needs to start.
+///
+/// `Default` gives the documented AWS quotas (`quota_scale` 1.0), no latency,
+/// no faults, listening on `127.0.0.1:0` (an ephemeral port).
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free port (see [`crate::SimHandle::addr`]).
+    pub listen: SocketAddr,
+    /// Account of callers whose access key id is not exactly 12 digits.
+    pub default_account: String,
+    /// Multiplier applied to every documented per-operation TPS quota; 0 = unlimited.
+    pub quota_scale: f64,
+    /// Per-operation TPS overrides (operation name as in the API, e.g.
+    /// `TransferCertificate`), absolute (not multiplied by `quota_scale`); 0 = unlimited.
+    pub quotas: HashMap<String, f64>,
+    /// Latency added to every operation response.
+    pub latency: Duration,
+    /// Uniform random extra latency in `[0, latency_jitter]`.
+    pub latency_jitter: Duration,
+    /// Faults to inject, each with its probability per request (checked in this order).
+    pub faults: Vec<(FaultKind, f64)>,
+    /// How long a `timeout` fault holds the request before closing the connection.
+    pub timeout_hold: Duration,
+    /// When true (the default), TransferCertificate refuses a certificate with
+    /// things attached (TransferConflictException 409).
+    pub things_block_transfer: bool,
+    /// Data loaded at start, in order.
+    pub seeds: Vec<Seed>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            default_account: DEFAULT_ACCOUNT.to_string(),
+            quota_scale: 1.0,
+            quotas: HashMap::new(),
+            latency: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
+            faults: Vec::new(),
+            timeout_hold: DEFAULT_TIMEOUT_HOLD,
+            things_block_transfer: true,
+            seeds: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default configuration without any rate quota (`quota_scale` 0).
+    pub fn unlimited() -> Self {
+        SimConfig {
+            quota_scale: 0.0,
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// A kind of injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// `InternalFailureException` 500, no effect.
+    #[serde(rename = "500")]
+    Http500,
+    /// `ServiceUnavailableException` 503, no effect.
+    #[serde(rename = "503")]
+    Http503,
+    /// The connection is reset (TCP RST) with no response, no effect.
+    #[serde(rename = "reset")]
+    Reset,
+    /// The request is held for `timeout_hold`, then the connection is closed
+    /// with no response, no effect.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// Mutating calls only: the call takes effect, but the client gets a 500
+    /// InternalFailureException or a reset (50/50).
+    #[serde(rename = "lost-reply")]
+    LostReply,
+}
+
+impl FaultKind {
+    /// All kinds, in the order used for the stats keys.
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Http500,
+        FaultKind::Http503,
+        FaultKind::Reset,
+        FaultKind::Timeout,
+        FaultKind::LostReply,
+    ];
+
+    /// The name used on the command line and in `/_sim/stats`
+    /// (`500`, `503`, `reset`, `timeout`, `lost-reply`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Http500 => "500",
+            FaultKind::Http503 => "503",
+            FaultKind::Reset => "reset",
+            FaultKind::Timeout => "timeout",
+            FaultKind::LostReply => "lost-reply",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "500" => Ok(FaultKind::Http500),
+            "503" => Ok(FaultKind::Http503),
+            "reset" => Ok(FaultKind::Reset),
+            "timeout" => Ok(FaultKind::Timeout),
+            "lost-reply" => Ok(FaultKind::LostReply),
+            other => Err(format!(
+                "unknown fault kind {other:?} (expected 500, 503, reset, timeout or lost-reply)"
+            )),
+        }
+    }
+}
+
+/// Parses `KIND=P` (e.g. `500=0.1`) as used by `--fault`.
+pub fn parse_fault_spec(s: &str) -> Result<(FaultKind, f64), String> {
+    let (kind, p) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KIND=P, got {s:?}"))?;
+    let kind: FaultKind = kind.trim().parse()?;
+    let p: f64 = p
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad probability in {s:?}"))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(format!("probability must be in [0, 1], got {p}"));
+    }
+    Ok((kind, p))
+}
+
+/// Parses `OP=TPS` (e.g. `TransferCertificate=5`) as used by `--quota`.
+pub fn parse_quota_spec(s: &str) -> Result<(String, f64), String> {
+    let (op, tps) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected OP=TPS, got {s:?}"))?;
+    let op = op.trim();
+    if crate::ops::Operation::from_name(op).is_none() {
+        return Err(format!("unknown operation {op:?}"));
+    }
+    let tps: f64 = tps
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad TPS in {s:?}"))?;
+    if !(tps >= 0.0 && tps.is_finite()) {
+        return Err(format!("TPS must be >= 0, got {tps}"));
+    }
+    Ok((op.to_string(), tps))
+}
+
+/// Seed data for one region: certificates per account.
+///
+/// JSON: `{"region": "us-east-1", "accounts": {"111111111111": {"certificates": [...]}}}`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Seed {
+    /// Region the accounts below live in.
+    pub region: String,
+    /// Account id (12 digits) to its data.
+    pub accounts: BTreeMap<String, SeedAccount>,
+}
+
+/// Seed data of one account.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedAccount {
+    /// Certificates owned by the account.
+    #[serde(default)]
+    pub certificates: Vec<SeedCertificate>,
+}
+
+/// One seeded certificate. Seeding a certificate that exists replaces it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedCertificate {
+    /// 64 hex characters (optionally `0x`-prefixed, 64 in total).
+    pub id: String,
+    /// `ACTIVE`, `INACTIVE`, `REVOKED`, `PENDING_TRANSFER`, `REGISTER_INACTIVE` or `PENDING_ACTIVATION`.
+    pub status: String,
+    /// Policy names attached to the certificate.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Thing names attached to the certificate.
+    #[serde(default)]
+    pub things: Vec<String>,
+    /// With status `PENDING_TRANSFER`: the account the certificate is being transferred to.
+    #[serde(default)]
+    pub pending_target: Option<String>,
+    /// Transfer message of a pending transfer.
+    #[serde(default)]
+    pub transfer_message: Option<String>,
+}
+
+impl Seed {
+    /// Reads a seed from a JSON file.
+    pub fn from_file(path: &std::path::Path) -> Result<Seed, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("invalid seed file {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_kind_round_trip() {
+        for k in FaultKind::ALL {
+            assert_eq!(k.as_str().parse::<FaultKind>().unwrap(), k);
+        }
+        assert!("boom".parse::<FaultKind>().is_err());
+        assert_eq!(
+            parse_fault_spec("lost-reply=0.5").unwrap(),
+            (FaultKind::LostReply, 0.5)
+        );
+        assert!(parse_fault_spec("500=2").is_err());
+        assert!(parse_fault_spec("500").is_err());
+    }
+
+    #[test]
+    fn quota_spec() {
+        assert_eq!(
+            parse_quota_spec("TransferCertificate=5").unwrap(),
+            ("TransferCertificate".to_string(), 5.0)
+        );
+        assert!(parse_quota_spec("Nope=5").is_err());
+        assert!(parse_quota_spec("TransferCertificate=-1").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let c = SimConfig::default();
+        assert_eq!(c.quota_scale, 1.0);
+        assert!(c.things_block_transfer);
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(SimConfig::unlimited().quota_scale, 0.0);
+    }
+}

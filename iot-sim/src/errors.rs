@@ -1,0 +1,88 @@
+//! API errors as AWS IoT sends them: HTTP status from the API model, code in
+//! `X-Amzn-ErrorType`, body `{"message": ...}`.
+
+use std::fmt;
+
+/// An error answer of an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// Error code, e.g. `InvalidRequestException`.
+    pub code: &'static str,
+    /// HTTP status code as in the API model.
+    pub status: u16,
+    /// Human-readable message (body `message`).
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// `InvalidRequestException`, 400.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new("InvalidRequestException", 400, message)
+    }
+
+    /// `ThrottlingException`, 400, "Rate exceeded".
+    pub fn throttling() -> Self {
+        Self::new("ThrottlingException", 400, "Rate exceeded")
+    }
+
+    /// `ResourceNotFoundException`, 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new("ResourceNotFoundException", 404, message)
+    }
+
+    /// `CertificateStateException`, 406.
+    pub fn certificate_state(message: impl Into<String>) -> Self {
+        Self::new("CertificateStateException", 406, message)
+    }
+
+    /// `TransferConflictException`, 409.
+    pub fn transfer_conflict(message: impl Into<String>) -> Self {
+        Self::new("TransferConflictException", 409, message)
+    }
+
+    /// `TransferAlreadyCompletedException`, 410.
+    pub fn transfer_already_completed(message: impl Into<String>) -> Self {
+        Self::new("TransferAlreadyCompletedException", 410, message)
+    }
+
+    /// `LimitExceededException`, 410.
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        Self::new("LimitExceededException", 410, message)
+    }
+
+    /// `InternalFailureException`, 500.
+    pub fn internal_failure() -> Self {
+        Self::new("InternalFailureException", 500, "Internal failure")
+    }
+
+    /// `ServiceUnavailableException`, 503.
+    pub fn service_unavailable() -> Self {
+        Self::new("ServiceUnavailableException", 503, "Service unavailable")
+    }
+
+    /// Unknown path or method, 404.
+    pub fn unknown_operation() -> Self {
+        Self::new("UnknownOperationException", 404, "Unknown operation")
+    }
+
+    /// The JSON body of the error.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "message": self.message }).to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}

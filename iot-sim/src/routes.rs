@@ -1,0 +1,441 @@
+//! HTTP routing (restJson1 paths of the API model) and input validation.
+
+use std::collections::HashMap;
+
+use hyper::header::HeaderMap;
+use hyper::Method;
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::errors::ApiError;
+use crate::ops::Operation;
+use crate::validate;
+use crate::world::{Call, Page};
+
+/// Default page size of the marker-paginated list operations.
+pub const DEFAULT_PAGE_SIZE: usize = 25;
+/// Default `maxResults` of ListPrincipalThings.
+pub const DEFAULT_MAX_RESULTS: usize = 25;
+/// Largest page size / maxResults.
+pub const MAX_PAGE_SIZE: usize = 250;
+
+/// Where a request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/_sim/<name>` control endpoint (method, name).
+    Sim(Method, String),
+    /// STS awsQuery endpoint (`POST /`).
+    Sts,
+    /// An IoT operation with its decoded path labels.
+    Op(Operation, Vec<String>),
+    /// Nothing here.
+    Unknown,
+}
+
+/// Decodes a percent-encoded path segment or query component.
+fn decode(s: &str) -> Option<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// Maps method and raw (still percent-encoded) path to a route.
+pub fn route(method: &Method, raw_path: &str) -> Route {
+    let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    if trimmed.is_empty() {
+        return if method == Method::POST {
+            Route::Sts
+        } else {
+            Route::Unknown
+        };
+    }
+    let raw: Vec<&str> = trimmed.split('/').collect();
+    if raw[0] == "_sim" && raw.len() == 2 {
+        return Route::Sim(method.clone(), raw[1].to_string());
+    }
+    let Some(segs) = raw
+        .iter()
+        .map(|s| decode(s))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Route::Unknown;
+    };
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = method.clone();
+    let op = |op: Operation, labels: &[&str]| {
+        Route::Op(op, labels.iter().map(|l| l.to_string()).collect())
+    };
+    match (m, s.as_slice()) {
+        (Method::GET, ["certificates"]) => op(Operation::ListCertificates, &[]),
+        (Method::GET, ["certificates", id]) => op(Operation::DescribeCertificate, &[id]),
+        (Method::PUT, ["certificates", id]) => op(Operation::UpdateCertificate, &[id]),
+        (Method::GET, ["certificates-out-going"]) => op(Operation::ListOutgoingCertificates, &[]),
+        // The target ARN should be one percent-encoded label; accept an
+        // unencoded `/` too.
+        (Method::POST, ["attached-policies", rest @ ..]) if !rest.is_empty() => {
+            op(Operation::ListAttachedPolicies, &[&rest.join("/")])
+        }
+        (Method::PUT, ["target-policies", name]) => op(Operation::AttachPolicy, &[name]),
+        (Method::POST, ["target-policies", name]) => op(Operation::DetachPolicy, &[name]),
+        (Method::GET, ["principal-policies"]) => op(Operation::ListPrincipalPolicies, &[]),
+        (Method::DELETE, ["principal-policies", name]) => {
+            op(Operation::DetachPrincipalPolicy, &[name])
+        }
+        (Method::GET, ["principals", "things"]) => op(Operation::ListPrincipalThings, &[]),
+        (Method::PUT, ["things", name, "principals"]) => {
+            op(Operation::AttachThingPrincipal, &[name])
+        }
+        (Method::DELETE, ["things", name, "principals"]) => {
+            op(Operation::DetachThingPrincipal, &[name])
+        }
+        (Method::PATCH, ["transfer-certificate", id]) => op(Operation::TransferCertificate, &[id]),
+        (Method::PATCH, ["accept-certificate-transfer", id]) => {
+            op(Operation::AcceptCertificateTransfer, &[id])
+        }
+        (Method::PATCH, ["reject-certificate-transfer", id]) => {
+            op(Operation::RejectCertificateTransfer, &[id])
+        }
+        (Method::PATCH, ["cancel-certificate-transfer", id]) => {
+            op(Operation::CancelCertificateTransfer, &[id])
+        }
+        _ => Route::Unknown,
+    }
+}
+
+/// Parses a query string; the first value of each key wins. `+` is kept as is.
+pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if let (Some(k), Some(v)) = (decode(k), decode(v)) {
+            out.entry(k).or_insert(v);
+        }
+    }
+    out
+}
+
+/// Everything of a request that an operation may read.
+pub struct Input<'a> {
+    /// Decoded path labels.
+    pub labels: &'a [String],
+    /// Decoded query parameters.
+    pub query: &'a HashMap<String, String>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Raw body.
+    pub body: &'a [u8],
+}
+
+impl Input<'_> {
+    fn label(&self, i: usize) -> &str {
+        self.labels.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    fn cert_id(&self) -> Result<String, ApiError> {
+        let id = self.label(0);
+        if validate::is_certificate_id(id) {
+            Ok(id.to_string())
+        } else {
+            Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value '{id}' at 'certificateId' failed to satisfy constraint: Member must have length 64 and match pattern (0x)?[a-fA-F0-9]+"
+            )))
+        }
+    }
+
+    fn bool_param(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.query.get(name).map(String::as_str) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ApiError::invalid_request(format!(
+                "Invalid value '{other}' for {name}: expected true or false"
+            ))),
+        }
+    }
+
+    fn size_param(&self, name: &str, default: usize) -> Result<usize, ApiError> {
+        let Some(v) = self.query.get(name) else {
+            return Ok(default);
+        };
+        match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value '{v}' at '{name}' failed to satisfy constraint: Member must have value between 1 and {MAX_PAGE_SIZE}"
+            ))),
+        }
+    }
+
+    fn marker(&self, name: &str, pattern: bool) -> Result<Option<String>, ApiError> {
+        match self.query.get(name) {
+            None => Ok(None),
+            Some(m) if m.is_empty() => Ok(None),
+            Some(m) if !pattern || validate::is_marker(m) => Ok(Some(m.clone())),
+            Some(m) => Err(ApiError::invalid_request(format!("Invalid {name} '{m}'"))),
+        }
+    }
+
+    fn page(&self, ascending_default: bool) -> Result<Page, ApiError> {
+        Ok(Page {
+            size: self.size_param("pageSize", DEFAULT_PAGE_SIZE)?,
+            marker: self.marker("marker", true)?,
+            ascending: self.bool_param("isAscendingOrder", ascending_default)?,
+        })
+    }
+
+    fn header(&self, name: &str, member: &str) -> Result<String, ApiError> {
+        match self.headers.get(name).map(|v| v.to_str()) {
+            Some(Ok(v)) if !v.is_empty() => Ok(v.to_string()),
+            _ => Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+            ))),
+        }
+    }
+
+    fn json(&self) -> Result<serde_json::Map<String, Value>, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Map::new());
+        }
+        match serde_json::from_slice::<Value>(self.body) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(ApiError::invalid_request(
+                "Request body is not a JSON object",
+            )),
+        }
+    }
+
+    fn body_string(&self, member: &str) -> Result<Option<String>, ApiError> {
+        match self.json()?.remove(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::invalid_request(format!(
+                "Member '{member}' must be a string"
+            ))),
+        }
+    }
+
+    fn message(&self, member: &str) -> Result<Option<String>, ApiError> {
+        let m = self.body_string(member)?;
+        if let Some(text) = &m {
+            if text.chars().count() > validate::MAX_MESSAGE_LEN {
+                return Err(ApiError::invalid_request(format!(
+                    "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length less than or equal to {}",
+                    validate::MAX_MESSAGE_LEN
+                )));
+            }
+        }
+        Ok(m)
+    }
+
+    fn policy_name(&self) -> Result<String, ApiError> {
+        let name = self.label(0);
+        if validate::is_policy_name(name) {
+            Ok(name.to_string())
+        } else {
+            Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value '{name}' at 'policyName' failed to satisfy constraint: Member must match pattern [\\w+=,.@-]+ with length 1..128"
+            )))
+        }
+    }
+
+    fn thing_name(&self) -> Result<String, ApiError> {
+        let name = self.label(0);
+        if validate::is_thing_name(name) {
+            Ok(name.to_string())
+        } else {
+            Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value '{name}' at 'thingName' failed to satisfy constraint: Member must match pattern [a-zA-Z0-9:_-]+ with length 1..128"
+            )))
+        }
+    }
+
+    fn body_target(&self) -> Result<String, ApiError> {
+        match self.body_string("target")? {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(ApiError::invalid_request(
+                "1 validation error detected: Value null at 'target' failed to satisfy constraint: Member must not be null",
+            )),
+        }
+    }
+}
+
+/// Validates the input of an IoT operation and turns it into a [`Call`].
+pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
+    Ok(match op {
+        Operation::DescribeCertificate => Call::Describe {
+            id: input.cert_id()?,
+        },
+        Operation::UpdateCertificate => {
+            let id = input.cert_id()?;
+            let new_status = match input.query.get("newStatus") {
+                None => {
+                    return Err(ApiError::invalid_request(
+                        "1 validation error detected: Value null at 'newStatus' failed to satisfy constraint: Member must not be null",
+                    ))
+                }
+                Some(s) if !validate::is_status(s) => {
+                    return Err(ApiError::invalid_request(format!(
+                        "1 validation error detected: Value '{s}' at 'newStatus' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        validate::STATUSES.join(", ")
+                    )))
+                }
+                Some(s) if s == "PENDING_TRANSFER" || s == "PENDING_ACTIVATION" => {
+                    return Err(ApiError::invalid_request(format!(
+                        "The certificate status cannot be set to {s}"
+                    )))
+                }
+                Some(s) => s.clone(),
+            };
+            Call::Update { id, new_status }
+        }
+        Operation::ListCertificates => Call::ListCertificates {
+            page: input.page(false)?,
+        },
+        Operation::ListOutgoingCertificates => Call::ListOutgoing {
+            page: input.page(false)?,
+        },
+        Operation::ListAttachedPolicies => {
+            let target = input.label(0).to_string();
+            if target.is_empty() {
+                return Err(ApiError::invalid_request("target must not be empty"));
+            }
+            input.bool_param("recursive", false)?;
+            Call::ListAttachedPolicies {
+                target,
+                page: Page {
+                    size: input.size_param("pageSize", DEFAULT_PAGE_SIZE)?,
+                    marker: input.marker("marker", true)?,
+                    ascending: true,
+                },
+            }
+        }
+        Operation::AttachPolicy => Call::AttachPolicy {
+            policy: input.policy_name()?,
+            target: input.body_target()?,
+        },
+        Operation::DetachPolicy => Call::DetachPolicy {
+            policy: input.policy_name()?,
+            target: input.body_target()?,
+        },
+        Operation::ListPrincipalPolicies => Call::ListPrincipalPolicies {
+            principal: input.header("x-amzn-iot-principal", "principal")?,
+            page: input.page(true)?,
+        },
+        Operation::DetachPrincipalPolicy => Call::DetachPolicy {
+            policy: input.policy_name()?,
+            target: input.header("x-amzn-iot-principal", "principal")?,
+        },
+        Operation::ListPrincipalThings => Call::ListPrincipalThings {
+            principal: input.header("x-amzn-principal", "principal")?,
+            page: Page {
+                size: input.size_param("maxResults", DEFAULT_MAX_RESULTS)?,
+                marker: input.marker("nextToken", false)?,
+                ascending: true,
+            },
+        },
+        Operation::AttachThingPrincipal => {
+            let thing = input.thing_name()?;
+            let principal = input.header("x-amzn-principal", "principal")?;
+            if let Some(t) = input.query.get("thingPrincipalType") {
+                if t != "EXCLUSIVE_THING" && t != "NON_EXCLUSIVE_THING" {
+                    return Err(ApiError::invalid_request(format!(
+                        "Invalid thingPrincipalType '{t}'"
+                    )));
+                }
+            }
+            Call::AttachThing { thing, principal }
+        }
+        Operation::DetachThingPrincipal => Call::DetachThing {
+            thing: input.thing_name()?,
+            principal: input.header("x-amzn-principal", "principal")?,
+        },
+        Operation::TransferCertificate => {
+            let id = input.cert_id()?;
+            let target = match input.query.get("targetAwsAccount") {
+                Some(t) if validate::is_account_id(t) => t.clone(),
+                Some(t) => {
+                    return Err(ApiError::invalid_request(format!(
+                        "1 validation error detected: Value '{t}' at 'targetAwsAccount' failed to satisfy constraint: Member must have length 12 and match pattern [0-9]+"
+                    )))
+                }
+                None => {
+                    return Err(ApiError::invalid_request(
+                        "1 validation error detected: Value null at 'targetAwsAccount' failed to satisfy constraint: Member must not be null",
+                    ))
+                }
+            };
+            Call::Transfer {
+                id,
+                target,
+                message: input.message("transferMessage")?,
+            }
+        }
+        Operation::AcceptCertificateTransfer => Call::Accept {
+            id: input.cert_id()?,
+            set_as_active: input.bool_param("setAsActive", false)?,
+        },
+        Operation::RejectCertificateTransfer => Call::Reject {
+            id: input.cert_id()?,
+            reason: input.message("rejectReason")?,
+        },
+        Operation::CancelCertificateTransfer => Call::Cancel {
+            id: input.cert_id()?,
+        },
+        Operation::GetCallerIdentity => {
+            return Err(ApiError::invalid_request("not an IoT operation"));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op_of(m: Method, p: &str) -> Option<Operation> {
+        match route(&m, p) {
+            Route::Op(op, _) => Some(op),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let id = "a".repeat(64);
+        assert_eq!(
+            op_of(Method::GET, &format!("/certificates/{id}")),
+            Some(Operation::DescribeCertificate)
+        );
+        assert_eq!(
+            op_of(Method::GET, "/certificates"),
+            Some(Operation::ListCertificates)
+        );
+        assert_eq!(
+            op_of(Method::DELETE, "/things/t1/principals"),
+            Some(Operation::DetachThingPrincipal)
+        );
+        assert_eq!(op_of(Method::DELETE, "/certificates"), None);
+        assert_eq!(route(&Method::POST, "/"), Route::Sts);
+        assert_eq!(
+            route(&Method::GET, "/_sim/stats"),
+            Route::Sim(Method::GET, "stats".into())
+        );
+        let arn = format!("arn:aws:iot:us-east-1:111111111111:cert/{id}");
+        let enc = arn.replace(':', "%3A").replace('/', "%2F");
+        assert_eq!(
+            route(&Method::POST, &format!("/attached-policies/{enc}")),
+            Route::Op(Operation::ListAttachedPolicies, vec![arn.clone()])
+        );
+        assert_eq!(
+            route(&Method::POST, &format!("/attached-policies/{arn}")),
+            Route::Op(Operation::ListAttachedPolicies, vec![arn])
+        );
+    }
+
+    #[test]
+    fn query() {
+        let q = parse_query(Some("a=1&b=x%2By&a=2&c"));
+        assert_eq!(q["a"], "1");
+        assert_eq!(q["b"], "x+y");
+        assert_eq!(q["c"], "");
+    }
+}

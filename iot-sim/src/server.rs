@@ -1,0 +1,586 @@
+//! The HTTP server: connection handling, the per-request pipeline (latency,
+//! quota, faults, operation) and the `/_sim/*` control endpoints.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::auth;
+use crate::config::{parse_fault_spec, FaultKind, Seed, SimConfig};
+use crate::errors::ApiError;
+use crate::faults;
+use crate::ops::Operation;
+use crate::quota::Quotas;
+use crate::routes::{self, Input, Route};
+use crate::state::StateDump;
+use crate::stats::{Stats, StatsCollector};
+use crate::sts;
+use crate::world::{request_id, Reply, World};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 4 << 20;
+
+type Body = Full<Bytes>;
+
+/// State shared by every connection of one simulator.
+pub(crate) struct Shared {
+    default_account: String,
+    latency: Duration,
+    latency_jitter: Duration,
+    timeout_hold: Duration,
+    things_block_transfer: bool,
+    world: Mutex<World>,
+    stats: StatsCollector,
+    quotas: Quotas,
+    faults: RwLock<Arc<Vec<(FaultKind, f64)>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn new(config: &SimConfig, shutdown: watch::Receiver<bool>) -> io::Result<Shared> {
+        for (_, p) in &config.faults {
+            if !(0.0..=1.0).contains(p) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("fault probability {p} is not in [0, 1]"),
+                ));
+            }
+        }
+        let mut world = World::new();
+        for seed in &config.seeds {
+            world
+                .seed(seed)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        Ok(Shared {
+            default_account: config.default_account.clone(),
+            latency: config.latency,
+            latency_jitter: config.latency_jitter,
+            timeout_hold: config.timeout_hold,
+            things_block_transfer: config.things_block_transfer,
+            world: Mutex::new(world),
+            stats: StatsCollector::default(),
+            quotas: Quotas::new(config.quota_scale, &config.quotas),
+            faults: RwLock::new(Arc::new(config.faults.clone())),
+            shutdown,
+        })
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_faults(&self, faults: Vec<(FaultKind, f64)>) {
+        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
+    }
+
+    fn faults(&self) -> Arc<Vec<(FaultKind, f64)>> {
+        self.faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Returned by the service to make hyper drop the connection without answering.
+#[derive(Debug)]
+struct Dropped(&'static str);
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection dropped on purpose ({})", self.0)
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// A TCP stream that is closed with a RST (SO_LINGER 0) instead of a FIN
+/// when its connection asked for a reset.
+struct ResettableStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset.load(Ordering::SeqCst) {
+            // No FIN: the drop below sends a RST.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+fn response(status: u16, rid: &str, content_type: &'static str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+fn json_response(status: u16, rid: &str, body: String) -> Response<Body> {
+    response(status, rid, "application/json", body)
+}
+
+fn error_response(err: &ApiError, rid: &str) -> Response<Body> {
+    let mut resp = json_response(err.status, rid, err.body());
+    resp.headers_mut()
+        .insert("X-Amzn-ErrorType", HeaderValue::from_static(err.code));
+    resp
+}
+
+/// An error in the protocol of the operation (XML for STS).
+fn op_error(op: Operation, err: &ApiError, rid: &str) -> Response<Body> {
+    if op == Operation::GetCallerIdentity {
+        let code = if err.code == "ThrottlingException" {
+            "Throttling"
+        } else {
+            err.code
+        };
+        response(
+            err.status,
+            rid,
+            "text/xml",
+            sts::error_xml(code, &err.message, rid),
+        )
+    } else {
+        error_response(err, rid)
+    }
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, Dropped> {
+    Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| Dropped("unreadable body"))
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let (op, labels) = match routes::route(&parts.method, parts.uri.path()) {
+        Route::Sim(method, name) => {
+            let body = read_body(body).await?;
+            return Ok(sim_endpoint(&shared, &method, &name, &body, &rid));
+        }
+        Route::Unknown => return Ok(error_response(&ApiError::unknown_operation(), &rid)),
+        Route::Sts => (Operation::GetCallerIdentity, Vec::new()),
+        Route::Op(op, labels) => (op, labels),
+    };
+
+    // 1. count the call
+    shared.stats.call(op);
+    let _in_flight = shared.stats.enter();
+    let body = read_body(body).await?;
+    let auth_header = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (caller, scope) = auth::caller_from(auth_header, &shared.default_account);
+
+    // 2. latency
+    let mut delay = shared.latency;
+    if !shared.latency_jitter.is_zero() {
+        let max = shared.latency_jitter.as_nanos() as u64;
+        delay += Duration::from_nanos(rand::rng().random_range(0..=max));
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+
+    // 3. quota
+    if !shared.quotas.admit(&caller.account, &caller.region, op) {
+        shared.stats.throttled(op);
+        return Ok(op_error(op, &ApiError::throttling(), &rid));
+    }
+
+    // 4. faults
+    let mut lost_reply = false;
+    if op.is_iot() {
+        match faults::roll(&shared.faults(), op.is_mutating()) {
+            None => {}
+            Some(kind) => {
+                shared.stats.fault(kind);
+                match kind {
+                    FaultKind::Http500 => {
+                        return Ok(error_response(&ApiError::internal_failure(), &rid))
+                    }
+                    FaultKind::Http503 => {
+                        return Ok(error_response(&ApiError::service_unavailable(), &rid))
+                    }
+                    FaultKind::Reset => {
+                        reset.store(true, Ordering::SeqCst);
+                        return Err(Dropped("reset"));
+                    }
+                    FaultKind::Timeout => {
+                        let mut shutdown = shared.shutdown.clone();
+                        tokio::select! {
+                            _ = tokio::time::sleep(shared.timeout_hold) => {}
+                            _ = stopped(&mut shutdown) => {}
+                        }
+                        return Err(Dropped("timeout"));
+                    }
+                    FaultKind::LostReply => lost_reply = true,
+                }
+            }
+        }
+    }
+
+    // 5. the operation
+    let resp = if op == Operation::GetCallerIdentity {
+        match sts::action(&body, parts.uri.query()).as_deref() {
+            Some("GetCallerIdentity") => {
+                let user = scope
+                    .map(|s| s.access_key)
+                    .unwrap_or_else(|| "anonymous".into());
+                response(
+                    200,
+                    &rid,
+                    "text/xml",
+                    sts::caller_identity_xml(&caller.account, &user, &rid),
+                )
+            }
+            other => response(
+                400,
+                &rid,
+                "text/xml",
+                sts::error_xml(
+                    "InvalidAction",
+                    &format!(
+                        "Could not find operation {} for version 2011-06-15",
+                        other.unwrap_or("")
+                    ),
+                    &rid,
+                ),
+            ),
+        }
+    } else {
+        let query = routes::parse_query(parts.uri.query());
+        let input = Input {
+            labels: &labels,
+            query: &query,
+            headers: &parts.headers,
+            body: &body,
+        };
+        match routes::parse_call(op, &input) {
+            Err(e) => error_response(&e, &rid),
+            Ok(call) => {
+                let outcome = shared
+                    .world()
+                    .execute(&caller, call, shared.things_block_transfer);
+                if let Some(id) = &outcome.transferred {
+                    shared.stats.transfer(id);
+                }
+                match outcome.reply {
+                    Ok(Reply::Json(v)) => json_response(200, &rid, v.to_string()),
+                    Ok(Reply::Empty) => json_response(200, &rid, String::new()),
+                    Err(e) => error_response(&e, &rid),
+                }
+            }
+        }
+    };
+
+    if lost_reply {
+        if faults::lost_reply_resets() {
+            reset.store(true, Ordering::SeqCst);
+            return Err(Dropped("lost-reply"));
+        }
+        return Ok(error_response(&ApiError::internal_failure(), &rid));
+    }
+    Ok(resp)
+}
+
+fn sim_endpoint(
+    shared: &Shared,
+    method: &Method,
+    name: &str,
+    body: &[u8],
+    rid: &str,
+) -> Response<Body> {
+    fn to_json<T: serde::Serialize>(v: &T, rid: &str) -> Response<Body> {
+        json_response(200, rid, serde_json::to_string(v).unwrap_or_default())
+    }
+    match (method.clone(), name) {
+        (Method::GET, "stats") => to_json(&shared.stats.snapshot(), rid),
+        (Method::GET, "state") => to_json(&shared.world().dump(), rid),
+        (Method::GET, "health") => json_response(200, rid, "{\"ok\":true}".into()),
+        (Method::POST, "reset-stats") => {
+            shared.stats.reset();
+            json_response(200, rid, "{\"ok\":true}".into())
+        }
+        (Method::POST, "seed") => match serde_json::from_slice::<Seed>(body) {
+            Err(e) => error_response(
+                &ApiError::invalid_request(format!("invalid seed: {e}")),
+                rid,
+            ),
+            Ok(seed) => match shared.world().seed(&seed) {
+                Ok(()) => json_response(200, rid, "{\"ok\":true}".into()),
+                Err(e) => error_response(&ApiError::invalid_request(e), rid),
+            },
+        },
+        (Method::GET, "faults") => {
+            let list: Vec<String> = shared
+                .faults()
+                .iter()
+                .map(|(k, p)| format!("{k}={p}"))
+                .collect();
+            to_json(&list, rid)
+        }
+        (Method::POST, "faults") => {
+            let parsed = serde_json::from_slice::<Vec<String>>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|specs| specs.iter().map(|s| parse_fault_spec(s)).collect());
+            match parsed {
+                Ok(list) => {
+                    shared.set_faults(list);
+                    json_response(200, rid, "{\"ok\":true}".into())
+                }
+                Err(e) => error_response(
+                    &ApiError::invalid_request(format!(
+                        "expected a JSON array like [\"500=0.1\", \"reset=0.05\"]: {e}"
+                    )),
+                    rid,
+                ),
+            }
+        }
+        _ => error_response(&ApiError::unknown_operation(), rid),
+    }
+}
+
+/// Resolves once shutdown was requested (or the handle is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(ResettableStream {
+        inner: stream,
+        reset: reset.clone(),
+    });
+    let mut shutdown = shared.shutdown.clone();
+    let svc_shared = shared.clone();
+    let service = service_fn(move |req| handle(svc_shared.clone(), reset.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::select! {
+        _ = conn => {}
+        _ = stopped(&mut shutdown) => {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(stream, shared.clone()));
+                }
+                Err(_) => {
+                    // e.g. too many open files: back off a little.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `config.listen` and serves on the caller's tokio runtime.
+    pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
+        let (tx, rx) = watch::channel(false);
+        let shared = Arc::new(Shared::new(&config, rx)?);
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(SimHandle {
+            addr,
+            shared,
+            shutdown: tx,
+            thread: None,
+        })
+    }
+
+    /// Binds `config.listen` and serves from its own thread running a
+    /// multi-thread tokio runtime with 2 workers (for sync code).
+    pub fn spawn(config: SimConfig) -> io::Result<SimHandle> {
+        let (tx, rx) = watch::channel(false);
+        let shared = Arc::new(Shared::new(&config, rx)?);
+        let std_listener = std::net::TcpListener::bind(config.listen)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("iot-sim-worker")
+            .enable_all()
+            .build()?;
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("iot-sim".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(std_listener) {
+                        Ok(listener) => accept_loop(listener, thread_shared).await,
+                        Err(e) => eprintln!("iot-sim: cannot listen: {e}"),
+                    }
+                });
+                // Dropping the runtime cancels every connection task.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(SimHandle {
+            addr,
+            shared,
+            shutdown: tx,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running simulator. Dropping it shuts it down.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for `endpoint_url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A snapshot of the counters (same as `GET /_sim/stats`).
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.snapshot()
+    }
+
+    /// A snapshot of all data (same as `GET /_sim/state`).
+    pub fn state(&self) -> StateDump {
+        self.shared.world().dump()
+    }
+
+    /// Loads seed data (same as `POST /_sim/seed`).
+    pub fn seed(&self, seed: Seed) -> Result<(), String> {
+        self.shared.world().seed(&seed)
+    }
+
+    /// Replaces the injected faults.
+    pub fn set_faults(&self, faults: Vec<(FaultKind, f64)>) {
+        self.shared.set_faults(faults);
+    }
+
+    /// Zeroes the counters (same as `POST /_sim/reset-stats`).
+    pub fn reset_stats(&self) {
+        self.shared.stats.reset();
+    }
+
+    /// Stops serving and closes every connection, including held ones.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
