@@ -1,1 +1,28 @@
-fn main() {}
+//! The `iot-cert-migrate` binary: parse, run, map the outcome to an exit code.
+
+use clap::Parser;
+use iot_cert_migrate::{cli::Cli, ExitCode};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; everything else is a usage error (2).
+            std::process::exit(if e.use_stderr() { ExitCode::Invalid.code() } else { 0 });
+        }
+    };
+    iot_cert_migrate::init_logging(&cli.global);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let code = match runtime.block_on(iot_cert_migrate::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("error: {:#}", anyhow::Error::from(e));
+            code
+        }
+    };
+    // Don't wait for abandoned in-flight requests (timeout faults can hold them for minutes).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code.code());
+}

@@ -1,0 +1,84 @@
+//! The library's error type and the process exit codes it maps to.
+
+use std::path::PathBuf;
+
+use crate::ledger::LedgerError;
+use crate::manifest::ManifestError;
+
+/// Exit codes, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every item reached the goal (transferred, or already pending to its target).
+    Success = 0,
+    /// Fatal error: credentials, unreachable endpoint, unreadable or unwritable files.
+    Fatal = 1,
+    /// Invalid command line, manifest or ledger; nothing was done.
+    Invalid = 2,
+    /// Finished, but some items failed: see the failure report.
+    ItemsFailed = 3,
+    /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt):
+    /// run the same command again to resume.
+    Stopped = 4,
+    /// Another run holds this ledger.
+    Locked = 5,
+}
+
+impl ExitCode {
+    /// The numeric code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// The text `--help` shows about exit codes.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  every item done (transferred, or already pending to its target)
+  1  fatal error (credentials, unreachable endpoint, unreadable files)
+  2  invalid command line, manifest or ledger; nothing was done
+  3  finished, some items failed (see the failure report)
+  4  stopped before finishing (signal, --max-duration, --max-items); run again to resume
+  5  another run holds this ledger";
+
+/// Everything that can stop a command as a whole (per-item failures never do).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest is unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The ledger is locked, damaged or unwritable.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// AWS configuration or credentials are unusable.
+    #[error("{0}")]
+    Config(String),
+    /// AWS could not be reached or refused the credentials before any item was processed.
+    #[error("{0}")]
+    Aws(String),
+    /// A command-line value is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit code this error ends the process with.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Manifest(ManifestError::Invalid { .. }) => ExitCode::Invalid,
+            Error::Manifest(_) => ExitCode::Fatal,
+            Error::Ledger(LedgerError::Locked { .. }) => ExitCode::Locked,
+            Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => ExitCode::Invalid,
+            Error::Ledger(_) => ExitCode::Fatal,
+            Error::Usage(_) => ExitCode::Invalid,
+            Error::Config(_) | Error::Aws(_) | Error::Io { .. } => ExitCode::Fatal,
+        }
+    }
+}

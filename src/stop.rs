@@ -1,0 +1,143 @@
+//! Stopping a run cleanly: signals, time boxes and item limits.
+//!
+//! A stop request (first SIGINT/SIGTERM, `--max-duration`, `--max-items`) stops new items
+//! from starting; in-flight items get `--grace` to finish, after which they are abandoned
+//! (their open intents are reconciled by the next run). A second signal exits at once: every
+//! ledger line already acknowledged is on disk, so the ledger stays consistent.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ExitCode;
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--max-duration` reached.
+    MaxDuration,
+    /// `--max-items` reached.
+    MaxItems,
+    /// A fatal error (ledger unwritable).
+    Fatal,
+}
+
+impl StopReason {
+    /// Words for the summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Signal => "stopped by signal",
+            StopReason::MaxDuration => "stopped at --max-duration",
+            StopReason::MaxItems => "stopped at --max-items",
+            StopReason::Fatal => "stopped by a fatal error",
+        }
+    }
+}
+
+/// The stop state shared by a run's tasks.
+#[derive(Clone)]
+pub struct Stop {
+    /// Cancelled when no new item may start.
+    pub no_new_work: CancellationToken,
+    /// Cancelled when in-flight items must be abandoned (grace period over).
+    pub abandon: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+    started: Arc<AtomicU64>,
+    max_items: Option<u64>,
+    grace: Duration,
+}
+
+impl Stop {
+    /// A stop state for a run with these limits.
+    pub fn new(max_items: Option<u64>, grace: Duration) -> Self {
+        Stop {
+            no_new_work: CancellationToken::new(),
+            abandon: CancellationToken::new(),
+            reason: Arc::new(Mutex::new(None)),
+            started: Arc::new(AtomicU64::new(0)),
+            max_items,
+            grace,
+        }
+    }
+
+    /// Asks the run to stop; the first reason given is kept. Starts the grace timer.
+    pub fn request(&self, reason: StopReason) {
+        {
+            let mut r = self.reason.lock().expect("stop lock");
+            if r.is_some() {
+                return;
+            }
+            *r = Some(reason);
+        }
+        tracing::warn!("{}: no new items start; in-flight items have {:?} to finish", reason.describe(), self.grace);
+        self.no_new_work.cancel();
+        let abandon = self.abandon.clone();
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            abandon.cancel();
+        });
+    }
+
+    /// The reason the run stopped early, if it did.
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().expect("stop lock")
+    }
+
+    /// Claims a slot for a new item; false when the run must not start more.
+    pub fn admit(&self) -> bool {
+        if self.no_new_work.is_cancelled() {
+            return false;
+        }
+        let n = self.started.fetch_add(1, Ordering::SeqCst);
+        if let Some(max) = self.max_items {
+            if n >= max {
+                self.request(StopReason::MaxItems);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Watches SIGINT/SIGTERM and the time box until the run ends.
+    pub fn watch(&self, max_duration: Option<Duration>) -> tokio::task::JoinHandle<()> {
+        let stop = self.clone();
+        tokio::spawn(async move {
+            let deadline = async {
+                match max_duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = next_signal() => stop.request(StopReason::Signal),
+                _ = deadline => stop.request(StopReason::MaxDuration),
+                _ = stop.no_new_work.cancelled() => {}
+            }
+            // From here on, a signal means "now".
+            next_signal().await;
+            eprintln!("second interrupt: exiting now; the ledger holds every acknowledged event, run again to resume");
+            std::process::exit(ExitCode::Stopped.code());
+        })
+    }
+}
+
+async fn next_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
