@@ -967,7 +967,8 @@ mod tests {
 
         let ledger = Ledger::open(&path, opts("abc")).unwrap();
         assert_eq!(ledger.state().runs, 2);
-        let rec = ledger.state().get(ID).unwrap();
+        let state = ledger.state();
+        let rec = state.get(ID).unwrap();
         assert_eq!(rec.open_intent.as_ref().unwrap().action, Action::Transfer);
         assert!(ledger.warnings().is_empty());
     }

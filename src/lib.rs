@@ -36,7 +36,11 @@ pub fn init_logging(global: &cli::GlobalArgs) {
         let sdk = if global.verbose >= 2 { level } else { "warn" };
         tracing_subscriber::EnvFilter::new(format!("warn,iot_cert_migrate={level},aws={sdk}"))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match global.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),

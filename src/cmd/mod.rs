@@ -62,6 +62,7 @@ pub fn rate_settings(pacing: &PacingArgs) -> Result<RateSettings, Error> {
         let (op, tps) = RateSettings::parse_override(r).map_err(|e| Error::Usage(format!("--rate {r}: {e}")))?;
         settings.overrides.insert(op, tps);
     }
+    settings.validate().map_err(|e| Error::Usage(e.to_string()))?;
     Ok(settings)
 }
 

@@ -1,0 +1,298 @@
+//! Black-box tests of `transfer`, `validate` and `status`: the real binary against the
+//! simulator, through the real aws-sdk-iot client.
+
+mod common;
+
+use common::*;
+use iot_sim::{SeedCertificate, SimConfig};
+
+/// One certificate in each state the pipeline must tell apart.
+struct Fleet {
+    active_full: String,
+    inactive_clean: String,
+    with_policies: String,
+    with_things: String,
+    pending_to_target: String,
+    pending_to_other: String,
+    revoked: String,
+    missing: String,
+    target_is_owner: String,
+}
+
+fn fleet(env: &Env) -> Fleet {
+    let f = Fleet {
+        active_full: cert_id(1),
+        inactive_clean: cert_id(2),
+        with_policies: cert_id(3),
+        with_things: cert_id(4),
+        pending_to_target: cert_id(5),
+        pending_to_other: cert_id(6),
+        revoked: cert_id(7),
+        missing: cert_id(8),
+        target_is_owner: cert_id(9),
+    };
+    let pending = |id: &str, to: &str| SeedCertificate {
+        pending_target: Some(to.to_string()),
+        ..cert(id, "PENDING_TRANSFER", &[], &[])
+    };
+    env.seed(
+        SOURCE,
+        REGION,
+        vec![
+            cert(&f.active_full, "ACTIVE", &["p1", "p2"], &["thing-1"]),
+            cert(&f.inactive_clean, "INACTIVE", &[], &[]),
+            cert(&f.with_policies, "INACTIVE", &["p1"], &[]),
+            cert(&f.with_things, "INACTIVE", &[], &["thing-4"]),
+            pending(&f.pending_to_target, TARGET),
+            pending(&f.pending_to_other, TARGET2),
+            cert(&f.revoked, "REVOKED", &[], &[]),
+            cert(&f.target_is_owner, "INACTIVE", &[], &[]),
+        ],
+    );
+    f
+}
+
+fn fleet_manifest(env: &Env, f: &Fleet) -> std::path::PathBuf {
+    env.manifest(
+        "fleet.csv",
+        &[
+            (f.active_full.clone(), TARGET),
+            (f.inactive_clean.clone(), TARGET),
+            (f.with_policies.clone(), TARGET),
+            (f.with_things.clone(), TARGET),
+            (f.pending_to_target.clone(), TARGET),
+            (f.pending_to_other.clone(), TARGET),
+            (f.revoked.clone(), TARGET),
+            (f.missing.clone(), TARGET),
+            (f.target_is_owner.clone(), SOURCE),
+        ],
+    )
+}
+
+fn failure_codes(env: &Env) -> std::collections::BTreeMap<String, String> {
+    read_csv(&env.path("fleet.failures.csv"))
+        .into_iter()
+        .map(|r| (r["certificate_id"].clone(), r["error_code"].clone()))
+        .collect()
+}
+
+#[test]
+fn without_flags_nothing_destructive_happens_and_each_state_ends_as_documented() {
+    let env = Env::unlimited();
+    let f = fleet(&env);
+    fleet_manifest(&env, &f);
+    let run = env.run(&["--output", "json", "transfer", "fleet.csv"]);
+    run.expect_code(3);
+    assert_eq!(run.count("transferred"), 2, "inactive_clean and pending_to_target");
+    assert_eq!(run.count("failed"), 7);
+    assert_eq!(run.count("pending"), 0);
+    assert_eq!(run.count("in_doubt"), 0);
+
+    // Nothing destructive without the flags.
+    let stats = env.sim.stats();
+    for op in ["UpdateCertificate", "DetachPolicy", "DetachThingPrincipal"] {
+        assert_eq!(stats.calls_of(op), 0, "{op} called without its flag");
+    }
+    let active = env.cert_state(&f.active_full).unwrap();
+    assert_eq!(active.status, "ACTIVE");
+    assert_eq!(active.policies, vec!["p1", "p2"]);
+    assert_eq!(active.things, vec!["thing-1"]);
+
+    let codes = failure_codes(&env);
+    assert_eq!(codes[&f.active_full], "NotAllowed");
+    assert_eq!(codes[&f.with_policies], "NotAllowed");
+    assert_eq!(codes[&f.with_things], "NotAllowed");
+    assert_eq!(codes[&f.pending_to_other], "PendingToAnotherAccount");
+    assert_eq!(codes[&f.revoked], "CertificateStateException");
+    assert_eq!(codes[&f.missing], "ResourceNotFoundException");
+    assert_eq!(codes[&f.target_is_owner], "SameAccount");
+    let report = read_csv(&env.path("fleet.failures.csv"));
+    let active_row = report.iter().find(|r| r["certificate_id"] == f.active_full).unwrap();
+    assert!(active_row["message"].contains("--deactivate"), "{}", active_row["message"]);
+    assert!(active_row["message"].contains("--detach-policies"));
+    assert!(active_row["message"].contains("--detach-things"));
+    assert_eq!(active_row["stage"], "prepare");
+
+    // The pending one was recognised, not transferred again.
+    assert_eq!(stats.calls_of("TransferCertificate"), 1);
+    assert_eq!(env.cert_state(&f.pending_to_target).unwrap().pending_target.as_deref(), Some(TARGET));
+}
+
+#[test]
+fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
+    let env = Env::unlimited();
+    let f = fleet(&env);
+    fleet_manifest(&env, &f);
+    let run = env.run(&[
+        "--output",
+        "json",
+        "transfer",
+        "fleet.csv",
+        "--deactivate",
+        "--detach-policies",
+        "--detach-things",
+    ]);
+    run.expect_code(3);
+    assert_eq!(run.count("transferred"), 5);
+    assert_eq!(run.count("failed"), 4);
+
+    let state = env.state();
+    for id in [&f.active_full, &f.inactive_clean, &f.with_policies, &f.with_things, &f.pending_to_target] {
+        let (acct, c) = state.find(id).unwrap();
+        assert_eq!(acct.account, SOURCE);
+        assert_eq!(c.status, "PENDING_TRANSFER", "{id}");
+        assert_eq!(c.pending_target.as_deref(), Some(TARGET));
+        assert!(c.policies.is_empty() && c.things.is_empty());
+    }
+    // The failure report lists exactly the certificates the simulator did not move.
+    let codes = failure_codes(&env);
+    let not_moved: Vec<&String> = [&f.pending_to_other, &f.revoked, &f.missing, &f.target_is_owner].into_iter().collect();
+    assert_eq!(codes.len(), not_moved.len());
+    for id in not_moved {
+        assert!(codes.contains_key(id), "{id} missing from the report");
+        let pending_to_target = env.cert_state(id).and_then(|c| c.pending_target).as_deref() == Some(TARGET);
+        assert!(!pending_to_target, "{id} is reported failed but the simulator moved it");
+    }
+    // The ledger kept what prepare changed, for restore.
+    let events = ledger_events(&env.path("fleet.ledger.jsonl"));
+    let done_for = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e["id"] == f.active_full.as_str() && e["outcome"] == "done" && e["details"]["action"] == action)
+            .count()
+    };
+    assert_eq!(done_for("deactivate"), 1);
+    assert_eq!(done_for("detach_policy"), 2);
+    assert_eq!(done_for("detach_thing"), 1);
+    let deactivate = events
+        .iter()
+        .find(|e| e["details"]["action"] == "deactivate" && e["outcome"] == "done")
+        .unwrap();
+    assert_eq!(deactivate["details"]["previous_status"], "ACTIVE");
+}
+
+#[test]
+fn second_run_makes_no_transfer_call_and_exits_zero() {
+    let env = Env::unlimited();
+    let ids: Vec<String> = (100..140).map(cert_id).collect();
+    env.seed(SOURCE, REGION, ids.iter().map(|id| cert(id, "ACTIVE", &["p"], &["t"])).collect());
+    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
+    env.manifest("m.csv", &rows);
+    let args = ["--output", "json", "transfer", "m.csv", "--deactivate", "--detach-policies", "--detach-things"];
+    let first = env.run(&args);
+    first.expect_code(0);
+    assert_eq!(first.count("transferred"), 40);
+    assert_eq!(env.sim.stats().calls_of("TransferCertificate"), 40);
+
+    env.sim.reset_stats();
+    let second = env.run(&args);
+    second.expect_code(0);
+    assert_eq!(second.count("transferred"), 40);
+    assert_eq!(second.json()["processed_this_run"], 0);
+    let stats = env.sim.stats();
+    assert_eq!(stats.calls_of("TransferCertificate"), 0);
+    assert_eq!(stats.calls_of("DescribeCertificate"), 0);
+
+    // status reads the same counts from the ledger alone.
+    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    status.expect_code(0);
+    assert_eq!(status.json()["counts"], second.json()["counts"]);
+    let status_by_ledger = env.run(&["--output", "json", "status", "m.ledger.jsonl"]);
+    assert_eq!(status_by_ledger.json()["counts"]["transferred"], 40);
+}
+
+#[test]
+fn bad_manifests_exit_2_name_the_line_and_call_nothing() {
+    let env = Env::unlimited();
+    let good = cert_id(1);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("short id", format!("certificate_id,target_account\n{good},{TARGET}\nabc,{TARGET}\n"), ":3:"),
+        ("bad account", format!("certificate_id,target_account\n{good},12345\n"), ":2:"),
+        ("long message", format!("certificate_id,target_account,transfer_message\n{good},{TARGET},{}\n", "x".repeat(129)), ":2:"),
+        ("two targets", format!("certificate_id,target_account\n{good},{TARGET}\n{good},{TARGET2}\n"), ":3:"),
+        ("unknown column", format!("certificate_id,target_acount\n{good},{TARGET}\n"), ":1:"),
+        ("field count", format!("certificate_id,target_account\n{good},{TARGET},extra\n"), ":2:"),
+    ];
+    for (what, text, line) in cases {
+        env.write("bad.csv", &text);
+        for cmd in ["transfer", "validate"] {
+            let run = env.run(&[cmd, "bad.csv"]);
+            assert_eq!(run.code, 2, "{what} ({cmd}): stderr {}", run.stderr);
+            assert!(run.stderr.contains(&format!("bad.csv{line}")), "{what} ({cmd}) must name the line {line}: {}", run.stderr);
+        }
+        assert_eq!(env.sim.stats().total_calls(), 0, "{what}: AWS was called");
+    }
+    assert!(!env.path("bad.ledger.jsonl").exists(), "an invalid manifest starts no ledger");
+}
+
+#[test]
+fn throttling_at_the_simulator_loses_no_item() {
+    // Quotas at 2x the documented ones while the tool believes 8x: the tool overshoots,
+    // gets throttled, slows down, and still finishes everything.
+    let env = Env::new(SimConfig {
+        quota_scale: 2.0,
+        ..SimConfig::default()
+    });
+    let ids: Vec<String> = (200..260).map(cert_id).collect();
+    env.seed(SOURCE, REGION, ids.iter().map(|id| cert(id, "INACTIVE", &[], &[])).collect());
+    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
+    env.manifest("m.csv", &rows);
+    let run = env.run(&["--output", "json", "transfer", "m.csv", "--rate-scale", "8"]);
+    run.expect_code(0);
+    assert_eq!(run.count("transferred"), 60);
+    let stats = env.sim.stats();
+    let throttled: u64 = stats.throttled.values().sum();
+    assert!(throttled > 0, "the test must actually provoke throttling: {stats:?}");
+    assert_eq!(stats.max_transfers_per_certificate, 1);
+    let summary = run.json();
+    let tool_throttles: u64 = summary["calls"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["throttled"].as_u64().unwrap())
+        .sum();
+    assert_eq!(tool_throttles, throttled, "the summary counts the throttles the simulator sent");
+    for id in &ids {
+        assert_eq!(env.cert_state(id).unwrap().status, "PENDING_TRANSFER");
+    }
+}
+
+#[test]
+fn duplicate_rows_count_once_with_a_warning() {
+    let env = Env::unlimited();
+    let id = cert_id(300);
+    env.seed(SOURCE, REGION, vec![cert(&id, "INACTIVE", &[], &[])]);
+    env.write("m.csv", &format!("certificate_id,target_account\n{id},{TARGET}\n{},{TARGET}\n", id.to_uppercase()));
+    let run = env.run(&["--output", "json", "transfer", "m.csv"]);
+    run.expect_code(0);
+    assert_eq!(run.count("transferred"), 1);
+    assert!(run.stderr.contains("m.csv:3"), "warning names the duplicate line: {}", run.stderr);
+    assert_eq!(env.sim.stats().calls_of("TransferCertificate"), 1);
+}
+
+#[test]
+fn failed_items_are_skipped_until_retry_failed() {
+    let env = Env::unlimited();
+    let id = cert_id(400);
+    env.seed(SOURCE, REGION, vec![cert(&id, "ACTIVE", &[], &[])]);
+    env.manifest("m.csv", &[(id.clone(), TARGET)]);
+    env.run(&["transfer", "m.csv"]).expect_code(3);
+    env.sim.reset_stats();
+    // Without --retry-failed the failure stands and AWS is not asked again.
+    env.run(&["transfer", "m.csv", "--deactivate"]).expect_code(3);
+    assert_eq!(env.sim.stats().total_calls(), 1, "only GetCallerIdentity");
+    env.run(&["transfer", "m.csv", "--deactivate", "--retry-failed"]).expect_code(0);
+    assert_eq!(env.cert_state(&id).unwrap().status, "PENDING_TRANSFER");
+    // The failure report of the last run is empty again.
+    assert!(read_csv(&env.path("m.failures.csv")).is_empty());
+}
+
+#[test]
+fn wrong_flags_exit_2() {
+    let env = Env::unlimited();
+    env.manifest("m.csv", &[(cert_id(1), TARGET)]);
+    assert_eq!(env.run(&["transfer", "m.csv", "--no-such-flag"]).code, 2);
+    assert_eq!(env.run(&["transfer", "m.csv", "--rate", "NoSuchOp=3"]).code, 2);
+    assert_eq!(env.run(&["transfer", "m.csv", "--concurrency", "0"]).code, 2);
+    assert_eq!(env.sim.stats().total_calls(), 0);
+}
