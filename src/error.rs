@@ -72,7 +72,7 @@ impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Manifest(ManifestError::Invalid { .. }) => ExitCode::Invalid,
+            Error::Manifest(e) if e.is_bad_input() => ExitCode::Invalid,
             Error::Manifest(_) => ExitCode::Fatal,
             Error::Ledger(LedgerError::Locked { .. }) => ExitCode::Locked,
             Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => ExitCode::Invalid,
