@@ -52,7 +52,9 @@ pub async fn load(opts: &AwsOptions, profile: Option<&str>) -> Result<SdkConfig,
         ));
     }
     if conf.credentials_provider().is_none() {
-        return Err(Error::Config("no AWS credentials provider could be configured".into()));
+        return Err(Error::Config(
+            "no AWS credentials provider could be configured".into(),
+        ));
     }
     Ok(conf)
 }

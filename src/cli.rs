@@ -73,16 +73,34 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 20.0)]
     pub read_timeout: f64,
     /// Summary format on stdout.
-    #[arg(long, global = true, value_enum, default_value_t, env = "IOT_CERT_MIGRATE_OUTPUT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "IOT_CERT_MIGRATE_OUTPUT"
+    )]
     pub output: OutputFormat,
     /// Progress display on stderr.
-    #[arg(long, global = true, value_enum, default_value_t, env = "IOT_CERT_MIGRATE_PROGRESS")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "IOT_CERT_MIGRATE_PROGRESS"
+    )]
     pub progress: ProgressMode,
     /// Seconds between summary lines when no progress bar is shown.
     #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0)]
     pub progress_interval: f64,
     /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t, env = "IOT_CERT_MIGRATE_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "IOT_CERT_MIGRATE_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     /// More log detail (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -139,7 +157,12 @@ pub struct PacingArgs {
     #[arg(long = "rate", value_name = "OP=TPS")]
     pub rates: Vec<String>,
     /// Multiplies every operation's rate (for accounts with raised quotas).
-    #[arg(long, value_name = "F", default_value_t = 1.0, env = "IOT_CERT_MIGRATE_RATE_SCALE")]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        env = "IOT_CERT_MIGRATE_RATE_SCALE"
+    )]
     pub rate_scale: f64,
     /// Attempts per call for transient errors (5xx, timeouts, resets).
     #[arg(long, default_value_t = 5)]
@@ -202,7 +225,11 @@ pub struct TransferArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// After each transfer, accept it with this profile's (target) credentials.
-    #[arg(long, value_name = "PROFILE", conflicts_with = "accept_profile_template")]
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        conflicts_with = "accept_profile_template"
+    )]
     pub accept_profile: Option<String>,
     /// Like --accept-profile, one profile per target account: `{account}` is replaced,
     /// e.g. 'migrate-{account}'.

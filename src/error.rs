@@ -75,7 +75,9 @@ impl Error {
             Error::Manifest(e) if e.is_bad_input() => ExitCode::Invalid,
             Error::Manifest(_) => ExitCode::Fatal,
             Error::Ledger(LedgerError::Locked { .. }) => ExitCode::Locked,
-            Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => ExitCode::Invalid,
+            Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => {
+                ExitCode::Invalid
+            }
             Error::Ledger(_) => ExitCode::Fatal,
             Error::Usage(_) => ExitCode::Invalid,
             Error::Config(_) | Error::Aws(_) | Error::Io { .. } => ExitCode::Fatal,

@@ -93,12 +93,22 @@ impl CallContext {
     }
 
     fn count(&self, op: Operation, f: impl FnOnce(&mut OpCounts)) {
-        f(self.counts.lock().expect("counts lock").entry(op).or_default());
+        f(self
+            .counts
+            .lock()
+            .expect("counts lock")
+            .entry(op)
+            .or_default());
     }
 
     /// Runs one AWS call with pacing and retries. Mutating calls are never re-sent after an
     /// error that leaves their outcome unknown: the caller reconciles first.
-    pub async fn call<T, E, F, Fut>(&self, scope: &Scope, op: Operation, mut send: F) -> Result<T, CallFailure>
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        op: Operation,
+        mut send: F,
+    ) -> Result<T, CallFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E>>>,
@@ -120,7 +130,11 @@ impl CallContext {
                 self.count(op, |c| c.errors += 1);
             }
             let unknown = op.is_mutating() && err.outcome_unknown();
-            let delay = if unknown { None } else { retry.next_delay(&err) };
+            let delay = if unknown {
+                None
+            } else {
+                retry.next_delay(&err)
+            };
             match delay {
                 Some(d) => {
                     tracing::debug!(op = op.name(), error = %err, delay_ms = d.as_millis() as u64, "retrying");
@@ -163,7 +177,11 @@ where
             code: None,
             http_status: None,
             message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
-            kind: if d.is_timeout() { FailureKind::Timeout } else { FailureKind::Dispatch },
+            kind: if d.is_timeout() {
+                FailureKind::Timeout
+            } else {
+                FailureKind::Dispatch
+            },
             request_id,
         },
         SdkError::ResponseError(r) => CallError {
@@ -228,9 +246,12 @@ impl Iot {
             .await;
         match res {
             Ok(out) => {
-                let d = out
-                    .certificate_description
-                    .ok_or_else(|| CallFailure::local("MalformedResponse", "DescribeCertificate returned no description"))?;
+                let d = out.certificate_description.ok_or_else(|| {
+                    CallFailure::local(
+                        "MalformedResponse",
+                        "DescribeCertificate returned no description",
+                    )
+                })?;
                 Ok(Some(CertificateInfo {
                     arn: d.certificate_arn.unwrap_or_default(),
                     status: d.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -273,7 +294,12 @@ impl Iot {
                         .send()
                 })
                 .await?;
-            names.extend(out.policies.unwrap_or_default().into_iter().filter_map(|p| p.policy_name));
+            names.extend(
+                out.policies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.policy_name),
+            );
             match out.next_marker {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => return Ok(names),
@@ -309,7 +335,11 @@ impl Iot {
     pub async fn detach_policy(&self, policy: &str, arn: &str) -> Result<(), CallFailure> {
         self.ctx
             .call(&self.scope, Operation::DetachPolicy, || {
-                self.client.detach_policy().policy_name(policy).target(arn).send()
+                self.client
+                    .detach_policy()
+                    .policy_name(policy)
+                    .target(arn)
+                    .send()
             })
             .await
             .map(|_| ())
@@ -319,7 +349,11 @@ impl Iot {
     pub async fn attach_policy(&self, policy: &str, arn: &str) -> Result<(), CallFailure> {
         self.ctx
             .call(&self.scope, Operation::AttachPolicy, || {
-                self.client.attach_policy().policy_name(policy).target(arn).send()
+                self.client
+                    .attach_policy()
+                    .policy_name(policy)
+                    .target(arn)
+                    .send()
             })
             .await
             .map(|_| ())
@@ -329,7 +363,11 @@ impl Iot {
     pub async fn detach_thing(&self, thing: &str, arn: &str) -> Result<(), CallFailure> {
         self.ctx
             .call(&self.scope, Operation::DetachThingPrincipal, || {
-                self.client.detach_thing_principal().thing_name(thing).principal(arn).send()
+                self.client
+                    .detach_thing_principal()
+                    .thing_name(thing)
+                    .principal(arn)
+                    .send()
             })
             .await
             .map(|_| ())
@@ -339,14 +377,23 @@ impl Iot {
     pub async fn attach_thing(&self, thing: &str, arn: &str) -> Result<(), CallFailure> {
         self.ctx
             .call(&self.scope, Operation::AttachThingPrincipal, || {
-                self.client.attach_thing_principal().thing_name(thing).principal(arn).send()
+                self.client
+                    .attach_thing_principal()
+                    .thing_name(thing)
+                    .principal(arn)
+                    .send()
             })
             .await
             .map(|_| ())
     }
 
     /// TransferCertificate; returns `transferredCertificateArn`.
-    pub async fn transfer(&self, id: &str, target: &str, message: Option<&str>) -> Result<String, CallFailure> {
+    pub async fn transfer(
+        &self,
+        id: &str,
+        target: &str,
+        message: Option<&str>,
+    ) -> Result<String, CallFailure> {
         self.ctx
             .call(&self.scope, Operation::TransferCertificate, || {
                 self.client
@@ -364,7 +411,10 @@ impl Iot {
     pub async fn cancel(&self, id: &str) -> Result<(), CallFailure> {
         self.ctx
             .call(&self.scope, Operation::CancelCertificateTransfer, || {
-                self.client.cancel_certificate_transfer().certificate_id(id).send()
+                self.client
+                    .cancel_certificate_transfer()
+                    .certificate_id(id)
+                    .send()
             })
             .await
             .map(|_| ())
@@ -446,7 +496,11 @@ impl OutgoingIndex {
 
     /// The target of `id`'s pending transfer, as seen by a listing taken no earlier than
     /// `not_before` if the certificate is missing from an older one.
-    pub async fn target_of(&self, id: &str, not_before: Instant) -> Result<Option<String>, CallFailure> {
+    pub async fn target_of(
+        &self,
+        id: &str,
+        not_before: Instant,
+    ) -> Result<Option<String>, CallFailure> {
         let mut snap = self.snapshot.lock().await;
         if let Some((taken, map)) = snap.as_ref() {
             if let Some(t) = map.get(id) {
@@ -466,14 +520,21 @@ impl OutgoingIndex {
 
 /// The account the credentials belong to (STS GetCallerIdentity), paced and retried like
 /// every other call.
-pub async fn caller_account(sts: &aws_sdk_sts::Client, region: &str, ctx: &CallContext) -> Result<String, CallFailure> {
+pub async fn caller_account(
+    sts: &aws_sdk_sts::Client,
+    region: &str,
+    ctx: &CallContext,
+) -> Result<String, CallFailure> {
     let scope = Scope {
         account: "sts".into(),
         region: region.to_string(),
     };
     let out = ctx
-        .call(&scope, Operation::GetCallerIdentity, || sts.get_caller_identity().send())
+        .call(&scope, Operation::GetCallerIdentity, || {
+            sts.get_caller_identity().send()
+        })
         .await?;
-    out.account
-        .ok_or_else(|| CallFailure::local("MalformedResponse", "GetCallerIdentity returned no account"))
+    out.account.ok_or_else(|| {
+        CallFailure::local("MalformedResponse", "GetCallerIdentity returned no account")
+    })
 }

@@ -269,7 +269,13 @@ pub struct Event {
 
 impl Event {
     /// A new event stamped with the current time.
-    pub fn new(id: &str, target: Option<&str>, region: Option<&str>, stage: Stage, outcome: Outcome) -> Self {
+    pub fn new(
+        id: &str,
+        target: Option<&str>,
+        region: Option<&str>,
+        stage: Stage,
+        outcome: Outcome,
+    ) -> Self {
         Event {
             ts: now_rfc3339(),
             id: id.to_string(),
@@ -509,8 +515,12 @@ fn record_undo(rec: &mut ItemRecord, d: &Details) {
         Action::DetachPolicy => push_unique(&mut undo.policies, d.policy.as_deref()),
         Action::DetachThing => push_unique(&mut undo.things, d.thing.as_deref()),
         Action::Reactivate => undo.previous_status = None,
-        Action::ReattachPolicy => undo.policies.retain(|p| Some(p.as_str()) != d.policy.as_deref()),
-        Action::ReattachThing => undo.things.retain(|t| Some(t.as_str()) != d.thing.as_deref()),
+        Action::ReattachPolicy => undo
+            .policies
+            .retain(|p| Some(p.as_str()) != d.policy.as_deref()),
+        Action::ReattachThing => undo
+            .things
+            .retain(|t| Some(t.as_str()) != d.thing.as_deref()),
         _ => {}
     }
 }
@@ -629,7 +639,10 @@ impl Ledger {
 
     /// Reads a ledger without locking or changing it (for `status`). A torn last line is
     /// reported as a warning; a damaged middle line is an error.
-    pub fn read_only(path: &Path, keep_undo: bool) -> Result<(Header, LedgerState, Vec<String>), LedgerError> {
+    pub fn read_only(
+        path: &Path,
+        keep_undo: bool,
+    ) -> Result<(Header, LedgerState, Vec<String>), LedgerError> {
         let mut file = File::open(path).map_err(|e| LedgerError::io(path, e))?;
         let mut state = LedgerState::new(keep_undo);
         let mut warnings = Vec::new();
@@ -664,7 +677,12 @@ impl Ledger {
 
     /// Starts the single writer task: it appends events, syncs them in groups and applies them
     /// to the shared state; it ends when every [`LedgerWriter`] is dropped.
-    pub fn into_writer(self) -> (LedgerWriter, tokio::task::JoinHandle<Result<(), LedgerError>>) {
+    pub fn into_writer(
+        self,
+    ) -> (
+        LedgerWriter,
+        tokio::task::JoinHandle<Result<(), LedgerError>>,
+    ) {
         let (tx, rx) = mpsc::channel::<(Event, oneshot::Sender<Result<(), String>>)>(1024);
         let handle = tokio::task::spawn_blocking(move || writer_loop(self, rx));
         (LedgerWriter { tx }, handle)
@@ -760,7 +778,8 @@ fn replay(
     state: &mut LedgerState,
     warnings: &mut Vec<String>,
 ) -> Result<Replayed, LedgerError> {
-    file.seek(SeekFrom::Start(0)).map_err(|e| LedgerError::io(path, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| LedgerError::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, &mut *file);
     let mut line = Vec::with_capacity(512);
     let mut header: Option<Header> = None;
@@ -815,14 +834,20 @@ fn replay(
     })
 }
 
-fn parse_line(line: &[u8], lineno: u64, want_header: bool, state: &mut LedgerState) -> Result<Option<Header>, String> {
+fn parse_line(
+    line: &[u8],
+    lineno: u64,
+    want_header: bool,
+    state: &mut LedgerState,
+) -> Result<Option<Header>, String> {
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
     let text = text.trim_end_matches(['\n', '\r']);
     if want_header {
         if lineno != 1 {
             return Err("header must be the first line".into());
         }
-        let h: Header = serde_json::from_str(text).map_err(|e| format!("not a ledger header: {e}"))?;
+        let h: Header =
+            serde_json::from_str(text).map_err(|e| format!("not a ledger header: {e}"))?;
         if h.format > FORMAT_VERSION {
             return Err(format!(
                 "ledger format {} is newer than this tool understands ({FORMAT_VERSION}); upgrade iot-cert-migrate",
@@ -885,7 +910,11 @@ fn set_aside_torn_tail(file: &mut File, path: &Path, good_len: u64) -> Result<()
 fn sync_parent_dir(path: &Path) {
     // Makes the new file's directory entry durable; best effort on platforms that refuse.
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
@@ -923,7 +952,11 @@ impl LedgerLock {
                 let pid = s.trim();
                 Err(LedgerError::Locked {
                     path: ledger.to_path_buf(),
-                    pid: if pid.is_empty() { "unknown".into() } else { pid.to_string() },
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid.to_string()
+                    },
                 })
             }
             Err(std::fs::TryLockError::Error(e)) => Err(LedgerError::io(&lock_path, e)),
@@ -947,7 +980,14 @@ mod tests {
     }
 
     fn intent(action: Action) -> Event {
-        Event::new(ID, Some("222222222222"), None, Stage::Transfer, Outcome::Intent).with(Details {
+        Event::new(
+            ID,
+            Some("222222222222"),
+            None,
+            Stage::Transfer,
+            Outcome::Intent,
+        )
+        .with(Details {
             action: Some(action),
             ..Default::default()
         })
@@ -996,7 +1036,11 @@ mod tests {
         drop(f);
         let ledger = Ledger::open(&path, opts("abc")).unwrap();
         assert_eq!(ledger.warnings().len(), 1, "{:?}", ledger.warnings());
-        assert!(ledger.warnings()[0].contains(":4:"), "{}", ledger.warnings()[0]);
+        assert!(
+            ledger.warnings()[0].contains(":4:"),
+            "{}",
+            ledger.warnings()[0]
+        );
         assert!(ledger.state().get(ID).is_some());
         let torn = std::fs::read_to_string(torn_path(&path)).unwrap();
         assert!(torn.starts_with("{\"ts\":\"2026"));
@@ -1013,7 +1057,11 @@ mod tests {
             Err(e) => panic!("expected Damaged, got {e}"),
             Ok(_) => panic!("expected Damaged"),
         }
-        assert_eq!(std::fs::read(&path).unwrap(), before, "a damaged ledger is left untouched");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "a damaged ledger is left untouched"
+        );
     }
 
     #[test]
@@ -1026,7 +1074,10 @@ mod tests {
         drop(l);
         let mut o = opts("abc");
         o.kind = LedgerKind::Accept;
-        assert!(matches!(Ledger::open(&path, o), Err(LedgerError::WrongKind { .. })));
+        assert!(matches!(
+            Ledger::open(&path, o),
+            Err(LedgerError::WrongKind { .. })
+        ));
     }
 
     #[test]
@@ -1053,14 +1104,22 @@ mod tests {
     fn failure_keeps_an_unknown_intent_open() {
         let mut s = LedgerState::new(false);
         s.apply(&intent(Action::Transfer));
-        s.apply(&Event::new(ID, None, None, Stage::Transfer, Outcome::Failed).with(Details {
-            error_code: Some("InternalFailureException".into()),
-            ..Default::default()
-        }));
+        s.apply(
+            &Event::new(ID, None, None, Stage::Transfer, Outcome::Failed).with(Details {
+                error_code: Some("InternalFailureException".into()),
+                ..Default::default()
+            }),
+        );
         let rec = s.get(ID).unwrap();
         assert_eq!(rec.state, ItemState::Failed);
         assert!(rec.open_intent.is_some());
-        s.apply(&Event::new(ID, None, None, Stage::Transfer, Outcome::Transferred));
+        s.apply(&Event::new(
+            ID,
+            None,
+            None,
+            Stage::Transfer,
+            Outcome::Transferred,
+        ));
         assert_eq!(s.get(ID).unwrap().state, ItemState::Transferred);
         assert!(s.get(ID).unwrap().failure.is_none());
     }

@@ -9,7 +9,11 @@ fn main() {
         Err(e) => {
             let _ = e.print();
             // --help and --version are not errors; everything else is a usage error (2).
-            std::process::exit(if e.use_stderr() { ExitCode::Invalid.code() } else { 0 });
+            std::process::exit(if e.use_stderr() {
+                ExitCode::Invalid.code()
+            } else {
+                0
+            });
         }
     };
     iot_cert_migrate::init_logging(&cli.global);

@@ -23,7 +23,9 @@ pub struct Tally {
 
 impl Tally {
     fn finished(&self) -> u64 {
-        self.done.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed) + self.in_doubt.load(Ordering::Relaxed)
+        self.done.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+            + self.in_doubt.load(Ordering::Relaxed)
     }
 }
 
@@ -36,7 +38,13 @@ pub struct Progress {
 
 impl Progress {
     /// Starts showing progress of `total` items with the given mode; `verb` names the work.
-    pub fn start(mode: ProgressMode, interval: Duration, total: u64, verb: &'static str, quiet: bool) -> Self {
+    pub fn start(
+        mode: ProgressMode,
+        interval: Duration,
+        total: u64,
+        verb: &'static str,
+        quiet: bool,
+    ) -> Self {
         let tally = Arc::new(Tally::default());
         let use_bar = match mode {
             ProgressMode::Always => true,
@@ -44,7 +52,11 @@ impl Progress {
             ProgressMode::Auto => std::io::stderr().is_terminal(),
         };
         if quiet || total == 0 {
-            return Progress { tally, bar: None, ticker: None };
+            return Progress {
+                tally,
+                bar: None,
+                ticker: None,
+            };
         }
         if use_bar {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -65,7 +77,11 @@ impl Progress {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
-            return Progress { tally, bar: Some(bar), ticker: Some(ticker) };
+            return Progress {
+                tally,
+                bar: Some(bar),
+                ticker: Some(ticker),
+            };
         }
         let t = tally.clone();
         let started = Instant::now();
@@ -88,7 +104,11 @@ impl Progress {
                 );
             }
         });
-        Progress { tally, bar: None, ticker: Some(ticker) }
+        Progress {
+            tally,
+            bar: None,
+            ticker: Some(ticker),
+        }
     }
 
     /// The counters the workers update.

@@ -148,12 +148,25 @@ impl Summary {
             }
             OutputFormat::Text => {
                 let c = &self.counts;
-                let _ = writeln!(out, "{} summary{}", self.command, self.stopped.as_deref().map(|s| format!(" ({s})")).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{} summary{}",
+                    self.command,
+                    self.stopped
+                        .as_deref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                );
                 let mut line = format!(
                     "  transferred {}  failed {}  pending {}  in doubt {}",
                     c.transferred, c.failed, c.pending, c.in_doubt
                 );
-                for (name, n) in [("accepted", c.accepted), ("rejected", c.rejected), ("cancelled", c.cancelled), ("restored", c.restored)] {
+                for (name, n) in [
+                    ("accepted", c.accepted),
+                    ("rejected", c.rejected),
+                    ("cancelled", c.cancelled),
+                    ("restored", c.restored),
+                ] {
                     if n > 0 {
                         line.push_str(&format!("  {name} {n}"));
                     }
@@ -165,9 +178,17 @@ impl Summary {
                     self.processed_this_run, self.elapsed_s, self.items_per_s
                 );
                 if !self.calls.is_empty() {
-                    let _ = writeln!(out, "  {:<28} {:>8} {:>10} {:>8}", "operation", "calls", "throttled", "errors");
+                    let _ = writeln!(
+                        out,
+                        "  {:<28} {:>8} {:>10} {:>8}",
+                        "operation", "calls", "throttled", "errors"
+                    );
                     for (op, s) in &self.calls {
-                        let _ = writeln!(out, "  {:<28} {:>8} {:>10} {:>8}", op, s.calls, s.throttled, s.errors);
+                        let _ = writeln!(
+                            out,
+                            "  {:<28} {:>8} {:>10} {:>8}",
+                            op, s.calls, s.throttled, s.errors
+                        );
                     }
                 }
                 let _ = writeln!(out, "  ledger: {}", self.ledger.display());
@@ -201,25 +222,38 @@ pub const FAILURE_REPORT_HEADER: [&str; 7] = [
 /// Writes the failure report of every failed manifest certificate (sorted by id) atomically:
 /// to a temporary file in the same directory, synced, then renamed over `path`.
 /// Returns the number of rows.
-pub fn write_failure_report(path: &Path, manifest: &Manifest, state: &LedgerState) -> Result<usize, Error> {
+pub fn write_failure_report(
+    path: &Path,
+    manifest: &Manifest,
+    state: &LedgerState,
+) -> Result<usize, Error> {
     let mut rows: Vec<(&str, &ItemRecord)> = state
         .iter()
-        .filter(|(id, rec)| rec.state == ItemState::Failed && rec.open_intent.is_none() && manifest.contains(id))
+        .filter(|(id, rec)| {
+            rec.state == ItemState::Failed && rec.open_intent.is_none() && manifest.contains(id)
+        })
         .collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
     let io = |e: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source: e,
     };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir, path).map_err(io)?;
     {
         let mut w = csv::Writer::from_writer(&mut tmp.1);
-        w.write_record(FAILURE_REPORT_HEADER).map_err(|e| io(e.into()))?;
+        w.write_record(FAILURE_REPORT_HEADER)
+            .map_err(|e| io(e.into()))?;
         for (id, rec) in &rows {
             let f = rec.failure.as_deref();
             let stage = f.map(|f| stage_name(f.stage)).unwrap_or("");
-            let status = f.and_then(|f| f.http_status).map(|s| s.to_string()).unwrap_or_default();
+            let status = f
+                .and_then(|f| f.http_status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             let attempts = f.map(|f| f.attempts.to_string()).unwrap_or_default();
             w.write_record([
                 neutralise(id).as_ref(),
@@ -240,7 +274,10 @@ pub fn write_failure_report(path: &Path, manifest: &Manifest, state: &LedgerStat
 }
 
 fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let f = std::fs::File::create(&tmp)?;
     Ok((tmp, f))

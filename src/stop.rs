@@ -73,7 +73,11 @@ impl Stop {
             }
             *r = Some(reason);
         }
-        tracing::warn!("{}: no new items start; in-flight items have {:?} to finish", reason.describe(), self.grace);
+        tracing::warn!(
+            "{}: no new items start; in-flight items have {:?} to finish",
+            reason.describe(),
+            self.grace
+        );
         self.no_new_work.cancel();
         let abandon = self.abandon.clone();
         let grace = self.grace;

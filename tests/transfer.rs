@@ -83,7 +83,11 @@ fn without_flags_nothing_destructive_happens_and_each_state_ends_as_documented()
     fleet_manifest(&env, &f);
     let run = env.run(&["--output", "json", "transfer", "fleet.csv"]);
     run.expect_code(3);
-    assert_eq!(run.count("transferred"), 2, "inactive_clean and pending_to_target");
+    assert_eq!(
+        run.count("transferred"),
+        2,
+        "inactive_clean and pending_to_target"
+    );
     assert_eq!(run.count("failed"), 7);
     assert_eq!(run.count("pending"), 0);
     assert_eq!(run.count("in_doubt"), 0);
@@ -107,15 +111,28 @@ fn without_flags_nothing_destructive_happens_and_each_state_ends_as_documented()
     assert_eq!(codes[&f.missing], "ResourceNotFoundException");
     assert_eq!(codes[&f.target_is_owner], "SameAccount");
     let report = read_csv(&env.path("fleet.failures.csv"));
-    let active_row = report.iter().find(|r| r["certificate_id"] == f.active_full).unwrap();
-    assert!(active_row["message"].contains("--deactivate"), "{}", active_row["message"]);
+    let active_row = report
+        .iter()
+        .find(|r| r["certificate_id"] == f.active_full)
+        .unwrap();
+    assert!(
+        active_row["message"].contains("--deactivate"),
+        "{}",
+        active_row["message"]
+    );
     assert!(active_row["message"].contains("--detach-policies"));
     assert!(active_row["message"].contains("--detach-things"));
     assert_eq!(active_row["stage"], "prepare");
 
     // The pending one was recognised, not transferred again.
     assert_eq!(stats.calls_of("TransferCertificate"), 1);
-    assert_eq!(env.cert_state(&f.pending_to_target).unwrap().pending_target.as_deref(), Some(TARGET));
+    assert_eq!(
+        env.cert_state(&f.pending_to_target)
+            .unwrap()
+            .pending_target
+            .as_deref(),
+        Some(TARGET)
+    );
 }
 
 #[test]
@@ -137,7 +154,13 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
     assert_eq!(run.count("failed"), 4);
 
     let state = env.state();
-    for id in [&f.active_full, &f.inactive_clean, &f.with_policies, &f.with_things, &f.pending_to_target] {
+    for id in [
+        &f.active_full,
+        &f.inactive_clean,
+        &f.with_policies,
+        &f.with_things,
+        &f.pending_to_target,
+    ] {
         let (acct, c) = state.find(id).unwrap();
         assert_eq!(acct.account, SOURCE);
         assert_eq!(c.status, "PENDING_TRANSFER", "{id}");
@@ -146,19 +169,34 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
     }
     // The failure report lists exactly the certificates the simulator did not move.
     let codes = failure_codes(&env);
-    let not_moved: Vec<&String> = [&f.pending_to_other, &f.revoked, &f.missing, &f.target_is_owner].into_iter().collect();
+    let not_moved: Vec<&String> = [
+        &f.pending_to_other,
+        &f.revoked,
+        &f.missing,
+        &f.target_is_owner,
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(codes.len(), not_moved.len());
     for id in not_moved {
         assert!(codes.contains_key(id), "{id} missing from the report");
-        let pending_to_target = env.cert_state(id).and_then(|c| c.pending_target).as_deref() == Some(TARGET);
-        assert!(!pending_to_target, "{id} is reported failed but the simulator moved it");
+        let pending_to_target =
+            env.cert_state(id).and_then(|c| c.pending_target).as_deref() == Some(TARGET);
+        assert!(
+            !pending_to_target,
+            "{id} is reported failed but the simulator moved it"
+        );
     }
     // The ledger kept what prepare changed, for restore.
     let events = ledger_events(&env.path("fleet.ledger.jsonl"));
     let done_for = |action: &str| {
         events
             .iter()
-            .filter(|e| e["id"] == f.active_full.as_str() && e["outcome"] == "done" && e["details"]["action"] == action)
+            .filter(|e| {
+                e["id"] == f.active_full.as_str()
+                    && e["outcome"] == "done"
+                    && e["details"]["action"] == action
+            })
             .count()
     };
     assert_eq!(done_for("deactivate"), 1);
@@ -175,10 +213,24 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
 fn second_run_makes_no_transfer_call_and_exits_zero() {
     let env = Env::unlimited();
     let ids: Vec<String> = (100..140).map(cert_id).collect();
-    env.seed(SOURCE, REGION, ids.iter().map(|id| cert(id, "ACTIVE", &["p"], &["t"])).collect());
+    env.seed(
+        SOURCE,
+        REGION,
+        ids.iter()
+            .map(|id| cert(id, "ACTIVE", &["p"], &["t"]))
+            .collect(),
+    );
     let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
     env.manifest("m.csv", &rows);
-    let args = ["--output", "json", "transfer", "m.csv", "--deactivate", "--detach-policies", "--detach-things"];
+    let args = [
+        "--output",
+        "json",
+        "transfer",
+        "m.csv",
+        "--deactivate",
+        "--detach-policies",
+        "--detach-things",
+    ];
     let first = env.run(&args);
     first.expect_code(0);
     assert_eq!(first.count("transferred"), 40);
@@ -206,23 +258,57 @@ fn bad_manifests_exit_2_name_the_line_and_call_nothing() {
     let env = Env::unlimited();
     let good = cert_id(1);
     let cases: Vec<(&str, String, &str)> = vec![
-        ("short id", format!("certificate_id,target_account\n{good},{TARGET}\nabc,{TARGET}\n"), ":3:"),
-        ("bad account", format!("certificate_id,target_account\n{good},12345\n"), ":2:"),
-        ("long message", format!("certificate_id,target_account,transfer_message\n{good},{TARGET},{}\n", "x".repeat(129)), ":2:"),
-        ("two targets", format!("certificate_id,target_account\n{good},{TARGET}\n{good},{TARGET2}\n"), ":3:"),
-        ("unknown column", format!("certificate_id,target_acount\n{good},{TARGET}\n"), ":1:"),
-        ("field count", format!("certificate_id,target_account\n{good},{TARGET},extra\n"), ":2:"),
+        (
+            "short id",
+            format!("certificate_id,target_account\n{good},{TARGET}\nabc,{TARGET}\n"),
+            ":3:",
+        ),
+        (
+            "bad account",
+            format!("certificate_id,target_account\n{good},12345\n"),
+            ":2:",
+        ),
+        (
+            "long message",
+            format!(
+                "certificate_id,target_account,transfer_message\n{good},{TARGET},{}\n",
+                "x".repeat(129)
+            ),
+            ":2:",
+        ),
+        (
+            "two targets",
+            format!("certificate_id,target_account\n{good},{TARGET}\n{good},{TARGET2}\n"),
+            ":3:",
+        ),
+        (
+            "unknown column",
+            format!("certificate_id,target_acount\n{good},{TARGET}\n"),
+            ":1:",
+        ),
+        (
+            "field count",
+            format!("certificate_id,target_account\n{good},{TARGET},extra\n"),
+            ":2:",
+        ),
     ];
     for (what, text, line) in cases {
         env.write("bad.csv", &text);
         for cmd in ["transfer", "validate"] {
             let run = env.run(&[cmd, "bad.csv"]);
             assert_eq!(run.code, 2, "{what} ({cmd}): stderr {}", run.stderr);
-            assert!(run.stderr.contains(&format!("bad.csv{line}")), "{what} ({cmd}) must name the line {line}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!("bad.csv{line}")),
+                "{what} ({cmd}) must name the line {line}: {}",
+                run.stderr
+            );
         }
         assert_eq!(env.sim.stats().total_calls(), 0, "{what}: AWS was called");
     }
-    assert!(!env.path("bad.ledger.jsonl").exists(), "an invalid manifest starts no ledger");
+    assert!(
+        !env.path("bad.ledger.jsonl").exists(),
+        "an invalid manifest starts no ledger"
+    );
 }
 
 #[test]
@@ -234,7 +320,13 @@ fn throttling_at_the_simulator_loses_no_item() {
         ..SimConfig::default()
     });
     let ids: Vec<String> = (200..260).map(cert_id).collect();
-    env.seed(SOURCE, REGION, ids.iter().map(|id| cert(id, "INACTIVE", &[], &[])).collect());
+    env.seed(
+        SOURCE,
+        REGION,
+        ids.iter()
+            .map(|id| cert(id, "INACTIVE", &[], &[]))
+            .collect(),
+    );
     let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
     env.manifest("m.csv", &rows);
     let run = env.run(&["--output", "json", "transfer", "m.csv", "--rate-scale", "8"]);
@@ -242,7 +334,10 @@ fn throttling_at_the_simulator_loses_no_item() {
     assert_eq!(run.count("transferred"), 60);
     let stats = env.sim.stats();
     let throttled: u64 = stats.throttled.values().sum();
-    assert!(throttled > 0, "the test must actually provoke throttling: {stats:?}");
+    assert!(
+        throttled > 0,
+        "the test must actually provoke throttling: {stats:?}"
+    );
     assert_eq!(stats.max_transfers_per_certificate, 1);
     let summary = run.json();
     let tool_throttles: u64 = summary["calls"]
@@ -251,7 +346,10 @@ fn throttling_at_the_simulator_loses_no_item() {
         .values()
         .map(|v| v["throttled"].as_u64().unwrap())
         .sum();
-    assert_eq!(tool_throttles, throttled, "the summary counts the throttles the simulator sent");
+    assert_eq!(
+        tool_throttles, throttled,
+        "the summary counts the throttles the simulator sent"
+    );
     for id in &ids {
         assert_eq!(env.cert_state(id).unwrap().status, "PENDING_TRANSFER");
     }
@@ -262,11 +360,21 @@ fn duplicate_rows_count_once_with_a_warning() {
     let env = Env::unlimited();
     let id = cert_id(300);
     env.seed(SOURCE, REGION, vec![cert(&id, "INACTIVE", &[], &[])]);
-    env.write("m.csv", &format!("certificate_id,target_account\n{id},{TARGET}\n{},{TARGET}\n", id.to_uppercase()));
+    env.write(
+        "m.csv",
+        &format!(
+            "certificate_id,target_account\n{id},{TARGET}\n{},{TARGET}\n",
+            id.to_uppercase()
+        ),
+    );
     let run = env.run(&["--output", "json", "transfer", "m.csv"]);
     run.expect_code(0);
     assert_eq!(run.count("transferred"), 1);
-    assert!(run.stderr.contains("m.csv:3"), "warning names the duplicate line: {}", run.stderr);
+    assert!(
+        run.stderr.contains("m.csv:3"),
+        "warning names the duplicate line: {}",
+        run.stderr
+    );
     assert_eq!(env.sim.stats().calls_of("TransferCertificate"), 1);
 }
 
@@ -279,9 +387,11 @@ fn failed_items_are_skipped_until_retry_failed() {
     env.run(&["transfer", "m.csv"]).expect_code(3);
     env.sim.reset_stats();
     // Without --retry-failed the failure stands and AWS is not asked again.
-    env.run(&["transfer", "m.csv", "--deactivate"]).expect_code(3);
+    env.run(&["transfer", "m.csv", "--deactivate"])
+        .expect_code(3);
     assert_eq!(env.sim.stats().total_calls(), 1, "only GetCallerIdentity");
-    env.run(&["transfer", "m.csv", "--deactivate", "--retry-failed"]).expect_code(0);
+    env.run(&["transfer", "m.csv", "--deactivate", "--retry-failed"])
+        .expect_code(0);
     assert_eq!(env.cert_state(&id).unwrap().status, "PENDING_TRANSFER");
     // The failure report of the last run is empty again.
     assert!(read_csv(&env.path("m.failures.csv")).is_empty());
@@ -292,7 +402,13 @@ fn wrong_flags_exit_2() {
     let env = Env::unlimited();
     env.manifest("m.csv", &[(cert_id(1), TARGET)]);
     assert_eq!(env.run(&["transfer", "m.csv", "--no-such-flag"]).code, 2);
-    assert_eq!(env.run(&["transfer", "m.csv", "--rate", "NoSuchOp=3"]).code, 2);
-    assert_eq!(env.run(&["transfer", "m.csv", "--concurrency", "0"]).code, 2);
+    assert_eq!(
+        env.run(&["transfer", "m.csv", "--rate", "NoSuchOp=3"]).code,
+        2
+    );
+    assert_eq!(
+        env.run(&["transfer", "m.csv", "--concurrency", "0"]).code,
+        2
+    );
     assert_eq!(env.sim.stats().total_calls(), 0);
 }

@@ -270,7 +270,7 @@ impl Run {
         let tally = progress.tally();
 
         let state = self.state.clone();
-        let doubt_rows = self.manifest.rows()?.filter_map(|r| row_or_log(r)).filter_map({
+        let doubt_rows = self.manifest.rows()?.filter_map(row_or_log).filter_map({
             let state = state.clone();
             let in_doubt = &in_doubt;
             move |row| {
@@ -284,7 +284,7 @@ impl Run {
                 Some(Work { row, open, may_proceed })
             }
         });
-        let fresh_rows = self.manifest.rows()?.filter_map(|r| row_or_log(r)).filter_map({
+        let fresh_rows = self.manifest.rows()?.filter_map(row_or_log).filter_map({
             let state = state.clone();
             let in_doubt = &in_doubt;
             move |row| {

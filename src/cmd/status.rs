@@ -32,7 +32,9 @@ struct FailureLine {
 
 /// True when the file's first line is a ledger header.
 fn is_ledger(path: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(path) else { return false };
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut first = String::new();
     if std::io::BufReader::new(f).read_line(&mut first).is_err() {
         return false;
@@ -70,7 +72,10 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
     };
     let mut failures: Vec<FailureLine> = state
         .iter()
-        .filter(|(id, r)| r.state == ItemState::Failed && manifest.as_ref().map(|m| m.contains(id)).unwrap_or(true))
+        .filter(|(id, r)| {
+            r.state == ItemState::Failed
+                && manifest.as_ref().map(|m| m.contains(id)).unwrap_or(true)
+        })
         .map(|(id, r)| {
             let f = r.failure.as_deref().cloned().unwrap_or(Failure {
                 stage: crate::ledger::Stage::Transfer,
@@ -97,7 +102,10 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
         failures,
     };
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&report).expect("status serialises")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&report).expect("status serialises")
+        ),
         OutputFormat::Text => print_text(&report),
     }
     Ok(ExitCode::Success)
@@ -116,10 +124,20 @@ fn print_text(r: &StatusReport) {
     if !r.failures.is_empty() {
         println!("  failures:");
         for f in r.failures.iter().take(50) {
-            println!("    {} -> {}: {} {}: {}", f.certificate_id, f.target_account.as_deref().unwrap_or("?"), f.stage, f.error_code, f.message);
+            println!(
+                "    {} -> {}: {} {}: {}",
+                f.certificate_id,
+                f.target_account.as_deref().unwrap_or("?"),
+                f.stage,
+                f.error_code,
+                f.message
+            );
         }
         if r.failures.len() > 50 {
-            println!("    ... and {} more (see the failure report)", r.failures.len() - 50);
+            println!(
+                "    ... and {} more (see the failure report)",
+                r.failures.len() - 50
+            );
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::cli::{GlobalArgs, TransferArgs};
 use crate::cmd::{self, Pick, Run};
 use crate::error::{Error, ExitCode};
 use crate::iot::{CallFailure, Iot, OutgoingIndex};
-use crate::ledger::{Action, Details, Event, ItemState, LedgerKind, LedgerWriter, OpenIntent, Outcome, Stage};
+use crate::ledger::{
+    Action, Details, Event, ItemState, LedgerKind, LedgerWriter, OpenIntent, Outcome, Stage,
+};
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
 
@@ -34,7 +36,15 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         )
         .await;
     }
-    let run = Run::open(global, &args.manifest, &args.files, LedgerKind::Transfer, false, &args.pacing).await?;
+    let run = Run::open(
+        global,
+        &args.manifest,
+        &args.files,
+        LedgerKind::Transfer,
+        false,
+        &args.pacing,
+    )
+    .await?;
     let clients = run.source_clients().await?;
     let outgoing = clients
         .iter()
@@ -138,10 +148,22 @@ impl Migrator {
         Ok(ItemEnd::Failed)
     }
 
-    async fn fail_call(&self, row: &ManifestRow, stage: Stage, f: &CallFailure) -> Result<ItemEnd, crate::ledger::LedgerError> {
+    async fn fail_call(
+        &self,
+        row: &ManifestRow,
+        stage: Stage,
+        f: &CallFailure,
+    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
         let code = cmd::error_code(f);
-        self.fail(row, stage, &code, f.error.http_status, f.error.message.clone(), f.attempts)
-            .await
+        self.fail(
+            row,
+            stage,
+            &code,
+            f.error.http_status,
+            f.error.message.clone(),
+            f.attempts,
+        )
+        .await
     }
 
     /// Migrates one certificate. `open` is an intent an earlier run left without outcome;
@@ -157,22 +179,35 @@ impl Migrator {
             let ev = |outcome| {
                 self.event(&row, open.stage, outcome).with(Details {
                     action: Some(open.action),
-                    policy: (open.action == Action::DetachPolicy).then(|| open.subject.clone()).flatten(),
-                    thing: (open.action == Action::DetachThing).then(|| open.subject.clone()).flatten(),
+                    policy: (open.action == Action::DetachPolicy)
+                        .then(|| open.subject.clone())
+                        .flatten(),
+                    thing: (open.action == Action::DetachThing)
+                        .then(|| open.subject.clone())
+                        .flatten(),
                     previous_status: open.previous_status.clone(),
                     via: Some("reconciled".into()),
                     ..Default::default()
                 })
             };
             match self
-                .took_effect(iot, &row, open.action, open.subject.as_deref(), self.run_started)
+                .took_effect(
+                    iot,
+                    &row,
+                    open.action,
+                    open.subject.as_deref(),
+                    self.run_started,
+                )
                 .await
             {
                 Ok(Some(true)) if open.action == Action::Transfer => {
-                    self.record(self.event(&row, Stage::Transfer, Outcome::Transferred).with(Details {
-                        via: Some("reconciled".into()),
-                        ..Default::default()
-                    }))
+                    self.record(
+                        self.event(&row, Stage::Transfer, Outcome::Transferred)
+                            .with(Details {
+                                via: Some("reconciled".into()),
+                                ..Default::default()
+                            }),
+                    )
                     .await?;
                     return Ok(ItemEnd::Done);
                 }
@@ -200,7 +235,10 @@ impl Migrator {
                         Stage::Prepare,
                         "ResourceNotFoundException",
                         Some(404),
-                        format!("certificate not found in the source account ({})", iot.scope().region),
+                        format!(
+                            "certificate not found in the source account ({})",
+                            iot.scope().region
+                        ),
                         1,
                     )
                     .await
@@ -214,7 +252,10 @@ impl Migrator {
                     Stage::Prepare,
                     "SameAccount",
                     None,
-                    format!("certificate already belongs to target account {}", row.target_account),
+                    format!(
+                        "certificate already belongs to target account {}",
+                        row.target_account
+                    ),
                     1,
                 )
                 .await;
@@ -251,14 +292,27 @@ impl Migrator {
             refusals.push("certificate is ACTIVE: pass --deactivate to deactivate it (devices using it will disconnect)".to_string());
         }
         if !policies.is_empty() && !self.detach_policies {
-            refusals.push(format!("policies attached ({}): pass --detach-policies", policies.join(", ")));
+            refusals.push(format!(
+                "policies attached ({}): pass --detach-policies",
+                policies.join(", ")
+            ));
         }
         if !things.is_empty() && !self.detach_things {
-            refusals.push(format!("things attached ({}): pass --detach-things", things.join(", ")));
+            refusals.push(format!(
+                "things attached ({}): pass --detach-things",
+                things.join(", ")
+            ));
         }
         if !refusals.is_empty() {
             return self
-                .fail(&row, Stage::Prepare, "NotAllowed", None, refusals.join("; "), 1)
+                .fail(
+                    &row,
+                    Stage::Prepare,
+                    "NotAllowed",
+                    None,
+                    refusals.join("; "),
+                    1,
+                )
                 .await;
         }
 
@@ -269,7 +323,9 @@ impl Migrator {
                 ..Default::default()
             };
             if let Step::Ended(end) = self
-                .perform(iot, &row, details, || iot.update_status(&row.certificate_id, "INACTIVE"))
+                .perform(iot, &row, details, || {
+                    iot.update_status(&row.certificate_id, "INACTIVE")
+                })
                 .await?
             {
                 return Ok(end);
@@ -371,38 +427,59 @@ impl Migrator {
         let action = details.action.expect("prepare steps name their action");
         let subject = details.policy.clone().or_else(|| details.thing.clone());
         for attempt in 1..=self.max_attempts {
-            self.record(self.event(row, Stage::Prepare, Outcome::Intent).with(details.clone()))
-                .await?;
+            self.record(
+                self.event(row, Stage::Prepare, Outcome::Intent)
+                    .with(details.clone()),
+            )
+            .await?;
             let sent_at = Instant::now();
             match call().await {
                 Ok(()) => {
-                    self.record(self.event(row, Stage::Prepare, Outcome::Done).with(details.clone()))
-                        .await?;
+                    self.record(
+                        self.event(row, Stage::Prepare, Outcome::Done)
+                            .with(details.clone()),
+                    )
+                    .await?;
                     return Ok(Step::Done);
                 }
                 Err(f) if f.outcome_unknown => {
-                    self.record(self.event(row, Stage::Prepare, Outcome::Unknown).with(cmd::error_details(&details, &f)))
-                        .await?;
-                    match self.took_effect(iot, row, action, subject.as_deref(), sent_at).await {
+                    self.record(
+                        self.event(row, Stage::Prepare, Outcome::Unknown)
+                            .with(cmd::error_details(&details, &f)),
+                    )
+                    .await?;
+                    match self
+                        .took_effect(iot, row, action, subject.as_deref(), sent_at)
+                        .await
+                    {
                         Ok(Some(true)) => {
                             let mut d = details.clone();
                             d.via = Some("reconciled".into());
-                            self.record(self.event(row, Stage::Prepare, Outcome::Done).with(d)).await?;
+                            self.record(self.event(row, Stage::Prepare, Outcome::Done).with(d))
+                                .await?;
                             return Ok(Step::Done);
                         }
                         Ok(Some(false)) => {
-                            self.record(self.event(row, Stage::Prepare, Outcome::NotDone).with(details.clone()))
-                                .await?;
+                            self.record(
+                                self.event(row, Stage::Prepare, Outcome::NotDone)
+                                    .with(details.clone()),
+                            )
+                            .await?;
                             if attempt == self.max_attempts {
-                                return Ok(Step::Ended(self.fail_call(row, Stage::Prepare, &f).await?));
+                                return Ok(Step::Ended(
+                                    self.fail_call(row, Stage::Prepare, &f).await?,
+                                ));
                             }
                         }
                         Ok(None) | Err(_) => return Ok(Step::Ended(ItemEnd::InDoubt)),
                     }
                 }
                 Err(f) => {
-                    self.record(self.event(row, Stage::Prepare, Outcome::NotDone).with(cmd::error_details(&details, &f)))
-                        .await?;
+                    self.record(
+                        self.event(row, Stage::Prepare, Outcome::NotDone)
+                            .with(cmd::error_details(&details, &f)),
+                    )
+                    .await?;
                     return Ok(Step::Ended(self.fail_call(row, Stage::Prepare, &f).await?));
                 }
             }
@@ -411,7 +488,12 @@ impl Migrator {
     }
 
     /// TransferCertificate, write-ahead, never re-sent blindly after an unknown outcome.
-    async fn transfer(&self, iot: &Iot, row: &ManifestRow, detached_things: bool) -> Result<ItemEnd, crate::ledger::LedgerError> {
+    async fn transfer(
+        &self,
+        iot: &Iot,
+        row: &ManifestRow,
+        detached_things: bool,
+    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
         let intent = Details {
             action: Some(Action::Transfer),
             ..Default::default()
@@ -420,39 +502,59 @@ impl Migrator {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.record(self.event(row, Stage::Transfer, Outcome::Intent).with(intent.clone()))
-                .await?;
+            self.record(
+                self.event(row, Stage::Transfer, Outcome::Intent)
+                    .with(intent.clone()),
+            )
+            .await?;
             let sent_at = Instant::now();
             let res = iot
-                .transfer(&row.certificate_id, &row.target_account, row.transfer_message.as_deref())
+                .transfer(
+                    &row.certificate_id,
+                    &row.target_account,
+                    row.transfer_message.as_deref(),
+                )
                 .await;
             let f = match res {
                 Ok(arn) => {
-                    self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(Details {
-                        arn: Some(arn),
-                        via: Some("call".into()),
-                        ..Default::default()
-                    }))
+                    self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(
+                        Details {
+                            arn: Some(arn),
+                            via: Some("call".into()),
+                            ..Default::default()
+                        },
+                    ))
                     .await?;
                     return Ok(ItemEnd::Done);
                 }
                 Err(f) => f,
             };
             if f.outcome_unknown {
-                self.record(self.event(row, Stage::Transfer, Outcome::Unknown).with(cmd::error_details(&intent, &f)))
-                    .await?;
-                match self.took_effect(iot, row, Action::Transfer, None, sent_at).await {
+                self.record(
+                    self.event(row, Stage::Transfer, Outcome::Unknown)
+                        .with(cmd::error_details(&intent, &f)),
+                )
+                .await?;
+                match self
+                    .took_effect(iot, row, Action::Transfer, None, sent_at)
+                    .await
+                {
                     Ok(Some(true)) => {
-                        self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(Details {
-                            via: Some("reconciled".into()),
-                            ..Default::default()
-                        }))
+                        self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(
+                            Details {
+                                via: Some("reconciled".into()),
+                                ..Default::default()
+                            },
+                        ))
                         .await?;
                         return Ok(ItemEnd::Done);
                     }
                     Ok(Some(false)) => {
-                        self.record(self.event(row, Stage::Transfer, Outcome::NotDone).with(intent.clone()))
-                            .await?;
+                        self.record(
+                            self.event(row, Stage::Transfer, Outcome::NotDone)
+                                .with(intent.clone()),
+                        )
+                        .await?;
                         if attempt >= self.max_attempts {
                             return self.fail_call(row, Stage::Transfer, &f).await;
                         }
@@ -461,8 +563,11 @@ impl Migrator {
                     Ok(None) | Err(_) => return Ok(ItemEnd::InDoubt),
                 }
             }
-            self.record(self.event(row, Stage::Transfer, Outcome::NotDone).with(cmd::error_details(&intent, &f)))
-                .await?;
+            self.record(
+                self.event(row, Stage::Transfer, Outcome::NotDone)
+                    .with(cmd::error_details(&intent, &f)),
+            )
+            .await?;
             if detached_things && f.code() == Some("TransferConflictException") && conflicts < 3 {
                 // The things we detached may not have propagated yet.
                 conflicts += 1;
@@ -502,7 +607,11 @@ impl Migrator {
                 if info.status != "PENDING_TRANSFER" {
                     return Ok(Some(false));
                 }
-                match self.outgoing_index(row).target_of(&row.certificate_id, sent_at).await? {
+                match self
+                    .outgoing_index(row)
+                    .target_of(&row.certificate_id, sent_at)
+                    .await?
+                {
                     Some(t) => Ok(Some(t == row.target_account)),
                     None => Ok(None),
                 }
@@ -513,7 +622,10 @@ impl Migrator {
 }
 
 /// Ids the run must handle first: those with an intent left open by an earlier run.
-pub(crate) fn in_doubt_ids(state: &crate::ledger::LedgerState, manifest: &crate::manifest::Manifest) -> HashSet<String> {
+pub(crate) fn in_doubt_ids(
+    state: &crate::ledger::LedgerState,
+    manifest: &crate::manifest::Manifest,
+) -> HashSet<String> {
     state
         .iter()
         .filter(|(id, rec)| rec.open_intent.is_some() && manifest.contains(id))

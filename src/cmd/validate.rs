@@ -29,7 +29,10 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitCode, Error> {
         sha256: manifest.sha256(),
     };
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&summary).expect("summary serialises")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serialises")
+        ),
         OutputFormat::Text => println!(
             "{}: valid, {} certificates, {} warnings",
             summary.manifest, summary.certificates, summary.warnings

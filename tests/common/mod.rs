@@ -62,7 +62,12 @@ impl Env {
     /// Seeds certificates owned by `account` in `region`.
     pub fn seed(&self, account: &str, region: &str, certs: Vec<SeedCertificate>) {
         let mut accounts = BTreeMap::new();
-        accounts.insert(account.to_string(), SeedAccount { certificates: certs });
+        accounts.insert(
+            account.to_string(),
+            SeedAccount {
+                certificates: certs,
+            },
+        );
         self.sim
             .seed(iot_sim::Seed {
                 region: region.to_string(),
@@ -106,7 +111,10 @@ impl Env {
             .env("AWS_REGION", REGION)
             .env("AWS_ENDPOINT_URL", self.sim.url())
             .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("IOT_CERT_MIGRATE_PROGRESS", "never");
         c
@@ -162,7 +170,10 @@ impl Run {
     /// The JSON summary on stdout (run with `--output json`).
     pub fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
@@ -195,7 +206,10 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
 
 /// The ledger's events (lines with an `id`).
 pub fn ledger_events(path: &Path) -> Vec<Value> {
-    read_jsonl(path).into_iter().filter(|v| v.get("id").is_some()).collect()
+    read_jsonl(path)
+        .into_iter()
+        .filter(|v| v.get("id").is_some())
+        .collect()
 }
 
 /// The rows of a CSV file (header excluded), as maps.
