@@ -1,1 +1,136 @@
-fn main() {}
+//! A complete migration against the local simulator, no AWS account needed:
+//!
+//! ```text
+//! cargo run --release --example demo
+//! ```
+//!
+//! Starts the IoT simulator on 127.0.0.1 with the documented AWS quotas and 20 ms latency,
+//! seeds account 111111111111 with the certificates of `sample-manifests/` (ACTIVE, with
+//! policies and things, as a real fleet would be), then runs the tool itself, step by step:
+//! validate, plan, transfer (with the progress bar), a rerun that has nothing left to do,
+//! accept in each target account, and status. Files go to a temporary directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use iot_cert_migrate::cli::Cli;
+use iot_cert_migrate::manifest::Manifest;
+use iot_sim::{Seed, SeedAccount, SeedCertificate, SimConfig, Simulator};
+
+const SOURCE: &str = "111111111111";
+
+fn main() -> anyhow::Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifests = [repo.join("sample-manifests/multi-target.csv"), repo.join("sample-manifests/small.csv")];
+    let work = tempfile::tempdir()?;
+
+    // One manifest for the demo: both samples, concatenated (a header once).
+    let manifest = work.path().join("fleet.csv");
+    let mut text = String::from("certificate_id,target_account,transfer_message\n");
+    let mut seeded = Vec::new();
+    for path in &manifests {
+        let m = Manifest::load(path)?;
+        for row in m.rows()? {
+            let row = row?;
+            text.push_str(&format!(
+                "{},{},\"{}\"\n",
+                row.certificate_id,
+                row.target_account,
+                row.transfer_message.clone().unwrap_or_default().replace('"', "\"\"")
+            ));
+            let n = seeded.len();
+            seeded.push(SeedCertificate {
+                id: row.certificate_id.clone(),
+                // A realistic fleet: most devices online, each with its policy and thing.
+                status: if n % 4 == 3 { "INACTIVE" } else { "ACTIVE" }.into(),
+                policies: vec!["fleet-device-policy".into()],
+                things: vec![format!("device-{n:03}")],
+                ..Default::default()
+            });
+        }
+    }
+    std::fs::write(&manifest, text)?;
+    let count = seeded.len();
+
+    let sim = Simulator::spawn(SimConfig {
+        latency: Duration::from_millis(20),
+        latency_jitter: Duration::from_millis(10),
+        seeds: vec![Seed {
+            region: "us-east-1".into(),
+            accounts: BTreeMap::from([(SOURCE.to_string(), SeedAccount { certificates: seeded })]),
+        }],
+        ..SimConfig::default()
+    })?;
+    println!("simulator listening on {} with {count} certificates in account {SOURCE}\n", sim.url());
+
+    // Profiles for the target accounts (the simulator takes the account from the key id).
+    let aws_config = work.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        "[profile migrate-222222222222]\naws_access_key_id = 222222222222\naws_secret_access_key = demo\nregion = us-east-1\n\n\
+         [profile migrate-333333333333]\naws_access_key_id = 333333333333\naws_secret_access_key = demo\nregion = us-east-1\n",
+    )?;
+    // SAFETY of set_var: nothing else runs yet in this process that reads the environment.
+    std::env::set_var("AWS_ENDPOINT_URL", sim.url());
+    std::env::set_var("AWS_REGION", "us-east-1");
+    std::env::set_var("AWS_ACCESS_KEY_ID", SOURCE);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "demo");
+    std::env::set_var("AWS_CONFIG_FILE", &aws_config);
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", work.path().join("no-credentials"));
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+
+    let m = manifest.display().to_string();
+    let ledger = work.path().join("fleet.ledger.jsonl").display().to_string();
+    let failures = work.path().join("fleet.failures.csv").display().to_string();
+    let file_args = ["--ledger", ledger.as_str(), "--failures", failures.as_str()];
+    let prepare = ["--deactivate", "--detach-policies", "--detach-things"];
+
+    step("1. validate the manifest (offline)", &["validate", &m])?;
+    step("2. plan: read-only look at every certificate", &["plan", &m])?;
+    step(
+        "3. transfer, pacing every operation at the documented quotas",
+        &[&["transfer", m.as_str()][..], &file_args, &prepare].concat(),
+    )?;
+    step(
+        "4. the same command again: the ledger says everything is done, no AWS call is repeated",
+        &[&["transfer", m.as_str()][..], &file_args, &prepare].concat(),
+    )?;
+    for target in ["222222222222", "333333333333"] {
+        let profile = format!("migrate-{target}");
+        let accept_ledger = work.path().join(format!("fleet.accept-{target}.jsonl")).display().to_string();
+        step(
+            &format!("5. accept in account {target} (its own credentials), activating the certificates"),
+            &["--profile", &profile, "accept", &m, "--set-as-active", "--ledger", &accept_ledger],
+        )?;
+    }
+    step("6. status from the ledger", &["status", &ledger])?;
+
+    let state = sim.state();
+    println!("\nsimulator state afterwards:");
+    for acct in &state.accounts {
+        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &acct.certificates {
+            *by_status.entry(c.status.as_str()).or_default() += 1;
+        }
+        println!("  account {} ({}): {:?}", acct.account, acct.region, by_status);
+    }
+    println!("\nledger and failure report were in {} (removed now)", work.path().display());
+    Ok(())
+}
+
+/// Runs one command line of the tool in-process, as the binary would.
+fn step(title: &str, args: &[&str]) -> anyhow::Result<()> {
+    println!("\n=== {title}\n$ iot-cert-migrate {}", args.join(" "));
+    let argv: Vec<PathBuf> = std::iter::once("iot-cert-migrate")
+        .chain(args.iter().copied())
+        .map(PathBuf::from)
+        .collect();
+    let cli = Cli::try_parse_from(argv)?;
+    iot_cert_migrate::init_logging(&cli.global);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(iot_cert_migrate::run(cli))?;
+    println!("(exit code {})", code.code());
+    Ok(())
+}
