@@ -58,7 +58,6 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         detach_policies: args.detach_policies,
         detach_things: args.detach_things,
         max_attempts: args.pacing.max_attempts.max(1),
-        run_started: Instant::now(),
     });
     let retry_failed = args.retry_failed;
     run.execute(
@@ -90,7 +89,6 @@ struct Migrator {
     detach_policies: bool,
     detach_things: bool,
     max_attempts: u32,
-    run_started: Instant,
 }
 
 /// Result of a write-ahead step.
@@ -191,13 +189,7 @@ impl Migrator {
                 })
             };
             match self
-                .took_effect(
-                    iot,
-                    &row,
-                    open.action,
-                    open.subject.as_deref(),
-                    self.run_started,
-                )
+                .took_effect(iot, &row, open.action, open.subject.as_deref())
                 .await
             {
                 Ok(Some(true)) if open.action == Action::Transfer => {
@@ -432,7 +424,6 @@ impl Migrator {
                     .with(details.clone()),
             )
             .await?;
-            let sent_at = Instant::now();
             match call().await {
                 Ok(()) => {
                     self.record(
@@ -448,10 +439,7 @@ impl Migrator {
                             .with(cmd::error_details(&details, &f)),
                     )
                     .await?;
-                    match self
-                        .took_effect(iot, row, action, subject.as_deref(), sent_at)
-                        .await
-                    {
+                    match self.took_effect(iot, row, action, subject.as_deref()).await {
                         Ok(Some(true)) => {
                             let mut d = details.clone();
                             d.via = Some("reconciled".into());
@@ -507,7 +495,6 @@ impl Migrator {
                     .with(intent.clone()),
             )
             .await?;
-            let sent_at = Instant::now();
             let res = iot
                 .transfer(
                     &row.certificate_id,
@@ -535,10 +522,7 @@ impl Migrator {
                         .with(cmd::error_details(&intent, &f)),
                 )
                 .await?;
-                match self
-                    .took_effect(iot, row, Action::Transfer, None, sent_at)
-                    .await
-                {
+                match self.took_effect(iot, row, Action::Transfer, None).await {
                     Ok(Some(true)) => {
                         self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(
                             Details {
@@ -579,20 +563,24 @@ impl Migrator {
     }
 
     /// Whether a mutating call took effect, asked of AWS: `Some(bool)` when AWS tells,
-    /// `None` when it cannot be told yet. `sent_at` bounds the age of listings used.
+    /// `None` when it cannot be told yet.
     async fn took_effect(
         &self,
         iot: &Iot,
         row: &ManifestRow,
         action: Action,
         subject: Option<&str>,
-        sent_at: Instant,
     ) -> Result<Option<bool>, CallFailure> {
         let Some(info) = iot.describe(&row.certificate_id).await? else {
             // Gone from the source account: after a transfer intent that means the target
             // accepted it; for a prepare step there is nothing left to change.
             return Ok(Some(action == Action::Transfer));
         };
+        // The answer shows the certificate as it is now. A listing compared with it must be
+        // at least as recent: one started while a transfer was still on its way (after it
+        // was sent, before it took effect) would not show it, and "pending but not listed"
+        // would leave the item in doubt for nothing.
+        let described_at = Instant::now();
         match action {
             Action::Deactivate => Ok(Some(info.status != "ACTIVE")),
             Action::DetachPolicy => {
@@ -609,7 +597,7 @@ impl Migrator {
                 }
                 match self
                     .outgoing_index(row)
-                    .target_of(&row.certificate_id, sent_at)
+                    .target_of(&row.certificate_id, described_at)
                     .await?
                 {
                     Some(t) => Ok(Some(t == row.target_account)),
