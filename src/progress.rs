@@ -60,13 +60,15 @@ impl Progress {
         }
         if use_bar {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} (elapsed {elapsed})",
-                )
-                .expect("progress template")
-                .progress_chars("=> "),
-            );
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} {rate} ETA {eta} (elapsed {elapsed})",
+            )
+            .expect("progress template")
+            .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1}/s", s.per_sec());
+            })
+            .progress_chars("=> ");
+            bar.set_style(style);
             bar.set_message(verb);
             bar.enable_steady_tick(Duration::from_millis(200));
             let t = tally.clone();
