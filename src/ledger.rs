@@ -578,20 +578,8 @@ impl Ledger {
         let mut warnings = Vec::new();
         let mut state = LedgerState::new(opts.keep_undo);
         let len = file.metadata().map_err(|e| LedgerError::io(path, e))?.len();
-        let header = if len == 0 {
-            let header = Header {
-                format: FORMAT_VERSION,
-                kind: opts.kind,
-                tool: "iot-cert-migrate".into(),
-                tool_version: env!("CARGO_PKG_VERSION").into(),
-                manifest: opts.manifest_path.display().to_string(),
-                manifest_sha256: opts.manifest_sha256.to_string(),
-                started_at: now_rfc3339(),
-            };
-            write_line(&mut file, path, &header)?;
-            sync_parent_dir(path);
-            header
-        } else {
+        let mut header = None;
+        if len > 0 {
             let read = replay(&mut file, path, &mut state, &mut warnings)?;
             if read.good_len < len {
                 set_aside_torn_tail(&mut file, path, read.good_len)?;
@@ -601,22 +589,42 @@ impl Ledger {
                     .and_then(|_| file.sync_data())
                     .map_err(|e| LedgerError::io(path, e))?;
             }
-            let header = read.header;
-            if header.kind != opts.kind {
-                return Err(LedgerError::WrongKind {
-                    path: path.to_path_buf(),
-                    found: header.kind.name().into(),
-                    expected: opts.kind.name().into(),
-                });
+            if let Some(h) = read.header {
+                if h.kind != opts.kind {
+                    return Err(LedgerError::WrongKind {
+                        path: path.to_path_buf(),
+                        found: h.kind.name().into(),
+                        expected: opts.kind.name().into(),
+                    });
+                }
+                if h.manifest_sha256 != opts.manifest_sha256 {
+                    warnings.push(format!(
+                        "manifest {} changed since ledger {} was started; the ledger is keyed by certificate id, so finished certificates stay finished",
+                        opts.manifest_path.display(),
+                        path.display()
+                    ));
+                }
+                header = Some(h);
             }
-            if header.manifest_sha256 != opts.manifest_sha256 {
-                warnings.push(format!(
-                    "manifest {} changed since ledger {} was started; the ledger is keyed by certificate id, so finished certificates stay finished",
-                    opts.manifest_path.display(),
-                    path.display()
-                ));
+        }
+        // A new ledger, or one whose creation was cut short in its header (set aside above):
+        // nothing can have been recorded after a torn header, so it starts afresh.
+        let header = match header {
+            Some(h) => h,
+            None => {
+                let header = Header {
+                    format: FORMAT_VERSION,
+                    kind: opts.kind,
+                    tool: "iot-cert-migrate".into(),
+                    tool_version: env!("CARGO_PKG_VERSION").into(),
+                    manifest: opts.manifest_path.display().to_string(),
+                    manifest_sha256: opts.manifest_sha256.to_string(),
+                    started_at: now_rfc3339(),
+                };
+                write_line(&mut file, path, &header)?;
+                sync_parent_dir(path);
+                header
             }
-            header
         };
         state.runs += 1;
         let run = RunStart {
@@ -647,7 +655,12 @@ impl Ledger {
         let mut state = LedgerState::new(keep_undo);
         let mut warnings = Vec::new();
         let read = replay(&mut file, path, &mut state, &mut warnings)?;
-        Ok((read.header, state, warnings))
+        let header = read.header.ok_or_else(|| LedgerError::Damaged {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "incomplete header: the ledger's creation was interrupted; the next run starts it afresh".into(),
+        })?;
+        Ok((header, state, warnings))
     }
 
     /// The ledger's path.
@@ -764,7 +777,8 @@ fn write_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<(
 
 /// What a replay found besides the events.
 struct Replayed {
-    header: Header,
+    /// `None` only when the file holds nothing but a torn first line.
+    header: Option<Header>,
     /// Length of the well-formed prefix; anything after it is a torn last line.
     good_len: u64,
     /// The last line is valid but lacks its newline.
@@ -801,9 +815,10 @@ fn replay(
             Ok(Some(h)) => header = Some(h),
             Ok(None) => {}
             Err(reason) => {
-                // Only a last line that lacks its newline can be a torn write.
+                // Only a last line that lacks its newline can be a torn write (the header
+                // too, when the run that created the ledger died writing it).
                 let at_end = reader.fill_buf().map(|b| b.is_empty()).unwrap_or(false);
-                if !complete && at_end && header.is_some() {
+                if !complete && at_end && (header.is_some() || lineno == 1) {
                     warnings.push(format!(
                         "ledger {}:{}: ignoring an incomplete last line (a write was interrupted); it is kept in {}",
                         path.display(),
@@ -822,11 +837,6 @@ fn replay(
         good_len += n as u64;
         missing_newline = !complete;
     }
-    let header = header.ok_or_else(|| LedgerError::Damaged {
-        path: path.to_path_buf(),
-        line: 1,
-        reason: "no header line".into(),
-    })?;
     Ok(Replayed {
         header,
         good_len,
