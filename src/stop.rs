@@ -107,9 +107,13 @@ impl Stop {
         true
     }
 
-    /// Watches SIGINT/SIGTERM and the time box until the run ends.
+    /// Watches SIGINT/SIGTERM and the time box until the run ends. The signal handlers are
+    /// installed before this returns, and stay installed: a signal that arrives once the
+    /// run has started is never lost, and a second one that arrives while the first is
+    /// being handled still counts as the second.
     pub fn watch(&self, max_duration: Option<Duration>) -> tokio::task::JoinHandle<()> {
         let stop = self.clone();
+        let mut signals = Signals::install();
         tokio::spawn(async move {
             let deadline = async {
                 match max_duration {
@@ -118,30 +122,50 @@ impl Stop {
                 }
             };
             tokio::select! {
-                _ = next_signal() => stop.request(StopReason::Signal),
+                _ = signals.next() => stop.request(StopReason::Signal),
                 _ = deadline => stop.request(StopReason::MaxDuration),
                 _ = stop.no_new_work.cancelled() => {}
             }
             // From here on, a signal means "now".
-            next_signal().await;
+            signals.next().await;
             eprintln!("second interrupt: exiting now; the ledger holds every acknowledged event, run again to resume");
             std::process::exit(ExitCode::Stopped.code());
         })
     }
 }
 
-async fn next_signal() {
+/// SIGINT and SIGTERM, listened to from the moment of [`Signals::install`].
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+                term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next signal received since the previous call (or since install).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
