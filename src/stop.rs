@@ -128,7 +128,8 @@ impl Stop {
             }
             // From here on, a signal means "now".
             signals.next().await;
-            eprintln!("second interrupt: exiting now; the ledger holds every acknowledged event, run again to resume");
+            // A log event, not a bare line: with --log-format json stderr stays JSON lines.
+            tracing::warn!("second interrupt: exiting now; the ledger holds every acknowledged event, run again to resume");
             std::process::exit(ExitCode::Stopped.code());
         })
     }
