@@ -25,9 +25,11 @@ fn sts(url: &str, access_key: &str) -> aws_sdk_sts::Client {
 
 #[tokio::test]
 async fn get_caller_identity_with_aws_sdk_sts() {
-    let mut config = SimConfig::default();
     // faults apply to IoT operations only, never to STS
-    config.faults = vec![(FaultKind::Http500, 1.0)];
+    let config = SimConfig {
+        faults: vec![(FaultKind::Http500, 1.0)],
+        ..SimConfig::default()
+    };
     let sim = Simulator::spawn(config).unwrap();
     let out = sts(&sim.url(), "123456789012")
         .get_caller_identity()
@@ -265,8 +267,10 @@ fn bad_config_is_refused() {
     let mut config = SimConfig::default();
     config.seeds.push(seed_of(vec![(A, vec![cert(1, "NOPE")])]));
     assert!(Simulator::spawn(config).is_err());
-    let mut config = SimConfig::default();
-    config.faults = vec![(FaultKind::Reset, 1.5)];
+    let config = SimConfig {
+        faults: vec![(FaultKind::Reset, 1.5)],
+        ..SimConfig::default()
+    };
     assert!(Simulator::spawn(config).is_err());
 }
 

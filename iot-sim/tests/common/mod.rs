@@ -20,7 +20,7 @@ pub const REGION: &str = "us-east-1";
 
 /// A deterministic 64-hex certificate id.
 pub fn cert_id(n: u32) -> String {
-    format!("{:064x}", 0xc0ffee_0000_0000u64 + n as u64)
+    format!("{:064x}", 0x00c0_ffee_0000_0000_u64 + n as u64)
 }
 
 pub fn arn(account: &str, id: &str) -> String {
@@ -95,6 +95,9 @@ macro_rules! assert_err {
     }};
 }
 
+/// (status, lower-cased headers, body).
+pub type RawResponse = (u16, Vec<(String, String)>, String);
+
 /// A minimal HTTP/1.1 exchange (Connection: close). Returns (status, headers, body).
 pub fn raw_http(
     addr: SocketAddr,
@@ -102,7 +105,7 @@ pub fn raw_http(
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
+) -> std::io::Result<RawResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!(
