@@ -40,3 +40,17 @@ pub use ops::Operation;
 pub use server::{SimHandle, Simulator};
 pub use state::{AccountState, CertState, StateDump};
 pub use stats::Stats;
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<crate::SimHandle>();
+        assert_send_sync::<crate::SimConfig>();
+        assert_send_sync::<crate::Stats>();
+        assert_send_sync::<crate::StateDump>();
+        assert_send_sync::<crate::Seed>();
+    }
+}
