@@ -56,6 +56,27 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new(config: &SimConfig, shutdown: watch::Receiver<bool>) -> io::Result<Shared> {
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if !crate::validate::is_account_id(&config.default_account) {
+            return Err(invalid(format!(
+                "default account {:?} is not 12 digits",
+                config.default_account
+            )));
+        }
+        if !(config.quota_scale >= 0.0 && config.quota_scale.is_finite()) {
+            return Err(invalid(format!(
+                "quota scale {} must be >= 0",
+                config.quota_scale
+            )));
+        }
+        for (op, tps) in &config.quotas {
+            if Operation::from_name(op).is_none() {
+                return Err(invalid(format!("unknown operation {op:?} in quotas")));
+            }
+            if !(*tps >= 0.0 && tps.is_finite()) {
+                return Err(invalid(format!("quota of {op} must be >= 0, got {tps}")));
+            }
+        }
         for (_, p) in &config.faults {
             if !(0.0..=1.0).contains(p) {
                 return Err(io::Error::new(

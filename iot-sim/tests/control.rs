@@ -272,6 +272,14 @@ fn bad_config_is_refused() {
         ..SimConfig::default()
     };
     assert!(Simulator::spawn(config).is_err());
+    let config = SimConfig {
+        default_account: "default".into(),
+        ..SimConfig::default()
+    };
+    assert!(Simulator::spawn(config).is_err());
+    let mut config = SimConfig::default();
+    config.quotas.insert("NoSuchOperation".into(), 1.0);
+    assert!(Simulator::spawn(config).is_err());
 }
 
 #[test]
