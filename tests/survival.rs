@@ -513,6 +513,8 @@ fn sigterm_finishes_in_flight_items_exits_4_and_the_rerun_finishes() {
         fleet.status_counts(),
         "summary and ledger disagree"
     );
+    // The failure report was written on the way out (empty: nothing failed).
+    assert!(read_csv(&fleet.env.path("m.failures.csv")).is_empty());
     let transferred = fleet.assert_ledger_matches_sim();
     assert!(
         transferred > 0 && transferred < 300,
@@ -592,25 +594,25 @@ fn second_sigint_exits_at_once_and_the_rerun_reconciles_and_finishes() {
 fn calls_still_hanging_after_the_grace_period_are_left_in_doubt_and_reconciled_next_run() {
     let fleet = Fleet::new(
         SimConfig {
-            latency: Duration::from_millis(3),
+            // Each call takes 100 ms: an item that just announced its deactivation still
+            // has three mutating calls (300 ms and more) ahead of it.
+            latency: Duration::from_millis(100),
             timeout_hold: Duration::from_secs(60),
             ..SimConfig::unlimited()
         },
-        300,
+        100,
     );
     let mut run = fleet.spawn("hang", &["--grace", "1s"]);
-    wait_until("the run to be under way", RUN_LIMIT, || {
-        fleet.ledger_lines() >= 100 || run.exited()
-    });
-    // From now on the simulator holds every request without answering.
+    wait_until(
+        "an item in the middle of its prepare calls",
+        RUN_LIMIT,
+        || open_intents(&fleet.ledger).contains(&"deactivate".to_string()) || run.exited(),
+    );
+    // From now on the simulator holds every request without answering: that item's next
+    // mutating call at the latest hangs, after its intent is on disk.
     fleet.env.sim.set_faults(vec![(FaultKind::Timeout, 1.0)]);
-    let switched = fleet.ledger_lines();
-    wait_until("an intent whose call hangs", RUN_LIMIT, || {
-        read_lines(&fleet.ledger)
-            .iter()
-            .skip(switched)
-            .any(|l| l.contains("\"outcome\":\"intent\""))
-            || run.exited()
+    wait_until("a call to hang", RUN_LIMIT, || {
+        fleet.env.sim.stats().faults_of(FaultKind::Timeout) > 0 || run.exited()
     });
     assert!(
         !run.exited(),
@@ -716,7 +718,7 @@ fn max_items_touches_exactly_n_certificates_per_run() {
 fn a_second_run_on_a_locked_ledger_exits_5_naming_ledger_and_pid() {
     let fleet = Fleet::new(
         SimConfig {
-            latency: Duration::from_millis(500),
+            latency: Duration::from_millis(800),
             ..SimConfig::unlimited()
         },
         20,
@@ -883,12 +885,29 @@ fn damaged_middle_line_exits_2_naming_file_and_line_and_changes_nothing() {
     fleet.assert_all_transferred_once();
 }
 
-fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// The actions of the intents that have no outcome yet, one per certificate in doubt.
+fn open_intents(ledger: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(ledger).unwrap_or_default();
+    let mut open: BTreeMap<String, String> = BTreeMap::new();
+    // A line being written may be incomplete: only whole lines count.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(id) = e["id"].as_str() else { continue };
+        match e["outcome"].as_str() {
+            Some("intent") => {
+                let action = e["details"]["action"].as_str().unwrap_or_default();
+                open.insert(id.to_string(), action.to_string());
+            }
+            // Neither closes an intent: its outcome is still unknown.
+            Some("unknown") | Some("failed") | None => {}
+            Some(_) => {
+                open.remove(id);
+            }
+        }
+    }
+    open.into_values().collect()
 }
 
 fn append(path: &Path, text: &str) {
