@@ -1,0 +1,228 @@
+//! Measurement helpers of the benchmark: run a child process and get its own CPU time and
+//! peak RSS (`wait4`), the CPU time of the bench process itself (`getrusage`), and a
+//! description of the machine.
+//!
+//! Linux only: the rusage layout below is the 64-bit Linux one. On other systems the
+//! figures are reported as missing.
+
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How a child process ended and what it cost.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    /// Exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Wall time from just before `spawn` to the moment the process was reaped.
+    pub wall: Duration,
+    /// User + system CPU seconds of the child (all its threads).
+    pub cpu_s: Option<f64>,
+    /// Of which system (kernel) CPU seconds.
+    pub sys_s: Option<f64>,
+    /// Peak resident set size of the child, bytes.
+    pub max_rss: Option<u64>,
+}
+
+/// Runs `cmd` to completion. `poll` is called about every `every` while the child runs,
+/// with the time since spawn; it returns once the child is reaped.
+pub fn run_child(
+    mut cmd: Command,
+    every: Duration,
+    mut poll: impl FnMut(Duration),
+) -> io::Result<Exit> {
+    let start = Instant::now();
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    // The child is reaped by wait4 below, never by std (dropping `Child` does not wait).
+    drop(child);
+    let waiter = std::thread::spawn(move || sys::wait(pid));
+    while !waiter.is_finished() {
+        poll(start.elapsed());
+        std::thread::sleep(every);
+    }
+    let (code, usage) = waiter
+        .join()
+        .map_err(|_| io::Error::other("wait thread panicked"))??;
+    let wall = start.elapsed();
+    Ok(Exit {
+        code,
+        wall,
+        cpu_s: usage.map(|u| u.cpu_s),
+        sys_s: usage.map(|u| u.sys_s),
+        max_rss: usage.map(|u| u.max_rss),
+    })
+}
+
+/// CPU seconds (user + system) the bench process has used so far, all threads.
+pub fn self_cpu_s() -> Option<f64> {
+    sys::self_usage().map(|u| u.cpu_s)
+}
+
+/// Resource usage of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User + system CPU seconds.
+    pub cpu_s: f64,
+    /// System CPU seconds.
+    pub sys_s: f64,
+    /// Peak RSS, bytes.
+    pub max_rss: u64,
+}
+
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod sys {
+    use super::Usage;
+    use std::io;
+
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Timeval {
+        tv_sec: i64,
+        tv_usec: i64,
+    }
+
+    /// `struct rusage` of 64-bit Linux.
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Rusage {
+        ru_utime: Timeval,
+        ru_stime: Timeval,
+        ru_maxrss: i64,
+        rest: [i64; 13],
+    }
+
+    extern "C" {
+        fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
+        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+    }
+
+    const RUSAGE_SELF: i32 = 0;
+
+    fn usage(r: &Rusage) -> Usage {
+        let secs = |t: &Timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Usage {
+            cpu_s: secs(&r.ru_utime) + secs(&r.ru_stime),
+            sys_s: secs(&r.ru_stime),
+            // Linux reports kilobytes.
+            max_rss: r.ru_maxrss.max(0) as u64 * 1024,
+        }
+    }
+
+    /// Waits for `pid` and returns its exit code and resource usage.
+    pub fn wait(pid: u32) -> io::Result<(Option<i32>, Option<Usage>)> {
+        let pid = i32::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
+        let mut status = 0i32;
+        let mut r = Rusage::default();
+        loop {
+            // SAFETY: `status` and `r` are valid, writable and of the layout wait4 expects
+            // on 64-bit Linux; the pid is our own child, which nothing else reaps.
+            let rc = unsafe { wait4(pid, &mut status, 0, &mut r) };
+            if rc == pid {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        // WIFEXITED / WEXITSTATUS.
+        let code = (status & 0x7f == 0).then_some((status >> 8) & 0xff);
+        Ok((code, Some(usage(&r))))
+    }
+
+    /// Resource usage of the calling process.
+    pub fn self_usage() -> Option<Usage> {
+        let mut r = Rusage::default();
+        // SAFETY: `r` is valid and writable with the layout getrusage expects.
+        let rc = unsafe { getrusage(RUSAGE_SELF, &mut r) };
+        (rc == 0).then(|| usage(&r))
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+mod sys {
+    use super::Usage;
+    use std::io;
+
+    /// Without wait4: the exit code only.
+    pub fn wait(pid: u32) -> io::Result<(Option<i32>, Option<Usage>)> {
+        let _ = pid;
+        Err(io::Error::other("the benchmark needs 64-bit Linux (wait4)"))
+    }
+
+    pub fn self_usage() -> Option<Usage> {
+        None
+    }
+}
+
+/// One line per fact about the machine, for the report.
+pub fn machine() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    out.push(("nproc".into(), cpus.to_string()));
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    out.push(("CPU model".into(), model));
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb = |key: &str| -> Option<u64> {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    if let (Some(total), Some(avail)) = (mem_kb("MemTotal:"), mem_kb("MemAvailable:")) {
+        out.push((
+            "memory".into(),
+            format!(
+                "{:.1} GiB total, {:.1} GiB available",
+                gib(total),
+                gib(avail)
+            ),
+        ));
+    }
+    if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        out.push(("kernel".into(), kernel.trim().to_string()));
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Ok(o) = Command::new(rustc).arg("--version").output() {
+        out.push((
+            "rustc".into(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        ));
+    }
+    out
+}
+
+fn gib(kb: u64) -> f64 {
+    kb as f64 / (1024.0 * 1024.0)
+}
+
+/// The filesystem type holding `path` (from /proc/mounts), e.g. `ext4` or `tmpfs`: the
+/// ledger's fsyncs cost very different amounts on each.
+pub fn filesystem_of(path: &Path) -> String {
+    let Ok(path) = path.canonicalize() else {
+        return "unknown".into();
+    };
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut best: Option<(usize, String)> = None;
+    for line in mounts.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_dev), Some(mnt), Some(fs)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if path.starts_with(mnt) && best.as_ref().is_none_or(|(len, _)| mnt.len() > *len) {
+            best = Some((mnt.len(), fs.to_string()));
+        }
+    }
+    best.map(|(_, fs)| fs).unwrap_or_else(|| "unknown".into())
+}
