@@ -234,6 +234,10 @@ pub struct Details {
     /// Attempts made for the failing call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// A failure that may go away by itself (timeouts, 5xx, throttling beyond
+    /// --max-throttle-wait): the next run tries the item again without --retry-failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
     /// The stage a failure happened in (on `failed` events of other stages' items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_stage: Option<Stage>,
@@ -332,6 +336,8 @@ pub struct Failure {
     pub message: String,
     /// Attempts made.
     pub attempts: u32,
+    /// The cause may go away by itself: a plain rerun tries the item again.
+    pub retryable: bool,
 }
 
 /// What prepare changed, so that `cancel --restore` can undo it.
@@ -490,6 +496,7 @@ impl LedgerState {
                     http_status: d.http_status,
                     message: d.message.clone().unwrap_or_default(),
                     attempts: d.attempts.unwrap_or(0),
+                    retryable: d.retryable.unwrap_or(false),
                 }));
             }
             Outcome::Cancelled => terminal(rec, ItemState::Cancelled),

@@ -1,7 +1,8 @@
 //! The `iot-cert-migrate` binary: parse, run, map the outcome to an exit code.
 
 use clap::Parser;
-use iot_cert_migrate::{cli::Cli, ExitCode};
+use iot_cert_migrate::cli::{Cli, LogFormat};
+use iot_cert_migrate::ExitCode;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -17,12 +18,19 @@ fn main() {
         }
     };
     iot_cert_migrate::init_logging(&cli.global);
+    let json_logs = cli.global.log_format == LogFormat::Json;
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = match runtime.block_on(iot_cert_migrate::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("error: {:#}", anyhow::Error::from(e));
+            let e = anyhow::Error::from(e);
+            if json_logs {
+                // Machines reading --log-format json get one JSON object per line, errors too.
+                tracing::error!(exit_code = code.code(), "{e:#}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             code
         }
     };
