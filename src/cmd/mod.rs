@@ -270,7 +270,10 @@ impl Run {
         let tally = progress.tally();
 
         let state = self.state.clone();
-        let doubt_rows = self.manifest.rows()?.filter_map(row_or_log).filter_map({
+        // No item in doubt: don't read the whole manifest once more to find none (on a
+        // resumed 1M-row manifest that pass took about 0.5 s before the first call).
+        let doubt_source = if in_doubt.is_empty() { None } else { Some(self.manifest.rows()?) };
+        let doubt_rows = doubt_source.into_iter().flatten().filter_map(row_or_log).filter_map({
             let state = state.clone();
             let in_doubt = &in_doubt;
             move |row| {
