@@ -63,6 +63,10 @@ struct Args {
     /// Use target/release/iot-cert-migrate as it is, without `cargo build --release`.
     #[arg(long)]
     no_build: bool,
+    /// Benchmark this iot-cert-migrate binary instead (e.g. another build, to compare);
+    /// implies --no-build.
+    #[arg(long, value_name = "PATH")]
+    tool: Option<PathBuf>,
 }
 
 /// The seven calls a certificate costs (ACTIVE, one policy, one thing), once each.
@@ -135,8 +139,11 @@ fn real_main(args: Args) -> io::Result<()> {
         .and_then(Path::parent)
         .ok_or_else(|| io::Error::other("cannot locate the target directory"))?
         .to_path_buf();
-    let bin = profile_dir.join("iot-cert-migrate");
-    if !args.no_build {
+    let bin = args
+        .tool
+        .clone()
+        .unwrap_or_else(|| profile_dir.join("iot-cert-migrate"));
+    if !args.no_build && args.tool.is_none() {
         build_binary()?;
     }
     if !bin.is_file() {
