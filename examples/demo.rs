@@ -23,7 +23,10 @@ const SOURCE: &str = "111111111111";
 
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let manifests = [repo.join("sample-manifests/multi-target.csv"), repo.join("sample-manifests/small.csv")];
+    let manifests = [
+        repo.join("sample-manifests/multi-target.csv"),
+        repo.join("sample-manifests/small.csv"),
+    ];
     let work = tempfile::tempdir()?;
 
     // One manifest for the demo: both samples, concatenated (a header once).
@@ -38,7 +41,10 @@ fn main() -> anyhow::Result<()> {
                 "{},{},\"{}\"\n",
                 row.certificate_id,
                 row.target_account,
-                row.transfer_message.clone().unwrap_or_default().replace('"', "\"\"")
+                row.transfer_message
+                    .clone()
+                    .unwrap_or_default()
+                    .replace('"', "\"\"")
             ));
             let n = seeded.len();
             seeded.push(SeedCertificate {
@@ -59,11 +65,19 @@ fn main() -> anyhow::Result<()> {
         latency_jitter: Duration::from_millis(10),
         seeds: vec![Seed {
             region: "us-east-1".into(),
-            accounts: BTreeMap::from([(SOURCE.to_string(), SeedAccount { certificates: seeded })]),
+            accounts: BTreeMap::from([(
+                SOURCE.to_string(),
+                SeedAccount {
+                    certificates: seeded,
+                },
+            )]),
         }],
         ..SimConfig::default()
     })?;
-    println!("simulator listening on {} with {count} certificates in account {SOURCE}\n", sim.url());
+    println!(
+        "simulator listening on {} with {count} certificates in account {SOURCE}\n",
+        sim.url()
+    );
 
     // Profiles for the target accounts (the simulator takes the account from the key id).
     let aws_config = work.path().join("aws-config");
@@ -78,7 +92,10 @@ fn main() -> anyhow::Result<()> {
     std::env::set_var("AWS_ACCESS_KEY_ID", SOURCE);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "demo");
     std::env::set_var("AWS_CONFIG_FILE", &aws_config);
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", work.path().join("no-credentials"));
+    std::env::set_var(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        work.path().join("no-credentials"),
+    );
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
 
     let m = manifest.display().to_string();
@@ -88,7 +105,10 @@ fn main() -> anyhow::Result<()> {
     let prepare = ["--deactivate", "--detach-policies", "--detach-things"];
 
     step("1. validate the manifest (offline)", &["validate", &m])?;
-    step("2. plan: read-only look at every certificate", &["plan", &m])?;
+    step(
+        "2. plan: read-only look at every certificate",
+        &["plan", &m],
+    )?;
     step(
         "3. transfer, pacing every operation at the documented quotas",
         &[&["transfer", m.as_str()][..], &file_args, &prepare].concat(),
@@ -99,10 +119,24 @@ fn main() -> anyhow::Result<()> {
     )?;
     for target in ["222222222222", "333333333333"] {
         let profile = format!("migrate-{target}");
-        let accept_ledger = work.path().join(format!("fleet.accept-{target}.jsonl")).display().to_string();
+        let accept_ledger = work
+            .path()
+            .join(format!("fleet.accept-{target}.jsonl"))
+            .display()
+            .to_string();
         step(
-            &format!("5. accept in account {target} (its own credentials), activating the certificates"),
-            &["--profile", &profile, "accept", &m, "--set-as-active", "--ledger", &accept_ledger],
+            &format!(
+                "5. accept in account {target} (its own credentials), activating the certificates"
+            ),
+            &[
+                "--profile",
+                &profile,
+                "accept",
+                &m,
+                "--set-as-active",
+                "--ledger",
+                &accept_ledger,
+            ],
         )?;
     }
     step("6. status from the ledger", &["status", &ledger])?;
@@ -114,9 +148,15 @@ fn main() -> anyhow::Result<()> {
         for c in &acct.certificates {
             *by_status.entry(c.status.as_str()).or_default() += 1;
         }
-        println!("  account {} ({}): {:?}", acct.account, acct.region, by_status);
+        println!(
+            "  account {} ({}): {:?}",
+            acct.account, acct.region, by_status
+        );
     }
-    println!("\nledger and failure report were in {} (removed now)", work.path().display());
+    println!(
+        "\nledger and failure report were in {} (removed now)",
+        work.path().display()
+    );
     Ok(())
 }
 

@@ -64,9 +64,12 @@ impl Progress {
                 "{spinner} {msg} [{bar:30}] {pos}/{len} {rate} ETA {eta} (elapsed {elapsed})",
             )
             .expect("progress template")
-            .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.1}/s", s.per_sec());
-            })
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1}/s", s.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_message(verb);
