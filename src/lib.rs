@@ -53,10 +53,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Transfer(args) => cmd::transfer::run(&global, args).await,
         Command::Validate(args) => cmd::validate::run(&global, args),
-        Command::Status(args) => cmd::status::run(&global, args),
+        Command::Status(args) => cmd::status::run(&global, args).await,
         Command::Plan(args) => cmd::plan::run(&global, args).await,
-        Command::Cancel(_) | Command::Accept(_) | Command::Reject(_) => {
-            Err(Error::Usage("not implemented yet".into()))
-        }
+        Command::Cancel(args) => cmd::cancel::run(&global, args).await,
+        Command::Accept(args) => cmd::accept::run(&global, args).await,
+        Command::Reject(args) => cmd::accept::run_reject(&global, args).await,
     }
 }

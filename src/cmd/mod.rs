@@ -1,7 +1,10 @@
 //! One module per command, and the run machinery they share: open the manifest and the
 //! ledger, build the AWS clients, run the items, write the failure report and the summary.
 
+pub mod accept;
+pub mod cancel;
 pub mod plan;
+pub mod reconcile;
 pub mod status;
 pub mod transfer;
 pub mod validate;
@@ -144,7 +147,11 @@ pub struct Run {
     progress_interval: std::time::Duration,
     quiet: bool,
     started: std::time::Instant,
+    in_scope: Option<RowFilter>,
 }
+
+/// Decides whether a manifest row concerns a run at all (see [`Run::restrict_to`]).
+pub type RowFilter = Box<dyn Fn(Option<&ItemRecord>, &ManifestRow) -> bool + Send + Sync>;
 
 impl Run {
     /// Validates the manifest (nothing else happens if it is invalid), opens and locks the
@@ -211,7 +218,14 @@ impl Run {
             progress_interval: std::time::Duration::from_secs_f64(global.progress_interval.max(0.1)),
             quiet: global.quiet > 0,
             started,
+            in_scope: None,
         })
+    }
+
+    /// Restricts the run to the rows `filter` accepts: the others are neither processed nor
+    /// counted (e.g. `accept` ignores rows addressed to other target accounts).
+    pub fn restrict_to(&mut self, filter: RowFilter) {
+        self.in_scope = Some(filter);
     }
 
     /// The account of the run's credentials (STS GetCallerIdentity); a failure here is fatal
@@ -233,7 +247,7 @@ impl Run {
     /// Runs `process` over the manifest rows that `pick` selects, in-doubt items first, then
     /// writes the failure report and prints the summary. Returns the exit code.
     pub async fn execute<F, Fut>(
-        self,
+        mut self,
         concurrency: usize,
         limits: &RunLimitArgs,
         verb: &'static str,
@@ -245,17 +259,29 @@ impl Run {
         F: Fn(Work) -> Fut,
         Fut: Future<Output = Result<ItemEnd, crate::ledger::LedgerError>>,
     {
+        let in_scope = self.in_scope.take();
+        let in_scope = |rec: Option<&ItemRecord>, row: &ManifestRow| {
+            in_scope.as_ref().is_none_or(|f| f(rec, row))
+        };
         let pick = |rec: Option<&ItemRecord>, row: &ManifestRow| match rec {
+            _ if !in_scope(rec, row) => Pick::Skip,
             Some(r) if r.state == crate::ledger::ItemState::Failed && !retry_failed => Pick::Skip,
             _ => pick(rec, row),
         };
         // Count the work first: the progress bar gets a total and in-doubt items go first.
         let (in_doubt, total) = {
             let state = self.state.lock().expect("ledger state");
-            let in_doubt: HashSet<String> = transfer::in_doubt_ids(&state, &self.manifest);
-            let mut total = in_doubt.len() as u64;
+            let mut in_doubt: HashSet<String> = transfer::in_doubt_ids(&state, &self.manifest);
+            let mut total = 0u64;
             for row in self.manifest.rows()?.flatten() {
-                if !in_doubt.contains(&row.certificate_id) && pick(state.get(&row.certificate_id), &row) == Pick::Process {
+                let rec = state.get(&row.certificate_id);
+                if in_doubt.contains(&row.certificate_id) {
+                    if in_scope(rec, &row) {
+                        total += 1;
+                    } else {
+                        in_doubt.remove(&row.certificate_id);
+                    }
+                } else if pick(rec, &row) == Pick::Process {
                     total += 1;
                 }
             }
@@ -338,6 +364,9 @@ impl Run {
         let mut remaining = 0u64;
         for row in manifest.rows()?.flatten() {
             let rec = state.get(&row.certificate_id);
+            if !in_scope(rec, &row) {
+                continue;
+            }
             counts.add_record(rec);
             if rec.map(|r| r.open_intent.is_none()).unwrap_or(true) && pick(rec, &row) == Pick::Process {
                 if let Some(r) = rec {

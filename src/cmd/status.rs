@@ -1,16 +1,26 @@
-//! `status`: what the ledger says, without calling AWS.
+//! `status`: what the ledger says, without calling AWS; with `--reconcile`, also what AWS
+//! says (read-only) about the items in doubt. It never takes the ledger's lock and never
+//! writes it: the next run of the command records what AWS says.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::aws;
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
-use crate::cmd::default_path;
+use crate::cmd::reconcile::{self, action_name};
+use crate::cmd::{aws_options, default_path};
 use crate::error::{Error, ExitCode};
-use crate::ledger::{Failure, ItemState, Ledger};
+use crate::iot::{self, CallContext, Iot, OutgoingIndex};
+use crate::ledger::{Failure, ItemState, Ledger, LedgerKind, LedgerState};
 use crate::manifest::Manifest;
+use crate::pacer::{Pacer, RateSettings, Scope};
 use crate::report::{stage_name, Counts};
+use crate::retry::RetryPolicy;
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -19,6 +29,22 @@ struct StatusReport {
     runs: u32,
     counts: Counts,
     failures: Vec<FailureLine>,
+    in_doubt: Vec<DoubtLine>,
+}
+
+/// An item with an intent left open, and (with `--reconcile`) what AWS says about it.
+#[derive(Serialize)]
+struct DoubtLine {
+    certificate_id: String,
+    target_account: Option<String>,
+    stage: &'static str,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_says: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    took_effect: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_run: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -43,7 +69,7 @@ fn is_ledger(path: &Path) -> bool {
 }
 
 /// Runs `status`: counts per state from the ledger (and the manifest, for pending items).
-pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
     let (ledger_path, manifest_path) = if is_ledger(&args.path) {
         (args.path.clone(), None)
     } else {
@@ -83,6 +109,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
                 http_status: None,
                 message: String::new(),
                 attempts: 0,
+                retryable: false,
             });
             FailureLine {
                 certificate_id: id.to_string(),
@@ -94,12 +121,33 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
         })
         .collect();
     failures.sort_by(|a, b| a.certificate_id.cmp(&b.certificate_id));
+    let mut in_doubt: Vec<DoubtLine> = state
+        .iter()
+        .filter(|(id, _)| manifest.as_ref().map(|m| m.contains(id)).unwrap_or(true))
+        .filter_map(|(id, r)| {
+            let open = r.open_intent.as_ref()?;
+            Some(DoubtLine {
+                certificate_id: id.to_string(),
+                target_account: r.target.clone(),
+                stage: stage_name(open.stage),
+                action: action_name(open.action),
+                aws_says: None,
+                took_effect: None,
+                next_run: None,
+            })
+        })
+        .collect();
+    in_doubt.sort_by(|a, b| a.certificate_id.cmp(&b.certificate_id));
+    if args.reconcile && !in_doubt.is_empty() {
+        ask_aws(global, header.kind, &state, &mut in_doubt).await?;
+    }
     let report = StatusReport {
         ledger: ledger_path,
         manifest: manifest_path,
         runs: state.runs,
         counts,
         failures,
+        in_doubt,
     };
     match global.output {
         OutputFormat::Json => println!(
@@ -140,4 +188,99 @@ fn print_text(r: &StatusReport) {
             );
         }
     }
+    if !r.in_doubt.is_empty() {
+        println!("  in doubt (a call whose outcome is unknown; the next run asks AWS first):");
+        for d in r.in_doubt.iter().take(50) {
+            let target = d.target_account.as_deref().unwrap_or("?");
+            match (&d.aws_says, &d.next_run) {
+                (Some(says), Some(next)) => {
+                    println!(
+                        "    {} -> {target}: {} {} — AWS says {says}; {next}",
+                        d.certificate_id, d.stage, d.action
+                    )
+                }
+                _ => println!(
+                    "    {} -> {target}: {} {} (status --reconcile asks AWS)",
+                    d.certificate_id, d.stage, d.action
+                ),
+            }
+        }
+        if r.in_doubt.len() > 50 {
+            println!("    ... and {} more", r.in_doubt.len() - 50);
+        }
+    }
+}
+
+/// Asks AWS, read-only, whether each open intent took effect: with the source account's
+/// credentials for a transfer ledger, the target's for an accept ledger (those of this run).
+async fn ask_aws(
+    global: &GlobalArgs,
+    kind: LedgerKind,
+    state: &LedgerState,
+    lines: &mut [DoubtLine],
+) -> Result<(), Error> {
+    let conf = aws::load(&aws_options(global)?, None).await?;
+    let ctx = CallContext::new(
+        Arc::new(Pacer::new(RateSettings::default())),
+        RetryPolicy::default(),
+    );
+    let account = iot::caller_account(&aws::sts_client(&conf), &aws::region_of(&conf), &ctx)
+        .await
+        .map_err(|f| {
+            Error::Aws(format!(
+                "cannot identify the AWS account of the credentials (STS GetCallerIdentity): {f}"
+            ))
+        })?;
+    let default_region = aws::region_of(&conf);
+    let mut clients: HashMap<String, (Iot, OutgoingIndex)> = HashMap::new();
+    let started = tokio::time::Instant::now();
+    for line in lines.iter_mut() {
+        let Some(rec) = state.get(&line.certificate_id) else {
+            continue;
+        };
+        let Some(open) = rec.open_intent.as_ref() else {
+            continue;
+        };
+        let region = rec.region.clone().unwrap_or_else(|| default_region.clone());
+        let (iot, outgoing) = clients.entry(region.clone()).or_insert_with(|| {
+            let iot = Iot::new(
+                aws::iot_client(&conf, Some(&region)),
+                Scope::new(account.clone(), region.clone()),
+                ctx.clone(),
+            );
+            let outgoing = OutgoingIndex::new(iot.clone());
+            (iot, outgoing)
+        });
+        let target = rec.target.clone().unwrap_or_default();
+        let subject = open.subject.as_deref();
+        let finding = match kind {
+            LedgerKind::Transfer => {
+                reconcile::source_check(
+                    iot,
+                    outgoing,
+                    &line.certificate_id,
+                    &target,
+                    open.action,
+                    subject,
+                    started,
+                )
+                .await
+            }
+            LedgerKind::Accept => {
+                reconcile::target_check(iot, &line.certificate_id, open.action, subject).await
+            }
+        };
+        match finding {
+            Ok(f) => {
+                line.next_run = Some(reconcile::next_run(open.action, f.took_effect));
+                line.took_effect = f.took_effect;
+                line.aws_says = Some(f.seen);
+            }
+            Err(e) => {
+                line.aws_says = Some(format!("nothing: {e}"));
+                line.next_run = Some("the next run will ask again".into());
+            }
+        }
+    }
+    Ok(())
 }

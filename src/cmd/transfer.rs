@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cli::{GlobalArgs, TransferArgs};
+use crate::cmd::accept::Acceptor;
 use crate::cmd::{self, Pick, Run};
 use crate::error::{Error, ExitCode};
 use crate::iot::{CallFailure, Iot, OutgoingIndex};
@@ -59,21 +60,57 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         detach_things: args.detach_things,
         max_attempts: args.pacing.max_attempts.max(1),
     });
+    // End-to-end mode: each transfer is accepted right away with the target's credentials.
+    let acceptor = match (&args.accept_profile, &args.accept_profile_template) {
+        (None, None) => None,
+        (profile, template) => Some(Arc::new(
+            Acceptor::for_transfer(
+                &run,
+                profile.as_deref(),
+                template.as_deref(),
+                args.set_as_active,
+                args.pacing.max_attempts,
+            )
+            .await?,
+        )),
+    };
+    // Target accounts to accept for (not the acceptor itself: `pick` outlives the items,
+    // and the acceptor's ledger handle must be gone before the ledger can close).
+    let accepting: HashSet<String> = acceptor.iter().flat_map(|a| a.accounts()).collect();
     let retry_failed = args.retry_failed;
     run.execute(
         args.pacing.concurrency,
         &args.limits,
         "transferring",
         retry_failed,
-        |rec, _row| match rec.map(|r| r.state) {
+        move |rec, row| match rec.map(|r| r.state) {
             None | Some(ItemState::Started) | Some(ItemState::Failed) => Pick::Process,
+            // Transferred by an earlier run, still to be accepted.
+            Some(ItemState::Transferred) if accepting.contains(&row.target_account) => {
+                Pick::Process
+            }
             // Cancelled, restored, accepted or rejected certificates are never re-sent by a
             // rerun (a nightly cron job must not undo an operator's cancel).
             Some(_) => Pick::Skip,
         },
         move |work| {
             let m = migrator.clone();
-            async move { m.migrate(work.row, work.open, work.may_proceed).await }
+            let acceptor = acceptor.clone();
+            async move {
+                let Some(a) = acceptor else {
+                    return m.migrate(work.row, work.open, work.may_proceed).await;
+                };
+                if a.takes_over(&work) {
+                    return a
+                        .accept(&work.row, work.open.as_ref(), work.may_proceed)
+                        .await;
+                }
+                let row = work.row.clone();
+                match m.migrate(work.row, work.open, work.may_proceed).await? {
+                    ItemEnd::Done => a.accept(&row, None, true).await,
+                    end => Ok(end),
+                }
+            }
         },
     )
     .await
