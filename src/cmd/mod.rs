@@ -99,7 +99,16 @@ pub fn error_details(details: &Details, f: &CallFailure) -> Details {
     d.http_status = f.error.http_status;
     d.message = Some(f.error.message.clone());
     d.attempts = Some(f.attempts);
+    // Transient errors and throttling that outlasted the retry budget may go away by
+    // themselves: the next run tries again without being told to.
+    d.retryable = Some(f.error.class() != crate::retry::ErrorClass::Permanent);
     d
+}
+
+/// A failure that only `--retry-failed` retries (a retryable one is retried by any rerun).
+fn is_final_failure(rec: &ItemRecord) -> bool {
+    rec.state == crate::ledger::ItemState::Failed
+        && !rec.failure.as_deref().is_some_and(|f| f.retryable)
 }
 
 /// Whether a run should handle a certificate, given what the ledger says of it.
@@ -265,7 +274,7 @@ impl Run {
         };
         let pick = |rec: Option<&ItemRecord>, row: &ManifestRow| match rec {
             _ if !in_scope(rec, row) => Pick::Skip,
-            Some(r) if r.state == crate::ledger::ItemState::Failed && !retry_failed => Pick::Skip,
+            Some(r) if is_final_failure(r) && !retry_failed => Pick::Skip,
             _ => pick(rec, row),
         };
         // Count the work first: the progress bar gets a total and in-doubt items go first.
@@ -369,10 +378,8 @@ impl Run {
             }
             counts.add_record(rec);
             if rec.map(|r| r.open_intent.is_none()).unwrap_or(true) && pick(rec, &row) == Pick::Process {
-                if let Some(r) = rec {
-                    if r.state == crate::ledger::ItemState::Failed {
-                        continue;
-                    }
+                if rec.is_some_and(is_final_failure) {
+                    continue;
                 }
                 remaining += 1;
             }

@@ -189,16 +189,11 @@ impl Migrator {
         stage: Stage,
         f: &CallFailure,
     ) -> Result<ItemEnd, crate::ledger::LedgerError> {
-        let code = cmd::error_code(f);
-        self.fail(
-            row,
-            stage,
-            &code,
-            f.error.http_status,
-            f.error.message.clone(),
-            f.attempts,
-        )
-        .await
+        let details = cmd::error_details(&Details::default(), f);
+        tracing::warn!(certificate = %row.certificate_id, stage = ?stage, code = details.error_code.as_deref(), "{}", f.error.message);
+        self.record(self.event(row, stage, Outcome::Failed).with(details))
+            .await?;
+        Ok(ItemEnd::Failed)
     }
 
     /// Migrates one certificate. `open` is an intent an earlier run left without outcome;
