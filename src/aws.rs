@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iot::config::SharedCredentialsProvider;
 
 use crate::error::Error;
 
@@ -45,7 +48,21 @@ pub async fn load(opts: &AwsOptions, profile: Option<&str>) -> Result<SdkConfig,
     if let Some(e) = &opts.endpoint_url {
         loader = loader.endpoint_url(e.clone());
     }
-    let conf = loader.load().await;
+    let mut conf = loader.load().await;
+    if let Some(p) = profile.or(opts.profile.as_deref()) {
+        // As in the AWS CLI, a named profile wins over AWS_ACCESS_KEY_ID & co in the
+        // environment: aws-config's default chain would ask the environment first, and the
+        // source account's keys could silently stand in for a target's. The profile
+        // provider alone handles static keys, assume-role, SSO and credential_process.
+        let provider = ProfileFileCredentialsProvider::builder()
+            .configure(&ProviderConfig::default().with_region(conf.region().cloned()))
+            .profile_name(p)
+            .build();
+        conf = conf
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+    }
     if conf.region().is_none() {
         return Err(Error::Config(
             "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into(),

@@ -936,3 +936,31 @@ fn status_reconcile_says_what_aws_knows_of_items_in_doubt_without_writing() {
         assert_eq!(env.cert_state(id).unwrap().status, "INACTIVE", "{id}");
     }
 }
+
+#[test]
+fn an_explicit_profile_wins_over_keys_in_the_environment() {
+    // As in the AWS CLI: `--profile` must not be overridden by AWS_ACCESS_KEY_ID, or the
+    // source's keys would silently stand in for the target's.
+    let env = Env::unlimited();
+    let id = cert_id(90);
+    env.seed(SOURCE, REGION, vec![pending(&id, TARGET)]);
+    env.manifest("m.csv", &[(id.clone(), TARGET)]);
+    let run = run_with_profiles(
+        &env,
+        SOURCE,
+        &profiles(&[TARGET]),
+        &[
+            "--output",
+            "json",
+            "--profile",
+            &format!("migrate-{TARGET}"),
+            "accept",
+            "m.csv",
+        ],
+    );
+    run.expect_code(0);
+    assert_eq!(run.count("accepted"), 1);
+    let (acct, c) = env.state().find(&id).map(|(a, c)| (a.clone(), c.clone())).unwrap();
+    assert_eq!(acct.account, TARGET, "accepted as the profile's account");
+    assert_eq!(c.owner, TARGET);
+}

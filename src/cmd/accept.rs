@@ -8,12 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::provider_config::ProviderConfig;
 use aws_config::SdkConfig;
-use aws_sdk_iot::config::SharedCredentialsProvider;
 
-use crate::aws::{self, AwsOptions};
+use crate::aws;
 use crate::cli::{AcceptArgs, GlobalArgs, RejectArgs};
 use crate::cmd::reconcile::{self, Item, StepEnd, ALREADY_COMPLETED};
 use crate::cmd::{clients_for, Pick, Run, Work};
@@ -142,24 +139,6 @@ fn unfinished(rec: Option<&ItemRecord>) -> Pick {
     }
 }
 
-/// Loads the configuration of a named profile with that profile's own credentials.
-///
-/// aws-config's default chain asks the environment (`AWS_ACCESS_KEY_ID`) before the profile,
-/// even when a profile name is given: the source account's keys in the environment would
-/// silently stand in for the target's. The profile provider alone is used instead (it handles
-/// static keys, assume-role, SSO and credential_process alike).
-pub async fn load_profile(opts: &AwsOptions, profile: &str) -> Result<SdkConfig, Error> {
-    let conf = aws::load(opts, Some(profile)).await?;
-    let provider = ProfileFileCredentialsProvider::builder()
-        .configure(&ProviderConfig::default().with_region(conf.region().cloned()))
-        .profile_name(profile)
-        .build();
-    Ok(conf
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build())
-}
-
 /// Accepts pending transfers with target-account credentials, write-ahead.
 pub struct Acceptor {
     ledger: LedgerWriter,
@@ -189,7 +168,7 @@ impl Acceptor {
         let mut targets = HashMap::new();
         match (profile, template) {
             (Some(p), _) => {
-                let conf = load_profile(&run.aws, p).await?;
+                let conf = aws::load(&run.aws, Some(p)).await?;
                 let account = profile_account(&conf, p, &run.ctx).await?;
                 if !targets_named.contains(&account) {
                     return Err(Error::Config(format!(
@@ -212,7 +191,7 @@ impl Acceptor {
                 }
                 for account in targets_named {
                     let p = t.replace("{account}", &account);
-                    let conf = load_profile(&run.aws, &p).await?;
+                    let conf = aws::load(&run.aws, Some(&p)).await?;
                     let found = profile_account(&conf, &p, &run.ctx).await?;
                     if found != account {
                         return Err(Error::Config(format!(
