@@ -98,10 +98,8 @@ fn main() -> anyhow::Result<()> {
     );
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
 
+    // The ledgers and the failure report land beside the manifest, in the temporary directory.
     let m = manifest.display().to_string();
-    let ledger = work.path().join("fleet.ledger.jsonl").display().to_string();
-    let failures = work.path().join("fleet.failures.csv").display().to_string();
-    let file_args = ["--ledger", ledger.as_str(), "--failures", failures.as_str()];
     let prepare = ["--deactivate", "--detach-policies", "--detach-things"];
 
     step("1. validate the manifest (offline)", &["validate", &m])?;
@@ -111,35 +109,32 @@ fn main() -> anyhow::Result<()> {
     )?;
     step(
         "3. transfer, pacing every operation at the documented quotas",
-        &[&["transfer", m.as_str()][..], &file_args, &prepare].concat(),
+        &[&["transfer", m.as_str()][..], &prepare].concat(),
     )?;
     step(
         "4. the same command again: the ledger says everything is done, no AWS call is repeated",
-        &[&["transfer", m.as_str()][..], &file_args, &prepare].concat(),
+        &[&["transfer", m.as_str()][..], &prepare].concat(),
     )?;
     for target in ["222222222222", "333333333333"] {
         let profile = format!("migrate-{target}");
-        let accept_ledger = work
-            .path()
-            .join(format!("fleet.accept-{target}.jsonl"))
-            .display()
-            .to_string();
         step(
             &format!(
                 "5. accept in account {target} (its own credentials), activating the certificates"
             ),
-            &[
-                "--profile",
-                &profile,
-                "accept",
-                &m,
-                "--set-as-active",
-                "--ledger",
-                &accept_ledger,
-            ],
+            &["--profile", &profile, "accept", &m, "--set-as-active"],
         )?;
     }
-    step("6. status from the ledger", &["status", &ledger])?;
+    let transfer_ledger = work.path().join("fleet.ledger.jsonl").display().to_string();
+    let accept_ledger = work
+        .path()
+        .join("fleet.accept-ledger.jsonl")
+        .display()
+        .to_string();
+    step(
+        "6. status of the source side",
+        &["status", &transfer_ledger],
+    )?;
+    step("7. status of the target side", &["status", &accept_ledger])?;
 
     let state = sim.state();
     println!("\nsimulator state afterwards:");
