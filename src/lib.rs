@@ -32,10 +32,11 @@ pub fn init_logging(global: &cli::GlobalArgs) {
         _ => "trace",
     };
     // Our crate at the chosen level; the SDK's own chatter only from -vv on.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IOT_CERT_MIGRATE_LOG").unwrap_or_else(|_| {
-        let sdk = if global.verbose >= 2 { level } else { "warn" };
-        tracing_subscriber::EnvFilter::new(format!("warn,iot_cert_migrate={level},aws={sdk}"))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IOT_CERT_MIGRATE_LOG")
+        .unwrap_or_else(|_| {
+            let sdk = if global.verbose >= 2 { level } else { "warn" };
+            tracing_subscriber::EnvFilter::new(format!("warn,iot_cert_migrate={level},aws={sdk}"))
+        });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

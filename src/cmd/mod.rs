@@ -20,7 +20,10 @@ use crate::aws::{self, AwsOptions};
 use crate::cli::{GlobalArgs, OutputFiles, OutputFormat, PacingArgs, ProgressMode, RunLimitArgs};
 use crate::error::{Error, ExitCode};
 use crate::iot::{self, CallContext, CallFailure, Iot};
-use crate::ledger::{Details, ItemRecord, Ledger, LedgerKind, LedgerState, LedgerWriter, OpenIntent, OpenOptionsLedger};
+use crate::ledger::{
+    Details, ItemRecord, Ledger, LedgerKind, LedgerState, LedgerWriter, OpenIntent,
+    OpenOptionsLedger,
+};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::pacer::{Pacer, RateSettings, Scope};
 use crate::pipeline::{self, ItemEnd};
@@ -40,7 +43,9 @@ pub fn aws_options(global: &GlobalArgs) -> Result<AwsOptions, Error> {
         if v.is_finite() && v > 0.0 {
             Ok(std::time::Duration::from_secs_f64(v))
         } else {
-            Err(Error::Usage(format!("--{name} must be a positive number of seconds, got {v}")))
+            Err(Error::Usage(format!(
+                "--{name} must be a positive number of seconds, got {v}"
+            )))
         }
     };
     Ok(AwsOptions {
@@ -55,17 +60,23 @@ pub fn aws_options(global: &GlobalArgs) -> Result<AwsOptions, Error> {
 /// The pacer's settings from `--rate` and `--rate-scale`.
 pub fn rate_settings(pacing: &PacingArgs) -> Result<RateSettings, Error> {
     if !(pacing.rate_scale.is_finite() && pacing.rate_scale > 0.0) {
-        return Err(Error::Usage(format!("--rate-scale must be positive, got {}", pacing.rate_scale)));
+        return Err(Error::Usage(format!(
+            "--rate-scale must be positive, got {}",
+            pacing.rate_scale
+        )));
     }
     let mut settings = RateSettings {
         scale: pacing.rate_scale,
         ..Default::default()
     };
     for r in &pacing.rates {
-        let (op, tps) = RateSettings::parse_override(r).map_err(|e| Error::Usage(format!("--rate {r}: {e}")))?;
+        let (op, tps) = RateSettings::parse_override(r)
+            .map_err(|e| Error::Usage(format!("--rate {r}: {e}")))?;
         settings.overrides.insert(op, tps);
     }
-    settings.validate().map_err(|e| Error::Usage(e.to_string()))?;
+    settings
+        .validate()
+        .map_err(|e| Error::Usage(e.to_string()))?;
     Ok(settings)
 }
 
@@ -224,7 +235,9 @@ impl Run {
             ctx,
             output: global.output,
             progress: global.progress,
-            progress_interval: std::time::Duration::from_secs_f64(global.progress_interval.max(0.1)),
+            progress_interval: std::time::Duration::from_secs_f64(
+                global.progress_interval.max(0.1),
+            ),
             quiet: global.quiet > 0,
             started,
             in_scope: None,
@@ -297,31 +310,52 @@ impl Run {
             (in_doubt, total)
         };
         if !in_doubt.is_empty() {
-            tracing::info!("{} certificates are in doubt from an earlier run: reconciling them first", in_doubt.len());
+            tracing::info!(
+                "{} certificates are in doubt from an earlier run: reconciling them first",
+                in_doubt.len()
+            );
         }
         let stop = Stop::new(limits.max_items, limits.grace);
         let watcher = stop.watch(limits.max_duration);
-        let progress = Progress::start(self.progress, self.progress_interval, total, verb, self.quiet);
+        let progress = Progress::start(
+            self.progress,
+            self.progress_interval,
+            total,
+            verb,
+            self.quiet,
+        );
         let tally = progress.tally();
 
         let state = self.state.clone();
         // No item in doubt: don't read the whole manifest once more to find none (on a
         // resumed 1M-row manifest that pass took about 0.5 s before the first call).
-        let doubt_source = if in_doubt.is_empty() { None } else { Some(self.manifest.rows()?) };
-        let doubt_rows = doubt_source.into_iter().flatten().filter_map(row_or_log).filter_map({
-            let state = state.clone();
-            let in_doubt = &in_doubt;
-            move |row| {
-                if !in_doubt.contains(&row.certificate_id) {
-                    return None;
+        let doubt_source = if in_doubt.is_empty() {
+            None
+        } else {
+            Some(self.manifest.rows()?)
+        };
+        let doubt_rows = doubt_source
+            .into_iter()
+            .flatten()
+            .filter_map(row_or_log)
+            .filter_map({
+                let state = state.clone();
+                let in_doubt = &in_doubt;
+                move |row| {
+                    if !in_doubt.contains(&row.certificate_id) {
+                        return None;
+                    }
+                    let st = state.lock().expect("ledger state");
+                    let rec = st.get(&row.certificate_id);
+                    let open = rec.and_then(|r| r.open_intent.clone());
+                    let may_proceed = pick(rec, &row) == Pick::Process;
+                    Some(Work {
+                        row,
+                        open,
+                        may_proceed,
+                    })
                 }
-                let st = state.lock().expect("ledger state");
-                let rec = st.get(&row.certificate_id);
-                let open = rec.and_then(|r| r.open_intent.clone());
-                let may_proceed = pick(rec, &row) == Pick::Process;
-                Some(Work { row, open, may_proceed })
-            }
-        });
+            });
         let fresh_rows = self.manifest.rows()?.filter_map(row_or_log).filter_map({
             let state = state.clone();
             let in_doubt = &in_doubt;
@@ -337,7 +371,14 @@ impl Run {
                 })
             }
         });
-        let result = pipeline::run(doubt_rows.chain(fresh_rows), concurrency, &stop, &tally, process).await;
+        let result = pipeline::run(
+            doubt_rows.chain(fresh_rows),
+            concurrency,
+            &stop,
+            &tally,
+            process,
+        )
+        .await;
         progress.finish();
         watcher.abort();
         let Run {
@@ -377,7 +418,9 @@ impl Run {
                 continue;
             }
             counts.add_record(rec);
-            if rec.map(|r| r.open_intent.is_none()).unwrap_or(true) && pick(rec, &row) == Pick::Process {
+            if rec.map(|r| r.open_intent.is_none()).unwrap_or(true)
+                && pick(rec, &row) == Pick::Process
+            {
                 if rec.is_some_and(is_final_failure) {
                     continue;
                 }
@@ -399,7 +442,11 @@ impl Run {
             counts,
             processed_this_run: processed,
             elapsed_s: elapsed,
-            items_per_s: if elapsed > 0.0 { processed as f64 / elapsed } else { 0.0 },
+            items_per_s: if elapsed > 0.0 {
+                processed as f64 / elapsed
+            } else {
+                0.0
+            },
             stopped: stopped.map(|s| s.describe().to_string()),
             calls: Summary::calls_from(ctx.counts()),
             ledger: ledger_path,
@@ -422,7 +469,12 @@ fn row_or_log(r: Result<ManifestRow, crate::manifest::ManifestError>) -> Option<
 }
 
 /// IoT clients for every region of the manifest, in `account`'s scopes.
-pub fn clients_for(conf: &SdkConfig, manifest: &Manifest, account: &str, ctx: &Arc<CallContext>) -> HashMap<Option<String>, Iot> {
+pub fn clients_for(
+    conf: &SdkConfig,
+    manifest: &Manifest,
+    account: &str,
+    ctx: &Arc<CallContext>,
+) -> HashMap<Option<String>, Iot> {
     let default_region = aws::region_of(conf);
     let mut clients = HashMap::new();
     for region in manifest.regions().into_iter().chain(std::iter::once(None)) {
