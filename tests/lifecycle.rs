@@ -960,7 +960,11 @@ fn an_explicit_profile_wins_over_keys_in_the_environment() {
     );
     run.expect_code(0);
     assert_eq!(run.count("accepted"), 1);
-    let (acct, c) = env.state().find(&id).map(|(a, c)| (a.clone(), c.clone())).unwrap();
+    let (acct, c) = env
+        .state()
+        .find(&id)
+        .map(|(a, c)| (a.clone(), c.clone()))
+        .unwrap();
     assert_eq!(acct.account, TARGET, "accepted as the profile's account");
     assert_eq!(c.owner, TARGET);
 }

@@ -417,22 +417,44 @@ fn wrong_flags_exit_2() {
 fn items_that_failed_on_transient_errors_are_retried_by_a_plain_rerun() {
     let env = Env::unlimited();
     let ids: Vec<String> = (500..510).map(cert_id).collect();
-    env.seed(SOURCE, REGION, ids.iter().map(|id| cert(id, "INACTIVE", &[], &[])).collect());
+    env.seed(
+        SOURCE,
+        REGION,
+        ids.iter()
+            .map(|id| cert(id, "INACTIVE", &[], &[]))
+            .collect(),
+    );
     let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
     env.manifest("m.csv", &rows);
     // An outage: every IoT call answers 503 until the retry budget is spent.
     env.sim.set_faults(vec![(iot_sim::FaultKind::Http503, 1.0)]);
-    let run = env.run(&["--output", "json", "transfer", "m.csv", "--max-attempts", "2"]);
+    let run = env.run(&[
+        "--output",
+        "json",
+        "transfer",
+        "m.csv",
+        "--max-attempts",
+        "2",
+    ]);
     // Not finished: the failures may go away, so the run asks to be run again (exit 4).
     run.expect_code(4);
     assert_eq!(run.count("failed"), 10);
     let report = read_csv(&env.path("m.failures.csv"));
     assert_eq!(report.len(), 10);
-    assert!(report.iter().all(|r| r["error_code"] == "ServiceUnavailableException" && r["attempts"] == "2"));
+    assert!(report
+        .iter()
+        .all(|r| r["error_code"] == "ServiceUnavailableException" && r["attempts"] == "2"));
 
     // The outage is over: the same command, without --retry-failed, finishes the job.
     env.sim.set_faults(vec![]);
-    let rerun = env.run(&["--output", "json", "transfer", "m.csv", "--max-attempts", "2"]);
+    let rerun = env.run(&[
+        "--output",
+        "json",
+        "transfer",
+        "m.csv",
+        "--max-attempts",
+        "2",
+    ]);
     rerun.expect_code(0);
     assert_eq!(rerun.count("transferred"), 10);
     assert_eq!(env.sim.stats().max_transfers_per_certificate, 1);
