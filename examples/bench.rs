@@ -350,6 +350,8 @@ struct Measured {
     first_call: Option<Duration>,
     /// When the last IoT call reached the simulator.
     last_call: Option<Duration>,
+    /// CPU seconds other processes used meanwhile, and that as a share of the machine.
+    others: Option<(f64, f64)>,
 }
 
 impl Measured {
@@ -415,6 +417,7 @@ fn transfer(ctx: &Ctx, spec: Spec) -> io::Result<Measured> {
     eprintln!("bench: {}: iot-cert-migrate {}", spec.name, args.join(" "));
     sim.reset_stats();
     let cpu_before = support::self_cpu_s();
+    let watch = support::Contention::start();
     // Phases seen from the simulator: the first IoT call and the last change of the count.
     let (mut first_call, mut last_call, mut seen) = (None, None, 0);
     let exit = support::run_child(cmd, Duration::from_millis(10), |elapsed| {
@@ -427,6 +430,7 @@ fn transfer(ctx: &Ctx, spec: Spec) -> io::Result<Measured> {
         }
     })?;
     let cpu_after = support::self_cpu_s();
+    let others = watch.others(exit.cpu_s, exit.wall);
     let stats = sim.stats();
     let state = sim.state();
     drop(sim);
@@ -467,6 +471,7 @@ fn transfer(ctx: &Ctx, spec: Spec) -> io::Result<Measured> {
         concurrency: concurrency.unwrap_or(64),
         first_call,
         last_call,
+        others,
     })
 }
 
@@ -556,6 +561,7 @@ fn report(m: &Measured) {
         opt(m.sim_cpu_s.map(|c| c / n), 3, " s"),
         opt(m.exit.max_rss.map(mib), 1, " MiB")
     );
+    println!("- {}", contention(m.others));
     println!();
     println!("| operation | calls (simulator) | throttled (simulator) | calls (tool) | throttled (tool) |");
     println!("|---|---:|---:|---:|---:|");
@@ -578,6 +584,31 @@ fn report(m: &Measured) {
         );
     }
     println!();
+}
+
+/// A line about the other processes' load during a measurement.
+fn contention(others: Option<(f64, f64)>) -> String {
+    match others {
+        Some((s, share)) => {
+            format!(
+            "other processes on the machine used {s:.2} CPU-s meanwhile ({:.0}% of its capacity){}",
+            100.0 * share,
+            if share > 0.05 { ": figures may be pessimistic" } else { "" }
+        )
+        }
+        None => "load of other processes: unknown".into(),
+    }
+}
+
+/// A remark for the results table when other processes loaded the machine.
+fn load_note(others: Option<(f64, f64)>) -> String {
+    match others {
+        Some((_, share)) if share > 0.05 => format!(
+            " [other processes used {:.0}% of the machine]",
+            100.0 * share
+        ),
+        _ => String::new(),
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -635,7 +666,7 @@ fn scenario_1(ctx: &mut Ctx) -> io::Result<()> {
             m.not_done(),
             ms(m.ledger.latency(0.5)),
             ms(m.ledger.latency(0.99))
-        ),
+        ) + &load_note(m.others),
         verdict: verdict(ok),
     });
     Ok(())
@@ -673,7 +704,7 @@ fn scenario_2(ctx: &mut Ctx) -> io::Result<()> {
             opt(m.ledger.steady_rate().map(|s| 100.0 * s / binding), 1, "%"),
             m.not_done(),
             100.0 * thr as f64 / calls.max(1) as f64
-        ),
+        ) + &load_note(m.others),
         verdict: verdict(ok),
     });
     Ok(())
@@ -719,7 +750,7 @@ fn scenario_3(ctx: &mut Ctx) -> io::Result<()> {
             100.0 * rate / m.binding.unwrap_or(1.0),
             opt(m.ledger.steady_rate(), 1, " certs/s"),
             m.not_done()
-        ),
+        ) + &load_note(m.others),
         verdict: verdict(ok),
     });
     Ok(())
@@ -760,7 +791,7 @@ fn scenario_4(ctx: &mut Ctx) -> io::Result<()> {
             opt(sim, 2, " s"),
             opt(m.exit.max_rss.map(mib), 1, " MiB"),
             m.not_done()
-        ),
+        ) + &load_note(m.others),
         verdict: "reported",
     });
     Ok(())
@@ -792,7 +823,7 @@ fn scenario_concurrency(ctx: &mut Ctx) -> io::Result<()> {
             let (thr, calls) = m.throttles();
             let binding = m.binding.unwrap_or(1.0);
             lines.push(format!(
-                "| {} | {c} | {:.1} ({:.1}%) | {} | {} / {} | {:.2}% | {} |",
+                "| {} | {c} | {:.1} ({:.1}%) | {} | {} / {} | {:.2}% | {} | {} | {} |",
                 m.regions,
                 m.whole_rate(),
                 100.0 * m.whole_rate() / binding,
@@ -800,12 +831,14 @@ fn scenario_concurrency(ctx: &mut Ctx) -> io::Result<()> {
                 ms(m.ledger.latency(0.5)),
                 ms(m.ledger.latency(0.99)),
                 100.0 * thr as f64 / calls.max(1) as f64,
-                m.not_done()
+                m.not_done(),
+                m.stats.peak_in_flight,
+                opt(m.others.map(|(_, share)| 100.0 * share), 0, "%")
             ));
         }
     }
-    println!("| regions | --concurrency | certs/s whole run (% of binding) | steady state % of binding | latency p50 / p99 | throttled | failed/unfinished |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| regions | --concurrency | certs/s whole run (% of binding) | steady state % of binding | latency p50 / p99 | throttled | failed/unfinished | peak requests in flight at the simulator | other processes' load |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in lines {
         println!("{l}");
     }
@@ -840,7 +873,9 @@ fn scenario_validate(ctx: &mut Ctx) -> io::Result<()> {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let cmd = tool(ctx, &dir, None, &["validate".into(), "big.csv".into()])?;
+        let watch = support::Contention::start();
         let exit = support::run_child(cmd, Duration::from_millis(20), |_| {})?;
+        let others = watch.others(exit.cpu_s, exit.wall);
         let (stdout, stderr) = read_output(&dir);
         if exit.code != Some(0) {
             return Err(io::Error::other(format!(
@@ -850,19 +885,21 @@ fn scenario_validate(ctx: &mut Ctx) -> io::Result<()> {
             )));
         }
         println!(
-            "- run {}: {:.2} s wall, {} CPU, peak RSS {} — {}",
+            "- run {}: {:.2} s wall, {} CPU, peak RSS {} — {}; {}",
             runs.len() + 1,
             exit.wall.as_secs_f64(),
             opt(exit.cpu_s, 2, " s"),
             opt(exit.max_rss.map(mib), 1, " MiB"),
-            stdout.trim()
+            stdout.trim(),
+            contention(others)
         );
-        runs.push(exit);
+        runs.push((exit, others));
     }
-    let mut walls: Vec<f64> = runs.iter().map(|e| e.wall.as_secs_f64()).collect();
-    walls.sort_by(f64::total_cmp);
-    let median = walls[walls.len() / 2];
-    let rss = runs.iter().filter_map(|e| e.max_rss).max();
+    let mut by_wall: Vec<&(Exit, Option<(f64, f64)>)> = runs.iter().collect();
+    by_wall.sort_by_key(|r| r.0.wall);
+    let (median_run, median_others) = by_wall[by_wall.len() / 2];
+    let median = median_run.wall.as_secs_f64();
+    let rss = runs.iter().filter_map(|(e, _)| e.max_rss).max();
     println!(
         "- manifest {:.1} MiB; median wall {median:.2} s (process start to exit, file in the page cache); max peak RSS {}",
         mib(std::fs::metadata(&manifest)?.len()),
@@ -878,7 +915,7 @@ fn scenario_validate(ctx: &mut Ctx) -> io::Result<()> {
             "{median:.2} s, peak RSS {} ({:.1} MB)",
             opt(rss.map(mib), 1, " MiB"),
             rss.unwrap_or(0) as f64 / 1e6
-        ),
+        ) + &load_note(*median_others),
         verdict: verdict(ok),
     });
     Ok(())
@@ -931,6 +968,7 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
     let mut first_transfer = None;
     let mut first_event = None;
     let mut tail_buf = Vec::new();
+    let watch = support::Contention::start();
     let exit = support::run_child(cmd, Duration::from_millis(1), |elapsed| {
         if first_transfer.is_none() {
             let s = sim.stats();
@@ -959,6 +997,8 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
             }
         }
     })?;
+    // The bench's own polling CPU is left out of "others" too.
+    let others = watch.others(exit.cpu_s, exit.wall);
     let stats = sim.stats();
     drop(sim);
     let (stdout, stderr) = read_output(&dir);
@@ -997,6 +1037,7 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
         mib(ledger_len),
         mib(std::fs::metadata(&manifest)?.len())
     );
+    println!("- {}", contention(others));
     println!();
     let started = first_transfer.map(|d| d.as_secs_f64());
     let ok = started.is_some_and(|t| t < 5.0)
@@ -1013,7 +1054,7 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
             s(first_event),
             exit.wall.as_secs_f64(),
             opt(exit.max_rss.map(mib), 0, " MiB")
-        ),
+        ) + &load_note(others),
         verdict: verdict(ok),
     });
     Ok(())

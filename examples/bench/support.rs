@@ -60,6 +60,52 @@ pub fn self_cpu_s() -> Option<f64> {
     sys::self_usage().map(|u| u.cpu_s)
 }
 
+/// CPU seconds every process of the machine has used since boot, busy time only (from
+/// the `cpu` line of /proc/stat; Linux counts it in 1/100 s). The difference over a run,
+/// minus the tool's and the bench's own CPU, is what other processes took meanwhile.
+pub fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy =
+        v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).copied().unwrap_or(0);
+    Some(busy as f64 / 100.0)
+}
+
+/// What other processes did to the machine during a measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Contention {
+    busy_before: Option<f64>,
+    self_before: Option<f64>,
+}
+
+impl Contention {
+    /// Starts watching.
+    pub fn start() -> Contention {
+        Contention {
+            busy_before: machine_busy_s(),
+            self_before: self_cpu_s(),
+        }
+    }
+
+    /// CPU seconds other processes (not this one, not `child_cpu_s`) used since
+    /// [`Contention::start`], and that as a fraction of the machine's capacity over `wall`.
+    pub fn others(&self, child_cpu_s: Option<f64>, wall: Duration) -> Option<(f64, f64)> {
+        let busy = machine_busy_s()? - self.busy_before?;
+        let me = self_cpu_s()? - self.self_before?;
+        let others = (busy - me - child_cpu_s?).max(0.0);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        Some((others, others / (cpus * wall.as_secs_f64()).max(1e-9)))
+    }
+}
+
 /// Resource usage of a process.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
