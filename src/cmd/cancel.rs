@@ -9,8 +9,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::time::Instant;
-
 use crate::cli::{CancelArgs, GlobalArgs};
 use crate::cmd::reconcile::{self, Item, StepEnd, ALREADY_COMPLETED};
 use crate::cmd::{Pick, Run, Work};
@@ -51,7 +49,6 @@ pub async fn run(global: &GlobalArgs, args: CancelArgs) -> Result<ExitCode, Erro
         outgoing,
         restore,
         max_attempts: args.pacing.max_attempts.max(1),
-        run_started: Instant::now(),
     });
     // Cancel's own failures are tried again on every run (there is nothing to fix by hand
     // first, unlike a transfer refused for a missing flag); `pick` decides.
@@ -129,7 +126,6 @@ struct Canceller {
     outgoing: HashMap<Option<String>, Arc<OutgoingIndex>>,
     restore: bool,
     max_attempts: u32,
-    run_started: Instant,
 }
 
 impl Canceller {
@@ -168,7 +164,6 @@ impl Canceller {
                 &row.target_account,
                 open.action,
                 open.subject.as_deref(),
-                self.run_started,
             )
             .await;
             let via = || Details {
@@ -225,7 +220,6 @@ impl Canceller {
                     &row.target_account,
                     Action::Cancel,
                     None,
-                    Instant::now(),
                 )
             };
             match item
@@ -309,7 +303,6 @@ impl Canceller {
                         &row.target_account,
                         action,
                         subject.as_deref(),
-                        Instant::now(),
                     )
                     .await
                 }

@@ -223,8 +223,7 @@ pub fn action_name(action: Action) -> &'static str {
 
 /// Whether `action` took effect, asked with the source account's credentials (read-only:
 /// DescribeCertificate, and ListAttachedPolicies, ListPrincipalThings or
-/// ListOutgoingCertificates as the action needs). `target` is the row's target account;
-/// `not_before` bounds the age of an outgoing listing used.
+/// ListOutgoingCertificates as the action needs). `target` is the row's target account.
 pub async fn source_check(
     iot: &Iot,
     outgoing: &OutgoingIndex,
@@ -232,7 +231,6 @@ pub async fn source_check(
     target: &str,
     action: Action,
     subject: Option<&str>,
-    not_before: Instant,
 ) -> Result<Finding, CallFailure> {
     let Some(info) = iot.describe(id).await? else {
         // Gone from the source account: only an accept takes a certificate away.
@@ -245,6 +243,10 @@ pub async fn source_check(
             gone,
         ));
     };
+    // The answer shows the certificate as it is now. An outgoing listing compared with it must
+    // be at least as recent: one started while a transfer was still on its way would not show
+    // it, and "pending but not listed" would leave the item in doubt for nothing.
+    let described_at = Instant::now();
     let status = info.status.clone();
     let listed = |what: &str, names: &[String]| {
         if names.is_empty() {
@@ -274,7 +276,7 @@ pub async fn source_check(
             )
         }
         Action::Transfer | Action::Cancel | Action::Accept if status == "PENDING_TRANSFER" => {
-            match outgoing.target_of(id, not_before).await? {
+            match outgoing.target_of(id, described_at).await? {
                 Some(to) => {
                     let seen = format!("PENDING_TRANSFER to {to}");
                     let effect = match action {

@@ -233,7 +233,6 @@ async fn ask_aws(
         })?;
     let default_region = aws::region_of(&conf);
     let mut clients: HashMap<String, (Iot, OutgoingIndex)> = HashMap::new();
-    let started = tokio::time::Instant::now();
     for line in lines.iter_mut() {
         let Some(rec) = state.get(&line.certificate_id) else {
             continue;
@@ -262,7 +261,6 @@ async fn ask_aws(
                     &target,
                     open.action,
                     subject,
-                    started,
                 )
                 .await
             }

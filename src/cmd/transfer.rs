@@ -7,19 +7,17 @@
 //! AWS before it is ever sent again.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::cli::{GlobalArgs, TransferArgs};
 use crate::cmd::accept::Acceptor;
+use crate::cmd::reconcile::{self, Finding, Item, StepEnd};
 use crate::cmd::{self, Pick, Run};
 use crate::error::{Error, ExitCode};
 use crate::iot::{CallFailure, Iot, OutgoingIndex};
 use crate::ledger::{
-    Action, Details, Event, ItemState, LedgerKind, LedgerWriter, OpenIntent, Outcome, Stage,
+    Action, Details, ItemState, LedgerError, LedgerKind, LedgerWriter, OpenIntent, Outcome, Stage,
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
@@ -128,14 +126,6 @@ struct Migrator {
     max_attempts: u32,
 }
 
-/// Result of a write-ahead step.
-enum Step {
-    /// The change is in place.
-    Done,
-    /// The item ended (failed or in doubt).
-    Ended(ItemEnd),
-}
-
 /// How long to wait before re-sending a TransferCertificate refused because a thing we just
 /// detached still shows as attached (DetachThingPrincipal propagates asynchronously).
 const THING_PROPAGATION_WAIT: Duration = Duration::from_secs(2);
@@ -148,52 +138,29 @@ impl Migrator {
             .expect("a client for every manifest region")
     }
 
-    fn event(&self, row: &ManifestRow, stage: Stage, outcome: Outcome) -> Event {
-        Event::new(
+    fn outgoing_index(&self, row: &ManifestRow) -> &OutgoingIndex {
+        self.outgoing
+            .get(&row.region)
+            .or_else(|| self.outgoing.get(&None))
+            .expect("an outgoing index for every manifest region")
+    }
+
+    /// Asks AWS whether `action` on this row's certificate took effect.
+    async fn check(
+        &self,
+        row: &ManifestRow,
+        action: Action,
+        subject: Option<&str>,
+    ) -> Result<Finding, CallFailure> {
+        reconcile::source_check(
+            self.iot(row),
+            self.outgoing_index(row),
             &row.certificate_id,
-            Some(&row.target_account),
-            row.region.as_deref(),
-            stage,
-            outcome,
+            &row.target_account,
+            action,
+            subject,
         )
-    }
-
-    async fn record(&self, ev: Event) -> Result<(), crate::ledger::LedgerError> {
-        self.ledger.record(ev).await
-    }
-
-    async fn fail(
-        &self,
-        row: &ManifestRow,
-        stage: Stage,
-        code: &str,
-        http_status: Option<u16>,
-        message: String,
-        attempts: u32,
-    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
-        tracing::warn!(certificate = %row.certificate_id, stage = ?stage, code, "{message}");
-        let ev = self.event(row, stage, Outcome::Failed).with(Details {
-            error_code: Some(code.to_string()),
-            http_status,
-            message: Some(message),
-            attempts: Some(attempts),
-            ..Default::default()
-        });
-        self.record(ev).await?;
-        Ok(ItemEnd::Failed)
-    }
-
-    async fn fail_call(
-        &self,
-        row: &ManifestRow,
-        stage: Stage,
-        f: &CallFailure,
-    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
-        let details = cmd::error_details(&Details::default(), f);
-        tracing::warn!(certificate = %row.certificate_id, stage = ?stage, code = details.error_code.as_deref(), "{}", f.error.message);
-        self.record(self.event(row, stage, Outcome::Failed).with(details))
-            .await?;
-        Ok(ItemEnd::Failed)
+        .await
     }
 
     /// Migrates one certificate. `open` is an intent an earlier run left without outcome;
@@ -203,41 +170,35 @@ impl Migrator {
         row: ManifestRow,
         open: Option<OpenIntent>,
         may_proceed: bool,
-    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
+    ) -> Result<ItemEnd, LedgerError> {
+        let item = Item::new(&self.ledger, &row, self.max_attempts);
         let iot = self.iot(&row);
         if let Some(open) = open {
-            let ev = |outcome| {
-                self.event(&row, open.stage, outcome).with(Details {
-                    action: Some(open.action),
-                    policy: (open.action == Action::DetachPolicy)
-                        .then(|| open.subject.clone())
-                        .flatten(),
-                    thing: (open.action == Action::DetachThing)
-                        .then(|| open.subject.clone())
-                        .flatten(),
-                    previous_status: open.previous_status.clone(),
-                    via: Some("reconciled".into()),
-                    ..Default::default()
-                })
-            };
-            match self
-                .took_effect(iot, &row, open.action, open.subject.as_deref())
-                .await
-            {
-                Ok(Some(true)) if open.action == Action::Transfer => {
-                    self.record(
-                        self.event(&row, Stage::Transfer, Outcome::Transferred)
-                            .with(Details {
-                                via: Some("reconciled".into()),
-                                ..Default::default()
-                            }),
-                    )
-                    .await?;
+            if !matches!(open.stage, Stage::Prepare | Stage::Transfer) {
+                // A cancel, restore or accept intent: only that command can settle it.
+                tracing::warn!(certificate = %row.certificate_id, "in doubt after an interrupted {:?}: run that command again", open.stage);
+                return Ok(ItemEnd::InDoubt);
+            }
+            match self.check(&row, open.action, open.subject.as_deref()).await {
+                Ok(Finding {
+                    took_effect: Some(true),
+                    ..
+                }) if open.action == Action::Transfer => {
+                    item.record(Stage::Transfer, Outcome::Transferred, via("reconciled"))
+                        .await?;
                     return Ok(ItemEnd::Done);
                 }
-                Ok(Some(true)) => self.record(ev(Outcome::Done)).await?,
-                Ok(Some(false)) => self.record(ev(Outcome::NotDone)).await?,
-                Ok(None) => return Ok(ItemEnd::InDoubt),
+                Ok(Finding {
+                    took_effect: Some(took),
+                    ..
+                }) => item.settle(&open, took).await?,
+                Ok(Finding {
+                    took_effect: None,
+                    seen,
+                }) => {
+                    tracing::warn!(certificate = %row.certificate_id, "still in doubt: AWS shows {seen}");
+                    return Ok(ItemEnd::InDoubt);
+                }
                 Err(f) => {
                     tracing::warn!(certificate = %row.certificate_id, "still in doubt: cannot reconcile: {f}");
                     return Ok(ItemEnd::InDoubt);
@@ -249,64 +210,49 @@ impl Migrator {
         }
 
         // Observe before changing anything.
-        let described_at = Instant::now();
         let info = match iot.describe(&row.certificate_id).await {
             Ok(Some(info)) => info,
             Ok(None) => {
-                return self
-                    .fail(
-                        &row,
-                        Stage::Prepare,
-                        "ResourceNotFoundException",
-                        Some(404),
-                        format!(
-                            "certificate not found in the source account ({})",
-                            iot.scope().region
-                        ),
-                        1,
-                    )
-                    .await
+                let details = Details {
+                    error_code: Some("ResourceNotFoundException".into()),
+                    http_status: Some(404),
+                    message: Some(format!(
+                        "certificate not found in the source account ({})",
+                        iot.scope().region
+                    )),
+                    attempts: Some(1),
+                    ..Default::default()
+                };
+                item.record(Stage::Prepare, Outcome::Failed, details)
+                    .await?;
+                return Ok(ItemEnd::Failed);
             }
-            Err(f) => return self.fail_call(&row, Stage::Prepare, &f).await,
+            Err(f) => return item.fail_call(Stage::Prepare, &f).await,
         };
         if info.owner.as_deref() == Some(row.target_account.as_str()) {
-            return self
-                .fail(
-                    &row,
-                    Stage::Prepare,
-                    "SameAccount",
-                    None,
-                    format!(
-                        "certificate already belongs to target account {}",
-                        row.target_account
-                    ),
-                    1,
-                )
-                .await;
+            let message = format!(
+                "certificate already belongs to target account {}",
+                row.target_account
+            );
+            return item.fail(Stage::Prepare, "SameAccount", message).await;
         }
         match info.status.as_str() {
             "ACTIVE" | "INACTIVE" => {}
-            "PENDING_TRANSFER" => return self.already_pending(&row, &info.arn, described_at).await,
+            "PENDING_TRANSFER" => return self.already_pending(&item, &row, &info.arn).await,
             other => {
-                return self
-                    .fail(
-                        &row,
-                        Stage::Prepare,
-                        "CertificateStateException",
-                        None,
-                        format!("certificate is {other}; only ACTIVE or INACTIVE certificates can be transferred"),
-                        1,
-                    )
-                    .await
+                let message = format!("certificate is {other}; only ACTIVE or INACTIVE certificates can be transferred");
+                return item
+                    .fail(Stage::Prepare, "CertificateStateException", message)
+                    .await;
             }
         }
         let policies = match iot.attached_policies(&info.arn).await {
             Ok(p) => p,
-            Err(f) => return self.fail_call(&row, Stage::Prepare, &f).await,
+            Err(f) => return item.fail_call(Stage::Prepare, &f).await,
         };
         let things = match iot.principal_things(&info.arn).await {
             Ok(t) => t,
-            Err(f) => return self.fail_call(&row, Stage::Prepare, &f).await,
+            Err(f) => return item.fail_call(Stage::Prepare, &f).await,
         };
 
         // Refuse what the operator did not allow, before touching anything.
@@ -328,205 +274,126 @@ impl Migrator {
             ));
         }
         if !refusals.is_empty() {
-            return self
-                .fail(
-                    &row,
-                    Stage::Prepare,
-                    "NotAllowed",
-                    None,
-                    refusals.join("; "),
-                    1,
-                )
+            return item
+                .fail(Stage::Prepare, "NotAllowed", refusals.join("; "))
                 .await;
         }
 
+        // Each change is a write-ahead step; an unknown outcome is checked before a re-send.
+        let mut steps: Vec<(Details, Option<String>)> = Vec::new();
         if active {
-            let details = Details {
+            let d = Details {
                 action: Some(Action::Deactivate),
                 previous_status: Some("ACTIVE".into()),
                 ..Default::default()
             };
-            if let Step::Ended(end) = self
-                .perform(iot, &row, details, || {
-                    iot.update_status(&row.certificate_id, "INACTIVE")
-                })
-                .await?
-            {
-                return Ok(end);
-            }
+            steps.push((d, None));
         }
         for p in &policies {
-            let details = Details {
+            let d = Details {
                 action: Some(Action::DetachPolicy),
                 policy: Some(p.clone()),
                 ..Default::default()
             };
-            if let Step::Ended(end) = self
-                .perform(iot, &row, details, || iot.detach_policy(p, &info.arn))
-                .await?
-            {
-                return Ok(end);
-            }
+            steps.push((d, Some(p.clone())));
         }
         for t in &things {
-            let details = Details {
+            let d = Details {
                 action: Some(Action::DetachThing),
                 thing: Some(t.clone()),
                 ..Default::default()
             };
-            if let Step::Ended(end) = self
-                .perform(iot, &row, details, || iot.detach_thing(t, &info.arn))
+            steps.push((d, Some(t.clone())));
+        }
+        for (details, subject) in steps {
+            let action = details.action.expect("prepare steps name their action");
+            let call = || async {
+                match action {
+                    Action::Deactivate => iot.update_status(&row.certificate_id, "INACTIVE").await,
+                    Action::DetachPolicy => {
+                        iot.detach_policy(subject.as_deref().unwrap_or_default(), &info.arn)
+                            .await
+                    }
+                    _ => {
+                        iot.detach_thing(subject.as_deref().unwrap_or_default(), &info.arn)
+                            .await
+                    }
+                }
+            };
+            let check = || self.check(&row, action, subject.as_deref());
+            match item
+                .step(Stage::Prepare, details.clone(), call, check)
                 .await?
             {
-                return Ok(end);
+                StepEnd::Done => {}
+                StepEnd::Refused(f) => return item.fail_call(Stage::Prepare, &f).await,
+                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
-        self.transfer(iot, &row, !things.is_empty()).await
+        self.transfer(&item, &row, !things.is_empty()).await
     }
 
     /// The certificate is already PENDING_TRANSFER: success if to our target, else a failure.
     async fn already_pending(
         &self,
+        item: &Item<'_>,
         row: &ManifestRow,
         arn: &str,
-        described_at: Instant,
-    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
-        let index = self.outgoing_index(row);
-        match index.target_of(&row.certificate_id, described_at).await {
-            Ok(Some(t)) if t == row.target_account => {
-                self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(Details {
-                    arn: Some(arn.to_string()),
-                    via: Some("already_pending".into()),
-                    ..Default::default()
-                }))
-                .await?;
+    ) -> Result<ItemEnd, LedgerError> {
+        match self.check(row, Action::Transfer, None).await {
+            Ok(Finding {
+                took_effect: Some(true),
+                ..
+            }) => {
+                let mut d = via("already_pending");
+                d.arn = Some(arn.to_string());
+                item.record(Stage::Transfer, Outcome::Transferred, d)
+                    .await?;
                 Ok(ItemEnd::Done)
             }
-            Ok(Some(other)) => {
-                self.fail(
-                    row,
-                    Stage::Prepare,
-                    "PendingToAnotherAccount",
-                    None,
-                    format!("certificate is already pending transfer to account {other}; cancel that transfer first"),
-                    1,
-                )
-                .await
+            Ok(Finding {
+                took_effect: Some(false),
+                seen,
+            }) => {
+                let message = format!("certificate is already {seen}; cancel that transfer first");
+                item.fail(Stage::Prepare, "PendingToAnotherAccount", message)
+                    .await
             }
-            Ok(None) => {
-                self.fail(
-                    row,
+            Ok(Finding {
+                took_effect: None,
+                seen,
+            }) => {
+                item.fail(
                     Stage::Prepare,
                     "PendingTransferNotListed",
-                    None,
-                    "certificate is PENDING_TRANSFER but ListOutgoingCertificates does not list it".into(),
-                    1,
+                    format!("certificate is {seen}"),
                 )
                 .await
             }
-            Err(f) => self.fail_call(row, Stage::Prepare, &f).await,
+            Err(f) => item.fail_call(Stage::Prepare, &f).await,
         }
     }
 
-    fn outgoing_index(&self, row: &ManifestRow) -> &OutgoingIndex {
-        self.outgoing
-            .get(&row.region)
-            .or_else(|| self.outgoing.get(&None))
-            .expect("an outgoing index for every manifest region")
-    }
-
-    /// One write-ahead prepare step: intent, call, outcome; an unknown outcome is checked
-    /// against AWS and the call re-sent only if it did not take effect.
-    async fn perform<F, Fut>(
-        &self,
-        iot: &Iot,
-        row: &ManifestRow,
-        details: Details,
-        call: F,
-    ) -> Result<Step, crate::ledger::LedgerError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<(), CallFailure>>,
-    {
-        let action = details.action.expect("prepare steps name their action");
-        let subject = details.policy.clone().or_else(|| details.thing.clone());
-        for attempt in 1..=self.max_attempts {
-            self.record(
-                self.event(row, Stage::Prepare, Outcome::Intent)
-                    .with(details.clone()),
-            )
-            .await?;
-            match call().await {
-                Ok(()) => {
-                    self.record(
-                        self.event(row, Stage::Prepare, Outcome::Done)
-                            .with(details.clone()),
-                    )
-                    .await?;
-                    return Ok(Step::Done);
-                }
-                Err(f) if f.outcome_unknown => {
-                    self.record(
-                        self.event(row, Stage::Prepare, Outcome::Unknown)
-                            .with(cmd::error_details(&details, &f)),
-                    )
-                    .await?;
-                    match self.took_effect(iot, row, action, subject.as_deref()).await {
-                        Ok(Some(true)) => {
-                            let mut d = details.clone();
-                            d.via = Some("reconciled".into());
-                            self.record(self.event(row, Stage::Prepare, Outcome::Done).with(d))
-                                .await?;
-                            return Ok(Step::Done);
-                        }
-                        Ok(Some(false)) => {
-                            self.record(
-                                self.event(row, Stage::Prepare, Outcome::NotDone)
-                                    .with(details.clone()),
-                            )
-                            .await?;
-                            if attempt == self.max_attempts {
-                                return Ok(Step::Ended(
-                                    self.fail_call(row, Stage::Prepare, &f).await?,
-                                ));
-                            }
-                        }
-                        Ok(None) | Err(_) => return Ok(Step::Ended(ItemEnd::InDoubt)),
-                    }
-                }
-                Err(f) => {
-                    self.record(
-                        self.event(row, Stage::Prepare, Outcome::NotDone)
-                            .with(cmd::error_details(&details, &f)),
-                    )
-                    .await?;
-                    return Ok(Step::Ended(self.fail_call(row, Stage::Prepare, &f).await?));
-                }
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-
-    /// TransferCertificate, write-ahead, never re-sent blindly after an unknown outcome.
+    /// TransferCertificate, write-ahead, never re-sent blindly after an unknown outcome. Its
+    /// own loop rather than [`Item::step`]: success is the terminal `transferred` event with
+    /// the ARN, and a conflict right after detaching things is waited out.
     async fn transfer(
         &self,
-        iot: &Iot,
+        item: &Item<'_>,
         row: &ManifestRow,
         detached_things: bool,
-    ) -> Result<ItemEnd, crate::ledger::LedgerError> {
+    ) -> Result<ItemEnd, LedgerError> {
         let intent = Details {
             action: Some(Action::Transfer),
             ..Default::default()
         };
+        let iot = self.iot(row);
         let mut conflicts = 0;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.record(
-                self.event(row, Stage::Transfer, Outcome::Intent)
-                    .with(intent.clone()),
-            )
-            .await?;
+            item.record(Stage::Transfer, Outcome::Intent, intent.clone())
+                .await?;
             let res = iot
                 .transfer(
                     &row.certificate_id,
@@ -536,52 +403,48 @@ impl Migrator {
                 .await;
             let f = match res {
                 Ok(arn) => {
-                    self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(
-                        Details {
-                            arn: Some(arn),
-                            via: Some("call".into()),
-                            ..Default::default()
-                        },
-                    ))
-                    .await?;
+                    let mut d = via("call");
+                    d.arn = Some(arn);
+                    item.record(Stage::Transfer, Outcome::Transferred, d)
+                        .await?;
                     return Ok(ItemEnd::Done);
                 }
                 Err(f) => f,
             };
             if f.outcome_unknown {
-                self.record(
-                    self.event(row, Stage::Transfer, Outcome::Unknown)
-                        .with(cmd::error_details(&intent, &f)),
+                item.record(
+                    Stage::Transfer,
+                    Outcome::Unknown,
+                    cmd::error_details(&intent, &f),
                 )
                 .await?;
-                match self.took_effect(iot, row, Action::Transfer, None).await {
-                    Ok(Some(true)) => {
-                        self.record(self.event(row, Stage::Transfer, Outcome::Transferred).with(
-                            Details {
-                                via: Some("reconciled".into()),
-                                ..Default::default()
-                            },
-                        ))
-                        .await?;
+                match self.check(row, Action::Transfer, None).await {
+                    Ok(Finding {
+                        took_effect: Some(true),
+                        ..
+                    }) => {
+                        item.record(Stage::Transfer, Outcome::Transferred, via("reconciled"))
+                            .await?;
                         return Ok(ItemEnd::Done);
                     }
-                    Ok(Some(false)) => {
-                        self.record(
-                            self.event(row, Stage::Transfer, Outcome::NotDone)
-                                .with(intent.clone()),
-                        )
-                        .await?;
+                    Ok(Finding {
+                        took_effect: Some(false),
+                        ..
+                    }) => {
+                        item.record(Stage::Transfer, Outcome::NotDone, intent.clone())
+                            .await?;
                         if attempt >= self.max_attempts {
-                            return self.fail_call(row, Stage::Transfer, &f).await;
+                            return item.fail_call(Stage::Transfer, &f).await;
                         }
                         continue;
                     }
-                    Ok(None) | Err(_) => return Ok(ItemEnd::InDoubt),
+                    Ok(_) | Err(_) => return Ok(ItemEnd::InDoubt),
                 }
             }
-            self.record(
-                self.event(row, Stage::Transfer, Outcome::NotDone)
-                    .with(cmd::error_details(&intent, &f)),
+            item.record(
+                Stage::Transfer,
+                Outcome::NotDone,
+                cmd::error_details(&intent, &f),
             )
             .await?;
             if detached_things && f.code() == Some("TransferConflictException") && conflicts < 3 {
@@ -590,54 +453,16 @@ impl Migrator {
                 tokio::time::sleep(THING_PROPAGATION_WAIT * conflicts).await;
                 continue;
             }
-            return self.fail_call(row, Stage::Transfer, &f).await;
+            return item.fail_call(Stage::Transfer, &f).await;
         }
     }
+}
 
-    /// Whether a mutating call took effect, asked of AWS: `Some(bool)` when AWS tells,
-    /// `None` when it cannot be told yet.
-    async fn took_effect(
-        &self,
-        iot: &Iot,
-        row: &ManifestRow,
-        action: Action,
-        subject: Option<&str>,
-    ) -> Result<Option<bool>, CallFailure> {
-        let Some(info) = iot.describe(&row.certificate_id).await? else {
-            // Gone from the source account: after a transfer intent that means the target
-            // accepted it; for a prepare step there is nothing left to change.
-            return Ok(Some(action == Action::Transfer));
-        };
-        // The answer shows the certificate as it is now. A listing compared with it must be
-        // at least as recent: one started while a transfer was still on its way (after it
-        // was sent, before it took effect) would not show it, and "pending but not listed"
-        // would leave the item in doubt for nothing.
-        let described_at = Instant::now();
-        match action {
-            Action::Deactivate => Ok(Some(info.status != "ACTIVE")),
-            Action::DetachPolicy => {
-                let attached = iot.attached_policies(&info.arn).await?;
-                Ok(Some(!attached.iter().any(|p| Some(p.as_str()) == subject)))
-            }
-            Action::DetachThing => {
-                let attached = iot.principal_things(&info.arn).await?;
-                Ok(Some(!attached.iter().any(|t| Some(t.as_str()) == subject)))
-            }
-            Action::Transfer => {
-                if info.status != "PENDING_TRANSFER" {
-                    return Ok(Some(false));
-                }
-                match self
-                    .outgoing_index(row)
-                    .target_of(&row.certificate_id, described_at)
-                    .await?
-                {
-                    Some(t) => Ok(Some(t == row.target_account)),
-                    None => Ok(None),
-                }
-            }
-            _ => Ok(None),
-        }
+/// Details saying how a transfer was established.
+fn via(how: &str) -> Details {
+    Details {
+        via: Some(how.into()),
+        ..Default::default()
     }
 }
 
