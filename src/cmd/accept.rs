@@ -13,7 +13,7 @@ use aws_config::SdkConfig;
 use crate::aws;
 use crate::cli::{AcceptArgs, GlobalArgs, RejectArgs};
 use crate::cmd::reconcile::{self, Item, StepEnd, ALREADY_COMPLETED};
-use crate::cmd::{clients_for, Pick, Run, Work};
+use crate::cmd::{self, clients_for, Pick, Run, Work};
 use crate::error::{Error, ExitCode};
 use crate::iot::{self, CallContext, Iot};
 use crate::ledger::{
@@ -246,7 +246,7 @@ impl Acceptor {
 
     fn iot(&self, row: &ManifestRow) -> Option<&Iot> {
         let clients = self.targets.get(&row.target_account)?;
-        clients.get(&row.region).or_else(|| clients.get(&None))
+        cmd::for_region(clients, row)
     }
 
     /// Accepts `row`'s pending transfer, then attaches the target-side policies. `open` is an
@@ -354,11 +354,7 @@ struct Rejecter {
 impl Rejecter {
     async fn reject(&self, work: Work) -> Result<ItemEnd, LedgerError> {
         let row = &work.row;
-        let iot = self
-            .clients
-            .get(&row.region)
-            .or_else(|| self.clients.get(&None))
-            .expect("a client for every manifest region");
+        let iot = cmd::for_region(&self.clients, row).expect("a client for every manifest region");
         let item = Item::new(&self.ledger, row, self.max_attempts);
         let id = row.certificate_id.as_str();
         if let Some(open) = &work.open {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::cli::{CancelArgs, GlobalArgs};
 use crate::cmd::reconcile::{self, Item, StepEnd, ALREADY_COMPLETED};
-use crate::cmd::{Pick, Run, Work};
+use crate::cmd::{self, Pick, Run, Work};
 use crate::error::{Error, ExitCode};
 use crate::iot::{Iot, OutgoingIndex};
 use crate::ledger::{
@@ -130,17 +130,11 @@ struct Canceller {
 
 impl Canceller {
     fn iot(&self, row: &ManifestRow) -> &Iot {
-        self.clients
-            .get(&row.region)
-            .or_else(|| self.clients.get(&None))
-            .expect("a client for every manifest region")
+        cmd::for_region(&self.clients, row).expect("a client for every manifest region")
     }
 
     fn outgoing(&self, row: &ManifestRow) -> &OutgoingIndex {
-        self.outgoing
-            .get(&row.region)
-            .or_else(|| self.outgoing.get(&None))
-            .expect("an outgoing index for every manifest region")
+        cmd::for_region(&self.outgoing, row).expect("an outgoing index for every manifest region")
     }
 
     /// The ledger's record of the certificate as it stands now.

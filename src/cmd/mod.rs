@@ -468,6 +468,12 @@ fn row_or_log(r: Result<ManifestRow, crate::manifest::ManifestError>) -> Option<
     }
 }
 
+/// The value for a row's region in a per-region map (`None` = the run's default region, used
+/// for rows without a region and as the fallback).
+pub fn for_region<'a, T>(map: &'a HashMap<Option<String>, T>, row: &ManifestRow) -> Option<&'a T> {
+    map.get(&row.region).or_else(|| map.get(&None))
+}
+
 /// IoT clients for every region of the manifest, in `account`'s scopes.
 pub fn clients_for(
     conf: &SdkConfig,

@@ -5,7 +5,7 @@
 //! ListPrincipalThings, ListOutgoingCertificates), paced like every other run. No ledger is
 //! opened or locked: a plan can run beside a transfer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -395,7 +395,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
             ))
         })?;
     let clients = cmd::clients_for(&conf, &manifest, &account, &ctx);
-    let outgoing: BTreeMap<Option<String>, OutgoingIndex> = clients
+    let outgoing: HashMap<Option<String>, OutgoingIndex> = clients
         .iter()
         .map(|(region, iot)| (region.clone(), OutgoingIndex::new(iot.clone())))
         .collect();
@@ -427,14 +427,8 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
             let (clients, outgoing) = (&clients, &outgoing);
             async move {
                 let row = row?;
-                let iot = clients
-                    .get(&row.region)
-                    .or_else(|| clients.get(&None))
-                    .expect("a client per region");
-                let index = outgoing
-                    .get(&row.region)
-                    .or_else(|| outgoing.get(&None))
-                    .expect("an index per region");
+                let iot = cmd::for_region(clients, &row).expect("a client per region");
+                let index = cmd::for_region(outgoing, &row).expect("an index per region");
                 Ok::<_, Error>(assess(iot, index, &row, started).await)
             }
         })

@@ -132,17 +132,11 @@ const THING_PROPAGATION_WAIT: Duration = Duration::from_secs(2);
 
 impl Migrator {
     fn iot(&self, row: &ManifestRow) -> &Iot {
-        self.clients
-            .get(&row.region)
-            .or_else(|| self.clients.get(&None))
-            .expect("a client for every manifest region")
+        cmd::for_region(&self.clients, row).expect("a client for every manifest region")
     }
 
     fn outgoing_index(&self, row: &ManifestRow) -> &OutgoingIndex {
-        self.outgoing
-            .get(&row.region)
-            .or_else(|| self.outgoing.get(&None))
-            .expect("an outgoing index for every manifest region")
+        cmd::for_region(&self.outgoing, row).expect("an outgoing index for every manifest region")
     }
 
     /// Asks AWS whether `action` on this row's certificate took effect.
