@@ -268,6 +268,10 @@ impl Run {
 
     /// Runs `process` over the manifest rows that `pick` selects, in-doubt items first, then
     /// writes the failure report and prints the summary. Returns the exit code.
+    ///
+    /// The ledger closes when the last [`LedgerWriter`] is dropped, and `pick` lives until the
+    /// final count: `pick` must not hold a writer (directly or through an `Arc`), or the run
+    /// waits for the ledger forever. Item futures made by `process` may hold writers.
     pub async fn execute<F, Fut>(
         mut self,
         concurrency: usize,
