@@ -5,9 +5,10 @@
 //! ```
 //!
 //! Scenarios: `1` (10x quotas, 30 ms latency), `2` (the tool believes quotas twice the real
-//! ones), `3` (two regions), `4` (no quotas, no latency), `validate` (1M-row manifest),
-//! `resume` (ledger of 1M finished items), `5` (= validate + resume), `concurrency` (a sweep
-//! of --concurrency, not part of `all`), `all` (the default: 1 2 3 4 5).
+//! ones), `3` (two regions, rows alternating), `3-sorted` (two regions, rows sorted by
+//! region), `4` (no quotas, no latency), `validate` (1M-row manifest), `resume` (ledger of
+//! 1M finished items), `5` (= validate + resume), `concurrency` (a sweep of --concurrency,
+//! not part of `all`), `all` (the default: 1 2 3 3-sorted 4 5).
 //!
 //! Each scenario starts the simulator in this process (`iot_sim::Simulator::spawn`, its own
 //! runtime and threads) and runs the real release binary `target/release/iot-cert-migrate`
@@ -40,7 +41,8 @@ use support::Exit;
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// Scenarios to run: 1 2 3 4 5 validate resume concurrency all (default: all = 1 2 3 4 5).
+    /// Scenarios to run: 1 2 3 3-sorted 4 5 validate resume concurrency all
+    /// (default: all = 1 2 3 3-sorted 4 5).
     scenarios: Vec<String>,
     /// Certificates of scenarios 1-3 (and of each step of `concurrency`, halved).
     #[arg(long, default_value_t = 3000)]
@@ -96,6 +98,8 @@ struct Ctx {
     table: Vec<Verdict>,
     /// Whole-run rate of scenario 1, for scenario 3's comparison.
     one_region_rate: Option<f64>,
+    /// The tool's default --concurrency (read from its --help).
+    default_concurrency: Option<usize>,
 }
 
 fn main() {
@@ -113,15 +117,24 @@ fn real_main(args: Args) -> io::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    const KNOWN: [&str; 7] = ["1", "2", "3", "4", "validate", "resume", "concurrency"];
+    const KNOWN: [&str; 8] = [
+        "1",
+        "2",
+        "3",
+        "3-sorted",
+        "4",
+        "validate",
+        "resume",
+        "concurrency",
+    ];
     for s in &list {
         let expanded: Vec<&str> = match s.as_str() {
-            "all" => vec!["1", "2", "3", "4", "validate", "resume"],
+            "all" => vec!["1", "2", "3", "3-sorted", "4", "validate", "resume"],
             "5" => vec!["validate", "resume"],
             one if KNOWN.contains(&one) => vec![one],
             other => {
                 return Err(io::Error::other(format!(
-                    "unknown scenario {other:?}; expected 1 2 3 4 5 validate resume concurrency all"
+                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 validate resume concurrency all"
                 )))
             }
         };
@@ -184,13 +197,16 @@ fn real_main(args: Args) -> io::Result<()> {
         root,
         table: Vec::new(),
         one_region_rate: None,
+        default_concurrency: None,
     };
+    ctx.default_concurrency = default_concurrency(&ctx.bin);
     let mut result = Ok(());
     for s in &wanted {
         let r = match s.as_str() {
             "1" => scenario_1(&mut ctx),
             "2" => scenario_2(&mut ctx),
-            "3" => scenario_3(&mut ctx),
+            "3" => scenario_3(&mut ctx, false),
+            "3-sorted" => scenario_3(&mut ctx, true),
             "4" => scenario_4(&mut ctx),
             "validate" => scenario_validate(&mut ctx),
             "resume" => scenario_resume(&mut ctx),
@@ -222,6 +238,18 @@ fn real_main(args: Args) -> io::Result<()> {
         let _ = std::fs::remove_dir_all(&ctx.root);
     }
     result
+}
+
+/// The default of `transfer --concurrency`, as the tool's help states it.
+fn default_concurrency(bin: &Path) -> Option<usize> {
+    let out = Command::new(bin)
+        .args(["transfer", "--help"])
+        .output()
+        .ok()?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    let after = &help[help.find("--concurrency")?..];
+    let value = &after[after.find("[default: ")? + "[default: ".len()..];
+    value[..value.find(']')?].trim().parse().ok()
 }
 
 /// The commit the sources are at, and whether the work tree differs from it.
@@ -322,7 +350,8 @@ fn run_dir(ctx: &Ctx, name: &str) -> io::Result<PathBuf> {
 }
 
 /// One transfer run: simulator settings, regions (the first is the default region),
-/// certificates (interleaved across regions) and the tool's pacing flags.
+/// certificates (alternating across regions, or sorted by region) and the tool's pacing
+/// flags.
 struct Spec {
     name: String,
     sim: SimConfig,
@@ -330,6 +359,8 @@ struct Spec {
     certs: usize,
     rate_scale: Option<f64>,
     concurrency: Option<usize>,
+    /// Rows sorted by region instead of alternating.
+    blocked: bool,
 }
 
 /// What one transfer run measured.
@@ -384,7 +415,11 @@ fn transfer(ctx: &Ctx, spec: Spec) -> io::Result<Measured> {
     let mut per_region: Vec<Vec<String>> = vec![Vec::new(); spec.regions.len()];
     let mut rows = Vec::with_capacity(spec.certs);
     for i in 0..spec.certs {
-        let r = i % spec.regions.len();
+        let r = if spec.blocked {
+            i * spec.regions.len() / spec.certs
+        } else {
+            i % spec.regions.len()
+        };
         let id = cert_id(i as u64);
         per_region[r].push(id.clone());
         rows.push((id, (spec.regions.len() > 1).then_some(spec.regions[r])));
@@ -468,7 +503,7 @@ fn transfer(ctx: &Ctx, spec: Spec) -> io::Result<Measured> {
         ledger,
         pending_in_sim,
         binding,
-        concurrency: concurrency.unwrap_or(64),
+        concurrency: concurrency.or(ctx.default_concurrency).unwrap_or(0),
         first_call,
         last_call,
         others,
@@ -646,6 +681,7 @@ fn scenario_1(ctx: &mut Ctx) -> io::Result<()> {
             certs: ctx.args.certs,
             rate_scale: Some(10.0),
             concurrency: None,
+            blocked: false,
         },
     )?;
     report(&m);
@@ -687,6 +723,7 @@ fn scenario_2(ctx: &mut Ctx) -> io::Result<()> {
             certs: ctx.args.certs,
             rate_scale: Some(20.0),
             concurrency: None,
+            blocked: false,
         },
     )?;
     report(&m);
@@ -710,21 +747,34 @@ fn scenario_2(ctx: &mut Ctx) -> io::Result<()> {
     Ok(())
 }
 
-fn scenario_3(ctx: &mut Ctx) -> io::Result<()> {
+/// Scenario 3; `blocked`: the manifest sorted by region (all us-east-1 rows, then all
+/// eu-west-1 rows) instead of alternating rows.
+fn scenario_3(ctx: &mut Ctx, blocked: bool) -> io::Result<()> {
+    let layout = if blocked {
+        "rows sorted by region"
+    } else {
+        "rows alternating"
+    };
     println!(
-        "## 3. Two regions (us-east-1, eu-west-1, rows alternating), quotas 10x, 30 ms latency, {} certificates, --rate-scale 10",
+        "## 3. Two regions (us-east-1, eu-west-1, {layout}), quotas 10x, 30 ms latency, {} certificates, --rate-scale 10",
         ctx.args.certs
     );
     println!();
     let m = transfer(
         ctx,
         Spec {
-            name: "3-regions".into(),
+            name: if blocked {
+                "3-regions-sorted"
+            } else {
+                "3-regions"
+            }
+            .into(),
             sim: quota_sim(10.0),
             regions: vec![REGION, "eu-west-1"],
             certs: ctx.args.certs,
             rate_scale: Some(10.0),
             concurrency: None,
+            blocked,
         },
     )?;
     report(&m);
@@ -742,8 +792,11 @@ fn scenario_3(ctx: &mut Ctx) -> io::Result<()> {
     println!();
     let ok = ratio >= 1.8 && m.not_done() == 0;
     ctx.table.push(Verdict {
-        id: "3".into(),
-        scenario: format!("two regions in one manifest (alternating rows), 10x quotas, 30 ms, concurrency {}", m.concurrency),
+        id: if blocked { "3-sorted" } else { "3" }.into(),
+        scenario: format!(
+            "two regions in one manifest ({layout}), 10x quotas, 30 ms, concurrency {}",
+            m.concurrency
+        ),
         target: "about 2x one region (≥ 1.8x), 0 failed".into(),
         result: format!(
             "{rate:.1} certs/s whole run = {ratio:.2}x {base_name} ({:.1}% of 200 certs/s; steady {}), {} failed/unfinished",
@@ -773,6 +826,7 @@ fn scenario_4(ctx: &mut Ctx) -> io::Result<()> {
             // account with very high quotas.
             rate_scale: Some(1000.0),
             concurrency: None,
+            blocked: false,
         },
     )?;
     report(&m);
@@ -818,6 +872,7 @@ fn scenario_concurrency(ctx: &mut Ctx) -> io::Result<()> {
                     certs,
                     rate_scale: Some(10.0),
                     concurrency: Some(c),
+                    blocked: false,
                 },
             )?;
             let (thr, calls) = m.throttles();
