@@ -170,7 +170,7 @@ pub struct PacingArgs {
     /// Longest time one item may spend waiting on throttling before it fails.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub max_throttle_wait: Duration,
-    /// Certificates in flight at once.
+    /// Certificates in flight at once, per region of the manifest.
     #[arg(long, default_value_t = 64, env = "IOT_CERT_MIGRATE_CONCURRENCY")]
     pub concurrency: usize,
 }

@@ -459,3 +459,66 @@ fn items_that_failed_on_transient_errors_are_retried_by_a_plain_rerun() {
     assert_eq!(rerun.count("transferred"), 10);
     assert_eq!(env.sim.stats().max_transfers_per_certificate, 1);
 }
+
+#[test]
+fn each_region_has_its_own_lane_even_when_the_manifest_is_sorted_by_region() {
+    // AWS paces each region separately: with one shared window in file order, a manifest
+    // sorted by region would keep all but one region idle.
+    let env = Env::new(SimConfig {
+        latency: std::time::Duration::from_millis(30),
+        ..SimConfig::unlimited()
+    });
+    let east: Vec<String> = (600..606).map(cert_id).collect();
+    let west: Vec<String> = (700..706).map(cert_id).collect();
+    env.seed(
+        SOURCE,
+        REGION,
+        east.iter()
+            .map(|id| cert(id, "INACTIVE", &[], &[]))
+            .collect(),
+    );
+    env.seed(
+        SOURCE,
+        "eu-west-1",
+        west.iter()
+            .map(|id| cert(id, "INACTIVE", &[], &[]))
+            .collect(),
+    );
+    let mut text = String::from("certificate_id,target_account,region\n");
+    for id in &east {
+        text.push_str(&format!("{id},{TARGET},{REGION}\n"));
+    }
+    for id in &west {
+        text.push_str(&format!("{id},{TARGET},eu-west-1\n"));
+    }
+    env.write("m.csv", &text);
+    let run = env.run(&[
+        "--output",
+        "json",
+        "transfer",
+        "m.csv",
+        "--concurrency",
+        "1",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.count("transferred"), 12);
+    assert!(
+        env.sim.stats().peak_in_flight >= 2,
+        "both regions must be worked on at once: {:?}",
+        env.sim.stats()
+    );
+    let state = env.state();
+    for (ids, region) in [(&east, REGION), (&west, "eu-west-1")] {
+        let acct = state
+            .account(SOURCE, region)
+            .expect("source account in region");
+        for id in ids {
+            let c = acct
+                .certificates
+                .iter()
+                .find(|c| &c.id == id)
+                .expect("cert in its region");
+            assert_eq!(c.status, "PENDING_TRANSFER");
+        }
+    }
+}
