@@ -527,16 +527,7 @@ fn accept_with_set_as_active_moves_every_certificate_and_a_rerun_does_nothing() 
 #[test]
 fn accept_after_a_lost_ledger_counts_already_accepted_certificates_as_accepted() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (50..53).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    env.fleet("m.csv", 50..53, "INACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
     env.run_as(TARGET, &["accept", "m.csv"]).expect_code(0);
     std::fs::remove_file(env.path("m.accept-ledger.jsonl")).unwrap();
@@ -551,16 +542,7 @@ fn accept_after_a_lost_ledger_counts_already_accepted_certificates_as_accepted()
 #[test]
 fn lost_accept_replies_are_reconciled_as_the_target() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (55..59).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    let ids = env.fleet("m.csv", 55..59, "INACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
 
     env.sim.set_faults(vec![(FaultKind::LostReply, 1.0)]);
@@ -595,14 +577,7 @@ fn lost_accept_replies_are_reconciled_as_the_target() {
 #[test]
 fn reject_sends_certificates_back_inactive_with_the_reason() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (60..64).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter().map(|id| cert(id, "ACTIVE", &[], &[])).collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    let ids = env.fleet("m.csv", 60..64, "ACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv", "--deactivate"])
         .expect_code(0);
 
@@ -729,16 +704,7 @@ fn one_command_mode_transfers_and_accepts_for_two_target_accounts() {
 #[test]
 fn a_rerun_with_an_accept_profile_accepts_what_an_earlier_run_only_transferred() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (90..94).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    let ids = env.fleet("m.csv", 90..94, "INACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
 
     env.sim.reset_stats();

@@ -212,16 +212,7 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
 #[test]
 fn second_run_makes_no_transfer_call_and_exits_zero() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (100..140).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "ACTIVE", &["p"], &["t"]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    env.fleet("m.csv", 100..140, "ACTIVE", &["p"], &["t"]);
     let args = [
         "--output",
         "json",
@@ -319,16 +310,7 @@ fn throttling_at_the_simulator_loses_no_item() {
         quota_scale: 2.0,
         ..SimConfig::default()
     });
-    let ids: Vec<String> = (200..260).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    let ids = env.fleet("m.csv", 200..260, "INACTIVE", &[], &[]);
     let run = env.run(&["--output", "json", "transfer", "m.csv", "--rate-scale", "8"]);
     run.expect_code(0);
     assert_eq!(run.count("transferred"), 60);
@@ -416,16 +398,7 @@ fn wrong_flags_exit_2() {
 #[test]
 fn items_that_failed_on_transient_errors_are_retried_by_a_plain_rerun() {
     let env = Env::unlimited();
-    let ids: Vec<String> = (500..510).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-    env.manifest("m.csv", &rows);
+    env.fleet("m.csv", 500..510, "INACTIVE", &[], &[]);
     // An outage: every IoT call answers 503 until the retry budget is spent.
     env.sim.set_faults(vec![(iot_sim::FaultKind::Http503, 1.0)]);
     let run = env.run(&[

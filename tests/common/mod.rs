@@ -76,6 +76,29 @@ impl Env {
             .expect("seed accepted");
     }
 
+    /// Seeds certificates `numbers` (ids from [`cert_id`]) in the source account with this
+    /// status, policies and things, and writes manifest `name` sending them all to TARGET.
+    pub fn fleet(
+        &self,
+        name: &str,
+        numbers: std::ops::Range<u64>,
+        status: &str,
+        policies: &[&str],
+        things: &[&str],
+    ) -> Vec<String> {
+        let ids: Vec<String> = numbers.map(cert_id).collect();
+        self.seed(
+            SOURCE,
+            REGION,
+            ids.iter()
+                .map(|id| cert(id, status, policies, things))
+                .collect(),
+        );
+        let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
+        self.manifest(name, &rows);
+        ids
+    }
+
     /// A path inside the test directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
