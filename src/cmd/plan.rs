@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::aws;
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
 use crate::cmd;
+use crate::cmd::transfer::{observe, Observed};
 use crate::error::{Error, ExitCode};
 use crate::iot::{self, CallContext, CallFailure, Iot, OutgoingIndex};
 use crate::manifest::{Manifest, ManifestRow};
@@ -216,72 +217,79 @@ async fn assess(
     started: Instant,
 ) -> Assessment {
     let mut a = Assessment::new(row, iot.scope());
-    let info = match iot.describe(&row.certificate_id).await {
-        Ok(Some(info)) => info,
-        Ok(None) => {
-            a.categories = vec![Category::NotFound];
-            a.calls_needed = 1;
-            return a;
-        }
+    let observed = match observe(iot, row).await {
+        Ok(o) => o,
         Err(f) => return a.error(&f),
     };
-    a.status = Some(info.status.clone());
     a.calls_needed = 1;
-    if info.owner.as_deref() == Some(row.target_account.as_str()) {
-        a.categories = vec![Category::SameAccount];
-        return a;
-    }
-    match info.status.as_str() {
-        "PENDING_TRANSFER" => match outgoing.target_of(&row.certificate_id, started).await {
-            Ok(to) => {
-                let ours = to.as_deref() == Some(row.target_account.as_str());
-                a.categories = vec![if ours {
-                    Category::AlreadyPending
-                } else {
-                    Category::PendingToOther
-                }];
-                a.pending_to = to;
-            }
-            Err(f) => return a.error(&f),
-        },
-        "ACTIVE" | "INACTIVE" => {
-            a.policies = match iot.attached_policies(&info.arn).await {
-                Ok(p) => p,
-                Err(f) => return a.error(&f),
-            };
-            a.things = match iot.principal_things(&info.arn).await {
-                Ok(t) => t,
-                Err(f) => return a.error(&f),
-            };
-            let active = info.status == "ACTIVE";
-            if active {
-                a.categories.push(Category::NeedsDeactivation);
-            }
-            if !a.policies.is_empty() {
-                a.categories.push(Category::HasPolicies);
-            }
-            if !a.things.is_empty() {
-                a.categories.push(Category::HasThings);
-            }
-            if a.categories.is_empty() {
-                a.categories.push(Category::Ready);
-            }
-            // What transfer will send: observe, prepare, transfer.
-            let mut add = |op, n: u64| {
-                if n > 0 {
-                    *a.calls.entry(op).or_default() += n;
-                }
-            };
-            add(Operation::ListAttachedPolicies, 1);
-            add(Operation::ListPrincipalThings, 1);
-            add(Operation::UpdateCertificate, active as u64);
-            add(Operation::DetachPolicy, a.policies.len() as u64);
-            add(Operation::DetachThingPrincipal, a.things.len() as u64);
-            add(Operation::TransferCertificate, 1);
-            a.calls_needed = a.calls.values().sum();
+    let info = match observed {
+        Observed::NotFound => {
+            a.categories = vec![Category::NotFound];
+            return a;
         }
-        _ => a.categories = vec![Category::NotTransferable],
+        Observed::SameAccount(info) => {
+            a.status = Some(info.status);
+            a.categories = vec![Category::SameAccount];
+            return a;
+        }
+        Observed::Pending(info) => {
+            a.status = Some(info.status);
+            match outgoing.target_of(&row.certificate_id, started).await {
+                Ok(to) => {
+                    let ours = to.as_deref() == Some(row.target_account.as_str());
+                    a.categories = vec![if ours {
+                        Category::AlreadyPending
+                    } else {
+                        Category::PendingToOther
+                    }];
+                    a.pending_to = to;
+                }
+                Err(f) => return a.error(&f),
+            }
+            return a;
+        }
+        Observed::NotTransferable(info) => {
+            a.status = Some(info.status);
+            a.categories = vec![Category::NotTransferable];
+            return a;
+        }
+        Observed::Transferable {
+            info,
+            policies,
+            things,
+        } => {
+            a.status = Some(info.status.clone());
+            a.policies = policies;
+            a.things = things;
+            info
+        }
+    };
+    let active = info.status == "ACTIVE";
+    if active {
+        a.categories.push(Category::NeedsDeactivation);
     }
+    if !a.policies.is_empty() {
+        a.categories.push(Category::HasPolicies);
+    }
+    if !a.things.is_empty() {
+        a.categories.push(Category::HasThings);
+    }
+    if a.categories.is_empty() {
+        a.categories.push(Category::Ready);
+    }
+    // What transfer will send: observe, prepare, transfer.
+    let mut add = |op, n: u64| {
+        if n > 0 {
+            *a.calls.entry(op).or_default() += n;
+        }
+    };
+    add(Operation::ListAttachedPolicies, 1);
+    add(Operation::ListPrincipalThings, 1);
+    add(Operation::UpdateCertificate, active as u64);
+    add(Operation::DetachPolicy, a.policies.len() as u64);
+    add(Operation::DetachThingPrincipal, a.things.len() as u64);
+    add(Operation::TransferCertificate, 1);
+    a.calls_needed = a.calls.values().sum();
     a
 }
 

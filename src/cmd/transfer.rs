@@ -15,7 +15,7 @@ use crate::cmd::accept::Acceptor;
 use crate::cmd::reconcile::{self, Finding, Item, StepEnd};
 use crate::cmd::{self, Pick, Run};
 use crate::error::{Error, ExitCode};
-use crate::iot::{CallFailure, Iot, OutgoingIndex};
+use crate::iot::{CallFailure, CertificateInfo, Iot, OutgoingIndex};
 use crate::ledger::{
     Action, Details, ItemState, LedgerError, LedgerKind, LedgerWriter, OpenIntent, Outcome, Stage,
 };
@@ -204,9 +204,13 @@ impl Migrator {
         }
 
         // Observe before changing anything.
-        let info = match iot.describe(&row.certificate_id).await {
-            Ok(Some(info)) => info,
-            Ok(None) => {
+        let (info, policies, things) = match observe(iot, &row).await {
+            Ok(Observed::Transferable {
+                info,
+                policies,
+                things,
+            }) => (info, policies, things),
+            Ok(Observed::NotFound) => {
                 let details = Details {
                     error_code: Some("ResourceNotFoundException".into()),
                     http_status: Some(404),
@@ -221,31 +225,25 @@ impl Migrator {
                     .await?;
                 return Ok(ItemEnd::Failed);
             }
-            Err(f) => return item.fail_call(Stage::Prepare, &f).await,
-        };
-        if info.owner.as_deref() == Some(row.target_account.as_str()) {
-            let message = format!(
-                "certificate already belongs to target account {}",
-                row.target_account
-            );
-            return item.fail(Stage::Prepare, "SameAccount", message).await;
-        }
-        match info.status.as_str() {
-            "ACTIVE" | "INACTIVE" => {}
-            "PENDING_TRANSFER" => return self.already_pending(&item, &row, &info.arn).await,
-            other => {
-                let message = format!("certificate is {other}; only ACTIVE or INACTIVE certificates can be transferred");
+            Ok(Observed::SameAccount(_)) => {
+                let message = format!(
+                    "certificate already belongs to target account {}",
+                    row.target_account
+                );
+                return item.fail(Stage::Prepare, "SameAccount", message).await;
+            }
+            Ok(Observed::Pending(info)) => {
+                return self.already_pending(&item, &row, &info.arn).await
+            }
+            Ok(Observed::NotTransferable(info)) => {
+                let message = format!(
+                    "certificate is {}; only ACTIVE or INACTIVE certificates can be transferred",
+                    info.status
+                );
                 return item
                     .fail(Stage::Prepare, "CertificateStateException", message)
                     .await;
             }
-        }
-        let policies = match iot.attached_policies(&info.arn).await {
-            Ok(p) => p,
-            Err(f) => return item.fail_call(Stage::Prepare, &f).await,
-        };
-        let things = match iot.principal_things(&info.arn).await {
-            Ok(t) => t,
             Err(f) => return item.fail_call(Stage::Prepare, &f).await,
         };
 
@@ -450,6 +448,51 @@ impl Migrator {
             return item.fail_call(Stage::Transfer, &f).await;
         }
     }
+}
+
+/// What prepare sees of a certificate before it changes anything. `plan` shows the same, so
+/// that its categories are exactly what `transfer` will act on.
+pub(crate) enum Observed {
+    /// AWS does not know the certificate in this account and region.
+    NotFound,
+    /// The certificate already belongs to the row's target account.
+    SameAccount(CertificateInfo),
+    /// PENDING_TRANSFER (to whom is for the caller to find out).
+    Pending(CertificateInfo),
+    /// REVOKED or another status that cannot be transferred.
+    NotTransferable(CertificateInfo),
+    /// ACTIVE or INACTIVE, with what is attached to it.
+    Transferable {
+        /// DescribeCertificate's answer.
+        info: CertificateInfo,
+        /// Attached policies (all pages).
+        policies: Vec<String>,
+        /// Attached things (all pages).
+        things: Vec<String>,
+    },
+}
+
+/// Read-only look at a row's certificate: DescribeCertificate, then ListAttachedPolicies and
+/// ListPrincipalThings for a certificate that can be transferred.
+pub(crate) async fn observe(iot: &Iot, row: &ManifestRow) -> Result<Observed, CallFailure> {
+    let Some(info) = iot.describe(&row.certificate_id).await? else {
+        return Ok(Observed::NotFound);
+    };
+    if info.owner.as_deref() == Some(row.target_account.as_str()) {
+        return Ok(Observed::SameAccount(info));
+    }
+    match info.status.as_str() {
+        "ACTIVE" | "INACTIVE" => {}
+        "PENDING_TRANSFER" => return Ok(Observed::Pending(info)),
+        _ => return Ok(Observed::NotTransferable(info)),
+    }
+    let policies = iot.attached_policies(&info.arn).await?;
+    let things = iot.principal_things(&info.arn).await?;
+    Ok(Observed::Transferable {
+        info,
+        policies,
+        things,
+    })
 }
 
 /// Details saying how a transfer was established.
