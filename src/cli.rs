@@ -129,6 +129,17 @@ pub enum Command {
     Reject(RejectArgs),
 }
 
+/// A whole number of at least 1 (a count of attempts or of certificates in flight).
+fn at_least_one<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+{
+    match s.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
+}
+
 /// `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -165,13 +176,18 @@ pub struct PacingArgs {
     )]
     pub rate_scale: f64,
     /// Attempts per call for transient errors (5xx, timeouts, resets).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one::<u32>)]
     pub max_attempts: u32,
     /// Longest time one item may spend waiting on throttling before it fails.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub max_throttle_wait: Duration,
     /// Certificates in flight at once, per region of the manifest.
-    #[arg(long, default_value_t = 64, env = "IOT_CERT_MIGRATE_CONCURRENCY")]
+    #[arg(
+        long,
+        default_value_t = 64,
+        env = "IOT_CERT_MIGRATE_CONCURRENCY",
+        value_parser = at_least_one::<usize>
+    )]
     pub concurrency: usize,
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::ProgressMode;
+use crate::cli::{GlobalArgs, ProgressMode};
 
 /// Counters of the current run, shared by the workers and the display.
 #[derive(Debug, Default)]
@@ -29,6 +29,28 @@ impl Tally {
     }
 }
 
+/// How progress is shown, from the global options.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressSettings {
+    /// Bar, lines or auto.
+    pub mode: ProgressMode,
+    /// Between summary lines when no bar is shown.
+    pub interval: Duration,
+    /// `-q`: nothing.
+    pub quiet: bool,
+}
+
+impl ProgressSettings {
+    /// The settings the global options ask for.
+    pub fn from_global(global: &GlobalArgs) -> Self {
+        ProgressSettings {
+            mode: global.progress,
+            interval: Duration::from_secs_f64(global.progress_interval.max(0.1)),
+            quiet: global.quiet > 0,
+        }
+    }
+}
+
 /// The progress display of one run.
 pub struct Progress {
     tally: Arc<Tally>,
@@ -37,14 +59,18 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts showing progress of `total` items with the given mode; `verb` names the work.
-    pub fn start(
-        mode: ProgressMode,
-        interval: Duration,
-        total: u64,
-        verb: &'static str,
-        quiet: bool,
-    ) -> Self {
+    /// Starts showing progress of `total` items as the global options ask.
+    pub fn for_run(global: &GlobalArgs, total: u64, verb: &'static str) -> Self {
+        Progress::start(&ProgressSettings::from_global(global), total, verb)
+    }
+
+    /// Starts showing progress of `total` items; `verb` names the work.
+    pub fn start(settings: &ProgressSettings, total: u64, verb: &'static str) -> Self {
+        let ProgressSettings {
+            mode,
+            interval,
+            quiet,
+        } = *settings;
         let tally = Arc::new(Tally::default());
         let use_bar = match mode {
             ProgressMode::Always => true,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use iot_cert_migrate::ledger::{
-    Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, FORMAT_VERSION,
+    Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via, FORMAT_VERSION,
 };
 use iot_cert_migrate::manifest::{ManifestRow, ManifestWriter};
 use iot_sim::{Seed, SeedAccount, SeedCertificate, SimHandle};
@@ -137,7 +137,7 @@ pub fn write_finished_ledger(
             Outcome::Transferred,
             Details {
                 arn: Some(format!("arn:aws:iot:{REGION}:{SOURCE}:cert/{id}")),
-                via: Some("call".into()),
+                via: Some(Via::Call),
                 ..Default::default()
             },
         );

@@ -2,9 +2,12 @@
 
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
+use std::io::Write;
+
+use crate::cli::{GlobalArgs, ValidateArgs};
 use crate::error::{Error, ExitCode};
 use crate::manifest::Manifest;
+use crate::output::{self, Render};
 
 #[derive(Serialize)]
 struct ValidateSummary<'a> {
@@ -28,15 +31,16 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> Result<ExitCode, Error> {
         warnings: manifest.warning_count(),
         sha256: manifest.sha256(),
     };
-    match global.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&summary).expect("summary serialises")
-        ),
-        OutputFormat::Text => println!(
-            "{}: valid, {} certificates, {} warnings",
-            summary.manifest, summary.certificates, summary.warnings
-        ),
-    }
+    output::emit(global.output, &summary);
     Ok(ExitCode::Success)
+}
+
+impl Render for ValidateSummary<'_> {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{}: valid, {} certificates, {} warnings",
+            self.manifest, self.certificates, self.warnings
+        )
+    }
 }

@@ -1,218 +1,28 @@
 //! The AWS IoT calls the tool makes, each paced per (account, region, operation) and retried
-//! by one loop that knows throttling from transient from permanent errors.
+//! by one loop that knows throttling from transient from permanent errors ([`call`]), and the
+//! clients of one account, one per region ([`clients`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+mod call;
+mod clients;
 
-use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iot::operation::RequestId;
-use aws_sdk_iot::types::CertificateStatus;
-use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
-use crate::pacer::{Operation, Pacer, Scope};
-use crate::retry::{CallError, ErrorClass, FailureKind, RetryPolicy, RetryState};
+pub use call::{call_error, CallContext, CallFailure, OpCounts};
+pub use clients::AccountClients;
 
-/// A call that did not succeed.
-#[derive(Debug, Clone)]
-pub struct CallFailure {
-    /// The last error.
-    pub error: CallError,
-    /// Attempts made.
-    pub attempts: u32,
-    /// A mutating call whose outcome is unknown (it may have taken effect): reconcile before
-    /// sending it again.
-    pub outcome_unknown: bool,
-}
-
-impl CallFailure {
-    /// A failure of the tool's own making (no AWS answer), e.g. a missing field.
-    pub fn local(code: &str, message: impl Into<String>) -> Self {
-        CallFailure {
-            error: CallError {
-                code: Some(code.to_string()),
-                http_status: None,
-                message: message.into(),
-                kind: FailureKind::Construction,
-                request_id: None,
-            },
-            attempts: 0,
-            outcome_unknown: false,
-        }
-    }
-
-    /// The AWS error code, if any.
-    pub fn code(&self) -> Option<&str> {
-        self.error.code.as_deref()
-    }
-}
-
-impl std::fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.error)
-    }
-}
-
-/// Calls and throttles per operation, for the summary.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct OpCounts {
-    /// Requests sent.
-    pub calls: u64,
-    /// Requests answered with throttling.
-    pub throttled: u64,
-    /// Requests that failed otherwise (transient or permanent).
-    pub errors: u64,
-}
-
-/// Shared by every client of a run: the pacer, the retry policy and the counters.
-pub struct CallContext {
-    pacer: Arc<Pacer>,
-    policy: RetryPolicy,
-    counts: Mutex<BTreeMap<Operation, OpCounts>>,
-}
-
-impl CallContext {
-    /// A context that paces with `pacer` and retries per `policy`.
-    pub fn new(pacer: Arc<Pacer>, policy: RetryPolicy) -> Arc<Self> {
-        Arc::new(CallContext {
-            pacer,
-            policy,
-            counts: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    /// Calls and throttles per operation so far.
-    pub fn counts(&self) -> BTreeMap<Operation, OpCounts> {
-        self.counts.lock().expect("counts lock").clone()
-    }
-
-    /// The shared pacer.
-    pub fn pacer(&self) -> &Pacer {
-        &self.pacer
-    }
-
-    fn count(&self, op: Operation, f: impl FnOnce(&mut OpCounts)) {
-        f(self
-            .counts
-            .lock()
-            .expect("counts lock")
-            .entry(op)
-            .or_default());
-    }
-
-    /// Runs one AWS call with pacing and retries. Mutating calls are never re-sent after an
-    /// error that leaves their outcome unknown: the caller reconciles first.
-    pub async fn call<T, E, F, Fut>(
-        &self,
-        scope: &Scope,
-        op: Operation,
-        mut send: F,
-    ) -> Result<T, CallFailure>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let mut retry = RetryState::new(&self.policy);
-        loop {
-            self.pacer.acquire(scope, op).await;
-            self.count(op, |c| c.calls += 1);
-            let err = match send().await {
-                Ok(v) => return Ok(v),
-                Err(e) => call_error(e),
-            };
-            let class = err.class();
-            if class == ErrorClass::Throttle {
-                self.count(op, |c| c.throttled += 1);
-                self.pacer.on_throttle(scope, op);
-            } else {
-                self.count(op, |c| c.errors += 1);
-            }
-            let unknown = op.is_mutating() && err.outcome_unknown();
-            let delay = if unknown {
-                None
-            } else {
-                retry.next_delay(&err)
-            };
-            match delay {
-                Some(d) => {
-                    tracing::debug!(op = op.name(), error = %err, delay_ms = d.as_millis() as u64, "retrying");
-                    tokio::time::sleep(d).await;
-                }
-                None => {
-                    return Err(CallFailure {
-                        error: err,
-                        attempts: retry.attempts(),
-                        outcome_unknown: unknown,
-                    })
-                }
-            }
-        }
-    }
-}
-
-/// Converts an SDK error into what the retry loop and the ledger need.
-pub fn call_error<E>(err: SdkError<E>) -> CallError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let request_id = err.request_id().map(str::to_string);
-    match &err {
-        SdkError::ConstructionFailure(_) => CallError {
-            code: None,
-            http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
-            kind: FailureKind::Construction,
-            request_id,
-        },
-        SdkError::TimeoutError(_) => CallError {
-            code: None,
-            http_status: None,
-            message: "request timed out".into(),
-            kind: FailureKind::Timeout,
-            request_id,
-        },
-        SdkError::DispatchFailure(d) => CallError {
-            code: None,
-            http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
-            kind: if d.is_timeout() {
-                FailureKind::Timeout
-            } else {
-                FailureKind::Dispatch
-            },
-            request_id,
-        },
-        SdkError::ResponseError(r) => CallError {
-            code: None,
-            http_status: Some(r.raw().status().as_u16()),
-            message: "unreadable response".into(),
-            kind: FailureKind::Dispatch,
-            request_id,
-        },
-        _ => {
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            let code = err.code().map(str::to_string);
-            let message = err.message().unwrap_or("").to_string();
-            CallError {
-                code,
-                http_status: status,
-                message,
-                kind: FailureKind::Service,
-                request_id,
-            }
-        }
-    }
-}
+use crate::certificate::CertStatus;
+use crate::pacer::{Operation, Scope};
 
 /// What DescribeCertificate tells about a certificate.
 #[derive(Debug, Clone)]
 pub struct CertificateInfo {
     /// Certificate ARN (its account is the owner).
     pub arn: String,
-    /// Status as AWS spells it (`ACTIVE`, `PENDING_TRANSFER`, ...).
-    pub status: String,
+    /// Status.
+    pub status: CertStatus,
     /// Owning account.
     pub owner: Option<String>,
 }
@@ -223,12 +33,18 @@ pub struct Iot {
     client: aws_sdk_iot::Client,
     scope: Scope,
     ctx: Arc<CallContext>,
+    outgoing: Arc<OutgoingIndex>,
 }
 
 impl Iot {
     /// A client for `scope` (account and region) sharing `ctx`.
     pub fn new(client: aws_sdk_iot::Client, scope: Scope, ctx: Arc<CallContext>) -> Self {
-        Iot { client, scope, ctx }
+        Iot {
+            client,
+            scope,
+            ctx,
+            outgoing: Arc::new(OutgoingIndex::default()),
+        }
     }
 
     /// The account and region this client acts in.
@@ -254,7 +70,7 @@ impl Iot {
                 })?;
                 Ok(Some(CertificateInfo {
                     arn: d.certificate_arn.unwrap_or_default(),
-                    status: d.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    status: CertStatus::parse(d.status.as_ref().map_or("", |s| s.as_str())),
                     owner: d.owned_by,
                 }))
             }
@@ -264,8 +80,8 @@ impl Iot {
     }
 
     /// UpdateCertificate to `status` (`INACTIVE` or `ACTIVE`).
-    pub async fn update_status(&self, id: &str, status: &str) -> Result<(), CallFailure> {
-        let status = CertificateStatus::from(status);
+    pub async fn update_status(&self, id: &str, status: &CertStatus) -> Result<(), CallFailure> {
+        let status = status.to_sdk();
         self.ctx
             .call(&self.scope, Operation::UpdateCertificate, || {
                 self.client
@@ -480,28 +296,20 @@ impl Iot {
 ///
 /// One listing serves every certificate that asks: a new listing is made only when a
 /// certificate is missing from a listing taken before the moment it needs to be seen from.
-pub struct OutgoingIndex {
-    iot: Iot,
+#[derive(Default)]
+struct OutgoingIndex {
     snapshot: tokio::sync::Mutex<Option<(Instant, HashMap<String, String>)>>,
 }
 
-impl OutgoingIndex {
-    /// An empty index over `iot`'s account and region.
-    pub fn new(iot: Iot) -> Self {
-        OutgoingIndex {
-            iot,
-            snapshot: tokio::sync::Mutex::new(None),
-        }
-    }
-
+impl Iot {
     /// The target of `id`'s pending transfer, as seen by a listing taken no earlier than
     /// `not_before` if the certificate is missing from an older one.
-    pub async fn target_of(
+    pub async fn pending_target(
         &self,
         id: &str,
         not_before: Instant,
     ) -> Result<Option<String>, CallFailure> {
-        let mut snap = self.snapshot.lock().await;
+        let mut snap = self.outgoing.snapshot.lock().await;
         if let Some((taken, map)) = snap.as_ref() {
             if let Some(t) = map.get(id) {
                 return Ok(Some(t.clone()));
@@ -511,7 +319,7 @@ impl OutgoingIndex {
             }
         }
         let taken = Instant::now();
-        let map = self.iot.outgoing_transfers().await?;
+        let map = self.outgoing_transfers().await?;
         let found = map.get(id).cloned();
         *snap = Some((taken, map));
         Ok(found)

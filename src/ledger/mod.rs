@@ -1,0 +1,260 @@
+//! The results ledger: an append-only JSON Lines file that makes a migration resumable.
+//!
+//! Line 1 is a [`Header`]. Every later run appends a [`RunStart`] line, then one [`Event`] per
+//! line. Before each mutating AWS call the ledger holds an `intent`; after it, an outcome. The
+//! single [`LedgerWriter`] appends events in groups, each group made durable with one
+//! `fdatasync` before any of its callers goes on, so a crash leaves at worst a torn last line,
+//! which [`Ledger::open`] sets aside with a warning.
+//!
+//! One run at a time: [`Ledger::open`] takes an exclusive lock on `LEDGER.lock`, which also
+//! holds the process id of the run that owns it.
+//!
+//! The parts: [`event`] (the lines and their closed sets), [`state`] (what the events fold
+//! into), the writer, the replay of a file, and the lock.
+
+pub mod event;
+mod lock;
+mod replay;
+pub mod state;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+pub use event::{
+    now_rfc3339, Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via,
+};
+pub use state::{Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo};
+pub use writer::LedgerWriter;
+
+use lock::LedgerLock;
+use replay::{replay, set_aside_torn_tail, sync_parent_dir};
+
+/// Version of the ledger format written in the header; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Errors opening, reading or writing a ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The ledger or its lock file could not be read or written.
+    #[error("ledger {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Another process holds the ledger's lock.
+    #[error("another run (pid {pid}) holds ledger {path}; wait for it to finish or stop it")]
+    Locked {
+        /// The ledger.
+        path: PathBuf,
+        /// The holder's process id as written in the lock file ("unknown" if unreadable).
+        pid: String,
+    },
+    /// A line other than the last one cannot be parsed: the file was damaged or edited.
+    #[error("ledger {path}:{line}: damaged line ({reason}); nothing was changed. Restore the file from a backup or move it aside")]
+    Damaged {
+        /// The ledger.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// The ledger belongs to another command (an accept ledger given to transfer, say).
+    #[error("ledger {path} was written by `{found}`, not `{expected}`: use another --ledger path")]
+    WrongKind {
+        /// The ledger.
+        path: PathBuf,
+        /// Kind found in the header.
+        found: String,
+        /// Kind this command writes.
+        expected: String,
+    },
+    /// The writer task has stopped (after an earlier write error).
+    #[error("the ledger writer has stopped")]
+    WriterGone,
+}
+
+impl LedgerError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        LedgerError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// An open ledger: locked, replayed, positioned for appending.
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+    header: Header,
+    state: Arc<Mutex<LedgerState>>,
+    warnings: Vec<String>,
+    _lock: LedgerLock,
+}
+
+/// What [`Ledger::open`] needs to know about the run.
+pub struct OpenOptionsLedger<'a> {
+    /// Which command writes.
+    pub kind: LedgerKind,
+    /// Manifest path (recorded in a new header).
+    pub manifest_path: &'a Path,
+    /// Manifest SHA-256.
+    pub manifest_sha256: &'a str,
+    /// Keep what prepare changed (cancel --restore).
+    pub keep_undo: bool,
+}
+
+impl Ledger {
+    /// Locks, reads and replays the ledger at `path`, creating it if missing, and records the
+    /// start of a run. A torn last line is set aside in `PATH.torn` with a warning.
+    pub fn open(path: &Path, opts: OpenOptionsLedger<'_>) -> Result<Ledger, LedgerError> {
+        let lock = LedgerLock::acquire(path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| LedgerError::io(path, e))?;
+        let mut warnings = Vec::new();
+        let mut state = LedgerState::new(opts.keep_undo);
+        let len = file.metadata().map_err(|e| LedgerError::io(path, e))?.len();
+        let mut header = None;
+        if len > 0 {
+            let read = replay(&mut file, path, &mut state, &mut warnings)?;
+            if read.good_len < len {
+                set_aside_torn_tail(&mut file, path, read.good_len)?;
+            } else if read.missing_newline {
+                // A whole, valid last line that only lost its newline: keep it, add the newline.
+                file.write_all(b"\n")
+                    .and_then(|_| file.sync_data())
+                    .map_err(|e| LedgerError::io(path, e))?;
+            }
+            if let Some(h) = read.header {
+                if h.kind != opts.kind {
+                    return Err(LedgerError::WrongKind {
+                        path: path.to_path_buf(),
+                        found: h.kind.as_str().into(),
+                        expected: opts.kind.as_str().into(),
+                    });
+                }
+                if h.manifest_sha256 != opts.manifest_sha256 {
+                    warnings.push(format!(
+                        "manifest {} changed since ledger {} was started; the ledger is keyed by certificate id, so finished certificates stay finished",
+                        opts.manifest_path.display(),
+                        path.display()
+                    ));
+                }
+                header = Some(h);
+            }
+        }
+        // A new ledger, or one whose creation was cut short in its header (set aside above):
+        // nothing can have been recorded after a torn header, so it starts afresh.
+        let header = match header {
+            Some(h) => h,
+            None => {
+                let header = Header {
+                    format: FORMAT_VERSION,
+                    kind: opts.kind,
+                    tool: "iot-cert-migrate".into(),
+                    tool_version: env!("CARGO_PKG_VERSION").into(),
+                    manifest: opts.manifest_path.display().to_string(),
+                    manifest_sha256: opts.manifest_sha256.to_string(),
+                    started_at: now_rfc3339(),
+                };
+                write_line(&mut file, path, &header)?;
+                sync_parent_dir(path);
+                header
+            }
+        };
+        state.runs += 1;
+        let run = RunStart {
+            run: state.runs,
+            ts: now_rfc3339(),
+            pid: std::process::id(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            manifest_sha256: opts.manifest_sha256.to_string(),
+        };
+        write_line(&mut file, path, &run)?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            file,
+            header,
+            state: Arc::new(Mutex::new(state)),
+            warnings,
+            _lock: lock,
+        })
+    }
+
+    /// Reads a ledger without locking or changing it (for `status`). A torn last line is
+    /// reported as a warning; a damaged middle line is an error.
+    pub fn read_only(
+        path: &Path,
+        keep_undo: bool,
+    ) -> Result<(Header, LedgerState, Vec<String>), LedgerError> {
+        let mut file = File::open(path).map_err(|e| LedgerError::io(path, e))?;
+        let mut state = LedgerState::new(keep_undo);
+        let mut warnings = Vec::new();
+        let read = replay(&mut file, path, &mut state, &mut warnings)?;
+        let header = read.header.ok_or_else(|| LedgerError::Damaged {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "incomplete header: the ledger's creation was interrupted; the next run starts it afresh".into(),
+        })?;
+        Ok((header, state, warnings))
+    }
+
+    /// The ledger's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The state: replayed at open, then updated by the writer as events become durable.
+    pub fn state(&self) -> MutexGuard<'_, LedgerState> {
+        self.state.lock().expect("ledger state lock")
+    }
+
+    /// A handle on the state that outlives the ledger (it moves into the writer).
+    pub fn shared_state(&self) -> Arc<Mutex<LedgerState>> {
+        self.state.clone()
+    }
+
+    /// Warnings found while opening (torn line, changed manifest).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Starts the single writer task: it appends events, syncs them in groups and applies them
+    /// to the shared state; it ends when every [`LedgerWriter`] is dropped.
+    pub fn into_writer(
+        self,
+    ) -> (
+        LedgerWriter,
+        tokio::task::JoinHandle<Result<(), LedgerError>>,
+    ) {
+        writer::start(self)
+    }
+}
+
+fn write_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<(), LedgerError> {
+    let mut line = serde_json::to_vec(value).expect("ledger lines serialise");
+    line.push(b'\n');
+    file.write_all(&line)
+        .and_then(|_| file.sync_data())
+        .map_err(|e| LedgerError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests;

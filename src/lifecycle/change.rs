@@ -1,0 +1,181 @@
+//! The changes the tool makes to a certificate: each knows its ledger action and details, its
+//! stage, and the IoT call that makes it.
+
+use crate::certificate::CertStatus;
+use crate::iot::{CallFailure, Iot};
+use crate::ledger::{Action, Details, OpenIntent, Stage, Undo};
+use crate::manifest::ManifestRow;
+
+/// One mutating call on one certificate, with its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// UpdateCertificate INACTIVE of an ACTIVE certificate (prepare).
+    Deactivate,
+    /// DetachPolicy (prepare).
+    DetachPolicy(String),
+    /// DetachThingPrincipal (prepare).
+    DetachThing(String),
+    /// TransferCertificate to the row's target account.
+    Transfer,
+    /// CancelCertificateTransfer.
+    Cancel,
+    /// AttachPolicy of a policy that prepare detached (restore).
+    ReattachPolicy(String),
+    /// AttachThingPrincipal of a thing that prepare detached (restore).
+    ReattachThing(String),
+    /// UpdateCertificate ACTIVE of a certificate that prepare deactivated (restore).
+    Reactivate,
+    /// AcceptCertificateTransfer (target side).
+    Accept {
+        /// Activate on accept.
+        set_as_active: bool,
+    },
+    /// RejectCertificateTransfer (target side).
+    Reject {
+        /// Why; the source account sees it.
+        reason: String,
+    },
+    /// AttachPolicy after accept (target side).
+    AttachPolicy(String),
+}
+
+impl Change {
+    /// The change an open intent names (enough to check whether it took effect).
+    pub fn of_intent(open: &OpenIntent) -> Change {
+        let subject = || open.subject.clone().unwrap_or_default();
+        match open.action {
+            Action::Deactivate => Change::Deactivate,
+            Action::DetachPolicy => Change::DetachPolicy(subject()),
+            Action::DetachThing => Change::DetachThing(subject()),
+            Action::Transfer => Change::Transfer,
+            Action::Cancel => Change::Cancel,
+            Action::ReattachPolicy => Change::ReattachPolicy(subject()),
+            Action::ReattachThing => Change::ReattachThing(subject()),
+            Action::Reactivate => Change::Reactivate,
+            Action::Accept => Change::Accept {
+                set_as_active: false,
+            },
+            Action::Reject => Change::Reject {
+                reason: String::new(),
+            },
+            Action::AttachPolicy => Change::AttachPolicy(subject()),
+        }
+    }
+
+    /// The ledger's name for the call.
+    pub fn action(&self) -> Action {
+        match self {
+            Change::Deactivate => Action::Deactivate,
+            Change::DetachPolicy(_) => Action::DetachPolicy,
+            Change::DetachThing(_) => Action::DetachThing,
+            Change::Transfer => Action::Transfer,
+            Change::Cancel => Action::Cancel,
+            Change::ReattachPolicy(_) => Action::ReattachPolicy,
+            Change::ReattachThing(_) => Action::ReattachThing,
+            Change::Reactivate => Action::Reactivate,
+            Change::Accept { .. } => Action::Accept,
+            Change::Reject { .. } => Action::Reject,
+            Change::AttachPolicy(_) => Action::AttachPolicy,
+        }
+    }
+
+    /// The policy or thing the change concerns.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Change::DetachPolicy(s)
+            | Change::DetachThing(s)
+            | Change::ReattachPolicy(s)
+            | Change::ReattachThing(s)
+            | Change::AttachPolicy(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The lifecycle stage the change belongs to.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Change::Deactivate | Change::DetachPolicy(_) | Change::DetachThing(_) => Stage::Prepare,
+            Change::Transfer => Stage::Transfer,
+            Change::Cancel => Stage::Cancel,
+            Change::ReattachPolicy(_) | Change::ReattachThing(_) | Change::Reactivate => {
+                Stage::Restore
+            }
+            Change::Accept { .. } | Change::AttachPolicy(_) => Stage::Accept,
+            Change::Reject { .. } => Stage::Reject,
+        }
+    }
+
+    /// The details its intent (and its outcome) carry: what `cancel --restore` needs to
+    /// know to undo it.
+    pub fn details(&self) -> Details {
+        let mut d = Details {
+            action: Some(self.action()),
+            ..Default::default()
+        };
+        match self {
+            Change::Deactivate => d.previous_status = Some(CertStatus::Active),
+            Change::Reactivate => d.previous_status = Some(CertStatus::Inactive),
+            Change::DetachPolicy(p) | Change::ReattachPolicy(p) | Change::AttachPolicy(p) => {
+                d.policy = Some(p.clone())
+            }
+            Change::DetachThing(t) | Change::ReattachThing(t) => d.thing = Some(t.clone()),
+            Change::Reject { reason } => d.message = Some(reason.clone()),
+            Change::Transfer | Change::Cancel | Change::Accept { .. } => {}
+        }
+        d
+    }
+
+    /// Sends the call for `row`'s certificate, whose ARN in `iot`'s account is `arn`.
+    /// TransferCertificate returns the ARN the certificate will have in the target.
+    pub async fn send(
+        &self,
+        iot: &Iot,
+        row: &ManifestRow,
+        arn: &str,
+    ) -> Result<Option<String>, CallFailure> {
+        let id = row.certificate_id.as_str();
+        match self {
+            Change::Deactivate => iot.update_status(id, &CertStatus::Inactive).await,
+            Change::Reactivate => iot.update_status(id, &CertStatus::Active).await,
+            Change::DetachPolicy(p) => iot.detach_policy(p, arn).await,
+            Change::DetachThing(t) => iot.detach_thing(t, arn).await,
+            Change::ReattachPolicy(p) | Change::AttachPolicy(p) => iot.attach_policy(p, arn).await,
+            Change::ReattachThing(t) => iot.attach_thing(t, arn).await,
+            Change::Cancel => iot.cancel(id).await,
+            Change::Accept { set_as_active } => iot.accept(id, *set_as_active).await,
+            Change::Reject { reason } => iot.reject(id, Some(reason)).await,
+            Change::Transfer => {
+                return iot
+                    .transfer(id, &row.target_account, row.transfer_message.as_deref())
+                    .await
+                    .map(Some)
+            }
+        }
+        .map(|()| None)
+    }
+}
+
+/// What prepare changes on a certificate, in order: deactivate, then detach every policy and
+/// every thing.
+pub fn prepare_changes(active: bool, policies: &[String], things: &[String]) -> Vec<Change> {
+    let deactivate = active.then_some(Change::Deactivate);
+    deactivate
+        .into_iter()
+        .chain(policies.iter().cloned().map(Change::DetachPolicy))
+        .chain(things.iter().cloned().map(Change::DetachThing))
+        .collect()
+}
+
+/// What undoes what prepare changed, in order: re-attach the policies and things, then
+/// re-activate (last, so that devices reconnect to a certificate that has everything back).
+pub fn restore_changes(undo: &Undo) -> Vec<Change> {
+    let reactivate =
+        (undo.previous_status == Some(CertStatus::Active)).then_some(Change::Reactivate);
+    undo.policies
+        .iter()
+        .cloned()
+        .map(Change::ReattachPolicy)
+        .chain(undo.things.iter().cloned().map(Change::ReattachThing))
+        .chain(reactivate)
+        .collect()
+}

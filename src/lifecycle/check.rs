@@ -1,0 +1,183 @@
+//! Did a mutating call take effect? Read-only questions to AWS, asked after an unknown
+//! outcome and for every intent an earlier run left open, with the credentials of the side
+//! the worker acts for.
+
+use tokio::time::Instant;
+
+use crate::certificate::CertStatus;
+use crate::iot::{CallFailure, Iot};
+use crate::ledger::Action;
+
+/// Which account's credentials a worker holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The account the certificate moves out of.
+    Source,
+    /// The account it moves to.
+    Target,
+}
+
+/// What AWS says about whether a mutating call took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// `Some(true)`: it did; `Some(false)`: it did not; `None`: AWS cannot tell yet.
+    pub took_effect: Option<bool>,
+    /// What AWS showed, for people (`PENDING_TRANSFER to 222222222222`).
+    pub seen: String,
+}
+
+impl Finding {
+    fn new(took_effect: Option<bool>, seen: impl Into<String>) -> Self {
+        Finding {
+            took_effect,
+            seen: seen.into(),
+        }
+    }
+}
+
+/// Whether `action` on certificate `id` took effect, asked with `side`'s credentials through
+/// `iot`. `target` is the row's target account; `subject` the policy or thing it named.
+pub async fn took_effect(
+    side: Side,
+    iot: &Iot,
+    id: &str,
+    target: &str,
+    action: Action,
+    subject: Option<&str>,
+) -> Result<Finding, CallFailure> {
+    match side {
+        Side::Source => source_check(iot, id, target, action, subject).await,
+        Side::Target => target_check(iot, id, action, subject).await,
+    }
+}
+
+/// The source account's view (DescribeCertificate, and ListAttachedPolicies,
+/// ListPrincipalThings or ListOutgoingCertificates as the action needs).
+async fn source_check(
+    iot: &Iot,
+    id: &str,
+    target: &str,
+    action: Action,
+    subject: Option<&str>,
+) -> Result<Finding, CallFailure> {
+    let Some(info) = iot.describe(id).await? else {
+        // Gone from the source account: only an accept takes a certificate away.
+        let gone = format!(
+            "not in account {} any more (the target accepted it)",
+            iot.scope().account
+        );
+        return Ok(Finding::new(
+            Some(matches!(action, Action::Transfer | Action::Accept)),
+            gone,
+        ));
+    };
+    // The answer shows the certificate as it is now. An outgoing listing compared with it must
+    // be at least as recent: one started while a transfer was still on its way would not show
+    // it, and "pending but not listed" would leave the item in doubt for nothing.
+    let described_at = Instant::now();
+    let status = info.status.clone();
+    let listed = |what: &str, names: &[String]| {
+        if names.is_empty() {
+            format!("{status}, no {what} attached")
+        } else {
+            format!("{status}, {what} attached: {}", names.join(", "))
+        }
+    };
+    let has = |names: &[String]| names.iter().any(|n| Some(n.as_str()) == subject);
+    let pending = status == CertStatus::PendingTransfer;
+    Ok(match action {
+        Action::Deactivate => Finding::new(Some(status != CertStatus::Active), status.as_str()),
+        Action::Reactivate => Finding::new(Some(status == CertStatus::Active), status.as_str()),
+        Action::DetachPolicy | Action::ReattachPolicy => {
+            let names = iot.attached_policies(&info.arn).await?;
+            Finding::new(
+                Some(has(&names) == (action == Action::ReattachPolicy)),
+                listed("policies", &names),
+            )
+        }
+        Action::DetachThing | Action::ReattachThing => {
+            let names = iot.principal_things(&info.arn).await?;
+            Finding::new(
+                Some(has(&names) == (action == Action::ReattachThing)),
+                listed("things", &names),
+            )
+        }
+        Action::Transfer | Action::Cancel | Action::Accept if pending => {
+            match iot.pending_target(id, described_at).await? {
+                Some(to) => {
+                    let seen = format!("PENDING_TRANSFER to {to}");
+                    Finding::new(Some(action == Action::Transfer && to == target), seen)
+                }
+                // Listed shortly after the call, a new transfer may not show yet.
+                None => Finding::new(
+                    (action != Action::Transfer).then_some(false),
+                    "PENDING_TRANSFER, not listed by ListOutgoingCertificates yet",
+                ),
+            }
+        }
+        // Not pending: a transfer did not happen, a cancel did (or the target rejected).
+        Action::Transfer | Action::Accept => Finding::new(Some(false), status.as_str()),
+        Action::Cancel => Finding::new(Some(true), status.as_str()),
+        Action::Reject | Action::AttachPolicy => Finding::new(
+            None,
+            format!("{status} (a target-side call: ask with the target's credentials)"),
+        ),
+    })
+}
+
+/// The target account's view (DescribeCertificate, and ListAttachedPolicies for a policy
+/// attachment).
+async fn target_check(
+    iot: &Iot,
+    id: &str,
+    action: Action,
+    subject: Option<&str>,
+) -> Result<Finding, CallFailure> {
+    let me = iot.scope().account.clone();
+    let Some(info) = iot.describe(id).await? else {
+        // Neither owned by nor pending to this account: rejected (or cancelled by the source).
+        let seen = format!("not in account {me} and not pending to it");
+        return Ok(Finding::new(Some(action == Action::Reject), seen));
+    };
+    let owned =
+        info.owner.as_deref() == Some(me.as_str()) && info.status != CertStatus::PendingTransfer;
+    if !owned {
+        let seen = format!(
+            "{} (owned by {})",
+            info.status,
+            info.owner.as_deref().unwrap_or("?")
+        );
+        return Ok(Finding::new(Some(false), seen));
+    }
+    let seen = format!("{}, owned by {me}", info.status);
+    Ok(match action {
+        Action::Accept => Finding::new(Some(true), seen),
+        Action::AttachPolicy => {
+            let names = iot.attached_policies(&info.arn).await?;
+            let attached = names.iter().any(|n| Some(n.as_str()) == subject);
+            Finding::new(
+                Some(attached),
+                format!("{seen}, policies attached: {}", names.join(", ")),
+            )
+        }
+        // Owned by the target: a reject did not happen.
+        _ => Finding::new(Some(false), seen),
+    })
+}
+
+/// What the next run will write for an open intent, given what AWS said.
+pub fn next_run(action: Action, took_effect: Option<bool>) -> String {
+    match took_effect {
+        Some(true) => match action {
+            Action::Transfer => "the next run will record it as transferred".into(),
+            Action::Cancel => "the next run will record it as cancelled".into(),
+            Action::Accept => "the next run will record it as accepted".into(),
+            Action::Reject => "the next run will record it as rejected".into(),
+            other => format!("the next run will record the {other} as done and go on"),
+        },
+        Some(false) => {
+            format!("the {action} did not take effect; the next run will record that and go on")
+        }
+        None => "AWS cannot tell yet; the next run will ask again".into(),
+    }
+}

@@ -1,0 +1,308 @@
+//! The events of one certificate: the write-ahead step (intent, call, outcome; an unknown
+//! outcome is checked against AWS before the call is ever sent again), the settling of an
+//! intent an earlier run left open, and the failures.
+
+use crate::iot::{CallFailure, Iot};
+use crate::ledger::{
+    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Via,
+};
+use crate::manifest::ManifestRow;
+use crate::pipeline::ItemEnd;
+use crate::retry::{ErrorClass, FailureKind};
+
+use super::change::Change;
+use super::check::{self, Finding, Side};
+
+/// The error code AWS answers when a transfer was already accepted (HTTP 410).
+pub const ALREADY_COMPLETED: &str = "TransferAlreadyCompletedException";
+
+/// How a write-ahead step ended.
+#[derive(Debug)]
+pub enum StepEnd {
+    /// The change is in place (the call succeeded, or AWS shows it took effect).
+    Done,
+    /// AWS refused the call (the `not_done` event is recorded); the caller decides what the
+    /// refusal means (a 410 on accept means "already accepted", say).
+    Refused(CallFailure),
+    /// The outcome cannot be established: the item stays in doubt for the next run.
+    InDoubt,
+}
+
+/// What settling an intent an earlier run left open found (and recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The call took effect.
+    TookEffect,
+    /// It did not.
+    NotDone,
+    /// AWS cannot tell (or could not be asked): the item stays in doubt.
+    InDoubt,
+}
+
+/// The events of one certificate, written by a worker that holds `side`'s credentials.
+pub struct Item<'a> {
+    ledger: &'a LedgerWriter,
+    row: &'a ManifestRow,
+    side: Side,
+    max_attempts: u32,
+}
+
+impl<'a> Item<'a> {
+    /// Events of `row`, appended through `ledger`; a call whose outcome stays unknown is
+    /// sent at most `max_attempts` times in all.
+    pub fn new(
+        ledger: &'a LedgerWriter,
+        row: &'a ManifestRow,
+        side: Side,
+        max_attempts: u32,
+    ) -> Self {
+        Item {
+            ledger,
+            row,
+            side,
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    /// The manifest row.
+    pub fn row(&self) -> &ManifestRow {
+        self.row
+    }
+
+    /// Appends one event and waits until it is durable.
+    pub async fn record(
+        &self,
+        stage: Stage,
+        outcome: Outcome,
+        details: Details,
+    ) -> Result<(), LedgerError> {
+        let ev = Event::new(
+            &self.row.certificate_id,
+            Some(&self.row.target_account),
+            self.row.region.as_deref(),
+            stage,
+            outcome,
+        );
+        self.ledger.record(ev.with(details)).await
+    }
+
+    /// Records a terminal outcome established `via` some way.
+    pub async fn terminal(
+        &self,
+        stage: Stage,
+        outcome: Outcome,
+        via: Via,
+        arn: Option<String>,
+    ) -> Result<(), LedgerError> {
+        let details = Details {
+            arn,
+            via: Some(via),
+            ..Default::default()
+        };
+        self.record(stage, outcome, details).await
+    }
+
+    /// Records a failure of the tool's own making and ends the item.
+    pub async fn fail(
+        &self,
+        stage: Stage,
+        code: &str,
+        message: String,
+    ) -> Result<ItemEnd, LedgerError> {
+        tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, code, "{message}");
+        let details = Details {
+            error_code: Some(code.to_string()),
+            message: Some(message),
+            attempts: Some(1),
+            ..Default::default()
+        };
+        self.record(stage, Outcome::Failed, details).await?;
+        Ok(ItemEnd::Failed)
+    }
+
+    /// Records a failed call and ends the item.
+    pub async fn fail_call(&self, stage: Stage, f: &CallFailure) -> Result<ItemEnd, LedgerError> {
+        tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, "{f}");
+        let details = error_details(&Details::default(), f);
+        self.record(stage, Outcome::Failed, details).await?;
+        Ok(ItemEnd::Failed)
+    }
+
+    /// The one way every workflow settles an intent an earlier run left open: ask AWS
+    /// whether it took effect, and record what AWS says. A transfer, cancel or reject that
+    /// took effect is recorded as its terminal outcome; any other call as `done` or
+    /// `not_done`, with the intent's details (what `cancel --restore` needs).
+    pub async fn settle(&self, iot: &Iot, open: &OpenIntent) -> Result<Settled, LedgerError> {
+        let id = &self.row.certificate_id;
+        let subject = open.subject.as_deref();
+        let finding = check::took_effect(
+            self.side,
+            iot,
+            id,
+            &self.row.target_account,
+            open.action,
+            subject,
+        )
+        .await;
+        let took = match finding {
+            Ok(Finding {
+                took_effect: Some(took),
+                ..
+            }) => took,
+            Ok(Finding {
+                took_effect: None,
+                seen,
+            }) => {
+                tracing::warn!(certificate = %id, "still in doubt: AWS shows {seen}");
+                return Ok(Settled::InDoubt);
+            }
+            Err(e) => {
+                tracing::warn!(certificate = %id, "still in doubt: cannot reconcile: {e}");
+                return Ok(Settled::InDoubt);
+            }
+        };
+        let terminal = match open.action {
+            Action::Transfer => Some((Stage::Transfer, Outcome::Transferred)),
+            Action::Cancel => Some((Stage::Cancel, Outcome::Cancelled)),
+            Action::Reject => Some((Stage::Reject, Outcome::Rejected)),
+            _ => None,
+        };
+        match terminal {
+            Some((stage, outcome)) if took => {
+                self.terminal(stage, outcome, Via::Reconciled, None).await?
+            }
+            _ => {
+                let mut details = Change::of_intent(open).details();
+                details.previous_status = open.previous_status.clone();
+                details.message = None;
+                details.via = Some(Via::Reconciled);
+                let outcome = if took {
+                    Outcome::Done
+                } else {
+                    Outcome::NotDone
+                };
+                self.record(open.stage, outcome, details).await?
+            }
+        }
+        Ok(if took {
+            Settled::TookEffect
+        } else {
+            Settled::NotDone
+        })
+    }
+
+    /// One write-ahead step: intent, call, outcome. After an unknown outcome AWS is asked
+    /// whether the call took effect; the call is sent again only when it did not. A
+    /// transfer's success is its terminal `transferred` event (with the ARN); any other
+    /// change's is `done`.
+    pub async fn step(
+        &self,
+        iot: &Iot,
+        change: &Change,
+        arn: &str,
+    ) -> Result<StepEnd, LedgerError> {
+        let stage = change.stage();
+        let details = change.details();
+        for attempt in 1..=self.max_attempts {
+            self.record(stage, Outcome::Intent, details.clone()).await?;
+            let f = match change.send(iot, self.row, arn).await {
+                Ok(new_arn) => {
+                    self.succeeded(change, Via::Call, new_arn).await?;
+                    return Ok(StepEnd::Done);
+                }
+                Err(f) => f,
+            };
+            if !f.outcome_unknown {
+                self.record(stage, Outcome::NotDone, error_details(&details, &f))
+                    .await?;
+                return Ok(StepEnd::Refused(f));
+            }
+            self.record(stage, Outcome::Unknown, error_details(&details, &f))
+                .await?;
+            let finding = check::took_effect(
+                self.side,
+                iot,
+                &self.row.certificate_id,
+                &self.row.target_account,
+                change.action(),
+                change.subject(),
+            )
+            .await;
+            match finding {
+                Ok(Finding {
+                    took_effect: Some(true),
+                    ..
+                }) => {
+                    self.succeeded(change, Via::Reconciled, None).await?;
+                    return Ok(StepEnd::Done);
+                }
+                Ok(Finding {
+                    took_effect: Some(false),
+                    ..
+                }) => {
+                    self.record(stage, Outcome::NotDone, details.clone())
+                        .await?;
+                    if attempt == self.max_attempts {
+                        return Ok(StepEnd::Refused(f));
+                    }
+                }
+                Ok(Finding {
+                    took_effect: None,
+                    seen,
+                }) => {
+                    tracing::warn!(certificate = %self.row.certificate_id, "in doubt: AWS shows {seen}");
+                    return Ok(StepEnd::InDoubt);
+                }
+                Err(e) => {
+                    tracing::warn!(certificate = %self.row.certificate_id, "in doubt: cannot reconcile: {e}");
+                    return Ok(StepEnd::InDoubt);
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn succeeded(
+        &self,
+        change: &Change,
+        via: Via,
+        arn: Option<String>,
+    ) -> Result<(), LedgerError> {
+        if *change == Change::Transfer {
+            return self
+                .terminal(Stage::Transfer, Outcome::Transferred, via, arn)
+                .await;
+        }
+        let mut details = change.details();
+        if via != Via::Call {
+            details.via = Some(via);
+        }
+        self.record(change.stage(), Outcome::Done, details).await
+    }
+}
+
+/// The error code a failure is reported under: AWS's, or a name for what happened.
+pub fn error_code(f: &CallFailure) -> String {
+    match (&f.error.code, f.error.kind) {
+        (Some(c), _) => c.clone(),
+        (None, FailureKind::Timeout) => "Timeout".into(),
+        (None, FailureKind::Dispatch) => "ConnectionError".into(),
+        (None, _) => match f.error.http_status {
+            Some(s) => format!("HTTP{s}"),
+            None => "Error".into(),
+        },
+    }
+}
+
+/// `details` plus the facts of a failed call.
+pub fn error_details(details: &Details, f: &CallFailure) -> Details {
+    let mut d = details.clone();
+    d.error_code = Some(error_code(f));
+    d.http_status = f.error.http_status;
+    d.message = Some(f.error.message.clone());
+    d.attempts = Some(f.attempts);
+    // Transient errors and throttling that outlasted the retry budget may go away by
+    // themselves: the next run tries again without being told to.
+    d.retryable = Some(f.error.class() != ErrorClass::Permanent);
+    d
+}

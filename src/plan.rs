@@ -1,0 +1,568 @@
+//! The plan: a read-only category for every certificate of a manifest (what `transfer` would
+//! do with it, from the same [`observe`] that `transfer` acts on), and an estimate of how long
+//! the transfer will take at the configured rates.
+//!
+//! Only read-only calls are made (DescribeCertificate, ListAttachedPolicies,
+//! ListPrincipalThings, ListOutgoingCertificates), paced like every other run. No ledger is
+//! opened or locked: a plan can run beside a transfer.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::certificate::CertStatus;
+use crate::error::Error;
+use crate::iot::{AccountClients, CallFailure, Iot};
+use crate::lifecycle::{observe, Observed};
+use crate::manifest::{Manifest, ManifestRow};
+use crate::output::Render;
+use crate::pacer::{Operation, RateSettings, Scope};
+use crate::progress::Tally;
+use crate::report::{neutralise, OpSummary, Summary};
+use crate::session::Session;
+
+/// Certificates listed per category in the text output (the CSV has them all).
+const TEXT_LIST_LIMIT: usize = 20;
+/// Certificates listed per category in the JSON output (the CSV has them all).
+const JSON_LIST_LIMIT: usize = 1000;
+
+/// Header of the `--plan-out` CSV.
+pub const PLAN_CSV_HEADER: [&str; 10] = [
+    "certificate_id",
+    "target_account",
+    "region",
+    "category",
+    "status",
+    "policies",
+    "things",
+    "pending_to",
+    "calls_needed",
+    "detail",
+];
+
+/// What a certificate needs before (or instead of) its transfer. A certificate is in one
+/// category, except that needs-deactivation, has-policies and has-things combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// INACTIVE, nothing attached: transfers as it is.
+    Ready,
+    /// ACTIVE: needs `--deactivate` (its devices disconnect).
+    NeedsDeactivation,
+    /// Policies attached: needs `--detach-policies`.
+    HasPolicies,
+    /// Things attached: needs `--detach-things`.
+    HasThings,
+    /// Already pending transfer to its target: will be recorded as transferred.
+    AlreadyPending,
+    /// Pending transfer to another account: that transfer must be cancelled first.
+    PendingToOther,
+    /// REVOKED or another status that cannot be transferred.
+    NotTransferable,
+    /// Not found in the source account (in that region).
+    NotFound,
+    /// Already owned by its target account.
+    SameAccount,
+    /// AWS could not be asked (see the detail).
+    Error,
+}
+
+impl Category {
+    /// Every category, in display order.
+    pub const ALL: [Category; 10] = [
+        Category::Ready,
+        Category::NeedsDeactivation,
+        Category::HasPolicies,
+        Category::HasThings,
+        Category::AlreadyPending,
+        Category::PendingToOther,
+        Category::NotTransferable,
+        Category::NotFound,
+        Category::SameAccount,
+        Category::Error,
+    ];
+
+    /// The name used in the CSV and the JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Ready => "ready",
+            Category::NeedsDeactivation => "needs_deactivation",
+            Category::HasPolicies => "has_policies",
+            Category::HasThings => "has_things",
+            Category::AlreadyPending => "already_pending",
+            Category::PendingToOther => "pending_to_other",
+            Category::NotTransferable => "not_transferable",
+            Category::NotFound => "not_found",
+            Category::SameAccount => "same_account",
+            Category::Error => "error",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Category::Ready => "ready to transfer",
+            Category::NeedsDeactivation => {
+                "ACTIVE: needs --deactivate (devices using them disconnect)"
+            }
+            Category::HasPolicies => "policies attached: needs --detach-policies",
+            Category::HasThings => "things attached: needs --detach-things",
+            Category::AlreadyPending => {
+                "already pending to their target (recorded as transferred, no call)"
+            }
+            Category::PendingToOther => "pending to another account: cancel that transfer first",
+            Category::NotTransferable => "status cannot be transferred",
+            Category::NotFound => "not found in the source account",
+            Category::SameAccount => "already owned by their target account",
+            Category::Error => "could not be checked",
+        }
+    }
+}
+
+/// What the plan found about one certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// Certificate id.
+    pub certificate_id: String,
+    /// Target account of the row.
+    pub target_account: String,
+    /// Region the certificate is looked for in.
+    pub region: String,
+    /// Categories (several only for the needs-deactivation / has-policies / has-things mix).
+    pub categories: Vec<Category>,
+    /// Status as AWS reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Attached policies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Attached things.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub things: Vec<String>,
+    /// Account a pending transfer goes to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_to: Option<String>,
+    /// Calls `transfer` will make for this certificate (with the flags it needs).
+    pub calls_needed: u64,
+    /// Error or remark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip)]
+    calls: BTreeMap<Operation, u64>,
+    #[serde(skip)]
+    scope: Scope,
+}
+
+impl Assessment {
+    fn new(row: &ManifestRow, scope: &Scope) -> Self {
+        Assessment {
+            certificate_id: row.certificate_id.clone(),
+            target_account: row.target_account.clone(),
+            region: scope.region.clone(),
+            categories: Vec::new(),
+            status: None,
+            policies: Vec::new(),
+            things: Vec::new(),
+            pending_to: None,
+            calls_needed: 0,
+            detail: None,
+            calls: BTreeMap::from([(Operation::DescribeCertificate, 1)]),
+            scope: scope.clone(),
+        }
+    }
+
+    fn error(mut self, f: &CallFailure) -> Self {
+        self.categories = vec![Category::Error];
+        self.detail = Some(f.to_string());
+        self
+    }
+
+    fn category_names(&self) -> String {
+        self.categories
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// What to show beside the id under `category`.
+    fn detail_for(&self, category: Category) -> String {
+        match category {
+            Category::NeedsDeactivation | Category::NotTransferable => {
+                self.status.clone().unwrap_or_default()
+            }
+            Category::HasPolicies => self.policies.join(", "),
+            Category::HasThings => self.things.join(", "),
+            Category::AlreadyPending | Category::PendingToOther => {
+                format!(
+                    "pending to {}",
+                    self.pending_to
+                        .as_deref()
+                        .unwrap_or("an account ListOutgoingCertificates does not show")
+                )
+            }
+            _ => self.detail.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Looks at one certificate with read-only calls.
+async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
+    let mut a = Assessment::new(row, iot.scope());
+    let observed = match observe(iot, row).await {
+        Ok(o) => o,
+        Err(f) => return a.error(&f),
+    };
+    a.calls_needed = 1;
+    let info = match observed {
+        Observed::NotFound => {
+            a.categories = vec![Category::NotFound];
+            return a;
+        }
+        Observed::SameAccount(info) => {
+            a.status = Some(info.status.to_string());
+            a.categories = vec![Category::SameAccount];
+            return a;
+        }
+        Observed::Pending(info) => {
+            a.status = Some(info.status.to_string());
+            match iot.pending_target(&row.certificate_id, started).await {
+                Ok(to) => {
+                    let ours = to.as_deref() == Some(row.target_account.as_str());
+                    a.categories = vec![if ours {
+                        Category::AlreadyPending
+                    } else {
+                        Category::PendingToOther
+                    }];
+                    a.pending_to = to;
+                }
+                Err(f) => return a.error(&f),
+            }
+            return a;
+        }
+        Observed::NotTransferable(info) => {
+            a.status = Some(info.status.to_string());
+            a.categories = vec![Category::NotTransferable];
+            return a;
+        }
+        Observed::Transferable {
+            info,
+            policies,
+            things,
+        } => {
+            a.status = Some(info.status.to_string());
+            a.policies = policies;
+            a.things = things;
+            info
+        }
+    };
+    let active = info.status == CertStatus::Active;
+    if active {
+        a.categories.push(Category::NeedsDeactivation);
+    }
+    if !a.policies.is_empty() {
+        a.categories.push(Category::HasPolicies);
+    }
+    if !a.things.is_empty() {
+        a.categories.push(Category::HasThings);
+    }
+    if a.categories.is_empty() {
+        a.categories.push(Category::Ready);
+    }
+    // What transfer will send: observe, prepare, transfer.
+    let mut add = |op, n: u64| {
+        if n > 0 {
+            *a.calls.entry(op).or_default() += n;
+        }
+    };
+    add(Operation::ListAttachedPolicies, 1);
+    add(Operation::ListPrincipalThings, 1);
+    add(Operation::UpdateCertificate, active as u64);
+    add(Operation::DetachPolicy, a.policies.len() as u64);
+    add(Operation::DetachThingPrincipal, a.things.len() as u64);
+    add(Operation::TransferCertificate, 1);
+    a.calls_needed = a.calls.values().sum();
+    a
+}
+
+/// The duration estimate of one (account, region).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeEstimate {
+    /// Account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Calls per operation.
+    pub calls: BTreeMap<String, u64>,
+    /// The operation whose quota sets the pace.
+    pub binding_operation: Option<String>,
+    /// Its configured rate.
+    pub binding_rate: Option<f64>,
+    /// Seconds at the configured rates: the slowest operation, since each has its own quota.
+    pub seconds: f64,
+}
+
+/// The duration estimate of the whole transfer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// Calls in all.
+    pub calls: u64,
+    /// Seconds: the slowest (account, region), since they are paced independently.
+    pub seconds: f64,
+    /// Per (account, region).
+    pub scopes: Vec<ScopeEstimate>,
+}
+
+/// Duration ≈ max over operations of calls / rate, per scope; scopes run side by side.
+fn estimate(
+    calls: &BTreeMap<Scope, BTreeMap<Operation, u64>>,
+    settings: &RateSettings,
+) -> Estimate {
+    let scopes: Vec<ScopeEstimate> = calls
+        .iter()
+        .map(|(scope, ops)| {
+            let binding = ops
+                .iter()
+                .map(|(op, n)| (*op, *n as f64 / settings.ceiling(*op)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            ScopeEstimate {
+                account: scope.account.clone(),
+                region: scope.region.clone(),
+                calls: ops
+                    .iter()
+                    .map(|(op, n)| (op.name().to_string(), *n))
+                    .collect(),
+                binding_operation: binding.map(|(op, _)| op.name().to_string()),
+                binding_rate: binding.map(|(op, _)| settings.ceiling(op)),
+                seconds: binding.map(|(_, s)| s).unwrap_or(0.0),
+            }
+        })
+        .collect();
+    Estimate {
+        calls: calls.values().flat_map(|ops| ops.values()).sum(),
+        seconds: scopes.iter().map(|s| s.seconds).fold(0.0, f64::max),
+        scopes,
+    }
+}
+
+/// The certificates of one category.
+#[derive(Debug, Default, Clone, Serialize)]
+struct CategoryReport {
+    count: u64,
+    /// The first certificates (see `truncated`).
+    certificates: Vec<Assessment>,
+    truncated: bool,
+}
+
+/// The plan's output.
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    command: &'static str,
+    manifest: PathBuf,
+    source_account: String,
+    certificates: u64,
+    categories: BTreeMap<&'static str, CategoryReport>,
+    estimate: Estimate,
+    /// The read-only calls this plan made.
+    calls_made: BTreeMap<String, OpSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan_out: Option<PathBuf>,
+    elapsed_s: f64,
+}
+
+/// Assesses every certificate of `manifest` with read-only calls through `clients`,
+/// `concurrency` at a time, writing each to `csv` (in manifest order) as it comes.
+pub async fn make(
+    manifest_path: &Path,
+    manifest: &Manifest,
+    session: &Session,
+    clients: &AccountClients,
+    concurrency: usize,
+    mut csv: Option<PlanCsv>,
+    tally: &Tally,
+) -> Result<PlanReport, Error> {
+    let started_wall = std::time::Instant::now();
+    let started = Instant::now();
+    let mut categories: BTreeMap<Category, CategoryReport> = Category::ALL
+        .iter()
+        .map(|c| (*c, CategoryReport::default()))
+        .collect();
+    let mut calls: BTreeMap<Scope, BTreeMap<Operation, u64>> = BTreeMap::new();
+    let mut certificates = 0u64;
+    // `buffered` keeps manifest order in the CSV while `concurrency` certificates are asked
+    // about at once.
+    let mut assessments = futures::stream::iter(manifest.rows()?)
+        .map(|row| async move {
+            let row = row?;
+            Ok::<_, Error>(assess(clients.for_row(&row), &row, started).await)
+        })
+        .buffered(concurrency);
+    while let Some(a) = assessments.next().await {
+        let a = a?;
+        tally.done.fetch_add(1, Ordering::Relaxed);
+        certificates += 1;
+        if let Some(w) = csv.as_mut() {
+            w.write(&a)?;
+        }
+        let ops = calls.entry(a.scope.clone()).or_default();
+        for (op, n) in &a.calls {
+            *ops.entry(*op).or_default() += n;
+        }
+        if a.categories.contains(&Category::AlreadyPending) {
+            // One listing per scope serves every pending certificate.
+            ops.entry(Operation::ListOutgoingCertificates).or_insert(1);
+        }
+        for c in &a.categories {
+            let r = categories.get_mut(c).expect("every category");
+            r.count += 1;
+            if r.certificates.len() < JSON_LIST_LIMIT {
+                r.certificates.push(a.clone());
+            } else {
+                r.truncated = true;
+            }
+        }
+    }
+    drop(assessments);
+    let plan_out = csv.as_ref().map(|w| w.path.clone());
+    if let Some(w) = csv {
+        w.finish()?;
+    }
+    Ok(PlanReport {
+        command: "plan",
+        manifest: manifest_path.to_path_buf(),
+        source_account: clients.account().to_string(),
+        certificates,
+        categories: categories.into_iter().map(|(c, r)| (c.name(), r)).collect(),
+        estimate: estimate(&calls, &session.settings.rates),
+        calls_made: Summary::calls_from(session.ctx.counts()),
+        plan_out,
+        elapsed_s: started_wall.elapsed().as_secs_f64(),
+    })
+}
+
+impl Render for PlanReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let r = self;
+        writeln!(
+            out,
+            "plan for {}: {} certificates in source account {} (read-only; nothing was changed)",
+            r.manifest.display(),
+            r.certificates,
+            r.source_account
+        )?;
+        for c in Category::ALL {
+            let rep = &r.categories[c.name()];
+            if rep.count == 0 {
+                continue;
+            }
+            writeln!(out, "\n{} — {} ({})", c.name(), c.title(), rep.count)?;
+            for a in rep.certificates.iter().take(TEXT_LIST_LIMIT) {
+                writeln!(
+                    out,
+                    "  {}  -> {}  {}  {}",
+                    a.certificate_id,
+                    a.target_account,
+                    a.region,
+                    a.detail_for(c)
+                )?;
+            }
+            let shown = rep.certificates.len().min(TEXT_LIST_LIMIT) as u64;
+            if rep.count > shown {
+                writeln!(
+                    out,
+                    "  ... and {} more{}",
+                    rep.count - shown,
+                    if r.plan_out.is_some() {
+                        " (see the plan CSV)"
+                    } else {
+                        " (--plan-out PATH lists them all)"
+                    }
+                )?;
+            }
+        }
+        let e = &r.estimate;
+        let secs = e.seconds.ceil() as u64;
+        writeln!(
+            out,
+            "\nestimate: {} calls, about {} at the configured rates",
+            e.calls,
+            humantime::format_duration(std::time::Duration::from_secs(secs))
+        )?;
+        for s in &e.scopes {
+            if let (Some(op), Some(rate)) = (&s.binding_operation, s.binding_rate) {
+                writeln!(
+                    out,
+                    "  {}/{}: {:.0}s, paced by {op} at {rate}/s",
+                    s.account,
+                    s.region,
+                    s.seconds.ceil()
+                )?;
+            }
+        }
+        if let Some(p) = &r.plan_out {
+            writeln!(out, "plan CSV: {}", p.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// The `--plan-out` CSV, written as certificates are assessed.
+pub struct PlanCsv {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl PlanCsv {
+    /// Creates the CSV at `path` and writes its header.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer
+            .write_record(PLAN_CSV_HEADER)
+            .map_err(|e| io_error(path, e.into()))?;
+        Ok(PlanCsv {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    fn write(&mut self, a: &Assessment) -> Result<(), Error> {
+        let calls = a.calls_needed.to_string();
+        let cells = [
+            a.certificate_id.clone(),
+            a.target_account.clone(),
+            a.region.clone(),
+            a.category_names(),
+            a.status.clone().unwrap_or_default(),
+            a.policies.join(";"),
+            a.things.join(";"),
+            a.pending_to.clone().unwrap_or_default(),
+            calls,
+            a.detail.clone().unwrap_or_default(),
+        ];
+        // Names and AWS messages come from outside: keep spreadsheets from running them.
+        self.writer
+            .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+            .map_err(|e| io_error(&self.path, e.into()))
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        self.writer.flush().map_err(|e| io_error(&self.path, e))?;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| io_error(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_error(&self.path, e))
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,108 @@
+//! The failure report: one CSV row per certificate that is failed now, written atomically
+//! (temporary file, fsync, rename) so a reader never sees half of it.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::ledger::{ItemRecord, ItemState, LedgerState};
+use crate::manifest::Manifest;
+
+/// Header of the failure report.
+pub const FAILURE_REPORT_HEADER: [&str; 7] = [
+    "certificate_id",
+    "target_account",
+    "stage",
+    "error_code",
+    "http_status",
+    "message",
+    "attempts",
+];
+
+/// Writes the failure report of every failed manifest certificate (sorted by id) atomically:
+/// to a temporary file in the same directory, synced, then renamed over `path`.
+/// Returns the number of rows.
+pub fn write_failure_report(
+    path: &Path,
+    manifest: &Manifest,
+    state: &LedgerState,
+) -> Result<usize, Error> {
+    let mut rows: Vec<(&str, &ItemRecord)> = state
+        .iter()
+        .filter(|(id, rec)| {
+            rec.state == ItemState::Failed && rec.open_intent.is_none() && manifest.contains(id)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile_in(dir, path).map_err(io)?;
+    {
+        let mut w = csv::Writer::from_writer(&mut tmp.1);
+        w.write_record(FAILURE_REPORT_HEADER)
+            .map_err(|e| io(e.into()))?;
+        for (id, rec) in &rows {
+            let f = rec.failure.as_deref();
+            let stage = f.map(|f| f.stage.as_str()).unwrap_or("");
+            let status = f
+                .and_then(|f| f.http_status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let attempts = f.map(|f| f.attempts.to_string()).unwrap_or_default();
+            w.write_record([
+                neutralise(id).as_ref(),
+                neutralise(rec.target.as_deref().unwrap_or("")).as_ref(),
+                stage,
+                neutralise(f.map(|f| f.error_code.as_str()).unwrap_or("")).as_ref(),
+                status.as_str(),
+                neutralise(f.map(|f| f.message.as_str()).unwrap_or("")).as_ref(),
+                attempts.as_str(),
+            ])
+            .map_err(|e| io(e.into()))?;
+        }
+        w.flush().map_err(io)?;
+    }
+    tmp.1.sync_all().map_err(io)?;
+    std::fs::rename(&tmp.0, path).map_err(io)?;
+    Ok(rows.len())
+}
+
+fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let f = std::fs::File::create(&tmp)?;
+    Ok((tmp, f))
+}
+
+/// Makes a cell safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or CR would
+/// be run as a formula, so such cells get a leading apostrophe.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+1"), "'+1");
+        assert_eq!(neutralise("-2"), "'-2");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("\tx"), "'\tx");
+        assert_eq!(neutralise("plain text"), "plain text");
+        assert_eq!(neutralise(""), "");
+    }
+}

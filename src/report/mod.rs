@@ -1,0 +1,208 @@
+//! What a run tells afterwards: the counts per state, the summary on stdout, the failure
+//! report ([`failures`]) and what `status` shows of a ledger ([`status`]).
+
+pub mod failures;
+pub mod status;
+
+pub use failures::{neutralise, write_failure_report, FAILURE_REPORT_HEADER};
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::ExitCode;
+use crate::iot::OpCounts;
+use crate::ledger::{ItemRecord, ItemState, LedgerState};
+use crate::manifest::Manifest;
+use crate::output::Render;
+use crate::pacer::Operation;
+
+/// Number of certificates in each state. Every manifest certificate is in exactly one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Pending transfer to its target (or found already pending to it).
+    pub transferred: u64,
+    /// Failed; listed in the failure report.
+    pub failed: u64,
+    /// Not reached yet.
+    pub pending: u64,
+    /// A mutating call whose outcome is unknown: the next run asks AWS first.
+    pub in_doubt: u64,
+    /// Accepted by the target.
+    pub accepted: u64,
+    /// Rejected by the target.
+    pub rejected: u64,
+    /// Transfer cancelled.
+    pub cancelled: u64,
+    /// Transfer cancelled and prepare undone.
+    pub restored: u64,
+}
+
+impl Counts {
+    /// Counts every manifest certificate by what the ledger says of it.
+    pub fn from_ledger(manifest: &Manifest, state: &LedgerState) -> Counts {
+        let mut c = Counts::default();
+        let mut seen = 0u64;
+        for (id, rec) in state.iter() {
+            if !manifest.contains(id) {
+                continue;
+            }
+            seen += 1;
+            c.add_record(Some(rec));
+        }
+        c.pending += manifest.len() as u64 - seen;
+        c
+    }
+
+    /// Counts every certificate the ledger mentions (when the manifest is not at hand).
+    pub fn from_ledger_only(state: &LedgerState) -> Counts {
+        let mut c = Counts::default();
+        for (_, rec) in state.iter() {
+            c.add_record(Some(rec));
+        }
+        c
+    }
+
+    /// Counts one certificate; `None` (the ledger does not mention it) is pending.
+    pub fn add_record(&mut self, rec: Option<&ItemRecord>) {
+        let Some(rec) = rec else {
+            self.pending += 1;
+            return;
+        };
+        if rec.open_intent.is_some() {
+            self.in_doubt += 1;
+            return;
+        }
+        match rec.state {
+            ItemState::Started => self.pending += 1,
+            ItemState::Transferred => self.transferred += 1,
+            ItemState::Failed => self.failed += 1,
+            ItemState::Cancelled => self.cancelled += 1,
+            ItemState::Restored => self.restored += 1,
+            ItemState::Accepted => self.accepted += 1,
+            ItemState::Rejected => self.rejected += 1,
+        }
+    }
+}
+
+/// Calls and throttles of one operation, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpSummary {
+    /// Requests sent.
+    pub calls: u64,
+    /// Throttled responses.
+    pub throttled: u64,
+    /// Other errors.
+    pub errors: u64,
+}
+
+/// The end-of-run summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The command that ran.
+    pub command: String,
+    /// Every manifest certificate by state, after this run.
+    pub counts: Counts,
+    /// Items this run finished (any terminal state).
+    pub processed_this_run: u64,
+    /// Wall time of the run.
+    pub elapsed_s: f64,
+    /// processed_this_run / elapsed_s.
+    pub items_per_s: f64,
+    /// Set when the run stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Calls per operation.
+    pub calls: BTreeMap<String, OpSummary>,
+    /// The ledger.
+    pub ledger: PathBuf,
+    /// The failure report, when one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_report: Option<PathBuf>,
+    /// The exit code the process ends with.
+    pub exit_code: i32,
+}
+
+impl Summary {
+    /// Turns the call counters into the summary's shape.
+    pub fn calls_from(counts: BTreeMap<Operation, OpCounts>) -> BTreeMap<String, OpSummary> {
+        counts
+            .into_iter()
+            .map(|(op, c)| {
+                (
+                    op.name().to_string(),
+                    OpSummary {
+                        calls: c.calls,
+                        throttled: c.throttled,
+                        errors: c.errors,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+impl Render for Summary {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let c = &self.counts;
+        let stopped = self
+            .stopped
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        writeln!(out, "{} summary{stopped}", self.command)?;
+        let mut line = format!(
+            "  transferred {}  failed {}  pending {}  in doubt {}",
+            c.transferred, c.failed, c.pending, c.in_doubt
+        );
+        for (name, n) in [
+            ("accepted", c.accepted),
+            ("rejected", c.rejected),
+            ("cancelled", c.cancelled),
+            ("restored", c.restored),
+        ] {
+            if n > 0 {
+                line.push_str(&format!("  {name} {n}"));
+            }
+        }
+        writeln!(out, "{line}")?;
+        writeln!(
+            out,
+            "  this run: {} items in {:.1}s ({:.1}/s)",
+            self.processed_this_run, self.elapsed_s, self.items_per_s
+        )?;
+        if !self.calls.is_empty() {
+            writeln!(
+                out,
+                "  {:<28} {:>8} {:>10} {:>8}",
+                "operation", "calls", "throttled", "errors"
+            )?;
+            for (op, s) in &self.calls {
+                writeln!(
+                    out,
+                    "  {:<28} {:>8} {:>10} {:>8}",
+                    op, s.calls, s.throttled, s.errors
+                )?;
+            }
+        }
+        writeln!(out, "  ledger: {}", self.ledger.display())?;
+        if let Some(p) = &self.failure_report {
+            writeln!(out, "  failure report: {}", p.display())?;
+        }
+        let hint = match self.exit_code {
+            x if x == ExitCode::ItemsFailed.code() => Some(
+                "some items failed: see the failure report; fix them and run again with --retry-failed",
+            ),
+            x if x == ExitCode::Stopped.code() => {
+                Some("not finished: run the same command again to resume")
+            }
+            _ => None,
+        };
+        if let Some(h) = hint {
+            writeln!(out, "  {h}")?;
+        }
+        Ok(())
+    }
+}

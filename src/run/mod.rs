@@ -1,0 +1,478 @@
+//! One run of a ledger-keeping command (`transfer`, `cancel`, `accept`, `reject`): the
+//! manifest, the ledger and its single writer, the session, and [`Run::execute`], which hands
+//! every selected certificate to the command's worker (items in doubt first, one lane per
+//! region), then writes the failure report and prints the summary.
+
+mod work;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use work::{is_final_failure, FailedItems};
+
+use crate::lifecycle::{Mandate, Pick, Work};
+
+use crate::cli::{GlobalArgs, OutputFiles, OutputFormat, PacingArgs, RunLimitArgs};
+use crate::error::{Error, ExitCode};
+use crate::iot::AccountClients;
+use crate::ledger::{
+    ItemRecord, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenOptionsLedger,
+};
+use crate::manifest::{Manifest, ManifestError, ManifestRow};
+use crate::output;
+use crate::pipeline::{self, ItemEnd};
+use crate::progress::{Progress, ProgressSettings};
+use crate::report::{self, Counts, Summary};
+use crate::session::{Session, Settings};
+use crate::stop::Stop;
+
+/// Whether the ledger's state keeps what prepare changed (only undo needs it; without it a
+/// large ledger's state stays small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoHistory {
+    /// Keep it (`cancel --restore`).
+    Keep,
+    /// Leave it out.
+    Drop,
+}
+
+/// `MANIFEST` with its extension replaced by `suffix` (`certs.csv` -> `certs.ledger.jsonl`).
+pub fn default_path(manifest: &Path, suffix: &str) -> PathBuf {
+    manifest.with_extension(suffix)
+}
+
+/// The default ledger of a manifest for a ledger kind.
+pub fn default_ledger(manifest: &Path, kind: LedgerKind) -> PathBuf {
+    match kind {
+        LedgerKind::Transfer => default_path(manifest, "ledger.jsonl"),
+        LedgerKind::Accept => default_path(manifest, "accept-ledger.jsonl"),
+    }
+}
+
+/// The default failure report of a manifest for a ledger kind.
+pub fn default_failures(manifest: &Path, kind: LedgerKind) -> PathBuf {
+    match kind {
+        LedgerKind::Transfer => default_path(manifest, "failures.csv"),
+        LedgerKind::Accept => default_path(manifest, "accept-failures.csv"),
+    }
+}
+
+/// What a command opens a run with.
+pub struct RunSpec<'a> {
+    /// The command's name, for the summary.
+    pub command: &'static str,
+    /// The manifest path.
+    pub manifest: &'a Path,
+    /// `--ledger`, `--failures`.
+    pub files: &'a OutputFiles,
+    /// Which ledger the command writes.
+    pub kind: LedgerKind,
+    /// Whether the state keeps the undo history.
+    pub undo: UndoHistory,
+    /// Pacing and retries.
+    pub pacing: &'a PacingArgs,
+}
+
+/// How the run's items are handed out.
+pub struct Execution<'a> {
+    /// Certificates in flight at once, per region.
+    pub concurrency: usize,
+    /// Time box, item limit, grace period.
+    pub limits: &'a RunLimitArgs,
+    /// What the progress display calls the work (`transferring`).
+    pub verb: &'static str,
+    /// Items a person must fix first: skipped, or tried again.
+    pub failed: FailedItems,
+}
+
+/// Decides whether a manifest row concerns a run at all (see [`Run::restrict_to`]).
+pub type RowFilter = Box<dyn Fn(Option<&ItemRecord>, &ManifestRow) -> bool + Send + Sync>;
+
+/// How the run shows itself on stdout and stderr.
+struct View {
+    output: OutputFormat,
+    progress: ProgressSettings,
+}
+
+/// The shared state of one run of a ledger-keeping command.
+pub struct Run {
+    /// The command's name, for the summary.
+    pub command: &'static str,
+    /// The validated manifest.
+    pub manifest: Manifest,
+    /// The credentials and the call context of the run.
+    pub session: Session,
+    ledger_path: PathBuf,
+    failures_path: PathBuf,
+    /// `None` once the run closed the ledger.
+    writer: Option<LedgerWriter>,
+    writer_task: Option<tokio::task::JoinHandle<Result<(), LedgerError>>>,
+    state: Arc<Mutex<LedgerState>>,
+    view: View,
+    started: Instant,
+    in_scope: Option<RowFilter>,
+}
+
+impl Run {
+    /// Checks the options, validates the manifest (nothing else happens if it is invalid),
+    /// opens and locks the ledger, loads the AWS configuration. Nothing is sent to AWS.
+    pub async fn open(global: &GlobalArgs, spec: RunSpec<'_>) -> Result<Run, Error> {
+        let started = Instant::now();
+        let settings = Settings::from_args(global, spec.pacing)?;
+        let manifest = Manifest::load(spec.manifest)?;
+        for w in manifest.warnings() {
+            tracing::warn!("{}:{w}", spec.manifest.display());
+        }
+        let ledger_path = spec
+            .files
+            .ledger
+            .clone()
+            .unwrap_or_else(|| default_ledger(spec.manifest, spec.kind));
+        let failures_path = spec
+            .files
+            .failures
+            .clone()
+            .unwrap_or_else(|| default_failures(spec.manifest, spec.kind));
+        let ledger = Ledger::open(
+            &ledger_path,
+            OpenOptionsLedger {
+                kind: spec.kind,
+                manifest_path: spec.manifest,
+                manifest_sha256: manifest.sha256(),
+                keep_undo: spec.undo == UndoHistory::Keep,
+            },
+        )?;
+        for w in ledger.warnings() {
+            tracing::warn!("{w}");
+        }
+        let session = Session::connect(settings).await?;
+        let state = ledger.shared_state();
+        let (writer, writer_task) = ledger.into_writer();
+        Ok(Run {
+            command: spec.command,
+            manifest,
+            session,
+            ledger_path,
+            failures_path,
+            writer: Some(writer),
+            writer_task: Some(writer_task),
+            state,
+            view: View {
+                output: global.output,
+                progress: ProgressSettings::from_global(global),
+            },
+            started,
+            in_scope: None,
+        })
+    }
+
+    /// Restricts the run to the rows `filter` accepts: the others are neither processed nor
+    /// counted (e.g. `accept` ignores rows addressed to other target accounts).
+    pub fn restrict_to(&mut self, filter: RowFilter) {
+        self.in_scope = Some(filter);
+    }
+
+    /// A handle on the ledger writer, for the run's worker.
+    pub fn writer(&self) -> LedgerWriter {
+        self.writer
+            .clone()
+            .expect("the ledger is open until the run ends")
+    }
+
+    /// The ledger's state, kept current by the writer.
+    pub fn state(&self) -> Arc<Mutex<LedgerState>> {
+        self.state.clone()
+    }
+
+    /// The caller's own clients, one per region of the manifest (STS first).
+    pub async fn own_clients(&self) -> Result<AccountClients, Error> {
+        self.session.own_clients(self.manifest.regions()).await
+    }
+
+    /// The run acts for the target account: its own clients, once it is clear that some
+    /// manifest row is addressed to the caller's account. Restricts the run to those rows;
+    /// the others belong to other target accounts.
+    pub async fn as_target(&mut self) -> Result<AccountClients, Error> {
+        let account = self.session.caller_account().await?;
+        let in_scope = self
+            .manifest
+            .targets()
+            .iter()
+            .filter(|t| t.account == account)
+            .map(|t| t.certificates)
+            .sum::<usize>();
+        if in_scope == 0 {
+            return Err(Error::Config(format!(
+                "the credentials belong to account {account}, and no manifest row is addressed to it \
+                 (targets: {}); check --profile (AWS_ACCESS_KEY_ID in the environment takes precedence over a profile)",
+                self.manifest.target_accounts().join(", ")
+            )));
+        }
+        let out_of_scope = self.manifest.len() - in_scope;
+        if out_of_scope > 0 {
+            tracing::info!("{out_of_scope} manifest rows are addressed to other accounts than {account}: left to them");
+        }
+        let clients =
+            self.session
+                .clients(&account, self.manifest.regions(), &self.session.region());
+        self.restrict_to(Box::new(move |_rec, row| row.target_account == account));
+        Ok(clients)
+    }
+
+    /// Runs `process` over the manifest rows that `pick` selects, in-doubt items first, then
+    /// writes the failure report and prints the summary. Returns the exit code.
+    ///
+    /// The ledger closes when the last [`LedgerWriter`] is dropped, and `pick` lives until the
+    /// final count: `pick` must not hold a writer (directly or through an `Arc`), or the run
+    /// waits for the ledger forever. Item futures made by `process` may hold writers.
+    pub async fn execute<F, Fut>(
+        mut self,
+        how: Execution<'_>,
+        pick: impl Fn(Option<&ItemRecord>, &ManifestRow) -> Pick,
+        process: F,
+    ) -> Result<ExitCode, Error>
+    where
+        F: Fn(Work) -> Fut,
+        Fut: Future<Output = Result<ItemEnd, LedgerError>>,
+    {
+        let selection = Selection {
+            in_scope: self.in_scope.take(),
+            failed: how.failed,
+            pick,
+        };
+        // Count the work first: the progress bar gets a total and in-doubt items go first.
+        let (in_doubt, total) = self.count_work(&selection)?;
+        if !in_doubt.is_empty() {
+            tracing::info!(
+                "{} certificates are in doubt from an earlier run: reconciling them first",
+                in_doubt.len()
+            );
+        }
+        let stop = Stop::new(how.limits.max_items, how.limits.grace);
+        let watcher = stop.watch(how.limits.max_duration);
+        let progress = Progress::start(&self.view.progress, total, how.verb);
+        let tally = progress.tally();
+
+        // One lane per region, each with its own in-flight window: AWS paces every region
+        // separately, and a manifest sorted by region must not keep all but one idle.
+        let mut lanes = Vec::new();
+        for region in self.manifest.regions() {
+            lanes.push(self.lane(region, &in_doubt, &selection)?);
+        }
+        let result = futures::future::try_join_all(
+            lanes
+                .into_iter()
+                .map(|work| pipeline::run(work, how.concurrency, &stop, &tally, &process)),
+        )
+        .await
+        .map(|ended| ended.into_iter().sum::<u64>());
+        // The item function holds ledger writers: the ledger closes only once it is gone.
+        drop(process);
+        progress.finish();
+        watcher.abort();
+        let processed = self.close_ledger(result).await?;
+        self.conclude(&selection, &stop, processed)
+    }
+
+    /// The ids in doubt (an intent left open) among the rows in scope, and how many items
+    /// the run will handle.
+    fn count_work<P>(&self, selection: &Selection<P>) -> Result<(HashSet<String>, u64), Error>
+    where
+        P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick,
+    {
+        let state = self.state.lock().expect("ledger state");
+        let mut in_doubt = in_doubt_ids(&state, &self.manifest);
+        let mut total = 0u64;
+        for row in self.manifest.rows()?.flatten() {
+            let rec = state.get(&row.certificate_id);
+            if in_doubt.contains(&row.certificate_id) {
+                if selection.in_scope(rec, &row) {
+                    total += 1;
+                } else {
+                    in_doubt.remove(&row.certificate_id);
+                }
+            } else if selection.pick(rec, &row) == Pick::Process {
+                total += 1;
+            }
+        }
+        Ok((in_doubt, total))
+    }
+
+    /// The work of one region's lane: its rows in doubt first, then the fresh ones.
+    fn lane<'s, P>(
+        &self,
+        region: Option<String>,
+        in_doubt: &'s HashSet<String>,
+        selection: &'s Selection<P>,
+    ) -> Result<impl Iterator<Item = Work> + 's, ManifestError>
+    where
+        P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick,
+    {
+        // No item in doubt: don't read the whole manifest once more to find none (on a
+        // resumed 1M-row manifest that pass took about 0.5 s before the first call).
+        let doubt_source = if in_doubt.is_empty() {
+            None
+        } else {
+            Some(self.manifest.rows()?)
+        };
+        let doubt_rows = doubt_source
+            .into_iter()
+            .flatten()
+            .filter_map(row_or_log)
+            .filter_map({
+                let (state, region) = (self.state.clone(), region.clone());
+                move |row| {
+                    if row.region != region || !in_doubt.contains(&row.certificate_id) {
+                        return None;
+                    }
+                    let st = state.lock().expect("ledger state");
+                    let rec = st.get(&row.certificate_id);
+                    let open = rec.and_then(|r| r.open_intent.clone());
+                    let mandate = match selection.pick(rec, &row) {
+                        Pick::Process => Mandate::Proceed,
+                        Pick::Skip => Mandate::SettleOnly,
+                    };
+                    Some(Work { row, open, mandate })
+                }
+            });
+        let fresh_rows = self.manifest.rows()?.filter_map(row_or_log).filter_map({
+            let state = self.state.clone();
+            move |row| {
+                if row.region != region || in_doubt.contains(&row.certificate_id) {
+                    return None;
+                }
+                let st = state.lock().expect("ledger state");
+                (selection.pick(st.get(&row.certificate_id), &row) == Pick::Process).then_some(
+                    Work {
+                        row,
+                        open: None,
+                        mandate: Mandate::Proceed,
+                    },
+                )
+            }
+        });
+        Ok(doubt_rows.chain(fresh_rows))
+    }
+
+    /// Lets the writer drain and end. A write error is reported with its real cause (the
+    /// writer's, if the items only saw that it had stopped).
+    async fn close_ledger(&mut self, result: Result<u64, LedgerError>) -> Result<u64, Error> {
+        // Dropping our handle (the items' are gone) lets the writer drain and end.
+        self.writer = None;
+        let task = self.writer_task.take().expect("closed once");
+        let written = match task.await {
+            Ok(r) => r,
+            Err(e) => return Err(Error::Aws(format!("ledger writer panicked: {e}"))),
+        };
+        match (result, written) {
+            (Ok(n), Ok(())) => Ok(n),
+            // Every acknowledged event is on disk; the rest is reconciled next time.
+            (Err(LedgerError::WriterGone), Err(e)) | (Ok(_), Err(e)) => Err(e.into()),
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// Counts every certificate in scope, writes the failure report, prints the summary.
+    fn conclude<P>(
+        &self,
+        selection: &Selection<P>,
+        stop: &Stop,
+        processed: u64,
+    ) -> Result<ExitCode, Error>
+    where
+        P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick,
+    {
+        let state = self.state.lock().expect("ledger state");
+        let mut counts = Counts::default();
+        let mut remaining = 0u64;
+        for row in self.manifest.rows()?.flatten() {
+            let rec = state.get(&row.certificate_id);
+            if !selection.in_scope(rec, &row) {
+                continue;
+            }
+            counts.add_record(rec);
+            let settled = rec.is_none_or(|r| r.open_intent.is_none());
+            if settled
+                && selection.pick(rec, &row) == Pick::Process
+                && !rec.is_some_and(is_final_failure)
+            {
+                remaining += 1;
+            }
+        }
+        let failures = report::write_failure_report(&self.failures_path, &self.manifest, &state)?;
+        let stopped = stop.reason();
+        let exit = if stopped.is_some() || counts.in_doubt > 0 || remaining > 0 {
+            ExitCode::Stopped
+        } else if counts.failed > 0 {
+            ExitCode::ItemsFailed
+        } else {
+            ExitCode::Success
+        };
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let summary = Summary {
+            command: self.command.to_string(),
+            counts,
+            processed_this_run: processed,
+            elapsed_s: elapsed,
+            items_per_s: if elapsed > 0.0 {
+                processed as f64 / elapsed
+            } else {
+                0.0
+            },
+            stopped: stopped.map(|s| s.describe().to_string()),
+            calls: Summary::calls_from(self.session.ctx.counts()),
+            ledger: self.ledger_path.clone(),
+            failure_report: Some(self.failures_path.clone())
+                .filter(|_| failures > 0 || counts.failed > 0),
+            exit_code: exit.code(),
+        };
+        output::emit(self.view.output, &summary);
+        Ok(exit)
+    }
+}
+
+/// Which rows a run handles: those in scope, minus failures a person must fix first (unless
+/// told to retry them), as the command's own rule picks.
+struct Selection<P> {
+    in_scope: Option<RowFilter>,
+    failed: FailedItems,
+    pick: P,
+}
+
+impl<P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick> Selection<P> {
+    fn in_scope(&self, rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
+        self.in_scope.as_ref().is_none_or(|f| f(rec, row))
+    }
+
+    fn pick(&self, rec: Option<&ItemRecord>, row: &ManifestRow) -> Pick {
+        if !self.in_scope(rec, row) {
+            return Pick::Skip;
+        }
+        match rec {
+            Some(r) if is_final_failure(r) && self.failed == FailedItems::Skip => Pick::Skip,
+            _ => (self.pick)(rec, row),
+        }
+    }
+}
+
+/// Ids the run must handle first: those with an intent left open by an earlier run.
+fn in_doubt_ids(state: &LedgerState, manifest: &Manifest) -> HashSet<String> {
+    state
+        .iter()
+        .filter(|(id, rec)| rec.open_intent.is_some() && manifest.contains(id))
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+fn row_or_log(r: Result<ManifestRow, ManifestError>) -> Option<ManifestRow> {
+    match r {
+        Ok(row) => Some(row),
+        Err(e) => {
+            tracing::error!("manifest changed while running: {e}");
+            None
+        }
+    }
+}

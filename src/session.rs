@@ -1,0 +1,253 @@
+//! What every command that calls AWS starts from: its checked options, the SDK configuration
+//! of its credentials, and the one call context (pacer, retry policy, counters) that every
+//! client of the run shares, whichever account or region it acts in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use crate::aws::{self, AwsOptions};
+use crate::cli::{GlobalArgs, PacingArgs};
+use crate::error::Error;
+use crate::iot::{self, AccountClients, CallContext};
+use crate::manifest::Manifest;
+use crate::pacer::{Pacer, RateSettings};
+use crate::retry::RetryPolicy;
+
+/// The AWS and pacing options of a command line, checked (a bad value is exit 2 before
+/// anything else happens).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Connection options.
+    pub aws: AwsOptions,
+    /// Rates per operation.
+    pub rates: RateSettings,
+    /// Retry budget of one call.
+    pub retry: RetryPolicy,
+}
+
+impl Settings {
+    /// Checks the global AWS options and the command's pacing options.
+    pub fn from_args(global: &GlobalArgs, pacing: &PacingArgs) -> Result<Settings, Error> {
+        Ok(Settings {
+            aws: aws_options(global)?,
+            rates: rate_settings(pacing)?,
+            retry: RetryPolicy {
+                max_attempts: pacing.max_attempts,
+                max_throttle_wait: pacing.max_throttle_wait,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// The global AWS options with the defaults for pacing (for read-only commands that take
+    /// no pacing flags).
+    pub fn default_pacing(global: &GlobalArgs) -> Result<Settings, Error> {
+        Ok(Settings {
+            aws: aws_options(global)?,
+            rates: RateSettings::default(),
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+/// One set of credentials, ready to call AWS.
+pub struct Session {
+    /// The options it was made from.
+    pub settings: Settings,
+    /// The SDK configuration of its credentials.
+    pub conf: SdkConfig,
+    /// Pacer, retry policy and counters, shared with every session derived from this one.
+    pub ctx: Arc<CallContext>,
+    /// The named profile, when one was given (for messages).
+    profile: Option<String>,
+}
+
+impl Session {
+    /// Loads the SDK configuration of the run's credentials (`--profile` or the default
+    /// chain). Nothing is sent to AWS yet.
+    pub async fn connect(settings: Settings) -> Result<Session, Error> {
+        let conf = aws::load(&settings.aws, None).await?;
+        let ctx = CallContext::new(
+            Arc::new(Pacer::new(settings.rates.clone())),
+            settings.retry.clone(),
+        );
+        Ok(Session {
+            profile: settings.aws.profile.clone(),
+            settings,
+            conf,
+            ctx,
+        })
+    }
+
+    /// A session of another profile (a target account's, say) that shares this one's pacer
+    /// and counters, so that every call of the run is paced and counted in one place.
+    pub async fn with_profile(&self, profile: &str) -> Result<Session, Error> {
+        Ok(Session {
+            settings: self.settings.clone(),
+            conf: aws::load(&self.settings.aws, Some(profile)).await?,
+            ctx: self.ctx.clone(),
+            profile: Some(profile.to_string()),
+        })
+    }
+
+    /// The default region of the credentials.
+    pub fn region(&self) -> String {
+        aws::region_of(&self.conf)
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity). A failure is fatal
+    /// (exit 1) and happens before any certificate is touched.
+    pub async fn caller_account(&self) -> Result<String, Error> {
+        let sts = aws::sts_client(&self.conf);
+        iot::caller_account(&sts, &self.region(), &self.ctx)
+            .await
+            .map_err(|f| {
+                let whose = match &self.profile {
+                    Some(p) => format!("of profile {p}"),
+                    None => "of the credentials".to_string(),
+                };
+                Error::Aws(format!(
+                    "cannot identify the AWS account {whose} (STS GetCallerIdentity): {f}"
+                ))
+            })
+    }
+
+    /// Clients in `account` for each of `regions` (`None` = `default_region`).
+    pub fn clients(
+        &self,
+        account: &str,
+        regions: impl IntoIterator<Item = Option<String>>,
+        default_region: &str,
+    ) -> AccountClients {
+        AccountClients::new(&self.conf, account, regions, default_region, &self.ctx)
+    }
+
+    /// Clients in the caller's own account, one per region of `regions`, with this session's
+    /// default region (STS first: see [`Session::caller_account`]).
+    pub async fn own_clients(
+        &self,
+        regions: impl IntoIterator<Item = Option<String>>,
+    ) -> Result<AccountClients, Error> {
+        let account = self.caller_account().await?;
+        Ok(self.clients(&account, regions, &self.region()))
+    }
+}
+
+/// Credentials for the target accounts: one profile (for the one target account it belongs
+/// to), or a profile per target account named by a template with `{account}` in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetProfiles {
+    /// One profile.
+    One(String),
+    /// `{account}` is replaced by each target account id, e.g. `migrate-{account}`.
+    Template(String),
+}
+
+impl TargetProfiles {
+    /// From a pair of mutually exclusive flags (clap enforces the exclusion).
+    pub fn from_flags(profile: Option<&str>, template: Option<&str>) -> Option<TargetProfiles> {
+        match (profile, template) {
+            (Some(p), _) => Some(TargetProfiles::One(p.to_string())),
+            (None, Some(t)) => Some(TargetProfiles::Template(t.to_string())),
+            (None, None) => None,
+        }
+    }
+}
+
+impl Session {
+    /// The clients of the target accounts of `manifest` that `profiles` holds credentials
+    /// of, each profile checked with STS GetCallerIdentity before any certificate is
+    /// touched. Certificates move within a region: rows without a region use this
+    /// session's (the source's) region in the target too. `flag` names the option in
+    /// messages.
+    pub async fn target_clients(
+        &self,
+        manifest: &Manifest,
+        profiles: &TargetProfiles,
+        flag: &str,
+    ) -> Result<Vec<AccountClients>, Error> {
+        let targets = manifest.target_accounts();
+        let region = self.region();
+        let mut clients = Vec::new();
+        match profiles {
+            TargetProfiles::One(p) => {
+                let session = self.with_profile(p).await?;
+                let account = session.caller_account().await?;
+                if !targets.contains(&account) {
+                    return Err(Error::Config(format!(
+                        "{flag} {p} belongs to account {account}, and no manifest row is addressed to it (targets: {})",
+                        targets.join(", ")
+                    )));
+                }
+                if targets.len() > 1 {
+                    tracing::warn!("{flag} {p} holds credentials of account {account} only; the other target accounts' certificates are left out");
+                }
+                clients.push(session.clients(&account, manifest.regions(), &region));
+            }
+            TargetProfiles::Template(t) => {
+                if !t.contains("{account}") {
+                    return Err(Error::Usage(format!(
+                        "{flag}-template {t:?} must contain {{account}}"
+                    )));
+                }
+                for account in targets {
+                    let p = t.replace("{account}", &account);
+                    let session = self.with_profile(&p).await?;
+                    let found = session.caller_account().await?;
+                    if found != account {
+                        return Err(Error::Config(format!(
+                            "profile {p} is meant for target account {account} but its credentials belong to {found}"
+                        )));
+                    }
+                    clients.push(session.clients(&account, manifest.regions(), &region));
+                }
+            }
+        }
+        Ok(clients)
+    }
+}
+
+/// The AWS options of the global flags.
+fn aws_options(global: &GlobalArgs) -> Result<AwsOptions, Error> {
+    let secs = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(Error::Usage(format!(
+                "--{name} must be a positive number of seconds, got {v}"
+            )))
+        }
+    };
+    Ok(AwsOptions {
+        profile: global.profile.clone(),
+        region: global.region.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        connect_timeout: secs("connect-timeout", global.connect_timeout)?,
+        read_timeout: secs("read-timeout", global.read_timeout)?,
+    })
+}
+
+/// The pacer's settings from `--rate` and `--rate-scale`.
+fn rate_settings(pacing: &PacingArgs) -> Result<RateSettings, Error> {
+    if !(pacing.rate_scale.is_finite() && pacing.rate_scale > 0.0) {
+        return Err(Error::Usage(format!(
+            "--rate-scale must be positive, got {}",
+            pacing.rate_scale
+        )));
+    }
+    let mut settings = RateSettings {
+        scale: pacing.rate_scale,
+        ..Default::default()
+    };
+    for r in &pacing.rates {
+        let (op, tps) = RateSettings::parse_override(r)
+            .map_err(|e| Error::Usage(format!("--rate {r}: {e}")))?;
+        settings.overrides.insert(op, tps);
+    }
+    settings
+        .validate()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(settings)
+}
