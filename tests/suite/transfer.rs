@@ -1,9 +1,7 @@
 //! Black-box tests of `transfer`, `validate` and `status`: the real binary against the
 //! simulator, through the real aws-sdk-iot client.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use iot_sim::{SeedCertificate, SimConfig};
 
 /// One certificate in each state the pipeline must tell apart.

@@ -2,12 +2,10 @@
 //! (and `--restore`), `accept`, `reject`, the one-command mode `transfer --accept-profile…`,
 //! and `status --reconcile`: the real binary against the simulator.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::*;
+use crate::harness::*;
 use iot_sim::{FaultKind, SeedCertificate, StateDump};
 use serde_json::Value;
 

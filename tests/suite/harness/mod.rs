@@ -1,7 +1,10 @@
 //! Shared harness of the black-box tests: a simulator started in-process on 127.0.0.1:0, a
 //! fresh temporary directory per test, and the real `iot-cert-migrate` binary run in it
 //! with hermetic AWS settings (no profile files, no instance metadata).
-#![allow(dead_code)]
+
+mod fleet;
+
+pub use fleet::*;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,314 +6,14 @@
 //! Every test drives the real binary against the in-process simulator and checks three
 //! things against each other: the exit code, the ledger, and the simulator's state.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use iot_sim::{FaultKind, SimConfig};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde_json::Value;
-
-/// The flags every certificate of these fleets needs (ACTIVE, one policy, one thing).
-const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
-
-/// The policy attached to every certificate of a fleet.
-const POLICY: &str = "fleet-policy";
-
-/// A fleet of `n` ACTIVE certificates, each with one policy and one thing, seeded in the
-/// simulator and listed in `m.csv`, all to [`TARGET`].
-struct Fleet {
-    env: Env,
-    ids: Vec<String>,
-    ledger: PathBuf,
-    /// `--rate-scale` of every run: high by default, so that the simulator's latency and
-    /// faults set the pace.
-    rate_scale: &'static str,
-}
-
-impl Fleet {
-    fn new(config: SimConfig, n: u64) -> Fleet {
-        let env = Env::new(config);
-        let ids: Vec<String> = (0..n).map(|i| cert_id(10_000 + i)).collect();
-        let certs = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| cert(id, "ACTIVE", &[POLICY], &[&format!("thing-{i}")]))
-            .collect();
-        env.seed(SOURCE, REGION, certs);
-        let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
-        env.manifest("m.csv", &rows);
-        let ledger = env.path("m.ledger.jsonl");
-        Fleet {
-            env,
-            ids,
-            ledger,
-            rate_scale: "100",
-        }
-    }
-
-    /// `transfer m.csv` with the prepare flags, the fleet's rate scale and `extra`.
-    fn args<'a>(&self, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut a = vec![
-            "--output",
-            "json",
-            "transfer",
-            "m.csv",
-            "--rate-scale",
-            self.rate_scale,
-        ];
-        a.extend(PREPARE);
-        a.extend(extra);
-        a
-    }
-
-    /// Starts the binary; stdout and stderr go to `NAME.out` and `NAME.err` in the test
-    /// directory (files, not pipes: nobody has to drain them while the run goes on).
-    fn spawn(&self, name: &str, extra: &[&str]) -> Spawned {
-        let out = self.env.path(&format!("{name}.out"));
-        let err = self.env.path(&format!("{name}.err"));
-        let child = self
-            .env
-            .cmd(&self.args(extra))
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).expect("stdout file"))
-            .stderr(File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("binary starts");
-        Spawned { child, out, err }
-    }
-
-    /// Runs the binary to the end.
-    fn run(&self, extra: &[&str]) -> Run {
-        self.env.run(&self.args(extra))
-    }
-
-    /// Lines in the ledger (0 before it exists).
-    fn ledger_lines(&self) -> usize {
-        count_lines(&self.ledger)
-    }
-
-    /// `status --output json` of the manifest: the ledger's view.
-    fn status_counts(&self) -> Value {
-        let status = self.env.run(&["--output", "json", "status", "m.csv"]);
-        status.expect_code(0);
-        status.json()["counts"].clone()
-    }
-
-    /// The simulator's view: every certificate is pending transfer to its target, stripped
-    /// of its policy and thing, transferred exactly once; and the ledger agrees.
-    fn assert_all_transferred_once(&self) {
-        let state = self.env.state();
-        for id in &self.ids {
-            let (account, c) = state.find(id).unwrap_or_else(|| panic!("{id} vanished"));
-            assert_eq!(account.account, SOURCE, "{id}");
-            assert_eq!(c.status, "PENDING_TRANSFER", "{id}");
-            assert_eq!(c.pending_target.as_deref(), Some(TARGET), "{id}");
-            assert!(c.policies.is_empty(), "{id} still has {:?}", c.policies);
-            assert!(c.things.is_empty(), "{id} still has {:?}", c.things);
-        }
-        let stats = self.env.sim.stats();
-        assert_eq!(
-            stats.max_transfers_per_certificate, 1,
-            "a certificate was transferred twice"
-        );
-        assert_eq!(stats.transfers_effective, self.ids.len() as u64);
-
-        let counts = self.status_counts();
-        assert_eq!(counts["transferred"], self.ids.len() as u64, "{counts}");
-        for state in ["failed", "pending", "in_doubt"] {
-            assert_eq!(counts[state], 0, "{state}: {counts}");
-        }
-        self.assert_ledger_tells_each_change_once();
-    }
-
-    /// With nothing in doubt, the ledger and the simulator tell the same story of every
-    /// certificate: what prepare changed and whether it is pending transfer; and `status`
-    /// counts what both say. Returns the number transferred.
-    fn assert_ledger_matches_sim(&self) -> u64 {
-        let events = ledger_events(&self.ledger);
-        let mut by_id: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-        for e in &events {
-            by_id.entry(e["id"].as_str().unwrap()).or_default().push(e);
-        }
-        let state = self.env.state();
-        let mut transferred = 0;
-        for id in &self.ids {
-            let mine = by_id.get(id.as_str()).cloned().unwrap_or_default();
-            let done = |action: &str| {
-                mine.iter()
-                    .any(|e| e["outcome"] == "done" && e["details"]["action"] == action)
-            };
-            let is_transferred = mine.iter().any(|e| e["outcome"] == "transferred");
-            let (_, c) = state.find(id).unwrap_or_else(|| panic!("{id} vanished"));
-            let status = if is_transferred {
-                "PENDING_TRANSFER"
-            } else if done("deactivate") {
-                "INACTIVE"
-            } else {
-                "ACTIVE"
-            };
-            let story = || format!("{id}: simulator {c:?}, ledger {mine:?}");
-            assert_eq!(c.status, status, "{}", story());
-            assert_eq!(c.policies.is_empty(), done("detach_policy"), "{}", story());
-            assert_eq!(c.things.is_empty(), done("detach_thing"), "{}", story());
-            transferred += u64::from(is_transferred);
-        }
-        let counts = self.status_counts();
-        assert_eq!(counts["in_doubt"], 0, "{counts}");
-        assert_eq!(counts["failed"], 0, "{counts}");
-        assert_eq!(counts["transferred"], transferred, "{counts}");
-        assert_eq!(
-            counts["pending"],
-            self.ids.len() as u64 - transferred,
-            "{counts}"
-        );
-        transferred
-    }
-
-    /// No outcome lost, nothing done twice: for every certificate the ledger holds exactly
-    /// one `done` per prepare change (however it was established: by the call's answer or
-    /// by reconciliation) and exactly one `transferred`; no failure, and never a
-    /// TransferCertificate refused because the certificate was already pending (which is
-    /// what a blind re-send after an unknown outcome would get).
-    fn assert_ledger_tells_each_change_once(&self) {
-        let events = ledger_events(&self.ledger);
-        let mut tally: BTreeMap<(String, String), u32> = BTreeMap::new();
-        for e in &events {
-            let id = e["id"].as_str().unwrap().to_string();
-            let what = match (
-                e["outcome"].as_str().unwrap(),
-                e["details"]["action"].as_str(),
-            ) {
-                ("done", Some(action)) => action.to_string(),
-                ("transferred", _) => "transferred".to_string(),
-                ("failed", _) => panic!("a failure was recorded: {e}"),
-                _ => continue,
-            };
-            *tally.entry((id, what)).or_default() += 1;
-            assert_ne!(
-                e["details"]["error_code"], "TransferConflictException",
-                "a transfer was sent again for a pending certificate: {e}"
-            );
-        }
-        for (i, id) in self.ids.iter().enumerate() {
-            for what in ["deactivate", "detach_policy", "detach_thing", "transferred"] {
-                let n = tally
-                    .get(&(id.clone(), what.to_string()))
-                    .copied()
-                    .unwrap_or(0);
-                assert_eq!(
-                    n, 1,
-                    "certificate #{i} {id}: {n} `{what}` outcomes in the ledger"
-                );
-            }
-        }
-    }
-}
-
-/// A running binary with its output files.
-struct Spawned {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Spawned {
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn exited(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_some()
-    }
-
-    /// Waits for the process to end (at most `limit`; then it is killed and the test fails).
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "the run did not end within {limit:?}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Waits for the end and returns what the run produced.
-    fn finish(mut self, limit: Duration) -> Run {
-        let status = self.wait(limit);
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
-            stderr: self.stderr(),
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// Sends a signal by name (`TERM`, `INT`) with kill(1): no extra crate for one call.
-    fn signal(&self, name: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.pid()])
-            .status()
-            .expect("kill(1) runs")
-            .success();
-        assert!(ok, "kill -{name} {} failed", self.pid());
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        // A failing assertion must not leave a run behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read(path)
-        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-        .unwrap_or(0)
-}
-
-/// Polls `cond` until it holds; fails the test after `limit`.
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// A random generator whose seed is printed (and can be forced with SURVIVAL_SEED), so a
-/// failure can be replayed.
-fn rng(test: &str) -> rand::rngs::StdRng {
-    let seed = std::env::var("SURVIVAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
-    eprintln!("{test}: SURVIVAL_SEED={seed}");
-    rand::rngs::StdRng::seed_from_u64(seed)
-}
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -324,7 +24,7 @@ fn sigkill_at_random_moments_then_rerun_finishes_with_every_certificate_transfer
     use std::os::unix::process::ExitStatusExt;
     /// Kills that must land while the run was recording events.
     const MID_RUN_KILLS: usize = 10;
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             latency: Duration::from_millis(2),
             latency_jitter: Duration::from_millis(3),
@@ -404,7 +104,7 @@ fn sigkill_at_random_moments_then_rerun_finishes_with_every_certificate_transfer
 /// ends transferred exactly once, none failed, in one run.
 #[test]
 fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             faults: vec![
                 (FaultKind::Http500, 0.05),
@@ -448,7 +148,7 @@ fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
 /// transfer was on its way must not count as proof that the transfer did not happen.
 #[test]
 fn every_reply_lost_every_outcome_reconciled_in_the_same_run() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             latency: Duration::from_millis(2),
             latency_jitter: Duration::from_millis(30),
@@ -484,7 +184,7 @@ fn every_reply_lost_every_outcome_reconciled_in_the_same_run() {
 /// ledger and the simulator agree; the rerun finishes.
 #[test]
 fn sigterm_finishes_in_flight_items_exits_4_and_the_rerun_finishes() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             latency: Duration::from_millis(3),
             ..SimConfig::unlimited()
@@ -530,7 +230,7 @@ fn sigterm_finishes_in_flight_items_exits_4_and_the_rerun_finishes() {
 /// ledger stays readable, and the rerun reconciles what was cut off and finishes.
 #[test]
 fn second_sigint_exits_at_once_and_the_rerun_reconciles_and_finishes() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             // Every call takes a second: after the first signal, the in-flight items still
             // have several calls (seconds) to go.
@@ -592,7 +292,7 @@ fn second_sigint_exits_at_once_and_the_rerun_reconciles_and_finishes() {
 /// (exit 4), and the rerun asks AWS what became of them before going on.
 #[test]
 fn calls_still_hanging_after_the_grace_period_are_left_in_doubt_and_reconciled_next_run() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             // Each call takes 100 ms: an item that just announced its deactivation still
             // has three mutating calls (300 ms and more) ahead of it.
@@ -645,7 +345,7 @@ fn calls_still_hanging_after_the_grace_period_are_left_in_doubt_and_reconciled_n
 /// finishes.
 #[test]
 fn max_duration_stops_starting_items_finishes_cleanly_and_exits_4() {
-    let mut fleet = Fleet::new(SimConfig::unlimited(), 100);
+    let mut fleet = ActiveFleet::new(SimConfig::unlimited(), 100);
     // 2x the documented quotas: about 20 certificates a second, so 1 s cannot be enough.
     fleet.rate_scale = "2";
     let run = fleet.run(&["--max-duration", "1s"]);
@@ -675,7 +375,7 @@ fn max_duration_stops_starting_items_finishes_cleanly_and_exits_4() {
 /// N; a run whose remaining work is under the limit finishes with exit 0.
 #[test]
 fn max_items_touches_exactly_n_certificates_per_run() {
-    let fleet = Fleet::new(SimConfig::unlimited(), 50);
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 50);
     let touched = || {
         ledger_events(&fleet.ledger)
             .iter()
@@ -716,7 +416,7 @@ fn max_items_touches_exactly_n_certificates_per_run() {
 /// pid, and changes nothing; the first run goes on undisturbed.
 #[test]
 fn a_second_run_on_a_locked_ledger_exits_5_naming_ledger_and_pid() {
-    let fleet = Fleet::new(
+    let fleet = ActiveFleet::new(
         SimConfig {
             latency: Duration::from_millis(800),
             ..SimConfig::unlimited()
@@ -762,7 +462,7 @@ fn a_second_run_on_a_locked_ledger_exits_5_naming_ledger_and_pid() {
 /// and `LEDGER.torn`; the intent before it is reconciled, not re-sent.
 #[test]
 fn torn_last_line_is_set_aside_and_the_intent_before_it_reconciled() {
-    let fleet = Fleet::new(SimConfig::unlimited(), 30);
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 30);
     fleet.run(&["--max-items", "10"]).expect_code(4);
     let in_ledger: std::collections::BTreeSet<String> = ledger_events(&fleet.ledger)
         .iter()
@@ -822,7 +522,7 @@ fn torn_last_line_is_set_aside_and_the_intent_before_it_reconciled() {
 /// run sets it aside and starts the ledger afresh instead of refusing it as damaged.
 #[test]
 fn torn_header_of_a_new_ledger_is_set_aside_and_the_ledger_started_afresh() {
-    let fleet = Fleet::new(SimConfig::unlimited(), 5);
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 5);
     let torn = "{\"format\":1,\"kind\":\"transfer\",\"tool\":\"iot-cert-";
     std::fs::write(&fleet.ledger, torn).unwrap();
     let run = fleet.run(&[]);
@@ -844,7 +544,7 @@ fn torn_header_of_a_new_ledger_is_set_aside_and_the_ledger_started_afresh() {
 /// asked of AWS; once the line is restored, the rerun finishes.
 #[test]
 fn damaged_middle_line_exits_2_naming_file_and_line_and_changes_nothing() {
-    let fleet = Fleet::new(SimConfig::unlimited(), 10);
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 10);
     fleet.run(&["--max-items", "5"]).expect_code(4);
     let original = std::fs::read_to_string(&fleet.ledger).unwrap();
     let mut lines: Vec<&str> = original.lines().collect();
@@ -921,7 +621,7 @@ fn append(path: &Path, text: &str) {
 /// `--output json` prints one summary object on stdout.
 #[test]
 fn without_a_terminal_logs_are_json_lines_with_periodic_summaries_and_no_escape_codes() {
-    let mut fleet = Fleet::new(SimConfig::unlimited(), 60);
+    let mut fleet = ActiveFleet::new(SimConfig::unlimited(), 60);
     // About 20 certificates a second: a few seconds, several summary lines.
     fleet.rate_scale = "2";
     let run = fleet

@@ -1,0 +1,8 @@
+//! The black-box test suite: the real binary, through the real aws-sdk-iot client, against
+//! the simulator started in-process on 127.0.0.1. One test binary with a module per area
+//! (one link step instead of one per file).
+
+mod harness;
+mod lifecycle;
+mod survival;
+mod transfer;
