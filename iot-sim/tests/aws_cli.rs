@@ -1039,3 +1039,105 @@ fn cli_transfer_lifecycle() {
     assert_eq!(stats.transfers_effective, 3);
     assert_eq!(stats.max_transfers_per_certificate, 1);
 }
+
+#[test]
+fn cli_refusals_of_credentials_deny_and_duplicate() {
+    let Some(cli) = Cli::find_or_skip("cli_refusals_of_credentials_deny_and_duplicate") else {
+        return;
+    };
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(seed_of(vec![(
+        A,
+        vec![cert(1, "INACTIVE"), cert(2, "INACTIVE")],
+    )]));
+    config.deny.push(iot_sim::DenyRule {
+        account: A.into(),
+        operation: "TransferCertificate".into(),
+        resource: Some(format!("arn:aws:iot:*:{A}:cert/{}", cert_id(1))),
+    });
+    config.faults = vec![(FaultKind::Duplicate, 1.0)];
+    let sim = Simulator::spawn(config).unwrap();
+    sim.set_credentials(B, iot_sim::CredentialState::Expired, None);
+    sim.set_credentials(C, iot_sim::CredentialState::Revoked, None);
+    let (id1, id2) = (cert_id(1), cert_id(2));
+    let r = cli.run_cases(
+        &sim.url(),
+        vec![
+            err(
+                "expired iot",
+                B,
+                &["iot", "list-certificates"],
+                "ExpiredTokenException",
+            ),
+            err(
+                "expired sts",
+                B,
+                &["sts", "get-caller-identity"],
+                "ExpiredToken",
+            ),
+            err(
+                "revoked iot",
+                C,
+                &["iot", "list-certificates"],
+                "UnrecognizedClientException",
+            ),
+            err(
+                "revoked sts",
+                C,
+                &["sts", "get-caller-identity"],
+                "InvalidClientTokenId",
+            ),
+            err(
+                "denied",
+                A,
+                &strs(&transfer(&id1, B)),
+                "AccessDeniedException",
+            ),
+            err(
+                "duplicate transfer",
+                A,
+                &strs(&transfer(&id2, B)),
+                "TransferConflictException",
+            ),
+        ],
+    );
+    assert!(
+        r["expired iot"]
+            .stderr
+            .contains("The security token included in the request is expired"),
+        "{}",
+        r["expired iot"].stderr
+    );
+    assert!(
+        r["revoked sts"]
+            .stderr
+            .contains("The security token included in the request is invalid."),
+        "{}",
+        r["revoked sts"].stderr
+    );
+    let denied = &r["denied"].stderr;
+    assert!(
+        denied.contains(&format!(
+            "User: arn:aws:iam::{A}:user/iot-sim is not authorized to perform: iot:TransferCertificate on resource: {}",
+            arn(A, &id1)
+        )),
+        "{denied}"
+    );
+    assert_eq!(status(&sim, 1), "INACTIVE");
+    assert_eq!(status(&sim, 2), "PENDING_TRANSFER");
+    let stats = sim.stats();
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Expired), 2);
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Revoked), 2);
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Denied), 1);
+    assert_eq!(stats.transfers_effective, 1);
+
+    // an outage: the CLI sees a closed connection; the control endpoints still answer
+    sim.set_outage(iot_sim::OutageMode::Reset);
+    cli.run_cases(
+        &sim.url(),
+        vec![transport("outage", A, &["iot", "list-certificates"], |e| {
+            assert!(closed(e), "{e}")
+        })],
+    );
+    assert_eq!(sim.stats().refused_of(iot_sim::Refusal::Outage), 1);
+}
