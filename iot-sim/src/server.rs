@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::access::{CredentialChange, CredentialState, Credentials, DenyRule, OutageMode};
 use crate::auth;
+use crate::behaviour::Behaviour;
 use crate::config::{parse_fault_spec, FaultKind, Seed, SimConfig};
 use crate::errors::ApiError;
 use crate::faults;
@@ -47,7 +48,8 @@ pub(crate) struct Shared {
     latency: Duration,
     latency_jitter: Duration,
     timeout_hold: Duration,
-    things_block_transfer: bool,
+    behaviour: Behaviour,
+    error_type_suffix: bool,
     world: Mutex<World>,
     stats: StatsCollector,
     quotas: Quotas,
@@ -107,7 +109,8 @@ impl Shared {
             latency: config.latency,
             latency_jitter: config.latency_jitter,
             timeout_hold: config.timeout_hold,
-            things_block_transfer: config.things_block_transfer,
+            behaviour: config.behaviour(),
+            error_type_suffix: config.error_type_suffix,
             world: Mutex::new(world),
             stats: StatsCollector::default(),
             quotas: Quotas::new(config.quota_scale, &config.quotas),
@@ -339,7 +342,40 @@ fn truncate_body(body: &str) -> String {
     body[..cut].to_string()
 }
 
+/// The namespace some AWS front ends append to `X-Amzn-ErrorType` after a `:`.
+fn error_type_namespace(code: &str) -> &'static str {
+    match code {
+        "ThrottlingException" | "ServiceUnavailableException" => {
+            "http://internal.amazon.com/coral/com.amazon.coral.availability/"
+        }
+        _ => "http://internal.amazon.com/coral/com.amazonaws.iot/",
+    }
+}
+
 async fn handle(
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let suffix = shared.error_type_suffix;
+    let mut resp = handle_request(shared, reset, req).await?;
+    if suffix {
+        if let Some(code) = resp
+            .headers()
+            .get("X-Amzn-ErrorType")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+        {
+            let full = format!("{code}:{}", error_type_namespace(&code));
+            if let Ok(v) = HeaderValue::from_str(&full) {
+                resp.headers_mut().insert("X-Amzn-ErrorType", v);
+            }
+        }
+    }
+    Ok(resp)
+}
+
+async fn handle_request(
     shared: Arc<Shared>,
     reset: Arc<AtomicBool>,
     req: Request<Incoming>,
@@ -470,14 +506,14 @@ async fn handle(
         Ok(call) => {
             let mut world = shared.world();
             let again = (fault == Some(FaultKind::Duplicate)).then(|| call.clone());
-            let outcome = world.execute(&caller, call, shared.things_block_transfer);
+            let outcome = world.execute(&caller, call, &shared.behaviour);
             if let Some(id) = &outcome.transferred {
                 shared.stats.transfer(id);
             }
             match again {
                 // the second delivery of the same request: its answer is the one sent
                 Some(call) => {
-                    let second = world.execute(&caller, call, shared.things_block_transfer);
+                    let second = world.execute(&caller, call, &shared.behaviour);
                     if let Some(id) = &second.transferred {
                         shared.stats.transfer(id);
                     }

@@ -95,7 +95,7 @@ impl Refusal {
 }
 
 /// Live counters, cheap to update from many tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatsCollector {
     calls: [AtomicU64; N_OPS],
     throttled: [AtomicU64; N_OPS],
@@ -105,6 +105,21 @@ pub struct StatsCollector {
     peak_in_flight: AtomicU64,
     transfers: Mutex<HashMap<String, u64>>,
     transfers_effective: AtomicU64,
+}
+
+impl Default for StatsCollector {
+    fn default() -> Self {
+        StatsCollector {
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            throttled: std::array::from_fn(|_| AtomicU64::new(0)),
+            faults: std::array::from_fn(|_| AtomicU64::new(0)),
+            refused: std::array::from_fn(|_| AtomicU64::new(0)),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            transfers: Mutex::new(HashMap::new()),
+            transfers_effective: AtomicU64::new(0),
+        }
+    }
 }
 
 fn fault_index(kind: FaultKind) -> usize {

@@ -346,7 +346,13 @@ fn main_sim() -> SimHandle {
     ];
     certs.extend((100..130).map(|n| cert(n, "INACTIVE")));
     let mut config = SimConfig::unlimited();
-    config.seeds.push(seed_of(vec![(A, certs)]));
+    // p2 and t2 exist but are attached to nothing yet
+    config.seeds.push(with_registry(
+        seed_of(vec![(A, certs)]),
+        A,
+        &["p2"],
+        &["t2"],
+    ));
     Simulator::spawn(config).unwrap()
 }
 
@@ -1140,4 +1146,511 @@ fn cli_refusals_of_credentials_deny_and_duplicate() {
         })],
     );
     assert_eq!(sim.stats().refused_of(iot_sim::Refusal::Outage), 1);
+}
+
+#[test]
+fn cli_registry() {
+    let Some(cli) = Cli::find_or_skip("cli_registry") else {
+        return;
+    };
+    let ca = "c".repeat(64);
+    let mut signed = cert(1, "INACTIVE");
+    signed.ca_certificate_id = Some(ca.clone());
+    signed.things = vec!["seeded-thing".into()];
+    let mut full = cert(2, "INACTIVE");
+    full.policies = (0..10).map(|n| format!("p{n}")).collect();
+    let mut seed = seed_of(vec![(A, vec![signed, full])]);
+    seed.accounts.get_mut(A).unwrap().ca_certificates = vec![iot_sim::SeedCaCertificate {
+        id: ca.clone(),
+        ..Default::default()
+    }];
+    let mut config = SimConfig::unlimited();
+    config
+        .seeds
+        .push(with_registry(seed, A, &["eleventh"], &[]));
+    let sim = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
+    let (arn1, arn2) = (arn(A, &cert_id(1)), arn(A, &cert_id(2)));
+    let group_arn = |g: &str| format!("arn:aws:iot:{REGION}:{A}:thinggroup/{g}");
+
+    // step 1: independent creations and refusals
+    cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "create policy",
+                A,
+                &[
+                    "iot",
+                    "create-policy",
+                    "--policy-name",
+                    "device",
+                    "--policy-document",
+                    doc,
+                ],
+                |v| {
+                    assert_eq!(v["policyName"], "device");
+                    assert_eq!(v["policyVersionId"], "1");
+                    assert_eq!(
+                        v["policyArn"],
+                        format!("arn:aws:iot:{REGION}:{A}:policy/device")
+                    );
+                },
+            ),
+            err(
+                "malformed policy",
+                A,
+                &[
+                    "iot",
+                    "create-policy",
+                    "--policy-name",
+                    "bad",
+                    "--policy-document",
+                    "nope",
+                ],
+                "MalformedPolicyException",
+            ),
+            ok(
+                "create thing type",
+                A,
+                &[
+                    "iot",
+                    "create-thing-type",
+                    "--thing-type-name",
+                    "sensor",
+                    "--thing-type-properties",
+                    "thingTypeDescription=a sensor",
+                ],
+                |v| {
+                    assert_eq!(v["thingTypeName"], "sensor");
+                    assert!(v["thingTypeId"].is_string());
+                },
+            ),
+            ok(
+                "create root group",
+                A,
+                &["iot", "create-thing-group", "--thing-group-name", "root"],
+                {
+                    let want = group_arn("root");
+                    move |v| assert_eq!(v["thingGroupArn"], want)
+                },
+            ),
+            err(
+                "attach unknown policy",
+                A,
+                &[
+                    "iot",
+                    "attach-policy",
+                    "--policy-name",
+                    "ghost",
+                    "--target",
+                    &arn1,
+                ],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "attach unknown thing",
+                A,
+                &[
+                    "iot",
+                    "attach-thing-principal",
+                    "--thing-name",
+                    "ghost",
+                    "--principal",
+                    &arn1,
+                ],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "eleventh policy",
+                A,
+                &[
+                    "iot",
+                    "attach-policy",
+                    "--policy-name",
+                    "eleventh",
+                    "--target",
+                    &arn2,
+                ],
+                "LimitExceededException",
+            ),
+            ok(
+                "list by CA",
+                A,
+                &["iot", "list-certificates-by-ca", "--ca-certificate-id", &ca],
+                {
+                    let id1 = cert_id(1);
+                    move |v| {
+                        let certs = v["certificates"].as_array().unwrap();
+                        assert_eq!(certs.len(), 1);
+                        assert_eq!(certs[0]["certificateId"], id1);
+                        assert_eq!(certs[0]["certificateMode"], "DEFAULT");
+                        assert!(certs[0]["creationDate"].is_number());
+                    }
+                },
+            ),
+            ok(
+                "endpoint",
+                A,
+                &[
+                    "iot",
+                    "describe-endpoint",
+                    "--endpoint-type",
+                    "iot:Data-ATS",
+                ],
+                |v| {
+                    let address = v["endpointAddress"].as_str().unwrap();
+                    assert!(
+                        address.ends_with("-ats.iot.us-east-1.amazonaws.com"),
+                        "{address}"
+                    );
+                },
+            ),
+            ok(
+                "thing principals",
+                A,
+                &[
+                    "iot",
+                    "list-thing-principals",
+                    "--thing-name",
+                    "seeded-thing",
+                ],
+                {
+                    let want = arn1.clone();
+                    move |v| assert_eq!(v["principals"], serde_json::json!([want]))
+                },
+            ),
+        ],
+    );
+
+    // step 2: what depends on step 1
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "create policy again",
+                A,
+                &[
+                    "iot",
+                    "create-policy",
+                    "--policy-name",
+                    "device",
+                    "--policy-document",
+                    doc,
+                ],
+                "ResourceAlreadyExistsException",
+            ),
+            ok(
+                "get policy",
+                A,
+                &["iot", "get-policy", "--policy-name", "device"],
+                move |v| {
+                    assert_eq!(v["policyDocument"], doc);
+                    assert_eq!(v["defaultVersionId"], "1");
+                },
+            ),
+            ok("list policies", A, &["iot", "list-policies"], |v| {
+                let names: Vec<&str> = v["policies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["policyName"].as_str().unwrap())
+                    .collect();
+                assert_eq!(names.len(), 12);
+                assert!(names.contains(&"device"));
+            }),
+            ok(
+                "create thing",
+                A,
+                &[
+                    "iot",
+                    "create-thing",
+                    "--thing-name",
+                    "dev-1",
+                    "--thing-type-name",
+                    "sensor",
+                    "--attribute-payload",
+                    r#"{"attributes":{"site":"north"}}"#,
+                ],
+                |v| assert_eq!(v["thingName"], "dev-1"),
+            ),
+            ok(
+                "describe thing type",
+                A,
+                &["iot", "describe-thing-type", "--thing-type-name", "sensor"],
+                |v| {
+                    assert_eq!(v["thingTypeProperties"]["thingTypeDescription"], "a sensor");
+                    assert_eq!(v["thingTypeMetadata"]["deprecated"], false);
+                },
+            ),
+            ok(
+                "create child group",
+                A,
+                &[
+                    "iot",
+                    "create-thing-group",
+                    "--thing-group-name",
+                    "child",
+                    "--parent-group-name",
+                    "root",
+                ],
+                |v| assert_eq!(v["thingGroupName"], "child"),
+            ),
+            err(
+                "group of a missing parent",
+                A,
+                &[
+                    "iot",
+                    "create-thing-group",
+                    "--thing-group-name",
+                    "orphan",
+                    "--parent-group-name",
+                    "ghost",
+                ],
+                "ResourceNotFoundException",
+            ),
+            done(
+                "attach policy to group",
+                A,
+                &[
+                    "iot",
+                    "attach-policy",
+                    "--policy-name",
+                    "device",
+                    "--target",
+                    &group_arn("root"),
+                ],
+            ),
+        ],
+    );
+
+    // step 3
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "create thing differently",
+                A,
+                &["iot", "create-thing", "--thing-name", "dev-1"],
+                "ResourceAlreadyExistsException",
+            ),
+            done(
+                "create thing again",
+                A,
+                &[
+                    "iot",
+                    "create-thing",
+                    "--thing-name",
+                    "dev-1",
+                    "--thing-type-name",
+                    "sensor",
+                    "--attribute-payload",
+                    r#"{"attributes":{"site":"north"}}"#,
+                ],
+            ),
+            ok(
+                "describe thing",
+                A,
+                &["iot", "describe-thing", "--thing-name", "dev-1"],
+                |v| {
+                    assert_eq!(v["thingTypeName"], "sensor");
+                    assert_eq!(v["attributes"]["site"], "north");
+                    assert_eq!(v["defaultClientId"], "dev-1");
+                },
+            ),
+            ok(
+                "list things filtered",
+                A,
+                &[
+                    "iot",
+                    "list-things",
+                    "--attribute-name",
+                    "site",
+                    "--attribute-value",
+                    "north",
+                ],
+                |v| {
+                    let things = v["things"].as_array().unwrap();
+                    assert_eq!(things.len(), 1);
+                    assert_eq!(things[0]["thingName"], "dev-1");
+                },
+            ),
+            ok(
+                "list things of a type",
+                A,
+                &["iot", "list-things", "--thing-type-name", "sensor"],
+                |v| assert_eq!(v["things"].as_array().unwrap().len(), 1),
+            ),
+            done(
+                "add thing to group",
+                A,
+                &[
+                    "iot",
+                    "add-thing-to-thing-group",
+                    "--thing-group-name",
+                    "child",
+                    "--thing-name",
+                    "dev-1",
+                ],
+            ),
+            ok(
+                "describe child group",
+                A,
+                &["iot", "describe-thing-group", "--thing-group-name", "child"],
+                {
+                    let root = group_arn("root");
+                    move |v| {
+                        let meta = &v["thingGroupMetadata"];
+                        assert_eq!(meta["parentGroupName"], "root");
+                        assert_eq!(meta["rootToParentThingGroups"][0]["groupName"], "root");
+                        assert_eq!(meta["rootToParentThingGroups"][0]["groupArn"], root);
+                    }
+                },
+            ),
+            ok(
+                "group policies recursive",
+                A,
+                &[
+                    "iot",
+                    "list-attached-policies",
+                    "--target",
+                    &group_arn("child"),
+                    "--recursive",
+                ],
+                |v| assert_eq!(v["policies"][0]["policyName"], "device"),
+            ),
+        ],
+    );
+
+    // step 4
+    cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "groups for thing",
+                A,
+                &[
+                    "iot",
+                    "list-thing-groups-for-thing",
+                    "--thing-name",
+                    "dev-1",
+                ],
+                |v| assert_eq!(v["thingGroups"][0]["groupName"], "child"),
+            ),
+            ok(
+                "things in group recursive",
+                A,
+                &[
+                    "iot",
+                    "list-things-in-thing-group",
+                    "--thing-group-name",
+                    "root",
+                    "--recursive",
+                ],
+                |v| assert_eq!(v["things"], serde_json::json!(["dev-1"])),
+            ),
+            ok(
+                "things in group direct",
+                A,
+                &[
+                    "iot",
+                    "list-things-in-thing-group",
+                    "--thing-group-name",
+                    "root",
+                ],
+                |v| assert_eq!(v["things"], serde_json::json!([])),
+            ),
+        ],
+    );
+    let state = sim.state();
+    let acct = state.account(A, REGION).unwrap();
+    assert_eq!(acct.thing_groups.len(), 2);
+    assert_eq!(
+        acct.things
+            .iter()
+            .find(|t| t.name == "dev-1")
+            .unwrap()
+            .groups,
+        vec!["child"]
+    );
+}
+
+#[test]
+fn cli_switched_answers() {
+    let Some(cli) = Cli::find_or_skip("cli_switched_answers") else {
+        return;
+    };
+    let sims: Vec<SimHandle> = [
+        iot_sim::SourceAfterAccept::AccessDenied,
+        iot_sim::SourceAfterAccept::Unauthorized,
+    ]
+    .into_iter()
+    .map(|answer| {
+        let mut config = SimConfig::unlimited();
+        config.source_after_accept = answer;
+        config.error_type_suffix = true;
+        config.completed_transfer_answer = iot_sim::CompletedTransferAnswer::InvalidRequest;
+        config.pending_transfer_answer = iot_sim::PendingTransferAnswer::CertificateState;
+        config.seeds.push(seed_of(vec![(
+            A,
+            vec![cert(1, "INACTIVE"), cert(2, "INACTIVE")],
+        )]));
+        Simulator::spawn(config).unwrap()
+    })
+    .collect();
+    let (id1, id2) = (cert_id(1), cert_id(2));
+    for sim in &sims {
+        cli.run_cases(
+            &sim.url(),
+            vec![
+                done("transfer", A, &strs(&transfer(&id1, B))),
+                done("transfer 2", A, &strs(&transfer(&id2, B))),
+            ],
+        );
+        cli.run_cases(
+            &sim.url(),
+            vec![
+                done(
+                    "accept",
+                    B,
+                    &[
+                        "iot",
+                        "accept-certificate-transfer",
+                        "--certificate-id",
+                        &id1,
+                    ],
+                ),
+                // the suffixed error type still reads as the plain code
+                err(
+                    "transfer pending",
+                    A,
+                    &strs(&transfer(&id2, C)),
+                    "CertificateStateException",
+                ),
+            ],
+        );
+    }
+    for (sim, code) in sims
+        .iter()
+        .zip(["AccessDeniedException", "UnauthorizedException"])
+    {
+        cli.run_cases(
+            &sim.url(),
+            vec![
+                err("source describes accepted", A, &strs(&describe(&id1)), code),
+                err(
+                    "accept again",
+                    B,
+                    &[
+                        "iot",
+                        "accept-certificate-transfer",
+                        "--certificate-id",
+                        &id1,
+                    ],
+                    "InvalidRequestException",
+                ),
+            ],
+        );
+    }
 }
