@@ -141,6 +141,23 @@ impl StateDump {
             .find_map(|a| a.certificates.iter().find(|c| c.id == id).map(|c| (a, c)))
     }
 
+    /// The certificate with this id owned by (or pending from) `account` in `region`.
+    pub fn find_in(&self, account: &str, region: &str, id: &str) -> Option<&CertState> {
+        self.account(account, region)?
+            .certificates
+            .iter()
+            .find(|c| c.id == id)
+    }
+
+    /// Every copy of a certificate id (one per account that has it: a
+    /// certificate registered in several accounts appears several times).
+    pub fn find_all(&self, id: &str) -> Vec<(&AccountState, &CertState)> {
+        self.accounts
+            .iter()
+            .filter_map(|a| a.certificates.iter().find(|c| c.id == id).map(|c| (a, c)))
+            .collect()
+    }
+
     /// The entry of one (account, region), if any.
     pub fn account(&self, account: &str, region: &str) -> Option<&AccountState> {
         self.accounts

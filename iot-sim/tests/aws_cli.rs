@@ -1654,3 +1654,84 @@ fn cli_switched_answers() {
         );
     }
 }
+
+#[test]
+fn cli_registration_without_ca() {
+    let Some(cli) = Cli::find_or_skip("cli_registration_without_ca") else {
+        return;
+    };
+    let sim = Simulator::spawn(SimConfig::unlimited()).unwrap();
+    let url = sim.url();
+    let (id, pem) = iot_sim::fake_certificate(9);
+    // `--opt=value`: the PEM starts with dashes
+    let pem_arg = format!("--certificate-pem={pem}");
+    let cases = |status: &'static str| {
+        vec![
+            ok(
+                "register in A",
+                A,
+                &["iot", "register-certificate-without-ca", &pem_arg],
+                {
+                    let (id, want) = (id.clone(), arn(A, &id));
+                    move |v| {
+                        assert_eq!(v["certificateId"], id);
+                        assert_eq!(v["certificateArn"], want);
+                    }
+                },
+            ),
+            ok(
+                "register in B",
+                B,
+                &[
+                    "iot",
+                    "register-certificate-without-ca",
+                    &pem_arg,
+                    "--status",
+                    status,
+                ],
+                {
+                    let want = arn(B, &id);
+                    move |v| assert_eq!(v["certificateArn"], want)
+                },
+            ),
+            err(
+                "malformed PEM",
+                A,
+                &[
+                    "iot",
+                    "register-certificate-without-ca",
+                    "--certificate-pem=-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----",
+                ],
+                "CertificateValidationException",
+            ),
+        ]
+    };
+    cli.run_cases(&url, cases("INACTIVE"));
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "register again",
+                A,
+                &["iot", "register-certificate-without-ca", &pem_arg],
+                "ResourceAlreadyExistsException",
+            ),
+            ok("describe in A", A, &strs(&describe(&id)), {
+                let pem = pem.clone();
+                move |v| {
+                    let d = &v["certificateDescription"];
+                    assert_eq!(d["certificatePem"], pem);
+                    assert_eq!(d["certificateMode"], "SNI_ONLY");
+                    assert_eq!(d["status"], "ACTIVE");
+                    assert_eq!(d["ownedBy"], A);
+                }
+            }),
+            ok("describe in B", B, &strs(&describe(&id)), |v| {
+                let d = &v["certificateDescription"];
+                assert_eq!(d["status"], "INACTIVE");
+                assert_eq!(d["ownedBy"], B);
+            }),
+        ],
+    );
+    assert_eq!(sim.state().find_all(&id).len(), 2);
+}
