@@ -37,7 +37,13 @@ fn seed() -> Seed {
         })
         .collect();
     let mut accounts = std::collections::BTreeMap::new();
-    accounts.insert(ACCOUNT.to_string(), SeedAccount { certificates });
+    accounts.insert(
+        ACCOUNT.to_string(),
+        SeedAccount {
+            certificates,
+            ..Default::default()
+        },
+    );
     Seed {
         region: "us-east-1".into(),
         accounts,

@@ -9,6 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{CredentialChange, DenyRule, OutageMode};
+use crate::behaviour::{
+    Behaviour, CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer,
+    SourceAfterAccept,
+};
+
 /// The account used when the caller's access key id is not exactly 12 digits.
 pub const DEFAULT_ACCOUNT: &str = "111111111111";
 
@@ -46,6 +52,28 @@ pub struct SimConfig {
     pub things_block_transfer: bool,
     /// Data loaded at start, in order.
     pub seeds: Vec<Seed>,
+    /// Access keys that start expired or revoked (changeable at run time).
+    pub credentials: Vec<CredentialChange>,
+    /// IAM-like deny rules (changeable at run time).
+    pub deny: Vec<DenyRule>,
+    /// The outage switch at start (changeable at run time).
+    pub outage: OutageMode,
+    /// For this long after a DetachPolicy / DetachThingPrincipal the item
+    /// still counts as attached (TransferCertificate 409, listed). Default 0.
+    pub propagation_delay: Duration,
+    /// UNCONFIRMED: the source's DescribeCertificate after the target accepted.
+    pub source_after_accept: SourceAfterAccept,
+    /// With `source_after_accept = Visible`: for how long (`None` = always).
+    pub source_visible_for: Option<Duration>,
+    /// UNCONFIRMED: Accept/Reject of an already accepted certificate.
+    pub completed_transfer_answer: CompletedTransferAnswer,
+    /// UNCONFIRMED: TransferCertificate of a PENDING_TRANSFER certificate.
+    pub pending_transfer_answer: PendingTransferAnswer,
+    /// Send `X-Amzn-ErrorType` as `Code:namespace-URL`, as some AWS front ends
+    /// do (clients must strip from the `:`). Default off.
+    pub error_type_suffix: bool,
+    /// UNCONFIRMED: the account in ListOutgoingCertificates' `certificateArn`.
+    pub outgoing_arn_account: OutgoingArnAccount,
 }
 
 impl Default for SimConfig {
@@ -61,11 +89,34 @@ impl Default for SimConfig {
             timeout_hold: DEFAULT_TIMEOUT_HOLD,
             things_block_transfer: true,
             seeds: Vec::new(),
+            credentials: Vec::new(),
+            deny: Vec::new(),
+            outage: OutageMode::Off,
+            propagation_delay: Duration::ZERO,
+            source_after_accept: SourceAfterAccept::default(),
+            source_visible_for: None,
+            completed_transfer_answer: CompletedTransferAnswer::default(),
+            pending_transfer_answer: PendingTransferAnswer::default(),
+            error_type_suffix: false,
+            outgoing_arn_account: OutgoingArnAccount::default(),
         }
     }
 }
 
 impl SimConfig {
+    /// The switches the operations read.
+    pub fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            things_block_transfer: self.things_block_transfer,
+            propagation_delay: self.propagation_delay,
+            source_after_accept: self.source_after_accept,
+            source_visible_for: self.source_visible_for,
+            completed_transfer_answer: self.completed_transfer_answer,
+            pending_transfer_answer: self.pending_transfer_answer,
+            outgoing_arn_account: self.outgoing_arn_account,
+        }
+    }
+
     /// The default configuration without any rate quota (`quota_scale` 0).
     pub fn unlimited() -> Self {
         SimConfig {
@@ -95,20 +146,38 @@ pub enum FaultKind {
     /// InternalFailureException or a reset (50/50).
     #[serde(rename = "lost-reply")]
     LostReply,
+    /// A 2xx whose JSON body is cut short; the call takes effect first.
+    #[serde(rename = "truncated")]
+    Truncated,
+    /// A 2xx with an empty body; the call takes effect first.
+    #[serde(rename = "empty")]
+    Empty,
+    /// Mutating calls only: the call takes effect, and the reply is the one a
+    /// second identical delivery gets.
+    #[serde(rename = "duplicate")]
+    Duplicate,
 }
 
 impl FaultKind {
     /// All kinds, in the order used for the stats keys.
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Http500,
         FaultKind::Http503,
         FaultKind::Reset,
         FaultKind::Timeout,
         FaultKind::LostReply,
+        FaultKind::Truncated,
+        FaultKind::Empty,
+        FaultKind::Duplicate,
     ];
 
+    /// Whether the kind is rolled for mutating calls only.
+    pub fn mutating_only(self) -> bool {
+        matches!(self, FaultKind::LostReply | FaultKind::Duplicate)
+    }
+
     /// The name used on the command line and in `/_sim/stats`
-    /// (`500`, `503`, `reset`, `timeout`, `lost-reply`).
+    /// (`500`, `503`, `reset`, `timeout`, `lost-reply`, `truncated`, `empty`, `duplicate`).
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Http500 => "500",
@@ -116,6 +185,9 @@ impl FaultKind {
             FaultKind::Reset => "reset",
             FaultKind::Timeout => "timeout",
             FaultKind::LostReply => "lost-reply",
+            FaultKind::Truncated => "truncated",
+            FaultKind::Empty => "empty",
+            FaultKind::Duplicate => "duplicate",
         }
     }
 }
@@ -136,8 +208,11 @@ impl FromStr for FaultKind {
             "reset" => Ok(FaultKind::Reset),
             "timeout" => Ok(FaultKind::Timeout),
             "lost-reply" => Ok(FaultKind::LostReply),
+            "truncated" => Ok(FaultKind::Truncated),
+            "empty" => Ok(FaultKind::Empty),
+            "duplicate" => Ok(FaultKind::Duplicate),
             other => Err(format!(
-                "unknown fault kind {other:?} (expected 500, 503, reset, timeout or lost-reply)"
+                "unknown fault kind {other:?} (expected 500, 503, reset, timeout, lost-reply, truncated, empty or duplicate)"
             )),
         }
     }
@@ -189,12 +264,33 @@ pub struct Seed {
     pub accounts: BTreeMap<String, SeedAccount>,
 }
 
-/// Seed data of one account.
+/// Seed data of one account: its certificates and its registry.
+///
+/// Registry items are created in this order: policies, thing types, thing
+/// groups (a parent before its children), things, CA certificates, then the
+/// certificates. A policy or thing named by a certificate (or a policy named
+/// by a thing group) that is not declared is created with a default document
+/// / without attributes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct SeedAccount {
     /// Certificates owned by the account.
     #[serde(default)]
     pub certificates: Vec<SeedCertificate>,
+    /// Policies with their documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<SeedPolicy>,
+    /// Thing types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thing_types: Vec<SeedThingType>,
+    /// Static thing groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thing_groups: Vec<SeedThingGroup>,
+    /// Things.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub things: Vec<SeedThing>,
+    /// CA certificates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_certificates: Vec<SeedCaCertificate>,
 }
 
 /// One seeded certificate. Seeding a certificate that exists replaces it.
@@ -216,6 +312,95 @@ pub struct SeedCertificate {
     /// Transfer message of a pending transfer.
     #[serde(default)]
     pub transfer_message: Option<String>,
+    /// Creation date, epoch seconds (default: when seeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+    /// Id of the CA certificate that signed it (a seeded CA of the account, or any 64-hex id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate_id: Option<String>,
+    /// The certificate's PEM (default: a generated one, whose hash is then *not* the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
+    /// `DEFAULT` (default) or `SNI_ONLY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_mode: Option<String>,
+}
+
+/// One seeded policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedPolicy {
+    /// Policy name.
+    pub name: String,
+    /// The policy document (JSON text); default: [`DEFAULT_POLICY_DOCUMENT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+}
+
+/// The document of a policy created without one.
+pub const DEFAULT_POLICY_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
+
+/// One seeded thing type.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedThingType {
+    /// Thing type name.
+    pub name: String,
+    /// `thingTypeDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `searchableAttributes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searchable_attributes: Vec<String>,
+}
+
+/// One seeded thing.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedThing {
+    /// Thing name.
+    pub name: String,
+    /// Its thing type (declared in the seed or existing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_type: Option<String>,
+    /// Attributes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Static thing groups it belongs to (declared in the seed or existing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// One seeded static thing group.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedThingGroup {
+    /// Group name.
+    pub name: String,
+    /// Parent group (declared earlier in the seed, or existing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// `thingGroupDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Group attributes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Policies attached to the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+}
+
+/// One seeded CA certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct SeedCaCertificate {
+    /// 64-hex id.
+    pub id: String,
+    /// `ACTIVE` (default) or `INACTIVE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `DEFAULT` (default) or `SNI_ONLY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_mode: Option<String>,
+    /// PEM (default: a generated one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
 }
 
 impl Seed {

@@ -17,12 +17,16 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod auth;
+pub mod behaviour;
 pub mod config;
 pub mod errors;
 pub mod faults;
 pub mod ops;
+pub mod pem;
 pub mod quota;
+pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -31,15 +35,25 @@ pub mod sts;
 pub mod validate;
 pub mod world;
 
+pub use access::{parse_deny_spec, CredentialChange, CredentialState, DenyRule, OutageMode};
+pub use behaviour::{
+    Behaviour, CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer,
+    SourceAfterAccept,
+};
 pub use config::{
-    parse_fault_spec, parse_quota_spec, FaultKind, Seed, SeedAccount, SeedCertificate, SimConfig,
-    DEFAULT_ACCOUNT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
+    parse_fault_spec, parse_quota_spec, FaultKind, Seed, SeedAccount, SeedCaCertificate,
+    SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType, SimConfig,
+    DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
 pub use errors::ApiError;
 pub use ops::Operation;
+pub use pem::fake_certificate;
 pub use server::{SimHandle, Simulator};
-pub use state::{AccountState, CertState, StateDump};
-pub use stats::Stats;
+pub use state::{
+    AccountState, CaCertState, CertState, PolicyState, StateDump, ThingGroupState, ThingState,
+    ThingTypeState,
+};
+pub use stats::{Refusal, Stats};
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use iot_sim::{parse_fault_spec, parse_quota_spec, FaultKind, Seed, SimConfig, Simulator};
+use iot_sim::{
+    parse_deny_spec, parse_fault_spec, parse_quota_spec, CredentialChange, DenyRule, FaultKind,
+    OutageMode, Seed, SimConfig, Simulator,
+};
+use iot_sim::{
+    CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer, SourceAfterAccept,
+};
 
 /// Default listen address of the binary (the library's default is port 0).
 const DEFAULT_LISTEN: &str = "127.0.0.1:5599";
@@ -44,7 +50,8 @@ struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     latency_jitter: Duration,
 
-    /// Fault injection KIND=P with KIND one of 500, 503, reset, timeout, lost-reply; repeatable.
+    /// Fault injection KIND=P with KIND one of 500, 503, reset, timeout, lost-reply,
+    /// truncated, empty, duplicate; repeatable.
     #[arg(long = "fault", value_name = "KIND=P", value_parser = parse_fault_spec)]
     faults: Vec<(FaultKind, f64)>,
 
@@ -55,6 +62,62 @@ struct Args {
     /// Whether attached things make TransferCertificate fail with 409 (true|false).
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     things_block_transfer: bool,
+
+    /// IAM-like deny rule ACCOUNT:OPERATION[:RESOURCE_ARN_PATTERN] (`*` = any text); repeatable.
+    #[arg(long = "deny", value_name = "ACCOUNT:OPERATION[:RESOURCE]", value_parser = parse_deny_spec)]
+    deny: Vec<DenyRule>,
+
+    /// An access key that starts expired or revoked: KEY=expired|revoked; repeatable.
+    #[arg(long = "credentials", value_name = "KEY=STATE", value_parser = parse_credentials_spec)]
+    credentials: Vec<CredentialChange>,
+
+    /// Start in an outage: reset (connections closed) or blackhole (requests held).
+    #[arg(long, value_name = "MODE", default_value = "off")]
+    outage: OutageMode,
+
+    /// For this long after DetachPolicy / DetachThingPrincipal the item still counts as attached.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    propagation_delay: Duration,
+
+    /// Source's DescribeCertificate after the accept: not-found, access-denied, unauthorized, visible.
+    #[arg(long, value_name = "ANSWER", default_value = "not-found")]
+    source_describe_after_accept: SourceAfterAccept,
+
+    /// With visible: for how long after the accept (default: always).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    source_visible_for: Option<Duration>,
+
+    /// Accept/Reject of an accepted certificate: transfer-already-completed,
+    /// transfer-conflict, invalid-request, not-found.
+    #[arg(
+        long,
+        value_name = "ANSWER",
+        default_value = "transfer-already-completed"
+    )]
+    accept_completed_answer: CompletedTransferAnswer,
+
+    /// TransferCertificate of a PENDING_TRANSFER certificate: transfer-conflict, certificate-state.
+    #[arg(long, value_name = "ANSWER", default_value = "transfer-conflict")]
+    transfer_pending_answer: PendingTransferAnswer,
+
+    /// Send X-Amzn-ErrorType as CODE:namespace (true|false).
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    error_type_suffix: bool,
+
+    /// Account in ListOutgoingCertificates' certificateArn: target or source.
+    #[arg(long, value_name = "ACCOUNT", default_value = "target")]
+    outgoing_arn_account: OutgoingArnAccount,
+}
+
+fn parse_credentials_spec(s: &str) -> Result<CredentialChange, String> {
+    let (key, state) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=STATE, got {s:?}"))?;
+    Ok(CredentialChange {
+        access_key_id: key.to_string(),
+        state: state.parse()?,
+        after_requests: None,
+    })
 }
 
 fn main() {
@@ -84,6 +147,16 @@ fn main() {
         timeout_hold: args.timeout_hold,
         things_block_transfer: args.things_block_transfer,
         seeds,
+        credentials: args.credentials,
+        deny: args.deny,
+        outage: args.outage,
+        propagation_delay: args.propagation_delay,
+        source_after_accept: args.source_describe_after_accept,
+        source_visible_for: args.source_visible_for,
+        completed_transfer_answer: args.accept_completed_answer,
+        pending_transfer_answer: args.transfer_pending_answer,
+        error_type_suffix: args.error_type_suffix,
+        outgoing_arn_account: args.outgoing_arn_account,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -118,6 +118,8 @@ mod tests {
         assert_eq!(q.limit(Operation::TransferCertificate), Some(3.0));
         assert_eq!(q.limit(Operation::DescribeCertificate), Some(20.0));
         assert_eq!(q.limit(Operation::DetachPolicy), Some(30.0));
+        assert_eq!(q.limit(Operation::AttachThingPrincipal), Some(200.0));
+        assert_eq!(q.limit(Operation::ListThings), Some(20.0));
         assert_eq!(q.limit(Operation::GetCallerIdentity), None);
         let q = Quotas::new(0.0, &o);
         assert_eq!(q.limit(Operation::DescribeCertificate), None);

@@ -1,6 +1,6 @@
 //! HTTP routing (restJson1 paths of the API model) and input validation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hyper::header::HeaderMap;
 use hyper::Method;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::errors::ApiError;
 use crate::ops::Operation;
 use crate::validate;
-use crate::world::{Call, Page};
+use crate::world::{Call, Page, ThingFilter};
 
 /// Default page size of the marker-paginated list operations.
 pub const DEFAULT_PAGE_SIZE: usize = 25;
@@ -98,6 +98,33 @@ pub fn route(method: &Method, raw_path: &str) -> Route {
         }
         (Method::PATCH, ["cancel-certificate-transfer", id]) => {
             op(Operation::CancelCertificateTransfer, &[id])
+        }
+        (Method::POST, ["policies", name]) => op(Operation::CreatePolicy, &[name]),
+        (Method::GET, ["policies", name]) => op(Operation::GetPolicy, &[name]),
+        (Method::GET, ["policies"]) => op(Operation::ListPolicies, &[]),
+        (Method::POST, ["things", name]) => op(Operation::CreateThing, &[name]),
+        (Method::GET, ["things", name]) => op(Operation::DescribeThing, &[name]),
+        (Method::GET, ["things"]) => op(Operation::ListThings, &[]),
+        (Method::GET, ["things", name, "principals"]) => {
+            op(Operation::ListThingPrincipals, &[name])
+        }
+        (Method::GET, ["things", name, "thing-groups"]) => {
+            op(Operation::ListThingGroupsForThing, &[name])
+        }
+        (Method::POST, ["thing-types", name]) => op(Operation::CreateThingType, &[name]),
+        (Method::GET, ["thing-types", name]) => op(Operation::DescribeThingType, &[name]),
+        (Method::PUT, ["thing-groups", "addThingToThingGroup"]) => {
+            op(Operation::AddThingToThingGroup, &[])
+        }
+        (Method::POST, ["thing-groups", name]) => op(Operation::CreateThingGroup, &[name]),
+        (Method::GET, ["thing-groups", name]) => op(Operation::DescribeThingGroup, &[name]),
+        (Method::GET, ["thing-groups", name, "things"]) => {
+            op(Operation::ListThingsInThingGroup, &[name])
+        }
+        (Method::GET, ["certificates-by-ca", id]) => op(Operation::ListCertificatesByCA, &[id]),
+        (Method::GET, ["endpoint"]) => op(Operation::DescribeEndpoint, &[]),
+        (Method::POST, ["certificate", "register-no-ca"]) => {
+            op(Operation::RegisterCertificateWithoutCA, &[])
         }
         _ => Route::Unknown,
     }
@@ -249,6 +276,43 @@ impl Input<'_> {
         }
     }
 
+    /// A name label (things, thing types, thing groups): `[a-zA-Z0-9:_-]{1,128}`.
+    fn name_label(&self, member: &str) -> Result<String, ApiError> {
+        let name = self.label(0);
+        check_name(name, member)?;
+        Ok(name.to_string())
+    }
+
+    /// nextToken / maxResults paging of the registry lists.
+    fn token_page(&self) -> Result<Page, ApiError> {
+        Ok(Page {
+            size: self.size_param("maxResults", DEFAULT_MAX_RESULTS)?,
+            marker: self.marker("nextToken", false)?,
+            ascending: true,
+        })
+    }
+
+    fn body_object(
+        &self,
+        member: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+        match self.json()?.remove(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(_) => Err(ApiError::invalid_request(format!(
+                "Member '{member}' must be an object"
+            ))),
+        }
+    }
+
+    fn body_name(&self, member: &str) -> Result<Option<String>, ApiError> {
+        let v = self.body_string(member)?;
+        if let Some(n) = &v {
+            check_name(n, member)?;
+        }
+        Ok(v)
+    }
+
     fn body_target(&self) -> Result<String, ApiError> {
         match self.body_string("target")? {
             Some(t) if !t.is_empty() => Ok(t),
@@ -257,6 +321,61 @@ impl Input<'_> {
             )),
         }
     }
+}
+
+fn check_name(name: &str, member: &str) -> Result<(), ApiError> {
+    if validate::is_thing_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(format!(
+            "1 validation error detected: Value '{name}' at '{member}' failed to satisfy constraint: Member must match pattern [a-zA-Z0-9:_-]+ with length 1..128"
+        )))
+    }
+}
+
+/// `attributes` of an `attributePayload` (or of ThingGroupProperties').
+fn attributes_of(
+    payload: Option<&serde_json::Map<String, Value>>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    let Some(attrs) = payload.and_then(|p| p.get("attributes")) else {
+        return Ok(out);
+    };
+    let Value::Object(attrs) = attrs else {
+        return Err(ApiError::invalid_request("attributes must be an object"));
+    };
+    for (k, v) in attrs {
+        match v {
+            Value::String(v) if validate::is_attribute_name(k) && validate::is_attribute_value(v) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "Invalid attribute {k:?}: names match [a-zA-Z0-9_.,@/:#-]+ (1..128), values [a-zA-Z0-9_.,@/:#=\\[\\]-]* (..800)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// ARN or name: `thingGroupName` / `thingGroupArn`, `thingName` / `thingArn`.
+fn name_or_arn(
+    input: &Input<'_>,
+    name_member: &str,
+    arn_member: &str,
+    kind: &str,
+) -> Result<String, ApiError> {
+    if let Some(n) = input.body_name(name_member)? {
+        return Ok(n);
+    }
+    let arn = input.body_string(arn_member)?.ok_or_else(|| {
+        ApiError::invalid_request(format!("Either {name_member} or {arn_member} is required"))
+    })?;
+    arn.rsplit_once(&format!(":{kind}/"))
+        .map(|(_, n)| n.to_string())
+        .filter(|n| validate::is_thing_name(n))
+        .ok_or_else(|| ApiError::invalid_request(format!("Invalid {arn_member} {arn:?}")))
 }
 
 /// Validates the input of an IoT operation and turns it into a [`Call`].
@@ -299,9 +418,9 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             if target.is_empty() {
                 return Err(ApiError::invalid_request("target must not be empty"));
             }
-            input.bool_param("recursive", false)?;
             Call::ListAttachedPolicies {
                 target,
+                recursive: input.bool_param("recursive", false)?,
                 page: Page {
                     size: input.size_param("pageSize", DEFAULT_PAGE_SIZE)?,
                     marker: input.marker("marker", true)?,
@@ -381,6 +500,165 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
         Operation::CancelCertificateTransfer => Call::Cancel {
             id: input.cert_id()?,
         },
+        Operation::CreatePolicy => {
+            let name = input.policy_name()?;
+            let document = input.body_string("policyDocument")?.ok_or_else(|| {
+                ApiError::invalid_request(
+                    "1 validation error detected: Value null at 'policyDocument' failed to satisfy constraint: Member must not be null",
+                )
+            })?;
+            Call::CreatePolicy { name, document }
+        }
+        Operation::GetPolicy => Call::GetPolicy {
+            name: input.policy_name()?,
+        },
+        Operation::ListPolicies => Call::ListPolicies {
+            page: input.page(true)?,
+        },
+        Operation::CreateThing => {
+            let name = input.name_label("thingName")?;
+            let thing_type = input.body_name("thingTypeName")?;
+            let payload = input.body_object("attributePayload")?;
+            Call::CreateThing {
+                name,
+                thing_type,
+                attributes: attributes_of(payload.as_ref())?,
+            }
+        }
+        Operation::DescribeThing => Call::DescribeThing {
+            name: input.name_label("thingName")?,
+        },
+        Operation::ListThings => {
+            let q = |k: &str| input.query.get(k).cloned();
+            let filter = ThingFilter {
+                thing_type: q("thingTypeName"),
+                attribute_name: q("attributeName"),
+                attribute_value: q("attributeValue"),
+                prefix: input.bool_param("usePrefixAttributeValue", false)?,
+            };
+            if let Some(t) = &filter.thing_type {
+                check_name(t, "thingTypeName")?;
+            }
+            if filter
+                .attribute_name
+                .as_deref()
+                .is_some_and(|n| !validate::is_attribute_name(n))
+                || filter
+                    .attribute_value
+                    .as_deref()
+                    .is_some_and(|v| !validate::is_attribute_value(v))
+            {
+                return Err(ApiError::invalid_request(
+                    "Invalid attributeName or attributeValue",
+                ));
+            }
+            Call::ListThings {
+                filter,
+                page: input.token_page()?,
+            }
+        }
+        Operation::ListThingPrincipals => Call::ListThingPrincipals {
+            name: input.name_label("thingName")?,
+            page: input.token_page()?,
+        },
+        Operation::CreateThingType => {
+            let name = input.name_label("thingTypeName")?;
+            let props = input
+                .body_object("thingTypeProperties")?
+                .unwrap_or_default();
+            let description = match props.get("thingTypeDescription") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(d)) if d.chars().count() <= 2028 => Some(d.clone()),
+                Some(_) => return Err(ApiError::invalid_request("Invalid thingTypeDescription")),
+            };
+            let searchable_attributes = match props.get("searchableAttributes") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) if a.len() <= 3 => a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ApiError::invalid_request("Invalid searchableAttributes"))?,
+                Some(_) => return Err(ApiError::invalid_request("Invalid searchableAttributes")),
+            };
+            Call::CreateThingType {
+                name,
+                description,
+                searchable_attributes,
+            }
+        }
+        Operation::DescribeThingType => Call::DescribeThingType {
+            name: input.name_label("thingTypeName")?,
+        },
+        Operation::CreateThingGroup => {
+            let name = input.name_label("thingGroupName")?;
+            let parent = input.body_name("parentGroupName")?;
+            let props = input
+                .body_object("thingGroupProperties")?
+                .unwrap_or_default();
+            let description = props
+                .get("thingGroupDescription")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let payload = match props.get("attributePayload") {
+                Some(Value::Object(p)) => Some(p.clone()),
+                _ => None,
+            };
+            Call::CreateThingGroup {
+                name,
+                parent,
+                description,
+                attributes: attributes_of(payload.as_ref())?,
+            }
+        }
+        Operation::DescribeThingGroup => Call::DescribeThingGroup {
+            name: input.name_label("thingGroupName")?,
+        },
+        Operation::AddThingToThingGroup => Call::AddThingToThingGroup {
+            group: name_or_arn(input, "thingGroupName", "thingGroupArn", "thinggroup")?,
+            thing: name_or_arn(input, "thingName", "thingArn", "thing")?,
+        },
+        Operation::ListThingGroupsForThing => Call::ListThingGroupsForThing {
+            name: input.name_label("thingName")?,
+            page: input.token_page()?,
+        },
+        Operation::ListThingsInThingGroup => Call::ListThingsInThingGroup {
+            name: input.name_label("thingGroupName")?,
+            recursive: input.bool_param("recursive", false)?,
+            page: input.token_page()?,
+        },
+        Operation::ListCertificatesByCA => Call::ListCertificatesByCa {
+            ca_id: input.cert_id()?,
+            page: input.page(false)?,
+        },
+        Operation::DescribeEndpoint => Call::DescribeEndpoint {
+            endpoint_type: input.query.get("endpointType").cloned(),
+        },
+        Operation::RegisterCertificateWithoutCA => {
+            let pem = match input.body_string("certificatePem")? {
+                Some(p) if !p.is_empty() && p.len() <= 65536 => p,
+                _ => {
+                    return Err(ApiError::invalid_request(
+                        "1 validation error detected: Value at 'certificatePem' failed to satisfy constraint: Member must have length between 1 and 65536",
+                    ))
+                }
+            };
+            let status = match input.body_string("status")? {
+                None => "ACTIVE".to_string(),
+                Some(s) if s == "PENDING_TRANSFER" || s == "PENDING_ACTIVATION" => {
+                    return Err(ApiError::invalid_request(format!(
+                        "A certificate cannot be registered with status {s}"
+                    )))
+                }
+                Some(s) if validate::is_status(&s) => s,
+                Some(s) => {
+                    return Err(ApiError::invalid_request(format!(
+                        "1 validation error detected: Value '{s}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        validate::STATUSES.join(", ")
+                    )))
+                }
+            };
+            Call::RegisterWithoutCa { pem, status }
+        }
         Operation::GetCallerIdentity => {
             return Err(ApiError::invalid_request("not an IoT operation"));
         }

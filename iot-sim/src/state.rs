@@ -19,6 +19,84 @@ pub struct AccountState {
     /// Owned certificates sorted by id; a certificate pending transfer is
     /// listed under its source account with `pending_target` set.
     pub certificates: Vec<CertState>,
+    /// Policies sorted by name.
+    #[serde(default)]
+    pub policies: Vec<PolicyState>,
+    /// Thing types sorted by name.
+    #[serde(default)]
+    pub thing_types: Vec<ThingTypeState>,
+    /// Static thing groups sorted by name.
+    #[serde(default)]
+    pub thing_groups: Vec<ThingGroupState>,
+    /// Things sorted by name.
+    #[serde(default)]
+    pub things: Vec<ThingState>,
+    /// CA certificates sorted by id.
+    #[serde(default)]
+    pub ca_certificates: Vec<CaCertState>,
+}
+
+/// One policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct PolicyState {
+    /// Policy name.
+    pub name: String,
+    /// The default version's document.
+    pub document: String,
+    /// `defaultVersionId`.
+    pub default_version_id: String,
+}
+
+/// One thing type.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ThingTypeState {
+    /// Thing type name.
+    pub name: String,
+    /// `thingTypeDescription`.
+    pub description: Option<String>,
+    /// `searchableAttributes`.
+    pub searchable_attributes: Vec<String>,
+}
+
+/// One static thing group.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ThingGroupState {
+    /// Group name.
+    pub name: String,
+    /// Parent group.
+    pub parent: Option<String>,
+    /// `thingGroupDescription`.
+    pub description: Option<String>,
+    /// Group attributes.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Policies attached to the group, sorted.
+    pub policies: Vec<String>,
+}
+
+/// One thing.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ThingState {
+    /// Thing name.
+    pub name: String,
+    /// Thing type.
+    pub thing_type: Option<String>,
+    /// Attributes.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Static groups it is in, sorted.
+    pub groups: Vec<String>,
+    /// Attached principals (certificate ARNs), sorted.
+    pub principals: Vec<String>,
+}
+
+/// One CA certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct CaCertState {
+    /// 64-hex id.
+    pub id: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// `DEFAULT` or `SNI_ONLY`.
+    pub certificate_mode: String,
 }
 
 /// One certificate as stored.
@@ -44,6 +122,15 @@ pub struct CertState {
     pub policies: Vec<String>,
     /// Attached thing names, sorted.
     pub things: Vec<String>,
+    /// `caCertificateId`.
+    #[serde(default)]
+    pub ca_certificate_id: Option<String>,
+    /// `certificateMode`: `DEFAULT` or `SNI_ONLY`.
+    #[serde(default)]
+    pub certificate_mode: String,
+    /// `creationDate`, epoch seconds.
+    #[serde(default)]
+    pub creation_date: f64,
 }
 
 impl StateDump {
@@ -52,6 +139,23 @@ impl StateDump {
         self.accounts
             .iter()
             .find_map(|a| a.certificates.iter().find(|c| c.id == id).map(|c| (a, c)))
+    }
+
+    /// The certificate with this id owned by (or pending from) `account` in `region`.
+    pub fn find_in(&self, account: &str, region: &str, id: &str) -> Option<&CertState> {
+        self.account(account, region)?
+            .certificates
+            .iter()
+            .find(|c| c.id == id)
+    }
+
+    /// Every copy of a certificate id (one per account that has it: a
+    /// certificate registered in several accounts appears several times).
+    pub fn find_all(&self, id: &str) -> Vec<(&AccountState, &CertState)> {
+        self.accounts
+            .iter()
+            .filter_map(|a| a.certificates.iter().find(|c| c.id == id).map(|c| (a, c)))
+            .collect()
     }
 
     /// The entry of one (account, region), if any.

@@ -93,6 +93,41 @@ pub fn parse_cert_arn(arn: &str) -> Option<(String, String, String)> {
     Some((region.to_string(), account.to_string(), id.to_string()))
 }
 
+/// Splits `arn:aws:iot:REGION:ACCOUNT:thinggroup/NAME` into (region, account, name).
+pub fn parse_group_arn(arn: &str) -> Option<(String, String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if !partition.starts_with("aws") || service != "iot" || region.is_empty() {
+        return None;
+    }
+    let name = resource.strip_prefix("thinggroup/")?;
+    if !is_thing_name(name) || !is_account_id(account) {
+        return None;
+    }
+    Some((region.to_string(), account.to_string(), name.to_string()))
+}
+
+/// `AttributeName`: 1..=128 of `[a-zA-Z0-9_.,@/:#-]`.
+pub fn is_attribute_name(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.,@/:#-".contains(&b))
+}
+
+/// `AttributeValue`: up to 800 of `[a-zA-Z0-9_.,@/:#=\[\]-]`.
+pub fn is_attribute_value(s: &str) -> bool {
+    s.len() <= 800
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.,@/:#=[]-".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +168,10 @@ mod tests {
             None
         );
         assert_eq!(parse_cert_arn("nonsense"), None);
+        assert_eq!(
+            parse_group_arn("arn:aws:iot:us-east-1:123456789012:thinggroup/g-1"),
+            Some(("us-east-1".into(), "123456789012".into(), "g-1".into()))
+        );
+        assert_eq!(parse_group_arn(&arn), None);
     }
 }

@@ -5,17 +5,26 @@
 //! world; the world checks everything that depends on state.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+use crate::behaviour::{Behaviour, OutgoingArnAccount, SourceAfterAccept};
 use crate::config::{Seed, SeedCertificate};
 use crate::errors::ApiError;
-use crate::state::{AccountState, CertState, StateDump};
+use crate::registry::{CaCert, Group, Policy, Thing, ThingType};
+use crate::state::{CertState, StateDump};
 use crate::validate;
 
-/// Most policies AWS IoT lets one certificate have attached.
-pub const MAX_POLICIES_PER_CERT: usize = 10;
+/// Most policies AWS IoT lets one target (certificate or thing group) have
+/// attached ("Maximum number of policies attached to a certificate or thing group").
+pub const MAX_POLICIES_PER_TARGET: usize = 10;
+
+/// A resolved policy target of the caller's account.
+enum Target {
+    Cert(String),
+    Group(String),
+}
 
 /// Who is calling: from the SigV4 credential scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +48,11 @@ pub enum Call {
     /// ListOutgoingCertificates.
     ListOutgoing { page: Page },
     /// ListAttachedPolicies.
-    ListAttachedPolicies { target: String, page: Page },
+    ListAttachedPolicies {
+        target: String,
+        recursive: bool,
+        page: Page,
+    },
     /// AttachPolicy.
     AttachPolicy { policy: String, target: String },
     /// DetachPolicy / DetachPrincipalPolicy.
@@ -64,6 +77,121 @@ pub enum Call {
     Reject { id: String, reason: Option<String> },
     /// CancelCertificateTransfer.
     Cancel { id: String },
+    /// CreatePolicy.
+    CreatePolicy { name: String, document: String },
+    /// GetPolicy.
+    GetPolicy { name: String },
+    /// ListPolicies.
+    ListPolicies { page: Page },
+    /// CreateThing.
+    CreateThing {
+        name: String,
+        thing_type: Option<String>,
+        attributes: BTreeMap<String, String>,
+    },
+    /// DescribeThing.
+    DescribeThing { name: String },
+    /// ListThings.
+    ListThings { filter: ThingFilter, page: Page },
+    /// ListThingPrincipals.
+    ListThingPrincipals { name: String, page: Page },
+    /// CreateThingType.
+    CreateThingType {
+        name: String,
+        description: Option<String>,
+        searchable_attributes: Vec<String>,
+    },
+    /// DescribeThingType.
+    DescribeThingType { name: String },
+    /// CreateThingGroup.
+    CreateThingGroup {
+        name: String,
+        parent: Option<String>,
+        description: Option<String>,
+        attributes: BTreeMap<String, String>,
+    },
+    /// DescribeThingGroup.
+    DescribeThingGroup { name: String },
+    /// AddThingToThingGroup (names resolved from names or ARNs).
+    AddThingToThingGroup { group: String, thing: String },
+    /// ListThingGroupsForThing.
+    ListThingGroupsForThing { name: String, page: Page },
+    /// ListThingsInThingGroup.
+    ListThingsInThingGroup {
+        name: String,
+        recursive: bool,
+        page: Page,
+    },
+    /// ListCertificatesByCA.
+    ListCertificatesByCa { ca_id: String, page: Page },
+    /// DescribeEndpoint.
+    DescribeEndpoint { endpoint_type: Option<String> },
+    /// RegisterCertificateWithoutCA.
+    RegisterWithoutCa { pem: String, status: String },
+}
+
+/// The filters of ListThings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThingFilter {
+    /// `thingTypeName`.
+    pub thing_type: Option<String>,
+    /// `attributeName`.
+    pub attribute_name: Option<String>,
+    /// `attributeValue`.
+    pub attribute_value: Option<String>,
+    /// `usePrefixAttributeValue`.
+    pub prefix: bool,
+}
+
+impl Call {
+    /// The resource an IAM policy would name for this call: the certificate,
+    /// thing or policy target's ARN, or `*` for the list calls without one.
+    pub fn resource_arn(&self, caller: &Caller) -> String {
+        let cert = |id: &str| cert_arn(&caller.region, &caller.account, id);
+        match self {
+            Call::Describe { id }
+            | Call::Update { id, .. }
+            | Call::Transfer { id, .. }
+            | Call::Accept { id, .. }
+            | Call::Reject { id, .. }
+            | Call::Cancel { id } => cert(id),
+            Call::ListAttachedPolicies { target, .. }
+            | Call::AttachPolicy { target, .. }
+            | Call::DetachPolicy { target, .. } => target.clone(),
+            Call::ListPrincipalPolicies { principal, .. }
+            | Call::ListPrincipalThings { principal, .. } => principal.clone(),
+            Call::AttachThing { thing, .. } | Call::DetachThing { thing, .. } => {
+                thing_arn(&caller.region, &caller.account, thing)
+            }
+            Call::CreatePolicy { name, .. } | Call::GetPolicy { name } => {
+                policy_arn(&caller.region, &caller.account, name)
+            }
+            Call::CreateThing { name, .. }
+            | Call::DescribeThing { name }
+            | Call::ListThingPrincipals { name, .. }
+            | Call::ListThingGroupsForThing { name, .. } => {
+                thing_arn(&caller.region, &caller.account, name)
+            }
+            Call::CreateThingType { name, .. } | Call::DescribeThingType { name } => {
+                crate::registry::thing_type_arn(&caller.region, &caller.account, name)
+            }
+            Call::CreateThingGroup { name, .. }
+            | Call::DescribeThingGroup { name }
+            | Call::ListThingsInThingGroup { name, .. }
+            | Call::AddThingToThingGroup { group: name, .. } => {
+                crate::registry::group_arn(&caller.region, &caller.account, name)
+            }
+            Call::ListCertificatesByCa { ca_id, .. } => {
+                crate::registry::ca_arn(&caller.region, &caller.account, ca_id)
+            }
+            Call::ListCertificates { .. }
+            | Call::ListOutgoing { .. }
+            | Call::ListPolicies { .. }
+            | Call::ListThings { .. }
+            | Call::DescribeEndpoint { .. }
+            | Call::RegisterWithoutCa { .. } => "*".to_string(),
+        }
+    }
 }
 
 /// Pagination input of a list call.
@@ -95,8 +223,9 @@ pub struct Outcome {
     pub transferred: Option<String>,
 }
 
+/// One certificate as stored in its owner's account.
 #[derive(Clone, Debug)]
-struct Cert {
+pub(crate) struct Cert {
     id: String,
     owner: String,
     region: String,
@@ -115,9 +244,50 @@ struct Cert {
     reject_reason: Option<String>,
     policies: BTreeSet<String>,
     things: BTreeSet<String>,
+    pub(crate) ca_certificate_id: Option<String>,
+    pub(crate) mode: String,
+    pub(crate) pem: String,
+    /// Detached policies that still count as attached until the instant.
+    lingering_policies: BTreeMap<String, Instant>,
+    /// Detached things that still count as attached until the instant.
+    lingering_things: BTreeMap<String, Instant>,
+}
+
+/// `names` plus the lingering ones whose window has not passed.
+fn effective(
+    names: &BTreeSet<String>,
+    lingering: &BTreeMap<String, Instant>,
+    now: Instant,
+) -> BTreeSet<String> {
+    let mut all = names.clone();
+    all.extend(
+        lingering
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(n, _)| n.clone()),
+    );
+    all
 }
 
 impl Cert {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Attached policies, detached ones still propagating included.
+    pub(crate) fn effective_policies(&self, now: Instant) -> BTreeSet<String> {
+        effective(&self.policies, &self.lingering_policies, now)
+    }
+
+    /// Attached things, detached ones still propagating included.
+    pub(crate) fn effective_things(&self, now: Instant) -> BTreeSet<String> {
+        effective(&self.things, &self.lingering_things, now)
+    }
+
+    pub(crate) fn has_thing(&self, thing: &str) -> bool {
+        self.things.contains(thing)
+    }
+
     fn arn(&self) -> String {
         cert_arn(&self.region, &self.owner, &self.id)
     }
@@ -157,7 +327,10 @@ impl Cert {
         d.insert("certificateArn".into(), json!(self.arn()));
         d.insert("certificateId".into(), json!(self.id));
         d.insert("status".into(), json!(self.status));
-        d.insert("certificatePem".into(), json!(fake_pem(&self.id)));
+        if let Some(ca) = &self.ca_certificate_id {
+            d.insert("caCertificateId".into(), json!(ca));
+        }
+        d.insert("certificatePem".into(), json!(self.pem));
         d.insert("ownedBy".into(), json!(self.owner));
         if let Some(p) = &self.previous_owner {
             d.insert("previousOwnedBy".into(), json!(p));
@@ -174,7 +347,7 @@ impl Cert {
                 "notAfter": self.creation + 10.0 * 365.0 * 86_400.0,
             }),
         );
-        d.insert("certificateMode".into(), json!("DEFAULT"));
+        d.insert("certificateMode".into(), json!(self.mode));
         json!({ "certificateDescription": Value::Object(d) })
     }
 
@@ -183,14 +356,21 @@ impl Cert {
             "certificateArn": self.arn(),
             "certificateId": self.id,
             "status": self.status,
-            "certificateMode": "DEFAULT",
+            "certificateMode": self.mode,
             "creationDate": self.creation,
         })
     }
 
-    fn outgoing(&self) -> Value {
+    fn outgoing(&self, arn_account: OutgoingArnAccount) -> Value {
         let mut m = Map::new();
-        m.insert("certificateArn".into(), json!(self.arn()));
+        let account = match (arn_account, &self.pending_target) {
+            (OutgoingArnAccount::Target, Some(t)) => t.as_str(),
+            _ => self.owner.as_str(),
+        };
+        m.insert(
+            "certificateArn".into(),
+            json!(cert_arn(&self.region, account, &self.id)),
+        );
         m.insert("certificateId".into(), json!(self.id));
         if let Some(t) = &self.pending_target {
             m.insert("transferredTo".into(), json!(t));
@@ -217,30 +397,35 @@ impl Cert {
             reject_reason: self.reject_reason.clone(),
             policies: self.policies.iter().cloned().collect(),
             things: self.things.iter().cloned().collect(),
+            ca_certificate_id: self.ca_certificate_id.clone(),
+            certificate_mode: self.mode.clone(),
+            creation_date: self.creation,
         }
     }
 }
 
-#[derive(Default, Debug)]
-struct AccountData {
+#[derive(Default, Debug, Clone)]
+pub(crate) struct AccountData {
     /// Owned certificates by id.
-    certs: BTreeMap<String, Cert>,
+    pub(crate) certs: BTreeMap<String, Cert>,
     /// Incoming pending transfers: certificate id -> source account.
     incoming: BTreeMap<String, String>,
     /// Certificates this account transferred away and that were accepted:
-    /// id -> account that accepted.
-    tombstones: HashMap<String, String>,
-    /// Policies known in this account (they spring into existence when attached).
-    policies: BTreeSet<String>,
-    /// Things known in this account (they spring into existence when attached).
-    things: BTreeSet<String>,
+    /// id -> (account that accepted, when).
+    tombstones: HashMap<String, (String, Instant)>,
+    /// The registry.
+    pub(crate) policies: BTreeMap<String, Policy>,
+    pub(crate) things: BTreeMap<String, Thing>,
+    pub(crate) thing_types: BTreeMap<String, ThingType>,
+    pub(crate) groups: BTreeMap<String, Group>,
+    pub(crate) ca_certs: BTreeMap<String, CaCert>,
 }
 
 /// All simulated data. Keys are (region, account).
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct World {
     accounts: BTreeMap<(String, String), AccountData>,
-    next_seq: u64,
+    pub(crate) next_seq: u64,
 }
 
 /// `arn:aws:iot:REGION:ACCOUNT:cert/ID`.
@@ -248,16 +433,14 @@ pub fn cert_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:iot:{region}:{account}:cert/{id}")
 }
 
-fn policy_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:policy/{name}")
+/// `arn:aws:iot:REGION:ACCOUNT:thing/NAME`.
+pub fn thing_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:iot:{region}:{account}:thing/{name}")
 }
 
-fn fake_pem(id: &str) -> String {
-    format!(
-        "-----BEGIN CERTIFICATE-----\nSU9ULVNJTS1GQUtFLUNFUlQ=\n{}\n{}\n-----END CERTIFICATE-----\n",
-        &id[..id.len() / 2],
-        &id[id.len() / 2..]
-    )
+/// `arn:aws:iot:REGION:ACCOUNT:policy/NAME`.
+pub fn policy_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:iot:{region}:{account}:policy/{name}")
 }
 
 /// Current time as epoch seconds with millisecond precision.
@@ -268,14 +451,14 @@ pub fn now_epoch() -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
-fn hex_key(s: &str) -> String {
+pub(crate) fn hex_key(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sorts `items` by key (descending unless `ascending`), starts at `marker`
 /// (the key of the first item of the page, inclusive), and returns the page and
 /// the marker of the next page.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     mut items: Vec<(String, T)>,
     ascending: bool,
     marker: Option<&str>,
@@ -303,14 +486,14 @@ fn paginate<T>(
     (page.collect(), next)
 }
 
-fn with_marker(mut body: Value, field: &str, next: Option<String>) -> Value {
+pub(crate) fn with_marker(mut body: Value, field: &str, next: Option<String>) -> Value {
     if let (Some(n), Some(obj)) = (next, body.as_object_mut()) {
         obj.insert(field.to_string(), json!(n));
     }
     body
 }
 
-fn random_uuid() -> String {
+pub(crate) fn random_uuid() -> String {
     let v: u128 = rand::random();
     let s = format!("{v:032x}");
     format!(
@@ -338,15 +521,15 @@ impl World {
         (region.to_string(), account.to_string())
     }
 
-    fn data(&self, region: &str, account: &str) -> Option<&AccountData> {
+    pub(crate) fn data(&self, region: &str, account: &str) -> Option<&AccountData> {
         self.accounts.get(&Self::key(region, account))
     }
 
-    fn data_mut(&mut self, region: &str, account: &str) -> Option<&mut AccountData> {
+    pub(crate) fn data_mut(&mut self, region: &str, account: &str) -> Option<&mut AccountData> {
         self.accounts.get_mut(&Self::key(region, account))
     }
 
-    fn data_entry(&mut self, region: &str, account: &str) -> &mut AccountData {
+    pub(crate) fn data_entry(&mut self, region: &str, account: &str) -> &mut AccountData {
         self.accounts.entry(Self::key(region, account)).or_default()
     }
 
@@ -362,58 +545,97 @@ impl World {
     }
 
     /// Runs one validated call for `caller`.
-    pub fn execute(&mut self, caller: &Caller, call: Call, things_block_transfer: bool) -> Outcome {
+    pub fn execute(&mut self, caller: &Caller, call: Call, rules: &Behaviour) -> Outcome {
         let now = now_epoch();
+        let instant = Instant::now();
         let mut transferred = None;
         let reply = match call {
-            Call::Describe { id } => self.describe(caller, &id),
+            Call::Describe { id } => self.describe(caller, &id, rules, instant),
             Call::Update { id, new_status } => self.update(caller, &id, &new_status, now),
             Call::ListCertificates { page } => self.list_certificates(caller, &page),
-            Call::ListOutgoing { page } => self.list_outgoing(caller, &page),
-            Call::ListAttachedPolicies { target, page } => {
-                self.list_policies(caller, &target, &page)
-            }
+            Call::ListOutgoing { page } => self.list_outgoing(caller, &page, rules),
+            Call::ListAttachedPolicies {
+                target,
+                recursive,
+                page,
+            } => self.list_policies(caller, &target, recursive, &page, instant),
             Call::ListPrincipalPolicies { principal, page } => {
-                self.list_policies(caller, &principal, &page)
+                self.list_policies(caller, &principal, false, &page, instant)
             }
             Call::AttachPolicy { policy, target } => self.attach_policy(caller, &policy, &target),
-            Call::DetachPolicy { policy, target } => self.detach_policy(caller, &policy, &target),
+            Call::DetachPolicy { policy, target } => {
+                self.detach_policy(caller, &policy, &target, rules, instant)
+            }
             Call::ListPrincipalThings { principal, page } => {
-                self.list_things(caller, &principal, &page)
+                self.list_things(caller, &principal, &page, instant)
             }
             Call::AttachThing { thing, principal } => self.attach_thing(caller, &thing, &principal),
-            Call::DetachThing { thing, principal } => self.detach_thing(caller, &thing, &principal),
+            Call::DetachThing { thing, principal } => {
+                self.detach_thing(caller, &thing, &principal, rules, instant)
+            }
             Call::Transfer {
                 id,
                 target,
                 message,
             } => {
-                let r = self.transfer(caller, &id, &target, message, things_block_transfer, now);
+                let r = self.transfer(caller, &id, &target, message, rules, now, instant);
                 if r.is_ok() {
                     transferred = Some(id);
                 }
                 r
             }
-            Call::Accept { id, set_as_active } => self.accept(caller, &id, set_as_active, now),
-            Call::Reject { id, reason } => self.reject(caller, &id, reason, now),
+            Call::Accept { id, set_as_active } => {
+                self.accept(caller, &id, set_as_active, rules, now, instant)
+            }
+            Call::Reject { id, reason } => self.reject(caller, &id, reason, rules, now),
             Call::Cancel { id } => self.cancel(caller, &id, now),
+            other => self.registry_call(caller, other, now),
         };
         Outcome { reply, transferred }
     }
 
-    fn describe(&self, caller: &Caller, id: &str) -> Result<Reply, ApiError> {
-        if let Some(cert) = self
-            .data(&caller.region, &caller.account)
-            .and_then(|d| d.certs.get(id))
-        {
+    fn describe(
+        &self,
+        caller: &Caller,
+        id: &str,
+        rules: &Behaviour,
+        instant: Instant,
+    ) -> Result<Reply, ApiError> {
+        let data = self.data(&caller.region, &caller.account);
+        if let Some(cert) = data.and_then(|d| d.certs.get(id)) {
             return Ok(Reply::Json(cert.description()));
         }
         if let Some(cert) = self.incoming_cert(caller, id) {
             return Ok(Reply::Json(cert.description()));
         }
-        Err(ApiError::not_found(format!(
-            "The certificate {id} does not exist"
-        )))
+        let not_found = || ApiError::not_found(format!("The certificate {id} does not exist"));
+        // the source after the target accepted: UNCONFIRMED, a switch
+        let Some((target, accepted)) = data.and_then(|d| d.tombstones.get(id)) else {
+            return Err(not_found());
+        };
+        match rules.source_after_accept {
+            SourceAfterAccept::NotFound => Err(not_found()),
+            SourceAfterAccept::AccessDenied => Err(ApiError::access_denied(
+                &caller.account,
+                "DescribeCertificate",
+                &cert_arn(&caller.region, &caller.account, id),
+            )),
+            SourceAfterAccept::Unauthorized => Err(ApiError::unauthorized(format!(
+                "The certificate {id} is owned by another account"
+            ))),
+            SourceAfterAccept::Visible => {
+                let within = rules
+                    .source_visible_for
+                    .is_none_or(|d| instant.duration_since(*accepted) < d);
+                match self
+                    .data(&caller.region, target)
+                    .and_then(|d| d.certs.get(id))
+                {
+                    Some(cert) if within => Ok(Reply::Json(cert.description())),
+                    _ => Err(not_found()),
+                }
+            }
+        }
     }
 
     fn update(
@@ -454,15 +676,29 @@ impl World {
         }
     }
 
-    fn list_certificates(&self, caller: &Caller, page: &Page) -> Result<Reply, ApiError> {
+    pub(crate) fn list_certificates(
+        &self,
+        caller: &Caller,
+        page: &Page,
+    ) -> Result<Reply, ApiError> {
+        self.list_certificates_where(caller, page, |_| true)
+    }
+
+    /// ListCertificates / ListCertificatesByCA: owned and incoming certificates.
+    pub(crate) fn list_certificates_where(
+        &self,
+        caller: &Caller,
+        page: &Page,
+        keep: impl Fn(&Cert) -> bool,
+    ) -> Result<Reply, ApiError> {
         let mut items: Vec<(String, Value)> = Vec::new();
         if let Some(d) = self.data(&caller.region, &caller.account) {
-            for cert in d.certs.values() {
+            for cert in d.certs.values().filter(|c| keep(c)) {
                 items.push((cert.list_key(), cert.summary()));
             }
             for id in d.incoming.keys() {
                 if let Some(cert) = self.incoming_cert(caller, id) {
-                    if !d.certs.contains_key(id) {
+                    if !d.certs.contains_key(id) && keep(cert) {
                         items.push((cert.list_key(), cert.summary()));
                     }
                 }
@@ -476,14 +712,19 @@ impl World {
         )))
     }
 
-    fn list_outgoing(&self, caller: &Caller, page: &Page) -> Result<Reply, ApiError> {
+    fn list_outgoing(
+        &self,
+        caller: &Caller,
+        page: &Page,
+        rules: &Behaviour,
+    ) -> Result<Reply, ApiError> {
         let items: Vec<(String, Value)> = self
             .data(&caller.region, &caller.account)
             .map(|d| {
                 d.certs
                     .values()
                     .filter(|c| c.pending_target.is_some())
-                    .map(|c| (c.list_key(), c.outgoing()))
+                    .map(|c| (c.list_key(), c.outgoing(rules.outgoing_arn_account)))
                     .collect()
             })
             .unwrap_or_default();
@@ -520,15 +761,62 @@ impl World {
         self.principal_mut(caller, principal).map(|c| &*c)
     }
 
+    /// A policy target: the caller's certificate or thing group.
+    fn target(&self, caller: &Caller, target: &str) -> Result<Target, ApiError> {
+        if let Some((region, account, name)) = validate::parse_group_arn(target) {
+            if region != caller.region
+                || account != caller.account
+                || !self
+                    .data(&caller.region, &caller.account)
+                    .is_some_and(|d| d.groups.contains_key(&name))
+            {
+                return Err(ApiError::not_found(format!(
+                    "The thing group given as target does not exist: {target}"
+                )));
+            }
+            return Ok(Target::Group(name));
+        }
+        let (region, account, id) = validate::parse_cert_arn(target).ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "Invalid target {target:?}: expected a certificate or thing group ARN"
+            ))
+        })?;
+        if region != caller.region
+            || account != caller.account
+            || !self
+                .data(&caller.region, &caller.account)
+                .is_some_and(|d| d.certs.contains_key(&id))
+        {
+            return Err(ApiError::not_found(format!(
+                "The certificate given in the principal does not exist: {target}"
+            )));
+        }
+        Ok(Target::Cert(id))
+    }
+
     fn list_policies(
         &mut self,
         caller: &Caller,
         target: &str,
+        recursive: bool,
         page: &Page,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
-        let cert = self.principal(caller, target)?;
-        let items: Vec<(String, Value)> = cert
-            .policies
+        let names: BTreeSet<String> = match self.target(caller, target)? {
+            Target::Cert(_) => self.principal(caller, target)?.effective_policies(instant),
+            Target::Group(name) => {
+                let d = self
+                    .data(&caller.region, &caller.account)
+                    .expect("the group exists");
+                let mut names = BTreeSet::new();
+                // `recursive`: the policies inherited from the parents too
+                for g in crate::registry::ancestry(d, &name, recursive) {
+                    names.extend(d.groups[&g].policies.iter().cloned());
+                }
+                names
+            }
+        };
+        let items: Vec<(String, Value)> = names
             .iter()
             .map(|p| {
                 (
@@ -537,7 +825,7 @@ impl World {
                 )
             })
             .collect();
-        let (policies, next) = paginate(items, page.ascending, page.marker.as_deref(), page.size);
+        let (policies, next) = paginate(items, true, page.marker.as_deref(), page.size);
         Ok(Reply::Json(with_marker(
             json!({ "policies": policies }),
             "nextMarker",
@@ -551,18 +839,31 @@ impl World {
         policy: &str,
         target: &str,
     ) -> Result<Reply, ApiError> {
-        let cert = self.principal_mut(caller, target)?;
-        if !cert.policies.contains(policy) {
-            if cert.policies.len() >= MAX_POLICIES_PER_CERT {
+        let target = self.target(caller, target)?;
+        let d = self
+            .data_mut(&caller.region, &caller.account)
+            .expect("the target exists");
+        if !d.policies.contains_key(policy) {
+            return Err(ApiError::not_found(format!(
+                "The policy {policy} does not exist"
+            )));
+        }
+        let set = match &target {
+            Target::Cert(id) => {
+                let cert = d.certs.get_mut(id).expect("the target exists");
+                cert.lingering_policies.remove(policy);
+                &mut cert.policies
+            }
+            Target::Group(name) => &mut d.groups.get_mut(name).expect("exists").policies,
+        };
+        if !set.contains(policy) {
+            if set.len() >= MAX_POLICIES_PER_TARGET {
                 return Err(ApiError::limit_exceeded(format!(
-                    "A certificate can have at most {MAX_POLICIES_PER_CERT} policies attached"
+                    "A limit has been exceeded: at most {MAX_POLICIES_PER_TARGET} policies can be attached to a target"
                 )));
             }
-            cert.policies.insert(policy.to_string());
+            set.insert(policy.to_string());
         }
-        self.data_entry(&caller.region, &caller.account)
-            .policies
-            .insert(policy.to_string());
         Ok(Reply::Empty)
     }
 
@@ -571,17 +872,34 @@ impl World {
         caller: &Caller,
         policy: &str,
         target: &str,
+        rules: &Behaviour,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
-        let known = self
-            .data(&caller.region, &caller.account)
-            .is_some_and(|d| d.policies.contains(policy));
-        let cert = self.principal_mut(caller, target)?;
-        if !known && !cert.policies.contains(policy) {
+        let target = self.target(caller, target)?;
+        let d = self
+            .data_mut(&caller.region, &caller.account)
+            .expect("the target exists");
+        if !d.policies.contains_key(policy) {
             return Err(ApiError::not_found(format!(
                 "The policy {policy} does not exist"
             )));
         }
-        cert.policies.remove(policy);
+        match target {
+            Target::Cert(id) => {
+                let cert = d.certs.get_mut(&id).expect("the target exists");
+                if cert.policies.remove(policy) && !rules.propagation_delay.is_zero() {
+                    cert.lingering_policies
+                        .insert(policy.to_string(), instant + rules.propagation_delay);
+                }
+            }
+            Target::Group(name) => {
+                d.groups
+                    .get_mut(&name)
+                    .expect("exists")
+                    .policies
+                    .remove(policy);
+            }
+        }
         Ok(Reply::Empty)
     }
 
@@ -590,10 +908,14 @@ impl World {
         caller: &Caller,
         principal: &str,
         page: &Page,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
         let cert = self.principal(caller, principal)?;
-        let items: Vec<(String, Value)> =
-            cert.things.iter().map(|t| (hex_key(t), json!(t))).collect();
+        let items: Vec<(String, Value)> = cert
+            .effective_things(instant)
+            .iter()
+            .map(|t| (hex_key(t), json!(t)))
+            .collect();
         let (things, next) = paginate(items, true, page.marker.as_deref(), page.size);
         Ok(Reply::Json(with_marker(
             json!({ "things": things }),
@@ -608,11 +930,17 @@ impl World {
         thing: &str,
         principal: &str,
     ) -> Result<Reply, ApiError> {
+        let known = self
+            .data(&caller.region, &caller.account)
+            .is_some_and(|d| d.things.contains_key(thing));
         let cert = self.principal_mut(caller, principal)?;
+        if !known {
+            return Err(ApiError::not_found(format!(
+                "The thing {thing} does not exist"
+            )));
+        }
+        cert.lingering_things.remove(thing);
         cert.things.insert(thing.to_string());
-        self.data_entry(&caller.region, &caller.account)
-            .things
-            .insert(thing.to_string());
         Ok(Reply::Json(json!({})))
     }
 
@@ -621,28 +949,35 @@ impl World {
         caller: &Caller,
         thing: &str,
         principal: &str,
+        rules: &Behaviour,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
         let known = self
             .data(&caller.region, &caller.account)
-            .is_some_and(|d| d.things.contains(thing));
+            .is_some_and(|d| d.things.contains_key(thing));
         let cert = self.principal_mut(caller, principal)?;
-        if !known && !cert.things.contains(thing) {
+        if !known {
             return Err(ApiError::not_found(format!(
                 "The thing {thing} does not exist"
             )));
         }
-        cert.things.remove(thing);
+        if cert.things.remove(thing) && !rules.propagation_delay.is_zero() {
+            cert.lingering_things
+                .insert(thing.to_string(), instant + rules.propagation_delay);
+        }
         Ok(Reply::Json(json!({})))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn transfer(
         &mut self,
         caller: &Caller,
         id: &str,
         target: &str,
         message: Option<String>,
-        things_block_transfer: bool,
+        rules: &Behaviour,
         now: f64,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
         if target == caller.account {
             return Err(ApiError::invalid_request(
@@ -657,11 +992,7 @@ impl World {
             .and_then(|d| d.certs.get_mut(id))
             .ok_or_else(|| ApiError::not_found(format!("The certificate {id} does not exist")))?;
         match cert.status.as_str() {
-            "PENDING_TRANSFER" => {
-                return Err(ApiError::transfer_conflict(
-                    "The certificate is already pending transfer",
-                ))
-            }
+            "PENDING_TRANSFER" => return Err(rules.pending_transfer_answer.error()),
             "INACTIVE" => {}
             "ACTIVE" => {
                 return Err(ApiError::certificate_state(
@@ -674,12 +1005,12 @@ impl World {
                 )))
             }
         }
-        if !cert.policies.is_empty() {
+        if !cert.effective_policies(instant).is_empty() {
             return Err(ApiError::transfer_conflict(
                 "The certificate cannot be transferred: authorization policies are still attached",
             ));
         }
-        if things_block_transfer && !cert.things.is_empty() {
+        if rules.things_block_transfer && !cert.effective_things(instant).is_empty() {
             return Err(ApiError::transfer_conflict(
                 "The certificate cannot be transferred: things are still attached",
             ));
@@ -706,7 +1037,12 @@ impl World {
     }
 
     /// The checks shared by accept and reject. Returns the source account.
-    fn pending_for_target(&self, caller: &Caller, id: &str) -> Result<String, ApiError> {
+    fn pending_for_target(
+        &self,
+        caller: &Caller,
+        id: &str,
+        rules: &Behaviour,
+    ) -> Result<String, ApiError> {
         if let Some(cert) = self.incoming_cert(caller, id) {
             return Ok(cert.owner.clone());
         }
@@ -715,9 +1051,7 @@ impl World {
             .and_then(|d| d.certs.get(id))
         {
             if cert.accepted_here() {
-                return Err(ApiError::transfer_already_completed(
-                    "The certificate transfer was already accepted",
-                ));
+                return Err(rules.completed_transfer_answer.error());
             }
         }
         Err(ApiError::not_found(format!(
@@ -730,15 +1064,17 @@ impl World {
         caller: &Caller,
         id: &str,
         set_as_active: bool,
+        rules: &Behaviour,
         now: f64,
+        instant: Instant,
     ) -> Result<Reply, ApiError> {
-        let source = self.pending_for_target(caller, id)?;
+        let source = self.pending_for_target(caller, id, rules)?;
         let src = self
             .data_mut(&caller.region, &source)
             .expect("source account exists");
         let mut cert = src.certs.remove(id).expect("pending certificate exists");
         src.tombstones
-            .insert(id.to_string(), caller.account.clone());
+            .insert(id.to_string(), (caller.account.clone(), instant));
         cert.owner = caller.account.clone();
         cert.previous_owner = Some(source);
         cert.pending_target = None;
@@ -746,6 +1082,8 @@ impl World {
         cert.accept_date = Some(now);
         cert.policies.clear();
         cert.things.clear();
+        cert.lingering_policies.clear();
+        cert.lingering_things.clear();
         cert.touch(now);
         let dst = self.data_entry(&caller.region, &caller.account);
         dst.incoming.remove(id);
@@ -759,9 +1097,10 @@ impl World {
         caller: &Caller,
         id: &str,
         reason: Option<String>,
+        rules: &Behaviour,
         now: f64,
     ) -> Result<Reply, ApiError> {
-        let source = self.pending_for_target(caller, id)?;
+        let source = self.pending_for_target(caller, id, rules)?;
         let cert = self
             .data_mut(&caller.region, &source)
             .and_then(|d| d.certs.get_mut(id))
@@ -806,6 +1145,61 @@ impl World {
         )))
     }
 
+    /// RegisterCertificateWithoutCA: the id is the SHA-256 of the DER bytes;
+    /// the same certificate may live in several accounts at once.
+    pub(crate) fn register_without_ca(
+        &mut self,
+        caller: &Caller,
+        pem: &str,
+        status: &str,
+        now: f64,
+    ) -> Result<Reply, ApiError> {
+        let id = crate::pem::certificate_id_of(pem).map_err(ApiError::certificate_validation)?;
+        let (region, account) = (caller.region.clone(), caller.account.clone());
+        let arn = cert_arn(&region, &account, &id);
+        if self
+            .data(&region, &account)
+            .is_some_and(|d| d.certs.contains_key(&id))
+            || self.incoming_cert(caller, &id).is_some()
+        {
+            return Err(ApiError::already_exists(format!(
+                "The certificate is already provisioned or registered: {arn}"
+            )));
+        }
+        self.next_seq += 1;
+        let cert = Cert {
+            id: id.clone(),
+            owner: account.clone(),
+            region: region.clone(),
+            status: status.to_string(),
+            seq: self.next_seq,
+            creation: now,
+            last_modified: now,
+            customer_version: 1,
+            generation_id: random_uuid(),
+            previous_owner: None,
+            pending_target: None,
+            transfer_message: None,
+            transfer_date: None,
+            accept_date: None,
+            reject_date: None,
+            reject_reason: None,
+            policies: BTreeSet::new(),
+            things: BTreeSet::new(),
+            ca_certificate_id: None,
+            mode: "SNI_ONLY".to_string(),
+            pem: pem.to_string(),
+            lingering_policies: BTreeMap::new(),
+            lingering_things: BTreeMap::new(),
+        };
+        let d = self.data_entry(&region, &account);
+        d.tombstones.remove(&id);
+        d.certs.insert(id.clone(), cert);
+        Ok(Reply::Json(
+            json!({ "certificateArn": arn, "certificateId": id }),
+        ))
+    }
+
     /// Removes every trace of `id` in (region, account) before a seed replaces it.
     fn forget(&mut self, region: &str, account: &str, id: &str) {
         let Some(data) = self.data_mut(region, account) else {
@@ -832,7 +1226,8 @@ impl World {
         }
     }
 
-    /// Loads seed data; the whole seed is checked before anything changes.
+    /// Loads seed data; the whole seed is checked before anything changes
+    /// (it is applied to a copy that replaces the world only if all went well).
     pub fn seed(&mut self, seed: &Seed) -> Result<(), String> {
         validate::check_region(&seed.region)?;
         for (account, data) in &seed.accounts {
@@ -845,13 +1240,22 @@ impl World {
                 check_seed_cert(account, c)?;
             }
         }
+        let mut next = self.clone();
+        next.apply_seed(seed)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply_seed(&mut self, seed: &Seed) -> Result<(), String> {
         let now = now_epoch();
+        let region = &seed.region;
         for (account, data) in &seed.accounts {
+            self.seed_registry(region, account, data, now)?;
             for c in &data.certificates {
-                self.forget(&seed.region, account, &c.id);
+                self.forget(region, account, &c.id);
                 if let Some(target) = &c.pending_target {
                     if self
-                        .data(&seed.region, target)
+                        .data(region, target)
                         .is_some_and(|d| d.certs.contains_key(&c.id))
                     {
                         return Err(format!(
@@ -861,14 +1265,15 @@ impl World {
                     }
                 }
                 self.next_seq += 1;
+                let creation = c.creation_date.unwrap_or(now);
                 let cert = Cert {
                     id: c.id.clone(),
                     owner: account.clone(),
-                    region: seed.region.clone(),
+                    region: region.clone(),
                     status: c.status.clone(),
                     seq: self.next_seq,
-                    creation: now,
-                    last_modified: now,
+                    creation,
+                    last_modified: creation.max(now),
                     customer_version: 1,
                     generation_id: random_uuid(),
                     previous_owner: None,
@@ -880,13 +1285,43 @@ impl World {
                     reject_reason: None,
                     policies: c.policies.iter().cloned().collect(),
                     things: c.things.iter().cloned().collect(),
+                    ca_certificate_id: c.ca_certificate_id.clone(),
+                    mode: c
+                        .certificate_mode
+                        .clone()
+                        .unwrap_or_else(|| "DEFAULT".to_string()),
+                    pem: c
+                        .pem
+                        .clone()
+                        .unwrap_or_else(|| crate::pem::generated_pem(&c.id)),
+                    lingering_policies: BTreeMap::new(),
+                    lingering_things: BTreeMap::new(),
                 };
-                let d = self.data_entry(&seed.region, account);
-                d.policies.extend(c.policies.iter().cloned());
-                d.things.extend(c.things.iter().cloned());
+                // policies and things a certificate names exist from now on
+                for p in &c.policies {
+                    self.ensure_policy(region, account, p, None, now);
+                }
+                for t in &c.things {
+                    self.ensure_thing(region, account, t);
+                }
+                if let Some(ca) = &c.ca_certificate_id {
+                    if !validate::is_certificate_id(ca) {
+                        return Err(format!("invalid ca_certificate_id {ca:?} of {}", c.id));
+                    }
+                }
+                if let Some(pem) = &c.pem {
+                    crate::pem::der_of(pem).map_err(|e| format!("pem of {}: {e}", c.id))?;
+                }
+                if !matches!(cert.mode.as_str(), "DEFAULT" | "SNI_ONLY") {
+                    return Err(format!(
+                        "invalid certificate_mode {:?} of {}",
+                        cert.mode, c.id
+                    ));
+                }
+                let d = self.data_entry(region, account);
                 d.certs.insert(c.id.clone(), cert);
                 if let Some(target) = &c.pending_target {
-                    self.data_entry(&seed.region, target)
+                    self.data_entry(region, target)
                         .incoming
                         .insert(c.id.clone(), account.clone());
                 }
@@ -901,10 +1336,10 @@ impl World {
             accounts: self
                 .accounts
                 .iter()
-                .map(|((region, account), d)| AccountState {
-                    account: account.clone(),
-                    region: region.clone(),
-                    certificates: d.certs.values().map(Cert::dump).collect(),
+                .map(|((region, account), d)| {
+                    let mut a = crate::registry::dump_registry(region, account, d);
+                    a.certificates = d.certs.values().map(Cert::dump).collect();
+                    a
                 })
                 .collect(),
         }
@@ -991,6 +1426,7 @@ mod tests {
             A.to_string(),
             SeedAccount {
                 certificates: certs,
+                ..Default::default()
             },
         );
         w.seed(&Seed {
@@ -1010,7 +1446,7 @@ mod tests {
     }
 
     fn run(w: &mut World, who: &str, call: Call) -> Result<Reply, ApiError> {
-        w.execute(&caller(who), call, true).reply
+        w.execute(&caller(who), call, &Behaviour::default()).reply
     }
 
     #[test]

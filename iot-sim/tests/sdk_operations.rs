@@ -14,6 +14,21 @@ fn sim_with(certs_a: Vec<iot_sim::SeedCertificate>) -> SimHandle {
     Simulator::spawn(config).expect("simulator starts")
 }
 
+fn sim_with_registry(
+    certs_a: Vec<iot_sim::SeedCertificate>,
+    policies: &[&str],
+    things: &[&str],
+) -> SimHandle {
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(with_registry(
+        seed_of(vec![(A, certs_a)]),
+        A,
+        policies,
+        things,
+    ));
+    Simulator::spawn(config).expect("simulator starts")
+}
+
 fn status_of(sim: &SimHandle, id: &str) -> String {
     sim.state()
         .find(id)
@@ -284,7 +299,8 @@ async fn outgoing_certificates() {
     assert!(out.next_marker().is_none());
     let first = &out.outgoing_certificates()[0];
     assert_eq!(first.certificate_id(), Some(cert_id(2).as_str()));
-    assert_eq!(first.certificate_arn(), Some(arn(A, &cert_id(2)).as_str()));
+    // by default the ARN carries the target account (the switch offers the source's)
+    assert_eq!(first.certificate_arn(), Some(arn(B, &cert_id(2)).as_str()));
     assert_eq!(first.transferred_to(), Some(B));
     assert_eq!(first.transfer_message(), Some("msg 2"));
     assert!(first.transfer_date().is_some());
@@ -330,7 +346,10 @@ async fn outgoing_certificates() {
 #[tokio::test]
 #[allow(deprecated)]
 async fn policies_attach_list_detach() {
-    let sim = sim_with(vec![cert(1, "INACTIVE")]);
+    let extra: Vec<String> = (0..9).map(|n| format!("extra-{n}")).collect();
+    let mut names = vec!["p-a", "p-b", "p-c", "one-too-many"];
+    names.extend(extra.iter().map(String::as_str));
+    let sim = sim_with_registry(vec![cert(1, "INACTIVE")], &names, &[]);
     let iot = iot(&sim.url(), A);
     let target = arn(A, &cert_id(1));
 
@@ -474,6 +493,16 @@ async fn policies_attach_list_detach() {
         "ResourceNotFoundException",
         404
     );
+    // nothing is created implicitly: attaching a policy that does not exist is 404
+    assert_err!(
+        iot.attach_policy()
+            .policy_name("never-seen")
+            .target(&target)
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        404
+    );
     assert_err!(
         iot.attach_policy()
             .policy_name("bad name")
@@ -533,7 +562,11 @@ async fn policies_attach_list_detach() {
 
 #[tokio::test]
 async fn things_attach_list_detach() {
-    let sim = sim_with(vec![cert(1, "INACTIVE")]);
+    let sim = sim_with_registry(
+        vec![cert(1, "INACTIVE")],
+        &[],
+        &["thing-1", "thing-2", "thing-3"],
+    );
     let iot = iot(&sim.url(), A);
     let principal = arn(A, &cert_id(1));
 
@@ -608,6 +641,16 @@ async fn things_attach_list_detach() {
     );
     assert_err!(
         iot.detach_thing_principal()
+            .thing_name("no-such-thing")
+            .principal(&principal)
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        404
+    );
+    // nothing is created implicitly: attaching a thing that does not exist is 404
+    assert_err!(
+        iot.attach_thing_principal()
             .thing_name("no-such-thing")
             .principal(&principal)
             .send()

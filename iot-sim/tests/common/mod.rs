@@ -59,12 +59,33 @@ pub fn cert(n: u32, status: &str) -> SeedCertificate {
 pub fn seed_of(accounts: Vec<(&str, Vec<SeedCertificate>)>) -> Seed {
     let mut map = BTreeMap::new();
     for (account, certificates) in accounts {
-        map.insert(account.to_string(), SeedAccount { certificates });
+        map.insert(
+            account.to_string(),
+            SeedAccount {
+                certificates,
+                ..Default::default()
+            },
+        );
     }
     Seed {
         region: REGION.to_string(),
         accounts: map,
     }
+}
+
+/// `seed` with these policies (default document) and plain things declared in `account`.
+pub fn with_registry(mut seed: Seed, account: &str, policies: &[&str], things: &[&str]) -> Seed {
+    let a = seed.accounts.entry(account.to_string()).or_default();
+    a.policies
+        .extend(policies.iter().map(|p| iot_sim::SeedPolicy {
+            name: p.to_string(),
+            document: None,
+        }));
+    a.things.extend(things.iter().map(|t| iot_sim::SeedThing {
+        name: t.to_string(),
+        ..Default::default()
+    }));
+    seed
 }
 
 /// (code, status) of an SDK error; transport errors give ("<no code>", 0).
