@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
                 SOURCE.to_string(),
                 SeedAccount {
                     certificates: seeded,
+                    ..Default::default()
                 },
             )]),
         }],

@@ -43,7 +43,13 @@ pub fn seed_active(sim: &SimHandle, region: &str, ids: &[String]) {
         })
         .collect();
     let mut accounts = BTreeMap::new();
-    accounts.insert(SOURCE.to_string(), SeedAccount { certificates });
+    accounts.insert(
+        SOURCE.to_string(),
+        SeedAccount {
+            certificates,
+            ..Default::default()
+        },
+    );
     sim.seed(Seed {
         region: region.to_string(),
         accounts,

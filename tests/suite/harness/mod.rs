@@ -69,6 +69,7 @@ impl Env {
             account.to_string(),
             SeedAccount {
                 certificates: certs,
+                ..Default::default()
             },
         );
         self.sim
