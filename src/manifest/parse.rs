@@ -165,7 +165,7 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
 /// A certificate id decoded for the index: 32 bytes, or 31 bytes (in
 /// `bytes[1..]`) for the `0x` + 62 hex digits form, which `prefixed` tells
 /// apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct IdKey {
     pub(super) bytes: [u8; 32],
     pub(super) prefixed: bool,
