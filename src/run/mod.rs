@@ -140,6 +140,9 @@ impl Run {
         for w in ledger.warnings() {
             tracing::warn!("{w}");
         }
+        for note in ledger.notes() {
+            tracing::info!("{note}");
+        }
         let session = Session::connect(settings).await?;
         let state = ledger.shared_state();
         let (writer, writer_task) = ledger.into_writer();
