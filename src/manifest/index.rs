@@ -141,18 +141,52 @@ pub(super) struct Index {
     /// Distinct regions in order of first appearance.
     pub(super) regions: Vec<Option<Box<str>>>,
     digester: Digester,
+    /// `directory[b]..directory[b + 1]` is the range of `entries` whose digests start with
+    /// the `bits` bits `b` (digests are uniform, so a lookup reads one small range).
+    directory: Vec<u32>,
+    bits: u32,
 }
+
+/// The directory has one entry per this many index entries, about.
+const ENTRIES_PER_BUCKET: usize = 4;
 
 impl Index {
     pub(super) fn build(mut entries: Vec<Entry>, interner: Interner, digester: Digester) -> Index {
         // In place and without extra memory; lines are unique, so the order
         // is total and stability does not matter.
         entries.sort_unstable_by(|a, b| a.digest.cmp(&b.digest).then(a.line.cmp(&b.line)));
-        Index {
+        let mut index = Index {
             entries,
             targets: interner.targets,
             regions: interner.regions,
             digester,
+            directory: Vec::new(),
+            bits: 0,
+        };
+        index.build_directory();
+        index
+    }
+
+    fn build_directory(&mut self) {
+        let wanted = (self.entries.len() / ENTRIES_PER_BUCKET).max(1);
+        self.bits = (usize::BITS - 1 - wanted.leading_zeros()).min(24);
+        self.directory.clear();
+        self.directory.reserve_exact((1 << self.bits) + 1);
+        let mut at = 0usize;
+        for bucket in 0..1u32 << self.bits {
+            while at < self.entries.len() && self.lead(&self.entries[at].digest) < bucket {
+                at += 1;
+            }
+            self.directory.push(at as u32);
+        }
+        self.directory.push(self.entries.len() as u32);
+    }
+
+    fn lead(&self, digest: &Digest) -> u32 {
+        if self.bits == 0 {
+            0
+        } else {
+            digest[0] >> (32 - self.bits)
         }
     }
 
@@ -261,15 +295,19 @@ impl Index {
         if !removed.is_empty() {
             self.entries
                 .retain(|e| removed.binary_search(&e.line).is_err());
+            self.build_directory();
         }
         removed
     }
 
     pub(super) fn find(&self, key: &IdKey) -> Option<&Entry> {
         let digest = self.digester.digest(key);
-        self.entries
+        let bucket = self.lead(&digest) as usize;
+        let range = self.directory[bucket] as usize..self.directory[bucket + 1] as usize;
+        let start = range.start;
+        self.entries[range]
             .binary_search_by(|entry| entry.digest.cmp(&digest))
             .ok()
-            .map(|position| &self.entries[position])
+            .map(|position| &self.entries[start + position])
     }
 }

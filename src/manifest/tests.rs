@@ -742,6 +742,23 @@ fn contains_is_case_insensitive() {
 }
 
 #[test]
+fn contains_finds_every_id_of_a_large_manifest_and_no_other() {
+    // Enough rows for a directory of thousands of buckets over the sorted digests.
+    let mut text = String::from("certificate_id,target_account\n");
+    for n in 0..20_000 {
+        text.push_str(&format!("{},{A}\n", id(n)));
+    }
+    let (_file, manifest) = load(text);
+    assert_eq!(manifest.len(), 20_000);
+    for n in 0..20_000 {
+        assert!(manifest.contains(&id(n)), "row {n}");
+    }
+    for n in 20_000..40_000 {
+        assert!(!manifest.contains(&id(n)), "id {n} is not listed");
+    }
+}
+
+#[test]
 fn regions_and_targets_in_order_of_appearance() {
     let (_file, manifest) = load(format!(
         "certificate_id,target_account,region\n{},{B},eu-west-1\n{},{A},\n{},{B},eu-west-1\n{},{B},\n",
