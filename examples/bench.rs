@@ -7,8 +7,11 @@
 //! Scenarios: `1` (10x quotas, 30 ms latency), `2` (the tool believes quotas twice the real
 //! ones), `3` (two regions, rows alternating), `3-sorted` (two regions, rows sorted by
 //! region), `4` (no quotas, no latency), `validate` (1M-row manifest), `resume` (ledger of
-//! 1M finished items), `5` (= validate + resume), `concurrency` (a sweep of --concurrency,
-//! not part of `all`), `all` (the default: 1 2 3 3-sorted 4 5).
+//! 1M finished items), `5` (= validate + resume), `realistic` (resumes and `status` from a
+//! realistic ledger of 1M fully prepared certificates, 8 events each; with `--ten-million`
+//! also of 10M, whose ledger needs about 19 GB of disk), `validate-10m` (10M-row manifest),
+//! `6` (= realistic + validate-10m), `concurrency` (a sweep of --concurrency, not part of
+//! `all`), `all` (the default: 1 2 3 3-sorted 4 5 6).
 //!
 //! Each scenario starts the simulator in this process (`iot_sim::Simulator::spawn`, its own
 //! runtime and threads) and runs the real release binary `target/release/iot-cert-migrate`
@@ -21,6 +24,8 @@
 
 #[path = "bench/data.rs"]
 mod data;
+#[path = "bench/realistic.rs"]
+mod realistic;
 #[path = "bench/support.rs"]
 mod support;
 
@@ -41,8 +46,8 @@ use support::Exit;
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// Scenarios to run: 1 2 3 3-sorted 4 5 validate resume concurrency all
-    /// (default: all = 1 2 3 3-sorted 4 5).
+    /// Scenarios to run: 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m
+    /// concurrency all (default: all = 1 2 3 3-sorted 4 5 6).
     scenarios: Vec<String>,
     /// Certificates of scenarios 1-3 (and of each step of `concurrency`, halved).
     #[arg(long, default_value_t = 3000)]
@@ -53,6 +58,13 @@ struct Args {
     /// Rows of the manifest (and finished ledger items) of `validate` and `resume`.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// Certificates of the realistic ledger of `realistic`.
+    #[arg(long, default_value_t = 1_000_000)]
+    realistic_certs: usize,
+    /// `realistic` also resumes from a realistic ledger of 10M certificates (about 19 GB of
+    /// disk: check `df -h` first; it is removed afterwards unless --keep).
+    #[arg(long)]
+    ten_million: bool,
     /// --concurrency given to the tool (default: the tool's own default).
     #[arg(long)]
     concurrency: Option<usize>,
@@ -117,7 +129,7 @@ fn real_main(args: Args) -> io::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 10] = [
         "1",
         "2",
         "3",
@@ -125,16 +137,29 @@ fn real_main(args: Args) -> io::Result<()> {
         "4",
         "validate",
         "resume",
+        "realistic",
+        "validate-10m",
         "concurrency",
     ];
     for s in &list {
         let expanded: Vec<&str> = match s.as_str() {
-            "all" => vec!["1", "2", "3", "3-sorted", "4", "validate", "resume"],
+            "all" => vec![
+                "1",
+                "2",
+                "3",
+                "3-sorted",
+                "4",
+                "validate",
+                "resume",
+                "realistic",
+                "validate-10m",
+            ],
             "5" => vec!["validate", "resume"],
+            "6" => vec!["realistic", "validate-10m"],
             one if KNOWN.contains(&one) => vec![one],
             other => {
                 return Err(io::Error::other(format!(
-                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 validate resume concurrency all"
+                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m concurrency all"
                 )))
             }
         };
@@ -210,6 +235,17 @@ fn real_main(args: Args) -> io::Result<()> {
             "4" => scenario_4(&mut ctx),
             "validate" => scenario_validate(&mut ctx),
             "resume" => scenario_resume(&mut ctx),
+            "realistic" => {
+                let certs = ctx.args.realistic_certs;
+                realistic::scenario(&mut ctx, certs, "6a").and_then(|()| {
+                    if ctx.args.ten_million {
+                        realistic::scenario(&mut ctx, 10_000_000, "6c")
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+            "validate-10m" => realistic::validate(&mut ctx, 10_000_000, "6b"),
             "concurrency" => scenario_concurrency(&mut ctx),
             _ => unreachable!("checked above"),
         };

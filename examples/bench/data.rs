@@ -7,6 +7,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
+use iot_cert_migrate::certificate::CertStatus;
 use iot_cert_migrate::ledger::{
     Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via, FORMAT_VERSION,
 };
@@ -153,6 +154,113 @@ pub fn write_finished_ledger(
     }
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(n)
+}
+
+/// Certificates whose events a realistic ledger interleaves, as a run with this many in
+/// flight writes them.
+const IN_FLIGHT: usize = 64;
+
+/// Writes a transfer ledger as a real migration leaves it: every id of `ids` fully prepared
+/// (deactivated, one policy and one thing detached) and transferred, 8 events each, the
+/// events of [`IN_FLIGHT`] certificates at a time interleaved, times advancing. Returns the
+/// number of certificates.
+pub fn write_realistic_ledger(
+    path: &Path,
+    manifest: &Path,
+    manifest_sha256: &str,
+    ids: impl Iterator<Item = String>,
+) -> io::Result<u64> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let start = SystemTime::now();
+    let ts = |ms: u64| {
+        humantime::format_rfc3339_millis(start + std::time::Duration::from_millis(ms)).to_string()
+    };
+    let header = Header {
+        format: FORMAT_VERSION,
+        kind: LedgerKind::Transfer,
+        tool: "iot-cert-migrate".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        manifest: manifest.display().to_string(),
+        manifest_sha256: manifest_sha256.to_string(),
+        started_at: ts(0),
+    };
+    let run = RunStart {
+        run: 1,
+        ts: ts(0),
+        pid: std::process::id(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        manifest_sha256: manifest_sha256.to_string(),
+    };
+    json_line(&mut w, &header)?;
+    json_line(&mut w, &run)?;
+    let mut n = 0u64;
+    let mut window: Vec<(u64, String)> = Vec::with_capacity(IN_FLIGHT);
+    let mut ids = ids.peekable();
+    while ids.peek().is_some() {
+        window.clear();
+        window.extend(ids.by_ref().take(IN_FLIGHT).map(|id| {
+            n += 1;
+            (n, id)
+        }));
+        for step in 0..8 {
+            for (i, id) in &window {
+                let event = realistic_event(id, *i, step, ts(i * 100 + step as u64 * 12));
+                json_line(&mut w, &event)?;
+            }
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(n)
+}
+
+/// Event `step` (0-7) of certificate number `i` of a realistic ledger.
+fn realistic_event(id: &str, i: u64, step: usize, ts: String) -> Event {
+    let (stage, action) = match step {
+        0 | 1 => (Stage::Prepare, Action::Deactivate),
+        2 | 3 => (Stage::Prepare, Action::DetachPolicy),
+        4 | 5 => (Stage::Prepare, Action::DetachThing),
+        _ => (Stage::Transfer, Action::Transfer),
+    };
+    let outcome = match step {
+        7 => Outcome::Transferred,
+        s if s % 2 == 0 => Outcome::Intent,
+        _ => Outcome::Done,
+    };
+    let details = match (action, outcome) {
+        (_, Outcome::Transferred) => Details {
+            arn: Some(format!("arn:aws:iot:{REGION}:{SOURCE}:cert/{id}")),
+            via: Some(Via::Call),
+            ..Default::default()
+        },
+        (Action::Deactivate, _) => Details {
+            action: Some(action),
+            previous_status: Some(CertStatus::Active),
+            ..Default::default()
+        },
+        (Action::DetachPolicy, _) => Details {
+            action: Some(action),
+            policy: Some("fleet-policy".into()),
+            ..Default::default()
+        },
+        (Action::DetachThing, _) => Details {
+            action: Some(action),
+            thing: Some(format!("device-{REGION}-{i}")),
+            ..Default::default()
+        },
+        _ => Details {
+            action: Some(action),
+            ..Default::default()
+        },
+    };
+    Event {
+        ts,
+        id: id.to_string(),
+        target: Some(TARGET.into()),
+        region: None,
+        stage,
+        outcome,
+        details,
+    }
 }
 
 fn json_line<T: serde::Serialize>(w: &mut impl Write, value: &T) -> io::Result<()> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, ExitCode};
-use crate::ledger::{Ledger, LedgerKind};
+use crate::ledger::{Ledger, LedgerKind, UndoHistory};
 use crate::lifecycle::check::{self, Side};
 use crate::manifest::Manifest;
 use crate::output;
@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Erro
             .unwrap_or_else(|| default_ledger(&args.path, LedgerKind::Transfer));
         (ledger, Some(args.path.clone()))
     };
-    let (header, state, warnings) = Ledger::read_only(&ledger_path, false)?;
+    let (header, state, warnings) = Ledger::read_only(&ledger_path, UndoHistory::Drop)?;
     for w in &warnings {
         tracing::warn!("{w}");
     }

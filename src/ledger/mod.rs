@@ -9,9 +9,15 @@
 //! One run at a time: [`Ledger::open`] takes an exclusive lock on `LEDGER.lock`, which also
 //! holds the process id of the run that owns it.
 //!
+//! A resume does not read the whole ledger: beside it, `LEDGER.checkpoint` holds the compact
+//! state as of a ledger offset (written at the end of a run and every so many events), and
+//! only the lines after that offset are replayed. A checkpoint that does not verify against
+//! the ledger is ignored with a warning; see [`checkpoint`].
+//!
 //! The parts: [`event`] (the lines and their closed sets), [`state`] (what the events fold
-//! into), the writer, the replay of a file, and the lock.
+//! into), the writer, the replay of a file, the checkpoint, and the lock.
 
+pub mod checkpoint;
 pub mod event;
 mod lock;
 mod replay;
@@ -25,12 +31,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+pub use checkpoint::checkpoint_path;
 pub use event::{
     now_rfc3339, Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via,
 };
-pub use state::{Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo};
+pub use state::{
+    CertId, Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo, UndoHistory,
+};
 pub use writer::LedgerWriter;
 
+use checkpoint::{Covered, Rejected};
 use lock::LedgerLock;
 use replay::{replay, set_aside_torn_tail, sync_parent_dir};
 
@@ -97,7 +107,67 @@ pub struct Ledger {
     header: Header,
     state: Arc<Mutex<LedgerState>>,
     warnings: Vec<String>,
+    notes: Vec<String>,
+    /// Length and lines of the file (everything in it is durable).
+    end: Covered,
+    /// Lines the state holds that no checkpoint covers yet.
+    uncovered: u64,
     _lock: LedgerLock,
+}
+
+/// How an open ledger's state was read.
+struct Read {
+    state: LedgerState,
+    header: Option<Header>,
+    replayed: replay::Replayed,
+    /// Lines after the checkpoint (all of them without one).
+    uncovered: u64,
+}
+
+/// Reads the state of `file`: from its checkpoint and the lines after it when the
+/// checkpoint verifies, from every line otherwise (saying why in `warnings`).
+fn read_state(
+    file: &mut File,
+    path: &Path,
+    len: u64,
+    undo: UndoHistory,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<Read, LedgerError> {
+    let mut state = LedgerState::new(undo);
+    let mut from = None;
+    match checkpoint::load(path, file, len, undo) {
+        Ok(Some(loaded)) => {
+            state = loaded.state;
+            from = Some(loaded.covered);
+        }
+        Ok(None) => {}
+        Err(Rejected::NoUndo) => notes.push(format!(
+            "checkpoint {}: {}: reading the whole ledger",
+            checkpoint_path(path).display(),
+            Rejected::NoUndo
+        )),
+        Err(why) => warnings.push(format!(
+            "checkpoint {} not used: {why}; reading the whole ledger instead (nothing is lost: the ledger is the record, and a new checkpoint is written)",
+            checkpoint_path(path).display()
+        )),
+    }
+    let replayed = replay(file, path, &mut state, warnings, from)?;
+    if let Some(covered) = from {
+        notes.push(format!(
+            "ledger {}: state read from its checkpoint ({} certificates, {} lines) and the {} lines after it",
+            path.display(),
+            state.len(),
+            covered.lines,
+            replayed.replayed
+        ));
+    }
+    Ok(Read {
+        uncovered: replayed.replayed,
+        header: replayed.header.clone(),
+        replayed,
+        state,
+    })
 }
 
 /// What [`Ledger::open`] needs to know about the run.
@@ -108,13 +178,14 @@ pub struct OpenOptionsLedger<'a> {
     pub manifest_path: &'a Path,
     /// Manifest SHA-256.
     pub manifest_sha256: &'a str,
-    /// Keep what prepare changed (cancel --restore).
-    pub keep_undo: bool,
+    /// Whether the state keeps what prepare changed (cancel --restore).
+    pub undo: UndoHistory,
 }
 
 impl Ledger {
-    /// Locks, reads and replays the ledger at `path`, creating it if missing, and records the
-    /// start of a run. A torn last line is set aside in `PATH.torn` with a warning.
+    /// Locks, reads and replays the ledger at `path` (from its checkpoint when that verifies),
+    /// creating it if missing, and records the start of a run. A torn last line is set aside
+    /// in `PATH.torn` with a warning.
     pub fn open(path: &Path, opts: OpenOptionsLedger<'_>) -> Result<Ledger, LedgerError> {
         let lock = LedgerLock::acquire(path)?;
         let mut file = OpenOptions::new()
@@ -124,18 +195,38 @@ impl Ledger {
             .open(path)
             .map_err(|e| LedgerError::io(path, e))?;
         let mut warnings = Vec::new();
-        let mut state = LedgerState::new(opts.keep_undo);
+        let mut notes = Vec::new();
+        let tmp = checkpoint::temporary_path(path);
+        if tmp.exists() {
+            // We hold the lock: no other run can be writing it.
+            warnings.push(format!(
+                "{}: a checkpoint write was interrupted (the run was killed or the machine stopped); ignoring and removing it",
+                tmp.display()
+            ));
+            std::fs::remove_file(&tmp).map_err(|e| LedgerError::io(&tmp, e))?;
+        }
+        let mut state = LedgerState::new(opts.undo);
         let len = file.metadata().map_err(|e| LedgerError::io(path, e))?.len();
         let mut header = None;
+        let mut end = Covered { len: 0, lines: 0 };
+        let mut uncovered = 0;
         if len > 0 {
-            let read = replay(&mut file, path, &mut state, &mut warnings)?;
-            if read.good_len < len {
-                set_aside_torn_tail(&mut file, path, read.good_len)?;
-            } else if read.missing_newline {
+            let read = read_state(&mut file, path, len, opts.undo, &mut warnings, &mut notes)?;
+            state = read.state;
+            uncovered = read.uncovered;
+            let replayed = read.replayed;
+            end = Covered {
+                len: replayed.good_len,
+                lines: replayed.lines,
+            };
+            if replayed.good_len < len {
+                set_aside_torn_tail(&mut file, path, replayed.good_len)?;
+            } else if replayed.missing_newline {
                 // A whole, valid last line that only lost its newline: keep it, add the newline.
                 file.write_all(b"\n")
                     .and_then(|_| file.sync_data())
                     .map_err(|e| LedgerError::io(path, e))?;
+                end.len += 1;
             }
             if let Some(h) = read.header {
                 if h.kind != opts.kind {
@@ -169,7 +260,10 @@ impl Ledger {
                     manifest_sha256: opts.manifest_sha256.to_string(),
                     started_at: now_rfc3339(),
                 };
-                write_line(&mut file, path, &header)?;
+                end = Covered {
+                    len: write_line(&mut file, path, &header)?,
+                    lines: 1,
+                };
                 sync_parent_dir(path);
                 header
             }
@@ -182,27 +276,37 @@ impl Ledger {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             manifest_sha256: opts.manifest_sha256.to_string(),
         };
-        write_line(&mut file, path, &run)?;
+        end.len += write_line(&mut file, path, &run)?;
+        end.lines += 1;
         Ok(Ledger {
             path: path.to_path_buf(),
             file,
             header,
             state: Arc::new(Mutex::new(state)),
             warnings,
+            notes,
+            end,
+            uncovered: uncovered + 1,
             _lock: lock,
         })
     }
 
-    /// Reads a ledger without locking or changing it (for `status`). A torn last line is
-    /// reported as a warning; a damaged middle line is an error.
+    /// Reads a ledger (from its checkpoint when that verifies) without locking or changing it
+    /// (for `status`). A torn last line is reported as a warning; a damaged middle line is an
+    /// error.
     pub fn read_only(
         path: &Path,
-        keep_undo: bool,
+        undo: UndoHistory,
     ) -> Result<(Header, LedgerState, Vec<String>), LedgerError> {
         let mut file = File::open(path).map_err(|e| LedgerError::io(path, e))?;
-        let mut state = LedgerState::new(keep_undo);
+        let len = file.metadata().map_err(|e| LedgerError::io(path, e))?.len();
         let mut warnings = Vec::new();
-        let read = replay(&mut file, path, &mut state, &mut warnings)?;
+        let mut notes = Vec::new();
+        let read = read_state(&mut file, path, len, undo, &mut warnings, &mut notes)?;
+        for note in notes {
+            tracing::debug!("{note}");
+        }
+        let state = read.state;
         let header = read.header.ok_or_else(|| LedgerError::Damaged {
             path: path.to_path_buf(),
             line: 1,
@@ -231,9 +335,14 @@ impl Ledger {
         self.state.clone()
     }
 
-    /// Warnings found while opening (torn line, changed manifest).
+    /// Warnings found while opening (torn line, changed manifest, a checkpoint not used).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// What opening did that is worth an info line (the checkpoint it started from).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Starts the single writer task: it appends events, syncs them in groups and applies them
@@ -248,12 +357,14 @@ impl Ledger {
     }
 }
 
-fn write_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<(), LedgerError> {
+/// Appends one line, synced; returns its length.
+fn write_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<u64, LedgerError> {
     let mut line = serde_json::to_vec(value).expect("ledger lines serialise");
     line.push(b'\n');
     file.write_all(&line)
         .and_then(|_| file.sync_data())
-        .map_err(|e| LedgerError::io(path, e))
+        .map_err(|e| LedgerError::io(path, e))?;
+    Ok(line.len() as u64)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::checkpoint::Covered;
 use super::event::{Event, Header, RunStart};
 use super::state::LedgerState;
 use super::{LedgerError, FORMAT_VERSION};
@@ -28,14 +29,20 @@ pub(super) struct Replayed {
     pub(super) good_len: u64,
     /// The last line is valid but lacks its newline.
     pub(super) missing_newline: bool,
+    /// Lines in the well-formed prefix.
+    pub(super) lines: u64,
+    /// Lines read and folded into the state by this replay (those after the checkpoint).
+    pub(super) replayed: u64,
 }
 
-/// Reads every line into `state`.
+/// Reads the header, then every line after `from` (a checkpoint already folded into
+/// `state`), or after the header when there is none, into `state`.
 pub(super) fn replay(
     file: &mut File,
     path: &Path,
     state: &mut LedgerState,
     warnings: &mut Vec<String>,
+    from: Option<Covered>,
 ) -> Result<Replayed, LedgerError> {
     file.seek(SeekFrom::Start(0))
         .map_err(|e| LedgerError::io(path, e))?;
@@ -45,7 +52,21 @@ pub(super) fn replay(
     let mut good_len = 0u64;
     let mut lineno = 0u64;
     let mut missing_newline = false;
+    let mut replayed = 0u64;
+    let mut good_lines = 0u64;
+    let mut skip = from;
     loop {
+        if header.is_some() {
+            if let Some(to) = skip.take() {
+                // The checkpoint holds everything up to here: go on after it.
+                reader
+                    .seek(SeekFrom::Start(to.len))
+                    .map_err(|e| LedgerError::io(path, e))?;
+                good_len = to.len;
+                lineno = to.lines;
+                good_lines = to.lines;
+            }
+        }
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
@@ -81,11 +102,17 @@ pub(super) fn replay(
         }
         good_len += n as u64;
         missing_newline = !complete;
+        replayed += 1;
+        good_lines = lineno;
     }
+    // The header line is read in any case; count what came after it.
+    let replayed = replayed - u64::from(header.is_some());
     Ok(Replayed {
         header,
         good_len,
         missing_newline,
+        lines: good_lines,
+        replayed,
     })
 }
 

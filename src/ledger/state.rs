@@ -1,30 +1,71 @@
-//! The state a ledger's events fold into: one record per certificate.
+//! The state a ledger's events fold into: one compact record per certificate.
+//!
+//! A resumed migration of ten million certificates has to fit a small cron machine, so a
+//! certificate costs its id (32 bytes, decoded from its 64 hex digits) and 8 bytes: its state,
+//! whether it has details, and its destination (an index into a table of the distinct
+//! target/region pairs, of which a fleet has few). The details (an intent left open, a
+//! failure, what prepare changed) are kept in a side table, only for the certificates that
+//! have them: after a migration that is almost none.
+//!
+//! The records sit in one array sorted by id, found through a directory of the ids' leading
+//! bits; certificates new since the array was last sorted wait in a small hash map, merged
+//! into the array when it grows past a fraction of it (and before a checkpoint is written,
+//! which stores the array as it is).
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{Action, Details, Event, Outcome, Stage};
 use crate::certificate::CertStatus;
 
+/// Whether a ledger's state keeps what prepare changed. Only undo (`cancel --restore`) needs
+/// it; without it a large ledger's state stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoHistory {
+    /// Keep it (`cancel --restore`).
+    Keep,
+    /// Leave it out.
+    Drop,
+}
+
 /// The state of one certificate as the ledger tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum ItemState {
     /// Events exist but nothing terminal yet (e.g. prepare done, transfer not sent).
-    Started,
+    #[default]
+    Started = 0,
     /// Pending transfer to its target.
-    Transferred,
+    Transferred = 1,
     /// Failed; see the failure.
-    Failed,
+    Failed = 2,
     /// Transfer cancelled.
-    Cancelled,
+    Cancelled = 3,
     /// Transfer cancelled and prepare undone.
-    Restored,
+    Restored = 4,
     /// The target accepted (seen by cancel, or done by accept).
-    Accepted,
+    Accepted = 5,
     /// The target rejected.
-    Rejected,
+    Rejected = 6,
+}
+
+impl ItemState {
+    /// The state stored as `code` (see the `repr`), if it is one.
+    pub(super) fn from_code(code: u8) -> Option<ItemState> {
+        Some(match code {
+            0 => ItemState::Started,
+            1 => ItemState::Transferred,
+            2 => ItemState::Failed,
+            3 => ItemState::Cancelled,
+            4 => ItemState::Restored,
+            5 => ItemState::Accepted,
+            6 => ItemState::Rejected,
+            _ => return None,
+        })
+    }
 }
 
 /// Why an item failed, as recorded.
@@ -62,25 +103,6 @@ impl Undo {
     }
 }
 
-/// Everything the ledger knows about one certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemRecord {
-    /// Latest state.
-    pub state: ItemState,
-    /// Target account of the latest event that named one.
-    pub target: Option<String>,
-    /// Region of the latest event that named one.
-    pub region: Option<String>,
-    /// An intent without an outcome: the item is in doubt until reconciled.
-    pub open_intent: Option<OpenIntent>,
-    /// Set while state is `Failed`.
-    pub failure: Option<Box<Failure>>,
-    /// ARN recorded at transfer.
-    pub arn: Option<String>,
-    /// What prepare changed (kept only when the ledger was opened with `keep_undo`).
-    pub undo: Option<Box<Undo>>,
-}
-
 /// An intent recorded without an outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenIntent {
@@ -94,79 +116,446 @@ pub struct OpenIntent {
     pub previous_status: Option<CertStatus>,
 }
 
-impl ItemRecord {
-    fn new() -> Self {
-        ItemRecord {
-            state: ItemState::Started,
-            target: None,
-            region: None,
-            open_intent: None,
-            failure: None,
-            arn: None,
-            undo: None,
+/// Everything the ledger knows about one certificate: a view into the state, valid while
+/// the state is borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRecord<'a> {
+    /// Latest state.
+    pub state: ItemState,
+    /// Target account of the latest event that named one.
+    pub target: Option<&'a str>,
+    /// Region of the latest event that named one.
+    pub region: Option<&'a str>,
+    /// An intent without an outcome: the item is in doubt until reconciled.
+    pub open_intent: Option<&'a OpenIntent>,
+    /// Set while state is `Failed`.
+    pub failure: Option<&'a Failure>,
+    /// What prepare changed (kept only with [`UndoHistory::Keep`]).
+    pub undo: Option<&'a Undo>,
+}
+
+/// A certificate id as the state keys it: the 32 bytes of 64 lowercase hex digits (every id
+/// the tool writes), or the text itself for anything else a ledger may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum CertKey {
+    Hex([u8; 32]),
+    Text(Box<str>),
+}
+
+impl CertKey {
+    pub(super) fn parse(id: &str) -> CertKey {
+        match decode_hex_id(id) {
+            Some(bytes) => CertKey::Hex(bytes),
+            None => CertKey::Text(id.into()),
+        }
+    }
+
+    fn borrowed(&self) -> KeyRef<'_> {
+        match self {
+            CertKey::Hex(bytes) => KeyRef::Hex(bytes),
+            CertKey::Text(text) => KeyRef::Text(text),
         }
     }
 }
 
+/// A borrowed [`CertKey`], for lookups that should not allocate.
+#[derive(Clone, Copy)]
+enum KeyRef<'a> {
+    Hex(&'a [u8; 32]),
+    Text(&'a str),
+}
+
+/// The 32 bytes of a 64-digit lowercase hex id; `None` for anything else (uppercase too, so
+/// that the text of every id round-trips).
+pub(super) fn decode_hex_id(id: &str) -> Option<[u8; 32]> {
+    let digits = id.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let value = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    };
+    let mut bytes = [0u8; 32];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        bytes[i] = (value(pair[0])? << 4) | value(pair[1])?;
+    }
+    Some(bytes)
+}
+
+/// A certificate id as text, made on the fly from the stored bytes (no allocation).
+#[derive(Clone, Copy)]
+pub struct CertId<'a>(IdText<'a>);
+
+#[derive(Clone, Copy)]
+enum IdText<'a> {
+    Hex([u8; 64]),
+    Text(&'a str),
+}
+
+impl<'a> CertId<'a> {
+    fn of(key: KeyRef<'a>) -> CertId<'a> {
+        match key {
+            KeyRef::Hex(bytes) => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut text = [0u8; 64];
+                for (i, byte) in bytes.iter().enumerate() {
+                    text[2 * i] = DIGITS[usize::from(byte >> 4)];
+                    text[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+                }
+                CertId(IdText::Hex(text))
+            }
+            KeyRef::Text(text) => CertId(IdText::Text(text)),
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            IdText::Hex(text) => std::str::from_utf8(text).expect("hex digits are ASCII"),
+            IdText::Text(text) => text,
+        }
+    }
+}
+
+impl std::ops::Deref for CertId<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for CertId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CertId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// The 8 bytes every certificate costs besides its id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Compact {
+    pub(super) state: ItemState,
+    /// The certificate has an entry in [`LedgerState::details`].
+    pub(super) has_details: bool,
+    /// Index into [`LedgerState::destinations`]; 0 is "none named".
+    pub(super) destination: u32,
+}
+
+/// One record of the sorted array.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot {
+    pub(super) key: [u8; 32],
+    pub(super) rec: Compact,
+}
+
+/// What only some certificates have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ItemDetails {
+    pub(super) open_intent: Option<OpenIntent>,
+    pub(super) failure: Option<Failure>,
+    pub(super) undo: Option<Undo>,
+}
+
+impl ItemDetails {
+    fn is_empty(&self) -> bool {
+        self.open_intent.is_none() && self.failure.is_none() && self.undo.is_none()
+    }
+}
+
+/// A target account and a region, as events name them.
+pub(super) type Destination = (Option<Box<str>>, Option<Box<str>>);
+
+/// New certificates wait in the hash map until it holds this many, or a fraction of the
+/// sorted array ([`MERGE_FRACTION`]), whichever is more.
+const MERGE_MIN: usize = 1 << 16;
+const MERGE_FRACTION: usize = 8;
+/// The directory has one entry per this many records, about.
+const RECORDS_PER_BUCKET: usize = 8;
+
 /// The replayed content of a ledger: one record per certificate id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LedgerState {
-    items: HashMap<Box<str>, ItemRecord>,
-    keep_undo: bool,
+    /// Sorted by key.
+    pub(super) sorted: Vec<Slot>,
+    /// `directory[b]..directory[b + 1]` is the range of `sorted` whose keys start with the
+    /// `bits` bits `b`.
+    directory: Vec<u32>,
+    bits: u32,
+    /// Hex ids not in `sorted` yet.
+    recent: HashMap<[u8; 32], Compact>,
+    /// Ids that are not 64 lowercase hex digits (never written by the tool itself).
+    pub(super) other: HashMap<Box<str>, Compact>,
+    pub(super) details: HashMap<CertKey, ItemDetails>,
+    /// Index 0 is (None, None).
+    pub(super) destinations: Vec<Destination>,
+    destination_ids: HashMap<Destination, u32>,
+    pub(super) undo: UndoHistory,
     /// Number of runs recorded (RunStart lines).
     pub runs: u32,
 }
 
 impl LedgerState {
-    /// An empty state; `keep_undo` keeps what prepare changed (only `cancel --restore` needs it).
-    pub fn new(keep_undo: bool) -> Self {
-        LedgerState {
-            items: HashMap::new(),
-            keep_undo,
+    /// An empty state, keeping what prepare changed or not.
+    pub fn new(undo: UndoHistory) -> Self {
+        let mut state = LedgerState {
+            sorted: Vec::new(),
+            directory: Vec::new(),
+            bits: 0,
+            recent: HashMap::new(),
+            other: HashMap::new(),
+            details: HashMap::new(),
+            destinations: Vec::new(),
+            destination_ids: HashMap::new(),
+            undo,
             runs: 0,
-        }
+        };
+        state.intern_destination((None, None));
+        state.build_directory();
+        state
+    }
+
+    /// Which undo history the state keeps.
+    pub fn undo_history(&self) -> UndoHistory {
+        self.undo
     }
 
     /// The record of a certificate, if the ledger mentions it.
-    pub fn get(&self, id: &str) -> Option<&ItemRecord> {
-        self.items.get(id)
+    pub fn get(&self, id: &str) -> Option<ItemRecord<'_>> {
+        match decode_hex_id(id) {
+            Some(bytes) => {
+                let rec = *self.find(&bytes)?;
+                Some(self.view(KeyRef::Hex(&bytes), rec))
+            }
+            None => {
+                let rec = *self.other.get(id)?;
+                Some(self.view(KeyRef::Text(id), rec))
+            }
+        }
     }
 
     /// Every record, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &ItemRecord)> {
-        self.items.iter().map(|(k, v)| (k.as_ref(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (CertId<'_>, ItemRecord<'_>)> {
+        let sorted = self.sorted.iter().map(|s| (KeyRef::Hex(&s.key), s.rec));
+        let recent = self.recent.iter().map(|(k, r)| (KeyRef::Hex(k), *r));
+        let other = self.other.iter().map(|(k, r)| (KeyRef::Text(k), *r));
+        sorted
+            .chain(recent)
+            .chain(other)
+            .map(|(key, rec)| (CertId::of(key), self.view(key, rec)))
+    }
+
+    /// The records that have details (an open intent, a failure, an undo history): few,
+    /// so listing failures or items in doubt does not walk every certificate.
+    pub fn with_details(&self) -> impl Iterator<Item = (CertId<'_>, ItemRecord<'_>)> {
+        self.details.keys().filter_map(|key| {
+            let key = key.borrowed();
+            let rec = match key {
+                KeyRef::Hex(bytes) => *self.find(bytes)?,
+                KeyRef::Text(text) => *self.other.get(text)?,
+            };
+            Some((CertId::of(key), self.view(key, rec)))
+        })
     }
 
     /// Number of certificates the ledger mentions.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.sorted.len() + self.recent.len() + self.other.len()
     }
 
     /// True when the ledger mentions no certificate.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
+    }
+
+    fn view<'s>(&'s self, key: KeyRef<'_>, rec: Compact) -> ItemRecord<'s> {
+        let details = if rec.has_details {
+            let found = match key {
+                KeyRef::Hex(bytes) => self.details.get(&CertKey::Hex(*bytes)),
+                KeyRef::Text(text) => self.details.get(&CertKey::Text(text.into())),
+            };
+            found
+        } else {
+            None
+        };
+        let (target, region) = &self.destinations[rec.destination as usize];
+        ItemRecord {
+            state: rec.state,
+            target: target.as_deref(),
+            region: region.as_deref(),
+            open_intent: details.and_then(|d| d.open_intent.as_ref()),
+            failure: details.and_then(|d| d.failure.as_ref()),
+            undo: details.and_then(|d| d.undo.as_ref()),
+        }
+    }
+
+    fn bucket(&self, key: &[u8; 32]) -> std::ops::Range<usize> {
+        if self.bits == 0 {
+            return 0..self.sorted.len();
+        }
+        let lead = u32::from_be_bytes([key[0], key[1], key[2], key[3]]) >> (32 - self.bits);
+        self.directory[lead as usize] as usize..self.directory[lead as usize + 1] as usize
+    }
+
+    fn find(&self, key: &[u8; 32]) -> Option<&Compact> {
+        let range = self.bucket(key);
+        let start = range.start;
+        match self.sorted[range].binary_search_by(|s| s.key.cmp(key)) {
+            Ok(i) => Some(&self.sorted[start + i].rec),
+            Err(_) => self.recent.get(key),
+        }
+    }
+
+    /// The record of `key`, made (in state `Started`) if it is new.
+    fn entry(&mut self, key: &CertKey) -> &mut Compact {
+        match key {
+            CertKey::Hex(bytes) => {
+                let range = self.bucket(bytes);
+                let start = range.start;
+                if let Ok(i) = self.sorted[range].binary_search_by(|s| s.key.cmp(bytes)) {
+                    return &mut self.sorted[start + i].rec;
+                }
+                if !self.recent.contains_key(bytes)
+                    && self.recent.len() >= MERGE_MIN.max(self.sorted.len() / MERGE_FRACTION)
+                {
+                    self.merge_recent();
+                    return self.entry(key);
+                }
+                self.recent.entry(*bytes).or_default()
+            }
+            CertKey::Text(text) => self.other.entry(text.clone()).or_default(),
+        }
+    }
+
+    /// Moves the recent records into the sorted array (in place: the array grows at its end
+    /// and the two sorted runs are merged from the back).
+    pub(super) fn merge_recent(&mut self) {
+        if self.recent.is_empty() {
+            return;
+        }
+        let mut recent: Vec<Slot> = self
+            .recent
+            .drain()
+            .map(|(key, rec)| Slot { key, rec })
+            .collect();
+        self.recent.shrink_to_fit();
+        recent.sort_unstable_by_key(|s| s.key);
+        let old = self.sorted.len();
+        self.sorted.reserve_exact(recent.len());
+        self.sorted.extend_from_slice(&recent);
+        // Merge from the back: sorted[..old] and recent into sorted[..old + recent.len()].
+        let (mut i, mut j, mut out) = (old, recent.len(), self.sorted.len());
+        while j > 0 {
+            out -= 1;
+            if i > 0 && self.sorted[i - 1].key > recent[j - 1].key {
+                self.sorted[out] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[out] = recent[j - 1];
+                j -= 1;
+            }
+        }
+        self.build_directory();
+    }
+
+    /// Makes the array the only home of hex records and rebuilds its directory (after a
+    /// merge, or after a checkpoint filled the array).
+    pub(super) fn build_directory(&mut self) {
+        let wanted = (self.sorted.len() / RECORDS_PER_BUCKET).max(1);
+        self.bits = (usize::BITS - 1 - wanted.leading_zeros()).min(24);
+        let buckets = 1usize << self.bits;
+        self.directory.clear();
+        self.directory.reserve_exact(buckets + 1);
+        let mut at = 0usize;
+        for b in 0..buckets {
+            while at < self.sorted.len() && self.lead(&self.sorted[at].key) < b {
+                at += 1;
+            }
+            self.directory.push(at as u32);
+        }
+        self.directory.push(self.sorted.len() as u32);
+    }
+
+    fn lead(&self, key: &[u8; 32]) -> usize {
+        if self.bits == 0 {
+            0
+        } else {
+            (u32::from_be_bytes([key[0], key[1], key[2], key[3]]) >> (32 - self.bits)) as usize
+        }
+    }
+
+    /// The index of a destination, added if new.
+    pub(super) fn intern_destination(&mut self, destination: Destination) -> u32 {
+        if let Some(&id) = self.destination_ids.get(&destination) {
+            return id;
+        }
+        let id = self.destinations.len() as u32;
+        self.destinations.push(destination.clone());
+        self.destination_ids.insert(destination, id);
+        id
+    }
+
+    /// Fills an empty state from a checkpoint's parts.
+    pub(super) fn restore(
+        &mut self,
+        sorted: Vec<Slot>,
+        other: HashMap<Box<str>, Compact>,
+        details: HashMap<CertKey, ItemDetails>,
+        destinations: Vec<Destination>,
+        runs: u32,
+    ) {
+        self.sorted = sorted;
+        self.other = other;
+        self.details = details;
+        self.destination_ids = destinations
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, d)| (d, i as u32))
+            .collect();
+        self.destinations = destinations;
+        self.runs = runs;
+        self.recent.clear();
+        self.build_directory();
     }
 
     /// Folds one event into the state.
     pub fn apply(&mut self, ev: &Event) {
-        let keep_undo = self.keep_undo;
-        let rec = match self.items.get_mut(ev.id.as_str()) {
-            Some(r) => r,
-            None => self
-                .items
-                .entry(ev.id.clone().into_boxed_str())
-                .or_insert_with(ItemRecord::new),
-        };
-        if ev.target.is_some() && rec.target.as_deref() != ev.target.as_deref() {
-            rec.target = ev.target.clone();
+        let key = CertKey::parse(&ev.id);
+        let rec = *self.entry(&key);
+        let mut next = rec;
+        let (target, region) = &self.destinations[rec.destination as usize];
+        let new_target = ev
+            .target
+            .as_deref()
+            .filter(|t| target.as_deref() != Some(*t));
+        let new_region = ev
+            .region
+            .as_deref()
+            .filter(|r| region.as_deref() != Some(*r));
+        if new_target.is_some() || new_region.is_some() {
+            let destination = (
+                new_target.map(Box::from).or_else(|| target.clone()),
+                new_region.map(Box::from).or_else(|| region.clone()),
+            );
+            next.destination = self.intern_destination(destination);
         }
-        if ev.region.is_some() && rec.region.as_deref() != ev.region.as_deref() {
-            rec.region = ev.region.clone();
-        }
+        let keep_undo = self.undo == UndoHistory::Keep;
         let d = &ev.details;
+        let mut details = if rec.has_details {
+            self.details.remove(&key).unwrap_or_default()
+        } else {
+            ItemDetails::default()
+        };
         match ev.outcome {
             Outcome::Intent => {
-                rec.open_intent = d.action.map(|action| OpenIntent {
+                details.open_intent = d.action.map(|action| OpenIntent {
                     stage: ev.stage,
                     action,
                     subject: d.policy.clone().or_else(|| d.thing.clone()),
@@ -177,62 +566,69 @@ impl LedgerState {
                 // The intent stays open: only reconciliation closes it.
             }
             Outcome::Done => {
-                rec.open_intent = None;
+                details.open_intent = None;
                 if keep_undo {
-                    record_undo(rec, d);
+                    record_undo(&mut details.undo, d);
                 }
             }
-            Outcome::NotDone => rec.open_intent = None,
+            Outcome::NotDone => details.open_intent = None,
             Outcome::Transferred => {
-                rec.open_intent = None;
-                rec.state = ItemState::Transferred;
-                rec.failure = None;
-                if d.arn.is_some() {
-                    rec.arn = d.arn.clone();
-                }
+                details.open_intent = None;
+                details.failure = None;
+                next.state = ItemState::Transferred;
             }
             Outcome::Failed => {
                 // A failure does not close an open intent: its outcome may still be unknown.
-                rec.state = ItemState::Failed;
-                rec.failure = Some(Box::new(Failure {
+                next.state = ItemState::Failed;
+                details.failure = Some(Failure {
                     stage: d.failed_stage.unwrap_or(ev.stage),
                     error_code: d.error_code.clone().unwrap_or_default(),
                     http_status: d.http_status,
                     message: d.message.clone().unwrap_or_default(),
                     attempts: d.attempts.unwrap_or(0),
                     retryable: d.retryable.unwrap_or(false),
-                }));
+                });
             }
-            Outcome::Cancelled => terminal(rec, ItemState::Cancelled),
-            Outcome::Restored => terminal(rec, ItemState::Restored),
-            Outcome::AlreadyAccepted | Outcome::Accepted => terminal(rec, ItemState::Accepted),
-            Outcome::Rejected => terminal(rec, ItemState::Rejected),
+            Outcome::Cancelled => terminal(&mut next, &mut details, ItemState::Cancelled),
+            Outcome::Restored => terminal(&mut next, &mut details, ItemState::Restored),
+            Outcome::AlreadyAccepted | Outcome::Accepted => {
+                terminal(&mut next, &mut details, ItemState::Accepted)
+            }
+            Outcome::Rejected => terminal(&mut next, &mut details, ItemState::Rejected),
         }
+        next.has_details = !details.is_empty();
+        if next.has_details {
+            self.details.insert(key.clone(), details);
+        }
+        *self.entry(&key) = next;
     }
 }
 
-fn terminal(rec: &mut ItemRecord, state: ItemState) {
-    rec.open_intent = None;
+fn terminal(rec: &mut Compact, details: &mut ItemDetails, state: ItemState) {
+    details.open_intent = None;
+    details.failure = None;
     rec.state = state;
-    rec.failure = None;
 }
 
-/// Keeps track of what prepare changed and restore undid.
-fn record_undo(rec: &mut ItemRecord, d: &Details) {
+/// Keeps track of what prepare changed and restore undid; an empty history is dropped.
+fn record_undo(undo: &mut Option<Undo>, d: &Details) {
     let Some(action) = d.action else { return };
-    let undo = rec.undo.get_or_insert_with(Default::default);
+    let history = undo.get_or_insert_with(Default::default);
     match action {
-        Action::Deactivate => undo.previous_status = d.previous_status.clone(),
-        Action::DetachPolicy => push_unique(&mut undo.policies, d.policy.as_deref()),
-        Action::DetachThing => push_unique(&mut undo.things, d.thing.as_deref()),
-        Action::Reactivate => undo.previous_status = None,
-        Action::ReattachPolicy => undo
+        Action::Deactivate => history.previous_status = d.previous_status.clone(),
+        Action::DetachPolicy => push_unique(&mut history.policies, d.policy.as_deref()),
+        Action::DetachThing => push_unique(&mut history.things, d.thing.as_deref()),
+        Action::Reactivate => history.previous_status = None,
+        Action::ReattachPolicy => history
             .policies
             .retain(|p| Some(p.as_str()) != d.policy.as_deref()),
-        Action::ReattachThing => undo
+        Action::ReattachThing => history
             .things
             .retain(|t| Some(t.as_str()) != d.thing.as_deref()),
         _ => {}
+    }
+    if history.is_empty() {
+        *undo = None;
     }
 }
 

@@ -13,7 +13,7 @@ fn opts(sha: &str) -> OpenOptionsLedger<'_> {
         kind: LedgerKind::Transfer,
         manifest_path: Path::new("m.csv"),
         manifest_sha256: sha,
-        keep_undo: true,
+        undo: UndoHistory::Keep,
     }
 }
 
@@ -120,7 +120,7 @@ fn changed_manifest_is_a_warning_and_wrong_kind_an_error() {
 
 #[test]
 fn undo_tracks_detach_and_reattach() {
-    let mut s = LedgerState::new(true);
+    let mut s = LedgerState::new(UndoHistory::Keep);
     let done = |action, policy: Option<&str>, prev: Option<&str>| {
         Event::new(ID, None, None, Stage::Prepare, Outcome::Done).with(Details {
             action: Some(action),
@@ -133,14 +133,14 @@ fn undo_tracks_detach_and_reattach() {
     s.apply(&done(Action::DetachPolicy, Some("p1"), None));
     s.apply(&done(Action::DetachPolicy, Some("p2"), None));
     s.apply(&done(Action::ReattachPolicy, Some("p1"), None));
-    let undo = s.get(ID).unwrap().undo.as_deref().unwrap().clone();
+    let undo = s.get(ID).unwrap().undo.unwrap().clone();
     assert_eq!(undo.previous_status, Some(CertStatus::Active));
     assert_eq!(undo.policies, vec!["p2".to_string()]);
 }
 
 #[test]
 fn failure_keeps_an_unknown_intent_open() {
-    let mut s = LedgerState::new(false);
+    let mut s = LedgerState::new(UndoHistory::Drop);
     s.apply(&intent(Action::Transfer));
     s.apply(
         &Event::new(ID, None, None, Stage::Transfer, Outcome::Failed).with(Details {
@@ -160,4 +160,310 @@ fn failure_keeps_an_unknown_intent_open() {
     ));
     assert_eq!(s.get(ID).unwrap().state, ItemState::Transferred);
     assert!(s.get(ID).unwrap().failure.is_none());
+}
+
+/// Every record of a state, as text, by id: two states compare equal when they hold the same.
+fn snapshot(state: &LedgerState) -> std::collections::BTreeMap<String, String> {
+    state
+        .iter()
+        .map(|(id, rec)| (id.to_string(), format!("{rec:?}")))
+        .collect()
+}
+
+fn numbered_id(n: u64) -> String {
+    let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{a:016x}{n:016x}{:016x}{:016x}", a.rotate_left(17), !n)
+}
+
+/// A ledger with finished, failed, in-doubt and half-prepared certificates, two targets, a
+/// region and an id that is not lowercase hex: everything a checkpoint has to carry.
+async fn varied_ledger(path: &Path, undo: UndoHistory) {
+    let ledger = Ledger::open(
+        path,
+        OpenOptionsLedger {
+            undo,
+            ..opts("abc")
+        },
+    )
+    .unwrap();
+    let (w, h) = ledger.into_writer();
+    for n in 0..300u64 {
+        let id = numbered_id(n);
+        let target = if n % 2 == 0 {
+            "222222222222"
+        } else {
+            "333333333333"
+        };
+        let region = (n % 3 == 0).then_some("eu-west-1");
+        let ev = |stage, outcome, details| {
+            Event::new(&id, Some(target), region, stage, outcome).with(details)
+        };
+        let detach = Details {
+            action: Some(Action::DetachPolicy),
+            policy: Some(format!("policy-{n}")),
+            ..Default::default()
+        };
+        w.record(ev(Stage::Prepare, Outcome::Intent, detach.clone()))
+            .await
+            .unwrap();
+        if n % 7 == 0 {
+            continue; // in doubt
+        }
+        w.record(ev(Stage::Prepare, Outcome::Done, detach))
+            .await
+            .unwrap();
+        match n % 5 {
+            0 => {
+                let failed = Details {
+                    error_code: Some("Boom".into()),
+                    http_status: Some(503),
+                    message: Some(format!("failure {n}")),
+                    attempts: Some(5),
+                    retryable: Some(true),
+                    ..Default::default()
+                };
+                w.record(ev(Stage::Transfer, Outcome::Failed, failed))
+                    .await
+                    .unwrap()
+            }
+            1 => {}
+            _ => w
+                .record(ev(
+                    Stage::Transfer,
+                    Outcome::Transferred,
+                    Details::default(),
+                ))
+                .await
+                .unwrap(),
+        }
+    }
+    let odd = "0x".to_string() + &"AB".repeat(31);
+    w.record(Event::new(
+        &odd,
+        Some("222222222222"),
+        None,
+        Stage::Transfer,
+        Outcome::Transferred,
+    ))
+    .await
+    .unwrap();
+    drop(w);
+    h.await.unwrap().unwrap();
+}
+
+/// The state of a ledger read line by line, without its checkpoint.
+fn full_replay(path: &Path, undo: UndoHistory) -> LedgerState {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(path, &copy).unwrap();
+    let (_, state, warnings) = Ledger::read_only(&copy, undo).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    state
+}
+
+#[tokio::test]
+async fn a_checkpoint_gives_the_same_state_as_reading_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    for undo in [UndoHistory::Drop, UndoHistory::Keep] {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(checkpoint_path(&path));
+        varied_ledger(&path, undo).await;
+        assert!(
+            checkpoint_path(&path).exists(),
+            "written at the end of the run"
+        );
+        let expected = full_replay(&path, undo);
+        let (_, state, warnings) = Ledger::read_only(&path, undo).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(snapshot(&state), snapshot(&expected), "{undo:?}");
+        assert_eq!(state.len(), 301);
+        assert_eq!(state.runs, 1);
+        let ledger = Ledger::open(
+            &path,
+            OpenOptionsLedger {
+                undo,
+                ..opts("abc")
+            },
+        )
+        .unwrap();
+        assert!(
+            ledger
+                .notes()
+                .iter()
+                .any(|n| n.contains("from its checkpoint")),
+            "{:?}",
+            ledger.notes()
+        );
+        assert_eq!(snapshot(&ledger.state()), snapshot(&expected));
+    }
+}
+
+#[tokio::test]
+async fn checkpoint_then_more_events_replays_only_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    varied_ledger(&path, UndoHistory::Drop).await;
+    // A second run adds events and is killed before its own checkpoint: simulated by
+    // appending its lines by hand.
+    let later = Event::new(
+        &numbered_id(1),
+        Some("222222222222"),
+        None,
+        Stage::Transfer,
+        Outcome::Transferred,
+    );
+    let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+    writeln!(f, "{}", serde_json::to_string(&later).unwrap()).unwrap();
+    drop(f);
+    let (_, state, warnings) = Ledger::read_only(&path, UndoHistory::Drop).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        snapshot(&state),
+        snapshot(&full_replay(&path, UndoHistory::Drop))
+    );
+    assert_eq!(
+        state.get(&numbered_id(1)).unwrap().state,
+        ItemState::Transferred
+    );
+}
+
+/// Each way a checkpoint can disagree with its ledger is detected, named in a warning, and
+/// the whole ledger is read instead: the state is the ledger's, never the checkpoint's.
+#[tokio::test]
+async fn a_checkpoint_that_does_not_match_is_ignored_with_a_warning() {
+    type Spoil = fn(&Path);
+    let cases: [(&str, Spoil, &str); 5] = [
+        (
+            "torn",
+            |p| {
+                let cp = checkpoint_path(p);
+                let bytes = std::fs::read(&cp).unwrap();
+                std::fs::write(&cp, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            "is damaged",
+        ),
+        (
+            "a flipped byte",
+            |p| {
+                let cp = checkpoint_path(p);
+                let mut bytes = std::fs::read(&cp).unwrap();
+                let i = bytes.len() - 40;
+                bytes[i] ^= 1;
+                std::fs::write(&cp, &bytes).unwrap();
+            },
+            "checksum mismatch",
+        ),
+        (
+            "truncated ledger",
+            |p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let keep: Vec<&str> = text.lines().take(20).collect();
+                std::fs::write(p, keep.join("\n") + "\n").unwrap();
+            },
+            "was truncated or replaced",
+        ),
+        (
+            "edited ledger, same length",
+            |p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let edited = text.replacen("\"transferred\"", "\"cancelled\"  ", 1);
+                assert_eq!(edited.len(), text.len());
+                std::fs::write(p, edited).unwrap();
+            },
+            "was edited or replaced",
+        ),
+        (
+            "another ledger's checkpoint",
+            |p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let other = text.replacen("\"started_at\":\"", "\"started_at\":\"1", 1);
+                std::fs::write(p, other).unwrap();
+            },
+            "belongs to another ledger",
+        ),
+    ];
+    for (what, spoil, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.jsonl");
+        varied_ledger(&path, UndoHistory::Drop).await;
+        spoil(&path);
+        let truth = full_replay(&path, UndoHistory::Drop);
+        let (_, state, warnings) = Ledger::read_only(&path, UndoHistory::Drop).unwrap();
+        assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+        assert!(warnings[0].contains(expected), "{what}: {}", warnings[0]);
+        assert!(
+            warnings[0].contains("l.jsonl.checkpoint"),
+            "{what}: {}",
+            warnings[0]
+        );
+        assert_eq!(snapshot(&state), snapshot(&truth), "{what}");
+        // The run that opens it replaces the checkpoint with a good one.
+        let ledger = Ledger::open(&path, opts_drop()).unwrap();
+        assert_eq!(ledger.warnings().len(), 1, "{what}");
+        let (w, h) = ledger.into_writer();
+        drop(w);
+        h.await.unwrap().unwrap();
+        let (_, _, warnings) = Ledger::read_only(&path, UndoHistory::Drop).unwrap();
+        assert!(warnings.is_empty(), "{what}, after a run: {warnings:?}");
+    }
+}
+
+fn opts_drop() -> OpenOptionsLedger<'static> {
+    OpenOptionsLedger {
+        kind: LedgerKind::Transfer,
+        manifest_path: Path::new("m.csv"),
+        manifest_sha256: "abc",
+        undo: UndoHistory::Drop,
+    }
+}
+
+#[tokio::test]
+async fn restore_does_not_start_from_a_checkpoint_without_the_undo_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    varied_ledger(&path, UndoHistory::Drop).await;
+    let (_, state, warnings) = Ledger::read_only(&path, UndoHistory::Keep).unwrap();
+    assert!(warnings.is_empty(), "not a warning: {warnings:?}");
+    let rec = state.get(&numbered_id(2)).unwrap();
+    assert_eq!(rec.undo.unwrap().policies, vec!["policy-2".to_string()]);
+    assert_eq!(
+        snapshot(&state),
+        snapshot(&full_replay(&path, UndoHistory::Keep))
+    );
+}
+
+#[test]
+fn many_new_certificates_are_merged_into_the_sorted_records_without_losing_one() {
+    let mut s = LedgerState::new(UndoHistory::Drop);
+    let n = 150_000u64;
+    for i in 0..n {
+        let outcome = if i % 3 == 0 {
+            Outcome::Transferred
+        } else {
+            Outcome::Intent
+        };
+        s.apply(
+            &Event::new(
+                &numbered_id(i),
+                Some("222222222222"),
+                None,
+                Stage::Transfer,
+                outcome,
+            )
+            .with(Details {
+                action: Some(Action::Transfer),
+                ..Default::default()
+            }),
+        );
+    }
+    assert_eq!(s.len() as u64, n);
+    for i in (0..n).step_by(997) {
+        let rec = s.get(&numbered_id(i)).unwrap();
+        assert_eq!(rec.state == ItemState::Transferred, i % 3 == 0, "{i}");
+        assert_eq!(rec.open_intent.is_some(), i % 3 != 0, "{i}");
+        assert_eq!(rec.target, Some("222222222222"));
+    }
+    assert!(s.get(&numbered_id(n)).is_none());
+    assert_eq!(s.with_details().count() as u64, n - n.div_ceil(3));
 }

@@ -104,9 +104,9 @@ impl Canceller {
         }
     }
 
-    /// The ledger's record of the certificate as it stands now.
-    fn record(&self, id: &str) -> Option<ItemRecord> {
-        self.state.lock().expect("ledger state").get(id).cloned()
+    /// What `f` makes of the ledger's record of the certificate as it stands now.
+    fn with_record<T>(&self, id: &str, f: impl FnOnce(Option<&ItemRecord>) -> T) -> T {
+        f(self.state.lock().expect("ledger state").get(id).as_ref())
     }
 
     /// Cancels (and restores) one certificate.
@@ -120,7 +120,7 @@ impl Canceller {
                 return Ok(ItemEnd::InDoubt);
             }
             // Decide afresh from the ledger as it now stands (a transfer found done is cancelled).
-            if pick(self.record(id).as_ref(), self.restore) == Pick::Skip {
+            if self.with_record(id, |rec| pick(rec, self.restore)) == Pick::Skip {
                 return Ok(ItemEnd::Done);
             }
         }
@@ -136,7 +136,7 @@ impl Canceller {
             }
             Err(f) => return item.fail_call(Stage::Cancel, &f).await,
         };
-        let state = self.record(id).map(|r| r.state);
+        let state = self.with_record(id, |rec| rec.map(|r| r.state));
         if info.status == CertStatus::PendingTransfer {
             match item.step(iot, &Change::Cancel, &info.arn).await? {
                 StepEnd::Done => {
@@ -181,8 +181,9 @@ impl Canceller {
         arn: &str,
     ) -> Result<ItemEnd, LedgerError> {
         let undo = self
-            .record(&item.row().certificate_id)
-            .and_then(|r| r.undo.map(|u| *u))
+            .with_record(&item.row().certificate_id, |rec| {
+                rec.and_then(|r| r.undo.cloned())
+            })
             .unwrap_or_default();
         for change in restore_changes(&undo) {
             match item.step(iot, &change, arn).await? {

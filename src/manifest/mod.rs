@@ -45,8 +45,10 @@
 //!
 //! A manifest may list millions of certificates, so no row is kept in memory:
 //! [`Manifest::load`] streams the file once, validating each row and recording
-//! a 40-byte index entry per row (decoded id, interned target, line), then
-//! sorts the index to find duplicates. [`Manifest::rows`] streams the file a
+//! a 20-byte index entry per row (a 96-bit keyed digest of the id, interned
+//! target, line), then sorts the index to find duplicates; rows that share a
+//! digest have their ids read again from the file and compared whole (see
+//! `index.rs`). [`Manifest::rows`] streams the file a
 //! second time and hands out the distinct rows in file order, checking each
 //! 1 MiB chunk against the SHA-256 the first pass took of it before using it,
 //! so a manifest edited in between is detected instead of being half-used.
@@ -69,7 +71,7 @@ pub const MAX_TRANSFER_MESSAGE_CHARS: usize = 128;
 /// The smallest possible valid row: 64-char id, comma, 12 digits (and a line
 /// end, except on the last line). Used to pre-size the index.
 const MIN_ROW_BYTES: u64 = (CERTIFICATE_ID_LEN + 1 + ACCOUNT_ID_DIGITS) as u64;
-/// Cap on the pre-sized index (16 Mi entries = 640 MiB of address space, of
+/// Cap on the pre-sized index (16 Mi entries = 320 MiB of address space, of
 /// which only the pages actually written become resident). Larger manifests
 /// still work: the vector grows as usual past this.
 const MAX_PRESIZED_ENTRIES: u64 = 1 << 24;
@@ -182,6 +184,7 @@ impl Manifest {
         let presize = (file_len / MIN_ROW_BYTES + 1).min(MAX_PRESIZED_ENTRIES);
         let mut entries: Vec<Entry> = Vec::with_capacity(presize as usize);
         let mut interner = Interner::default();
+        let digester = Digester::new();
         let mut header: Option<(Columns, u64)> = None;
 
         while let Some(record) = scanner.next_record().map_err(io_error)? {
@@ -216,9 +219,10 @@ impl Manifest {
                 });
                 continue;
             };
-            entries.push(Entry::new(&row.key, target, line32));
+            entries.push(Entry::new(digester.digest(&row.key), target, line32));
         }
         let (sha256, chunks) = scanner.finish().map_err(io_error)?;
+        let chunks: Arc<[[u8; 32]]> = chunks.into();
 
         let Some((columns, header_line)) = header else {
             problems.report(1, None, || {
@@ -227,13 +231,20 @@ impl Manifest {
             return Err(problems.into_invalid(path));
         };
 
-        let mut index = Index::build(entries, interner);
+        let mut index = Index::build(entries, interner, digester);
+        let candidates = index.candidate_lines();
+        // Every candidate row parsed in pass 1, so this works whatever other rows hold.
+        let keys = if candidates.is_empty() {
+            CandidateKeys::new()
+        } else {
+            candidate_keys(path, &chunks, &columns, &candidates)?
+        };
         let mut warnings = Collector::default();
-        index.find_duplicates(&columns, &mut problems, &mut warnings);
+        index.find_duplicates(&columns, &keys, &mut problems, &mut warnings);
         if problems.total > 0 {
             return Err(problems.into_invalid(path));
         }
-        let later_duplicates = index.dedup();
+        let later_duplicates = index.dedup(&keys);
         if index.entries.is_empty() {
             warnings.report(header_line, None, || {
                 "the manifest lists no certificates".into()
@@ -246,7 +257,7 @@ impl Manifest {
             file_len,
             columns: Arc::new(columns),
             index: Arc::new(index),
-            chunks: chunks.into(),
+            chunks,
             later_duplicates: later_duplicates.into(),
             warnings,
             warning_count,
@@ -494,6 +505,53 @@ impl Rows {
             }));
         }
     }
+}
+
+/// Reads the ids of the rows at `lines` (sorted) again, from the bytes pass 1 validated: the
+/// rows whose digest another row shares, compared whole to find the real duplicates.
+fn candidate_keys(
+    path: &Path,
+    chunks: &Arc<[[u8; 32]]>,
+    columns: &Columns,
+    lines: &[u32],
+) -> Result<CandidateKeys, ManifestError> {
+    let changed = || ManifestError::Changed {
+        path: path.to_path_buf(),
+    };
+    let mut scanner = Scanner::open(path, Some(Arc::clone(chunks)))?;
+    let mut keys = CandidateKeys::with_capacity(lines.len());
+    let mut header_seen = false;
+    let mut wanted = lines.iter().peekable();
+    while let Some(&&next) = wanted.peek() {
+        let record = match scanner.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(changed()),
+            Err(error) if error.get_ref().is_some_and(|e| e.is::<FileChanged>()) => {
+                return Err(changed())
+            }
+            Err(source) => {
+                return Err(ManifestError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        if record.broken_comment {
+            continue;
+        }
+        if !header_seen {
+            header_seen = true;
+            continue;
+        }
+        if record.line != u64::from(next) {
+            continue;
+        }
+        let mut trouble = Flag::default();
+        let row = parse_row(columns, &scanner.record, &record, &mut trouble).ok_or_else(changed)?;
+        keys.insert(next, row.key);
+        wanted.next();
+    }
+    Ok(keys)
 }
 
 fn hex(bytes: &[u8]) -> String {

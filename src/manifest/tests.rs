@@ -742,6 +742,23 @@ fn contains_is_case_insensitive() {
 }
 
 #[test]
+fn contains_finds_every_id_of_a_large_manifest_and_no_other() {
+    // Enough rows for a directory of thousands of buckets over the sorted digests.
+    let mut text = String::from("certificate_id,target_account\n");
+    for n in 0..20_000 {
+        text.push_str(&format!("{},{A}\n", id(n)));
+    }
+    let (_file, manifest) = load(text);
+    assert_eq!(manifest.len(), 20_000);
+    for n in 0..20_000 {
+        assert!(manifest.contains(&id(n)), "row {n}");
+    }
+    for n in 20_000..40_000 {
+        assert!(!manifest.contains(&id(n)), "id {n} is not listed");
+    }
+}
+
+#[test]
 fn regions_and_targets_in_order_of_appearance() {
     let (_file, manifest) = load(format!(
         "certificate_id,target_account,region\n{},{B},eu-west-1\n{},{A},\n{},{B},eu-west-1\n{},{B},\n",
@@ -815,7 +832,7 @@ fn write_manifest_round_trips() {
 
 #[test]
 fn helpers() {
-    assert_eq!(std::mem::size_of::<Entry>(), 40);
+    assert_eq!(std::mem::size_of::<Entry>(), 20);
     assert_eq!(thousands(0), "0");
     assert_eq!(thousands(999), "999");
     assert_eq!(thousands(4211), "4,211");
@@ -944,4 +961,42 @@ fn million_rows_validate_fast_in_little_memory() {
         assert!(load_time.as_secs_f64() < 3.0);
         assert!(peak < 64 * 1024);
     }
+}
+
+/// The index keeps digests, not ids: rows that share a digest are duplicates only when the
+/// ids read again from the file are equal (a collision of two distinct ids keeps both).
+#[test]
+fn rows_sharing_a_digest_are_duplicates_only_if_their_ids_are_equal() {
+    let (a, b) = (parse_id(&id(1)).unwrap(), parse_id(&id(2)).unwrap());
+    let same = [7, 7, 7];
+    let mut interner = Interner::default();
+    let region = interner.region(None);
+    let target = interner.target(42, region).unwrap();
+    let entries = vec![
+        Entry::new(same, target, 2),
+        Entry::new(same, target, 3),
+        Entry::new(same, target, 4),
+        Entry::new([1, 2, 3], target, 5),
+    ];
+    let mut index = Index::build(entries, interner, Digester::new());
+    assert_eq!(index.candidate_lines(), vec![2, 3, 4]);
+    let keys: CandidateKeys = [(2, a), (3, b), (4, a)].into_iter().collect();
+    let columns = Columns {
+        names: vec!["certificate_id".into(), "target_account".into()],
+        id: Some(0),
+        account: Some(1),
+        message: None,
+        region: None,
+    };
+    let (mut problems, mut warnings) = (Collector::default(), Collector::default());
+    index.find_duplicates(&columns, &keys, &mut problems, &mut warnings);
+    assert_eq!(problems.total, 0);
+    assert_eq!(
+        warnings.total, 1,
+        "line 4 repeats line 2; line 3 is another id"
+    );
+    assert_eq!(index.dedup(&keys), vec![4]);
+    let mut lines: Vec<u32> = index.entries.iter().map(|e| e.line).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec![2, 3, 5]);
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::ledger::{ItemRecord, ItemState, LedgerState};
+use crate::ledger::{CertId, ItemRecord, ItemState, LedgerState};
 use crate::manifest::Manifest;
 
 /// Header of the failure report.
@@ -26,13 +26,14 @@ pub fn write_failure_report(
     manifest: &Manifest,
     state: &LedgerState,
 ) -> Result<usize, Error> {
-    let mut rows: Vec<(&str, &ItemRecord)> = state
-        .iter()
+    // Only certificates with details can have failed: no need to walk every record.
+    let mut rows: Vec<(CertId, ItemRecord)> = state
+        .with_details()
         .filter(|(id, rec)| {
             rec.state == ItemState::Failed && rec.open_intent.is_none() && manifest.contains(id)
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(b.0));
+    rows.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let io = |e: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source: e,
@@ -47,7 +48,7 @@ pub fn write_failure_report(
         w.write_record(FAILURE_REPORT_HEADER)
             .map_err(|e| io(e.into()))?;
         for (id, rec) in &rows {
-            let f = rec.failure.as_deref();
+            let f = rec.failure;
             let stage = f.map(|f| f.stage.as_str()).unwrap_or("");
             let status = f
                 .and_then(|f| f.http_status)
@@ -56,7 +57,7 @@ pub fn write_failure_report(
             let attempts = f.map(|f| f.attempts.to_string()).unwrap_or_default();
             w.write_record([
                 neutralise(id).as_ref(),
-                neutralise(rec.target.as_deref().unwrap_or("")).as_ref(),
+                neutralise(rec.target.unwrap_or("")).as_ref(),
                 stage,
                 neutralise(f.map(|f| f.error_code.as_str()).unwrap_or("")).as_ref(),
                 status.as_str(),

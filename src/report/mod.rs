@@ -46,11 +46,11 @@ impl Counts {
         let mut c = Counts::default();
         let mut seen = 0u64;
         for (id, rec) in state.iter() {
-            if !manifest.contains(id) {
+            if !manifest.contains(&id) {
                 continue;
             }
             seen += 1;
-            c.add_record(Some(rec));
+            c.add_record(Some(&rec));
         }
         c.pending += manifest.len() as u64 - seen;
         c
@@ -60,7 +60,7 @@ impl Counts {
     pub fn from_ledger_only(state: &LedgerState) -> Counts {
         let mut c = Counts::default();
         for (_, rec) in state.iter() {
-            c.add_record(Some(rec));
+            c.add_record(Some(&rec));
         }
         c
     }

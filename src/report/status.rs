@@ -100,11 +100,12 @@ impl StatusReport {
             Some((_, m)) => Counts::from_ledger(m, state),
             None => Counts::from_ledger_only(state),
         };
+        // Failures and open intents are details: only the few records with some are read.
         let mut failures: Vec<FailureLine> = state
-            .iter()
+            .with_details()
             .filter(|(id, r)| r.state == ItemState::Failed && in_manifest(id))
             .map(|(id, r)| {
-                let f = r.failure.as_deref().cloned().unwrap_or(Failure {
+                let f = r.failure.cloned().unwrap_or(Failure {
                     stage: Stage::Transfer,
                     error_code: String::new(),
                     http_status: None,
@@ -114,7 +115,7 @@ impl StatusReport {
                 });
                 FailureLine {
                     certificate_id: id.to_string(),
-                    target_account: r.target.clone(),
+                    target_account: r.target.map(str::to_owned),
                     stage: f.stage,
                     error_code: f.error_code,
                     message: f.message,
@@ -123,14 +124,14 @@ impl StatusReport {
             .collect();
         failures.sort_by(|a, b| a.certificate_id.cmp(&b.certificate_id));
         let mut in_doubt: Vec<DoubtLine> = state
-            .iter()
+            .with_details()
             .filter(|(id, _)| in_manifest(id))
             .filter_map(|(id, r)| {
-                let open = r.open_intent.as_ref()?;
+                let open = r.open_intent?;
                 Some(DoubtLine {
                     certificate_id: id.to_string(),
-                    target_account: r.target.clone(),
-                    region: r.region.clone(),
+                    target_account: r.target.map(str::to_owned),
+                    region: r.region.map(str::to_owned),
                     stage: open.stage,
                     action: open.action,
                     subject: open.subject.clone(),

@@ -29,15 +29,7 @@ use crate::report::{self, Counts, Summary};
 use crate::session::{Session, Settings};
 use crate::stop::Stop;
 
-/// Whether the ledger's state keeps what prepare changed (only undo needs it; without it a
-/// large ledger's state stays small).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UndoHistory {
-    /// Keep it (`cancel --restore`).
-    Keep,
-    /// Leave it out.
-    Drop,
-}
+pub use crate::ledger::UndoHistory;
 
 /// `MANIFEST` with its extension replaced by `suffix` (`certs.csv` -> `certs.ledger.jsonl`).
 pub fn default_path(manifest: &Path, suffix: &str) -> PathBuf {
@@ -142,11 +134,14 @@ impl Run {
                 kind: spec.kind,
                 manifest_path: spec.manifest,
                 manifest_sha256: manifest.sha256(),
-                keep_undo: spec.undo == UndoHistory::Keep,
+                undo: spec.undo,
             },
         )?;
         for w in ledger.warnings() {
             tracing::warn!("{w}");
+        }
+        for note in ledger.notes() {
+            tracing::info!("{note}");
         }
         let session = Session::connect(settings).await?;
         let state = ledger.shared_state();
@@ -244,7 +239,11 @@ impl Run {
             pick,
         };
         // Count the work first: the progress bar gets a total and in-doubt items go first.
-        let (in_doubt, total) = self.count_work(&selection)?;
+        let Planned {
+            in_doubt,
+            total,
+            kept,
+        } = self.count_work(&selection)?;
         if !in_doubt.is_empty() {
             tracing::info!(
                 "{} certificates are in doubt from an earlier run: reconciling them first",
@@ -258,9 +257,23 @@ impl Run {
 
         // One lane per region, each with its own in-flight window: AWS paces every region
         // separately, and a manifest sorted by region must not keep all but one idle.
-        let mut lanes = Vec::new();
-        for region in self.manifest.regions() {
-            lanes.push(self.lane(region, &in_doubt, &selection)?);
+        let mut lanes: Vec<Box<dyn Iterator<Item = Work> + '_>> = Vec::new();
+        match kept {
+            Some(kept) => {
+                for region in self.manifest.regions() {
+                    let mine: Vec<Work> = kept
+                        .iter()
+                        .filter(|w| w.row.region == region)
+                        .cloned()
+                        .collect();
+                    lanes.push(Box::new(mine.into_iter()));
+                }
+            }
+            None => {
+                for region in self.manifest.regions() {
+                    lanes.push(Box::new(self.lane(region, &in_doubt, &selection)?));
+                }
+            }
         }
         let result = futures::future::try_join_all(
             lanes
@@ -277,28 +290,63 @@ impl Run {
         self.conclude(&selection, &stop, processed)
     }
 
-    /// The ids in doubt (an intent left open) among the rows in scope, and how many items
-    /// the run will handle.
-    fn count_work<P>(&self, selection: &Selection<P>) -> Result<(HashSet<String>, u64), Error>
+    /// The ids in doubt (an intent left open) among the rows in scope, how many items the
+    /// run will handle, and those items themselves when there are few.
+    fn count_work<P>(&self, selection: &Selection<P>) -> Result<Planned, Error>
     where
         P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick,
     {
         let state = self.state.lock().expect("ledger state");
         let mut in_doubt = in_doubt_ids(&state, &self.manifest);
         let mut total = 0u64;
+        let (mut doubtful, mut fresh) = (Vec::new(), Vec::new());
+        let mut keep = true;
         for row in self.manifest.rows()?.flatten() {
             let rec = state.get(&row.certificate_id);
-            if in_doubt.contains(&row.certificate_id) {
+            let rec = rec.as_ref();
+            let work = if in_doubt.contains(&row.certificate_id) {
                 if selection.in_scope(rec, &row) {
-                    total += 1;
+                    let mandate = match selection.pick(rec, &row) {
+                        Pick::Process => Mandate::Proceed,
+                        Pick::Skip => Mandate::SettleOnly,
+                    };
+                    let open = rec.and_then(|r| r.open_intent.cloned());
+                    Some((Queue::InDoubt, open, mandate))
                 } else {
                     in_doubt.remove(&row.certificate_id);
+                    None
                 }
             } else if selection.pick(rec, &row) == Pick::Process {
-                total += 1;
+                Some((Queue::Fresh, None, Mandate::Proceed))
+            } else {
+                None
+            };
+            let Some((queue, open, mandate)) = work else {
+                continue;
+            };
+            total += 1;
+            if keep && total > KEPT_ROWS {
+                // Too many to keep: the lanes will stream the manifest instead.
+                keep = false;
+                (doubtful, fresh) = (Vec::new(), Vec::new());
+            }
+            if keep {
+                let list = match queue {
+                    Queue::InDoubt => &mut doubtful,
+                    Queue::Fresh => &mut fresh,
+                };
+                list.push(Work { row, open, mandate });
             }
         }
-        Ok((in_doubt, total))
+        let kept = keep.then(|| {
+            doubtful.append(&mut fresh);
+            doubtful
+        });
+        Ok(Planned {
+            in_doubt,
+            total,
+            kept,
+        })
     }
 
     /// The work of one region's lane: its rows in doubt first, then the fresh ones.
@@ -330,7 +378,8 @@ impl Run {
                     }
                     let st = state.lock().expect("ledger state");
                     let rec = st.get(&row.certificate_id);
-                    let open = rec.and_then(|r| r.open_intent.clone());
+                    let rec = rec.as_ref();
+                    let open = rec.and_then(|r| r.open_intent.cloned());
                     let mandate = match selection.pick(rec, &row) {
                         Pick::Process => Mandate::Proceed,
                         Pick::Skip => Mandate::SettleOnly,
@@ -345,13 +394,12 @@ impl Run {
                     return None;
                 }
                 let st = state.lock().expect("ledger state");
-                (selection.pick(st.get(&row.certificate_id), &row) == Pick::Process).then_some(
-                    Work {
+                (selection.pick(st.get(&row.certificate_id).as_ref(), &row) == Pick::Process)
+                    .then_some(Work {
                         row,
                         open: None,
                         mandate: Mandate::Proceed,
-                    },
-                )
+                    })
             }
         });
         Ok(doubt_rows.chain(fresh_rows))
@@ -390,6 +438,7 @@ impl Run {
         let mut remaining = 0u64;
         for row in self.manifest.rows()?.flatten() {
             let rec = state.get(&row.certificate_id);
+            let rec = rec.as_ref();
             if !selection.in_scope(rec, &row) {
                 continue;
             }
@@ -397,7 +446,7 @@ impl Run {
             let settled = rec.is_none_or(|r| r.open_intent.is_none());
             if settled
                 && selection.pick(rec, &row) == Pick::Process
-                && !rec.is_some_and(is_final_failure)
+                && !rec.is_some_and(|r| is_final_failure(r))
             {
                 remaining += 1;
             }
@@ -458,13 +507,34 @@ impl<P: Fn(Option<&ItemRecord>, &ManifestRow) -> Pick> Selection<P> {
     }
 }
 
-/// Ids the run must handle first: those with an intent left open by an earlier run.
+/// Ids the run must handle first: those with an intent left open by an earlier run (few:
+/// only the records with details are looked at).
 fn in_doubt_ids(state: &LedgerState, manifest: &Manifest) -> HashSet<String> {
     state
-        .iter()
+        .with_details()
         .filter(|(id, rec)| rec.open_intent.is_some() && manifest.contains(id))
         .map(|(id, _)| id.to_string())
         .collect()
+}
+
+/// Items a run keeps from its counting pass, at most: with no more than this many left (a
+/// resumed run near its end), the lanes hand them out without reading the manifest again.
+const KEPT_ROWS: u64 = 1 << 16;
+
+/// Where the counting pass puts an item: items in doubt are handed out first.
+enum Queue {
+    InDoubt,
+    Fresh,
+}
+
+/// What the counting pass found.
+struct Planned {
+    /// Ids in doubt among the rows in scope.
+    in_doubt: HashSet<String>,
+    /// Items the run will handle.
+    total: u64,
+    /// Those items, in doubt first, when there are at most [`KEPT_ROWS`].
+    kept: Option<Vec<Work>>,
 }
 
 fn row_or_log(r: Result<ManifestRow, ManifestError>) -> Option<ManifestRow> {

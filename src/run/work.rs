@@ -24,5 +24,5 @@ impl FailedItems {
 
 /// A failure that only `--retry-failed` retries (a retryable one is retried by any rerun).
 pub fn is_final_failure(rec: &ItemRecord) -> bool {
-    rec.state == ItemState::Failed && !rec.failure.as_deref().is_some_and(|f| f.retryable)
+    rec.state == ItemState::Failed && !rec.failure.is_some_and(|f| f.retryable)
 }

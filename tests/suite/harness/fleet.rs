@@ -69,11 +69,17 @@ impl ActiveFleet {
     /// Starts the binary; stdout and stderr go to `NAME.out` and `NAME.err` in the test
     /// directory (files, not pipes: nobody has to drain them while the run goes on).
     pub fn spawn(&self, name: &str, extra: &[&str]) -> Spawned {
+        self.spawn_with_env(name, extra, &[])
+    }
+
+    /// [`ActiveFleet::spawn`] with environment variables `vars` set for the binary.
+    pub fn spawn_with_env(&self, name: &str, extra: &[&str], vars: &[(&str, &str)]) -> Spawned {
         let out = self.env.path(&format!("{name}.out"));
         let err = self.env.path(&format!("{name}.err"));
         let child = self
             .env
             .cmd(&self.args(extra))
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(File::create(&out).expect("stdout file"))
             .stderr(File::create(&err).expect("stderr file"))
@@ -85,6 +91,17 @@ impl ActiveFleet {
     /// Runs the binary to the end.
     pub fn run(&self, extra: &[&str]) -> Run {
         self.env.run(&self.args(extra))
+    }
+
+    /// [`ActiveFleet::run`] with environment variables `vars` set for the binary.
+    pub fn run_with_env(&self, extra: &[&str], vars: &[(&str, &str)]) -> Run {
+        let output = self
+            .env
+            .cmd(&self.args(extra))
+            .envs(vars.iter().copied())
+            .output()
+            .expect("binary runs");
+        Run::from(output)
     }
 
     /// Lines in the ledger (0 before it exists).
