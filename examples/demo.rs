@@ -86,16 +86,17 @@ fn main() -> anyhow::Result<()> {
         "[profile migrate-222222222222]\naws_access_key_id = 222222222222\naws_secret_access_key = demo\nregion = us-east-1\n\n\
          [profile migrate-333333333333]\naws_access_key_id = 333333333333\naws_secret_access_key = demo\nregion = us-east-1\n",
     )?;
+    // An empty credentials file, so that none of yours is read (and aws-config has no
+    // missing file to warn about at -v).
+    let no_credentials = work.path().join("no-credentials");
+    std::fs::write(&no_credentials, "")?;
     // SAFETY of set_var: nothing else runs yet in this process that reads the environment.
     std::env::set_var("AWS_ENDPOINT_URL", sim.url());
     std::env::set_var("AWS_REGION", "us-east-1");
     std::env::set_var("AWS_ACCESS_KEY_ID", SOURCE);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "demo");
     std::env::set_var("AWS_CONFIG_FILE", &aws_config);
-    std::env::set_var(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        work.path().join("no-credentials"),
-    );
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &no_credentials);
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
 
     // The ledgers and the failure report land beside the manifest, in the temporary directory.

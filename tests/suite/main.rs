@@ -4,5 +4,6 @@
 
 mod harness;
 mod lifecycle;
+mod operator;
 mod survival;
 mod transfer;

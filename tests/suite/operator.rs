@@ -1,0 +1,154 @@
+//! The operator's view: quiet logs by default.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
+
+/// Lines that only the SDK or aws-config write (their log lines and debug dumps).
+fn sdk_noise(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.contains(" WARN ")
+                || l.contains(" DEBUG ")
+                || l.contains("IMDS")
+                || l.contains("FailedToLoadToken")
+                || l.contains("Response {")
+        })
+        .collect()
+}
+
+#[test]
+fn by_default_a_clean_run_writes_nothing_on_stderr_and_sdk_warnings_need_v() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..3, "ACTIVE", &["p"], &["t"]);
+    // The harness points AWS_CONFIG_FILE at a file that does not exist: aws-config warns.
+    let mut args = vec!["transfer", "m.csv"];
+    args.extend(PREPARE);
+    let run = env.run(&args);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "a clean run is silent on stderr");
+
+    // Read-only, and the SDK loads the configuration again: its warnings show from -v on.
+    let run = env.run(&["-v", "plan", "m.csv"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("WARN") && run.stderr.contains("AWS_CONFIG_FILE"),
+        "-v shows the SDK's warnings:\n{}",
+        run.stderr
+    );
+    let run = env.run(&["plan", "m.csv"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "without -v they are not shown");
+}
+
+#[test]
+fn vv_adds_one_line_per_sdk_request_and_stays_well_under_a_megabyte() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..28, "ACTIVE", &["p"], &["t"]);
+    let mut args = vec!["-vv", "transfer", "m.csv"];
+    args.extend(PREPARE);
+    let run = env.run(&args);
+    run.expect_code(0);
+    let bytes = run.stderr.len();
+    // 7 requests per certificate, 197 in all: about 200 bytes each.
+    assert!(
+        bytes < 128 * 1024,
+        "-vv wrote {bytes} bytes of stderr for 28 certificates"
+    );
+    let summaries = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("IoT.TransferCertificate") && l.contains("request_id"))
+        .count();
+    assert_eq!(summaries, 28, "one summary per TransferCertificate request");
+    // Wire level (signing, headers) is for -vvv only.
+    for wire in ["canonical_request", "x-amz-date", "aws_smithy"] {
+        assert!(!run.stderr.contains(wire), "-vv shows {wire}");
+    }
+}
+
+#[test]
+fn vvv_shows_the_wire_level() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..1, "INACTIVE", &[], &[]);
+    let run = env.run(&["-vvv", "transfer", "m.csv"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("x-amz-date"),
+        "-vvv shows the signed headers"
+    );
+}
+
+/// In CI a missing tool or artefact fails the test; elsewhere the test says it skipped.
+pub fn skip_or_fail(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} (CI=true: not skipping)");
+    }
+    eprintln!("skipped: {what}");
+}
+
+/// An example binary (`target/debug/examples/NAME`, beside the test binary's directory),
+/// if it is at least as new as its source and the library: `cargo test` builds the
+/// examples, `cargo test --test suite` does not.
+fn fresh_example(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = target.join("examples").join(name);
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .map_err(|_| format!("{} is not built (cargo test builds it)", bin.display()))?;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let libraries = std::fs::read_dir(target.join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libiot_cert_migrate-") && n.ends_with(".rlib"))
+        });
+    let source = repo.join("examples").join(format!("{name}.rs"));
+    for input in std::iter::once(source).chain(libraries) {
+        let changed = std::fs::metadata(&input).and_then(|m| m.modified());
+        if changed.is_ok_and(|t| t > built) {
+            return Err(format!(
+                "{} is older than {} (cargo test rebuilds it)",
+                bin.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(bin)
+}
+
+#[test]
+fn the_demo_prints_no_warning() {
+    let demo = match fresh_example("demo") {
+        Ok(bin) => bin,
+        Err(why) => return skip_or_fail(&why),
+    };
+    let mut c = Command::new(&demo);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("IOT_CERT_MIGRATE_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c.output().expect("demo runs");
+    let run = Run::from(out);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("7. status of the target side"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sdk_noise(&run.stderr), Vec::<&str>::new(), "{}", run.stderr);
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+}
