@@ -160,7 +160,7 @@ where
         SdkError::ConstructionFailure(_) => CallError {
             code: None,
             http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
+            message: crate::aws::one_line(&err),
             kind: FailureKind::Construction,
             request_id,
         },
@@ -174,7 +174,7 @@ where
         SdkError::DispatchFailure(d) => CallError {
             code: None,
             http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
+            message: crate::aws::one_line(&err),
             kind: if d.is_timeout() {
                 FailureKind::Timeout
             } else {

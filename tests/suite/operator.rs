@@ -1,4 +1,6 @@
-//! The operator's view: quiet logs by default.
+//! The operator's view: quiet logs by default and one clear line for a missing region or
+//! missing credentials; grouped help with examples; shell completions and man pages; the
+//! metrics file for cron; the migration report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -6,6 +8,16 @@ use std::process::Command;
 use crate::harness::*;
 
 const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
+
+/// The binary with the harness's hermetic settings, but with instance metadata "available"
+/// at the simulator's address, which answers no metadata request: what a laptop outside
+/// EC2 sees, where aws-config's region and credentials chains end in a failed lookup.
+fn without_instance_metadata(env: &Env, args: &[&str]) -> Command {
+    let mut c = env.cmd(args);
+    c.env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", env.sim.url());
+    c
+}
 
 /// Lines that only the SDK or aws-config write (their log lines and debug dumps).
 fn sdk_noise(stderr: &str) -> Vec<&str> {
@@ -19,6 +31,60 @@ fn sdk_noise(stderr: &str) -> Vec<&str> {
                 || l.contains("Response {")
         })
         .collect()
+}
+
+#[test]
+fn a_missing_region_is_one_error_line_and_exit_1() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..1, "INACTIVE", &[], &[]);
+    let out = without_instance_metadata(&env, &["transfer", "m.csv"])
+        .env_remove("AWS_REGION")
+        .output()
+        .expect("binary runs");
+    let run = Run::from(out);
+    run.expect_code(1);
+    assert_eq!(
+        run.stderr.lines().collect::<Vec<_>>(),
+        ["error: no AWS region: pass --region, set AWS_REGION, or set region in the profile"],
+        "stderr:\n{}",
+        run.stderr
+    );
+    // Nothing was sent: no certificate moved.
+    assert_eq!(env.sim.stats().transfers_effective, 0);
+}
+
+#[test]
+fn missing_credentials_are_one_error_line_and_exit_1() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..1, "INACTIVE", &[], &[]);
+    let out = without_instance_metadata(&env, &["transfer", "m.csv", "--max-attempts", "1"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("binary runs");
+    let run = Run::from(out);
+    run.expect_code(1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got:\n{}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("AWS credentials"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].len() < 300, "not a dump: {}", lines[0]);
+    assert!(!lines[0].contains(" { "), "no debug dump: {}", lines[0]);
+
+    // The same with a named profile that does not exist: the profile is named.
+    let out = without_instance_metadata(&env, &["--profile", "nope", "transfer", "m.csv"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("binary runs");
+    let run = Run::from(out);
+    run.expect_code(1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got:\n{}", run.stderr);
+    assert!(lines[0].contains("profile nope"), "{}", lines[0]);
 }
 
 #[test]
