@@ -21,6 +21,7 @@ pub mod certificate;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod help;
 pub mod iot;
 pub mod ledger;
 pub mod lifecycle;

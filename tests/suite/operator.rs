@@ -218,3 +218,121 @@ fn the_demo_prints_no_warning() {
     assert_eq!(sdk_noise(&run.stderr), Vec::<&str>::new(), "{}", run.stderr);
     assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
 }
+
+/// The sections of a `--help` text: heading, then the long option names under it.
+fn help_sections(help: &str) -> Vec<(String, Vec<String>)> {
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in help.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            sections.push((line.trim_end_matches(':').to_string(), Vec::new()));
+            continue;
+        }
+        let Some((heading, options)) = sections.last_mut() else {
+            continue;
+        };
+        // Option lines: "  -v, --verbose..." or "      --ledger <LEDGER>"; deeper lines are
+        // descriptions, and the examples are command lines.
+        let long = line
+            .strip_prefix("      --")
+            .or_else(|| line.strip_prefix("  -")?.split_once(", --").map(|(_, l)| l));
+        if let Some(t) = long.filter(|_| heading != "Examples") {
+            let name = t.split([' ', '.', '=']).next().unwrap_or("");
+            options.push(name.to_string());
+        }
+    }
+    sections
+}
+
+#[test]
+fn help_groups_options_under_headings_shows_each_once_and_has_examples() {
+    let env = Env::unlimited();
+    let own: [(&str, &[&str]); 4] = [
+        (
+            "transfer",
+            &["deactivate", "detach-policies", "dry-run", "accept-profile"],
+        ),
+        ("cancel", &["restore"]),
+        ("accept", &["set-as-active", "attach-policy"]),
+        ("reject", &["reason"]),
+    ];
+    for (command, changes) in own {
+        let run = env.run(&[command, "--help"]);
+        run.expect_code(0);
+        let sections = help_sections(&run.stdout);
+        let headings: Vec<&str> = sections.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(
+            headings,
+            [
+                "Arguments",
+                "Options",
+                "What to change",
+                "Pacing",
+                "Run limits",
+                "Files and output",
+                "AWS connection",
+                "Examples"
+            ],
+            "{command} --help:\n{}",
+            run.stdout
+        );
+        let under = |heading: &str| -> &Vec<String> {
+            &sections.iter().find(|(h, _)| h == heading).unwrap().1
+        };
+        for o in changes {
+            assert!(
+                under("What to change").contains(&o.to_string()),
+                "{command}: --{o}"
+            );
+        }
+        for o in ["rate", "rate-scale", "max-attempts", "concurrency"] {
+            assert!(under("Pacing").contains(&o.to_string()), "{command}: --{o}");
+        }
+        for o in ["max-duration", "max-items", "grace"] {
+            assert!(
+                under("Run limits").contains(&o.to_string()),
+                "{command}: --{o}"
+            );
+        }
+        for o in [
+            "ledger",
+            "failures",
+            "output",
+            "progress",
+            "log-format",
+            "verbose",
+            "quiet",
+        ] {
+            assert!(
+                under("Files and output").contains(&o.to_string()),
+                "{command}: --{o}"
+            );
+        }
+        for o in [
+            "profile",
+            "region",
+            "endpoint-url",
+            "connect-timeout",
+            "read-timeout",
+        ] {
+            assert!(
+                under("AWS connection").contains(&o.to_string()),
+                "{command}: --{o}"
+            );
+        }
+        // Every option once, global ones included.
+        let mut all: Vec<&String> = sections.iter().flat_map(|(_, o)| o).collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "an option is listed twice:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("iot-cert-migrate {command}")),
+            "examples of {command}"
+        );
+        // -h stays short: no examples.
+        let short = env.run(&[command, "-h"]);
+        assert!(!short.stdout.contains("Examples:"), "{}", short.stdout);
+    }
+    let top = env.run(&["--help"]);
+    assert!(top.stdout.contains("Examples:") && top.stdout.contains("Exit codes:"));
+}
