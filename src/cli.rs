@@ -150,6 +150,29 @@ pub enum Command {
     /// Target side: reject the pending transfers addressed to the caller's account.
     #[command(after_long_help = help::REJECT)]
     Reject(RejectArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_long_help = help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Write the man pages: the main page on stdout, or one page per command into --out.
+    #[command(after_long_help = help::MAN)]
+    Man(ManArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write iot-cert-migrate.1 and one iot-cert-migrate-COMMAND.1 per command into this
+    /// directory (created if need be).
+    #[arg(long, value_name = "DIR", help_heading = FILES_AND_OUTPUT)]
+    pub out: Option<PathBuf>,
 }
 
 /// A whole number of at least 1 (a count of attempts or of certificates in flight).

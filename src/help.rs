@@ -22,6 +22,10 @@ Examples:
   # How far are we?
   iot-cert-migrate status certs.csv
 
+  # Shell completions and man pages:
+  iot-cert-migrate completions bash > ~/.local/share/bash-completion/completions/iot-cert-migrate
+  iot-cert-migrate man --out ~/.local/share/man/man1
+
 Run `iot-cert-migrate <command> --help` for the options and examples of each command.
 ";
 
@@ -103,4 +107,31 @@ Examples:
 pub const REJECT: &str = "\
 Examples:
   iot-cert-migrate --profile target-b reject certs.csv --reason \"wrong fleet\"
+";
+
+/// `completions --help`.
+pub const COMPLETIONS: &str = "\
+Examples:
+  # bash (bash-completion loads it on demand):
+  iot-cert-migrate completions bash > ~/.local/share/bash-completion/completions/iot-cert-migrate
+
+  # zsh: a directory of your $fpath, then restart the shell:
+  iot-cert-migrate completions zsh > ~/.zfunc/_iot-cert-migrate
+
+  # fish:
+  iot-cert-migrate completions fish > ~/.config/fish/completions/iot-cert-migrate.fish
+
+  # PowerShell (add the line to $PROFILE):
+  iot-cert-migrate completions powershell | Out-String | Invoke-Expression
+";
+
+/// `man --help`.
+pub const MAN: &str = "\
+Examples:
+  # Read the main page without installing it:
+  iot-cert-migrate man > iot-cert-migrate.1 && man -l iot-cert-migrate.1
+
+  # Install every page where man finds them:
+  iot-cert-migrate man --out ~/.local/share/man/man1
+  man iot-cert-migrate-transfer
 ";

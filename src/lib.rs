@@ -10,7 +10,7 @@
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
 //!   [`pipeline`], [`stop`], [`progress`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`cli`], [`error`].
+//!   [`certificate`], [`aws`], [`cli`] (with [`help`] and [`manual`]), [`error`].
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod logging;
 pub mod manifest;
+pub mod manual;
 pub mod output;
 pub mod pacer;
 pub mod pipeline;
@@ -66,5 +67,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cancel(args) => cmd::cancel::run(&global, args).await,
         Command::Accept(args) => cmd::accept::run(&global, args).await,
         Command::Reject(args) => cmd::reject::run(&global, args).await,
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::man::run(&global, args),
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod accept;
 pub mod cancel;
+pub mod completions;
+pub mod man;
 pub mod plan;
 pub mod reject;
 pub mod status;

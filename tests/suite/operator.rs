@@ -336,3 +336,129 @@ fn help_groups_options_under_headings_shows_each_once_and_has_examples() {
     let top = env.run(&["--help"]);
     assert!(top.stdout.contains("Examples:") && top.stdout.contains("Exit codes:"));
 }
+
+/// `PATH`'s copy of `tool`, if any.
+fn on_path(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn bash_completions_load_in_bash_and_complete_commands_and_flags() {
+    let Some(bash) = on_path("bash") else {
+        return skip_or_fail("no bash on PATH");
+    };
+    let env = Env::unlimited();
+    let script = env.run(&["completions", "bash"]);
+    script.expect_code(0);
+    let file = env.write("iot-cert-migrate.bash", &script.stdout);
+    // Source the script, show what it registered, then ask it as bash would on <TAB>.
+    let probe = r#"
+        source "$1" || exit 10
+        complete -p iot-cert-migrate || exit 11
+        f=$(complete -p iot-cert-migrate | sed -E 's/.* -F ([^ ]+) .*/\1/')
+        ask() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                COMPREPLY=(); "$f" iot-cert-migrate "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                echo "$* => ${COMPREPLY[*]}"; }
+        ask iot-cert-migrate tra
+        ask iot-cert-migrate transfer --dea
+        ask iot-cert-migrate completions ''
+    "#;
+    let out = Command::new(bash)
+        .args(["--norc", "--noprofile", "-c", probe, "probe"])
+        .arg(&file)
+        .output()
+        .expect("bash runs");
+    let run = Run::from(out);
+    run.expect_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("complete ") && lines[0].ends_with(" iot-cert-migrate"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("iot-cert-migrate tra => transfer"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("transfer --dea => --deactivate"),
+        "{}",
+        run.stdout
+    );
+    let shells = lines.last().unwrap();
+    for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        assert!(shells.contains(sh), "completions offers {sh}: {shells}");
+    }
+}
+
+#[test]
+fn completions_for_every_shell_name_the_commands() {
+    let env = Env::unlimited();
+    for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let run = env.run(&["completions", sh]);
+        run.expect_code(0);
+        for word in ["transfer", "accept", "deactivate", "max-duration"] {
+            assert!(run.stdout.contains(word), "{sh} completions lack {word}");
+        }
+    }
+    let run = env.run(&["completions", "tcsh"]);
+    run.expect_code(2);
+}
+
+#[test]
+fn man_pages_render_with_man() {
+    let env = Env::unlimited();
+    let run = env.run(&["man", "--out", "man1"]);
+    run.expect_code(0);
+    let pages: Vec<&str> = run.stdout.lines().collect();
+    assert!(pages.len() >= 10, "a page per command: {pages:?}");
+    // Without --out: the main page on stdout, the same as the file.
+    let main = env.run(&["man"]);
+    main.expect_code(0);
+    let file = std::fs::read_to_string(env.path("man1/iot-cert-migrate.1")).unwrap();
+    assert_eq!(main.stdout, file);
+    assert!(file.starts_with(".ie") && file.contains(".TH iot-cert-migrate 1"));
+
+    let Some(man) = on_path("man") else {
+        return skip_or_fail("no man on PATH (apt-get install man-db)");
+    };
+    for (page, expect) in [
+        (
+            "iot-cert-migrate.1",
+            &["NAME", "SYNOPSIS", "SUBCOMMANDS", "EXIT STATUS"][..],
+        ),
+        (
+            "iot-cert-migrate-transfer.1",
+            &[
+                "WHAT TO CHANGE",
+                "--deactivate",
+                "PACING",
+                "EXAMPLES",
+                "EXIT STATUS",
+            ][..],
+        ),
+    ] {
+        let out = Command::new(&man)
+            .args(["--warnings", "-l"])
+            .arg(env.path(&format!("man1/{page}")))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man runs");
+        let r = Run::from(out);
+        r.expect_code(0);
+        assert_eq!(r.stderr, "", "{page}: groff warnings");
+        for e in expect {
+            assert!(
+                r.stdout.contains(e),
+                "{page} rendered without {e}:\n{}",
+                r.stdout
+            );
+        }
+    }
+}
