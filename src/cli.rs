@@ -254,7 +254,7 @@ pub struct RunLimitArgs {
     pub grace: Duration,
 }
 
-/// Where a command keeps its ledger and failure report.
+/// Where a command keeps its ledger, failure report and metrics.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = FILES_AND_OUTPUT)]
 pub struct OutputFiles {
@@ -264,6 +264,10 @@ pub struct OutputFiles {
     /// Failure report CSV (default: MANIFEST.failures.csv, or MANIFEST.accept-failures.csv).
     #[arg(long)]
     pub failures: Option<PathBuf>,
+    /// Write metrics here in the Prometheus text format (e.g. for node_exporter's textfile
+    /// collector: a *.prom file), atomically, every --progress-interval and at the end.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `transfer`.

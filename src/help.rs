@@ -42,9 +42,9 @@ Examples:
   iot-cert-migrate --profile source transfer certs.csv \\
       --deactivate --detach-policies --detach-things --retry-failed
 
-  # A nightly slice of at most 45 minutes:
+  # A nightly slice of at most 45 minutes, with metrics for node_exporter's textfile collector:
   iot-cert-migrate transfer certs.csv --deactivate --detach-policies --detach-things \\
-      --max-duration 45m
+      --max-duration 45m --metrics-file /var/lib/node_exporter/textfile/iot-cert-migrate.prom
 
   # Transfer and accept in one go, one profile per target account:
   iot-cert-migrate --profile source transfer certs.csv \\

@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod manifest;
 pub mod manual;
+pub mod metrics;
 pub mod output;
 pub mod pacer;
 pub mod pipeline;
@@ -50,6 +51,17 @@ pub fn init_logging(global: &cli::GlobalArgs) {
 
 /// Runs one command line to completion and returns the exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let started = std::time::SystemTime::now();
+    let metrics = metrics::Request::of(&cli.command);
+    let result = dispatch(cli).await;
+    if let (Some(m), Err(e)) = (&metrics, &result) {
+        // A cron job's metrics must show the run that failed, however early it failed.
+        m.record_failure(started, e);
+    }
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
     let global = cli.global;
     match cli.command {
         Command::Transfer(args) if args.dry_run => {

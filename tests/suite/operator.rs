@@ -2,6 +2,7 @@
 //! missing credentials; grouped help with examples; shell completions and man pages; the
 //! metrics file for cron; the migration report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -461,4 +462,327 @@ fn man_pages_render_with_man() {
             );
         }
     }
+}
+
+/// A Python with prometheus_client: `IOT_CERT_MIGRATE_PYTHON`, or the CI virtualenv that
+/// `.ci/run` makes in `target/ci-venv`.
+fn python_with(module: &str) -> Result<PathBuf, String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = std::env::var_os("IOT_CERT_MIGRATE_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([repo.join("target/ci-venv/bin/python")]);
+    for python in candidates {
+        let ok = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Ok(python);
+        }
+    }
+    Err(format!(
+        "no Python with {module} (.ci/run installs it in target/ci-venv; or set IOT_CERT_MIGRATE_PYTHON)"
+    ))
+}
+
+/// One sample of a metrics file as prometheus_client's parser reads it.
+#[derive(Debug, serde::Deserialize)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+    /// The family's type (counter, gauge).
+    kind: String,
+}
+
+/// Parses a metrics file with the Prometheus client library's own parser (an independent
+/// reading of the text format): its samples, or why it could not.
+fn parse_metrics(python: &Path, file: &Path) -> Vec<Sample> {
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1], encoding="utf-8").read()
+out = []
+for family in text_string_to_metric_families(text):
+    if not family.documentation:
+        sys.exit("no HELP for " + family.name)
+    for s in family.samples:
+        out.append({"name": s.name, "labels": s.labels, "value": s.value, "kind": family.type})
+print(json.dumps(out))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .expect("python runs");
+    let run = Run::from(out);
+    run.expect_code(0);
+    serde_json::from_str(&run.stdout).expect("parser output")
+}
+
+/// The value of the one sample `name` whose labels include `labels`.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{labels:?}: {found:?}");
+    found[0].value
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn the_metrics_file_parses_with_prometheus_client_and_matches_the_simulator() {
+    let python = match python_with("prometheus_client") {
+        Ok(p) => p,
+        Err(why) => return skip_or_fail(&why),
+    };
+    // Documented quotas, and rates 5 times higher: throttling happens and is counted.
+    let env = Env::new(iot_sim::SimConfig::default());
+    let ids = env.fleet("m.csv", 0..24, "ACTIVE", &["p"], &["t"]);
+    let missing: Vec<String> = (100..104).map(cert_id).collect();
+    let rows: Vec<(String, &str)> = ids
+        .iter()
+        .chain(&missing)
+        .map(|id| (id.clone(), TARGET))
+        .collect();
+    env.manifest("m.csv", &rows);
+    let before = unix_now();
+    let mut args = vec![
+        "transfer",
+        "m.csv",
+        "--rate-scale",
+        "5",
+        "--metrics-file",
+        "m.prom",
+    ];
+    args.extend(PREPARE);
+    let run = env.run(&args);
+    let after = unix_now();
+    run.expect_code(3);
+
+    let samples = parse_metrics(&python, &env.path("m.prom"));
+    let common = [("command", "transfer"), ("manifest", "m.csv")];
+    for s in &samples {
+        assert!(s.name.starts_with("iot_cert_migrate_"), "{}", s.name);
+        assert_eq!(
+            s.labels.get("command").map(String::as_str),
+            Some("transfer")
+        );
+        assert_eq!(
+            s.kind == "counter",
+            s.name.ends_with("_total"),
+            "{}",
+            s.name
+        );
+    }
+    let state = |st: &str| {
+        value(
+            &samples,
+            "iot_cert_migrate_items",
+            &[common[0], ("state", st)],
+        )
+    };
+    // The simulator's view: who is pending transfer, who never existed.
+    let sim = env.state();
+    let pending_in_sim = ids
+        .iter()
+        .filter(|id| {
+            sim.find(id)
+                .is_some_and(|(_, c)| c.status == "PENDING_TRANSFER")
+        })
+        .count() as f64;
+    assert_eq!(pending_in_sim, 24.0);
+    assert_eq!(state("transferred"), pending_in_sim);
+    assert_eq!(state("failed"), missing.len() as f64);
+    for st in ["pending", "in_doubt", "accepted", "cancelled"] {
+        assert_eq!(state(st), 0.0, "{st}");
+    }
+    // The same numbers as `status`.
+    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    for (st, n) in status.json()["counts"].as_object().unwrap() {
+        assert_eq!(state(st), n.as_f64().unwrap(), "{st}");
+    }
+
+    // Calls and throttles per operation: what the simulator received and refused.
+    let stats = env.sim.stats();
+    let mut throttled = 0.0;
+    for op in [
+        "DescribeCertificate",
+        "UpdateCertificate",
+        "ListAttachedPolicies",
+        "DetachPolicy",
+        "ListPrincipalThings",
+        "DetachThingPrincipal",
+        "TransferCertificate",
+        "GetCallerIdentity",
+    ] {
+        let mut labels = vec![("operation", op), ("region", REGION)];
+        if op != "GetCallerIdentity" {
+            labels.push(("account", SOURCE));
+        }
+        let calls = value(&samples, "iot_cert_migrate_calls_total", &labels);
+        assert_eq!(calls, stats.calls_of(op) as f64, "{op} calls");
+        let t = value(&samples, "iot_cert_migrate_throttled_total", &labels);
+        assert_eq!(t, stats.throttled_of(op) as f64, "{op} throttled");
+        throttled += t;
+    }
+    assert!(throttled > 0.0, "5 times the quota is throttled");
+    // The only other errors: DescribeCertificate of the certificates that do not exist.
+    let describe = [("operation", "DescribeCertificate")];
+    let errors = value(&samples, "iot_cert_migrate_errors_total", &describe);
+    assert_eq!(errors, missing.len() as f64);
+
+    let start = value(
+        &samples,
+        "iot_cert_migrate_run_start_timestamp_seconds",
+        &common,
+    );
+    let end = value(
+        &samples,
+        "iot_cert_migrate_run_end_timestamp_seconds",
+        &common,
+    );
+    assert!(
+        before <= start && start <= end && end <= after,
+        "{before} {start} {end} {after}"
+    );
+    assert_eq!(
+        value(&samples, "iot_cert_migrate_last_exit_code", &common),
+        3.0
+    );
+    assert_eq!(value(&samples, "iot_cert_migrate_running", &common), 0.0);
+    let processed = value(&samples, "iot_cert_migrate_items_processed_total", &common);
+    assert_eq!(processed, 28.0);
+    let rate = value(&samples, "iot_cert_migrate_items_per_second", &common);
+    let expected = processed / (end - start);
+    assert!(
+        (rate - expected).abs() / expected < 0.1,
+        "{rate} vs {expected}"
+    );
+}
+
+#[test]
+fn the_metrics_file_is_rewritten_whole_at_every_interval_while_the_run_goes_on() {
+    let python = python_with("prometheus_client");
+    let config = iot_sim::SimConfig {
+        latency: std::time::Duration::from_millis(25),
+        ..iot_sim::SimConfig::unlimited()
+    };
+    let fleet = ActiveFleet::new(config, 28);
+    let file = fleet.env.path("m.prom");
+    let extra = [
+        "--metrics-file",
+        "m.prom",
+        "--progress-interval",
+        "0.1",
+        "--concurrency",
+        "2",
+    ];
+    let mut spawned = fleet.spawn("t", &extra);
+    // Every read sees a whole file (the last family is always there), and some read sees
+    // the run half done.
+    let mut seen_midway = None;
+    wait_until(
+        "a snapshot of the run half done",
+        std::time::Duration::from_secs(60),
+        || {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                assert!(
+                    text.ends_with('\n')
+                        && text.contains("iot_cert_migrate_run_start_timestamp_seconds{"),
+                    "a torn metrics file:\n{text}"
+                );
+                let processed = text
+                    .lines()
+                    .find(|l| l.starts_with("iot_cert_migrate_items_processed_total{"))
+                    .and_then(|l| l.rsplit_once(' '))
+                    .and_then(|(_, v)| v.parse::<f64>().ok())
+                    .unwrap();
+                let running = text.contains(
+                    "iot_cert_migrate_running{command=\"transfer\",manifest=\"m.csv\"} 1",
+                );
+                if running && processed > 0.0 && processed < 28.0 {
+                    seen_midway = Some(text);
+                }
+            }
+            seen_midway.is_some() || spawned.exited()
+        },
+    );
+    let midway = seen_midway.expect("the file was refreshed while the run went on");
+    assert!(
+        !midway.contains("last_exit_code"),
+        "no run had ended yet:\n{midway}"
+    );
+    let run = spawned.finish(std::time::Duration::from_secs(60));
+    run.expect_code(0);
+    match python {
+        Ok(python) => {
+            let samples = parse_metrics(&python, &file);
+            let common = [("command", "transfer")];
+            assert_eq!(
+                value(&samples, "iot_cert_migrate_last_exit_code", &common),
+                0.0
+            );
+            let done = [("command", "transfer"), ("state", "transferred")];
+            assert_eq!(value(&samples, "iot_cert_migrate_items", &done), 28.0);
+        }
+        Err(why) => skip_or_fail(&why),
+    }
+}
+
+#[test]
+fn a_run_that_fails_early_still_records_its_exit_code_and_a_locked_one_does_not() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..2, "INACTIVE", &[], &[]);
+    let run = env.run(&["transfer", "m.csv", "--metrics-file", "m.prom"]);
+    run.expect_code(0);
+    // No region: the run ends before it reads the manifest's state. The counts of the last
+    // run stay; the exit code and end time are this run's.
+    let out = env
+        .cmd(&["transfer", "m.csv", "--metrics-file", "m.prom"])
+        .env_remove("AWS_REGION")
+        .output()
+        .unwrap();
+    Run::from(out).expect_code(1);
+    let text = std::fs::read_to_string(env.path("m.prom")).unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("iot_cert_migrate_last_exit_code{").ends_with(" 1"),
+        "{text}"
+    );
+    assert!(line("iot_cert_migrate_running{").ends_with(" 0"), "{text}");
+    assert!(
+        text.contains("iot_cert_migrate_items{command=\"transfer\",manifest=\"m.csv\",state=\"transferred\"} 2"),
+        "{text}"
+    );
+    // A second run while another holds the ledger leaves the file to that run.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.path("m.ledger.jsonl.lock"))
+        .unwrap();
+    lock.try_lock().expect("the test holds the ledger's lock");
+    let before = std::fs::read_to_string(env.path("m.prom")).unwrap();
+    env.run(&["transfer", "m.csv", "--metrics-file", "m.prom"])
+        .expect_code(5);
+    assert_eq!(std::fs::read_to_string(env.path("m.prom")).unwrap(), before);
 }
