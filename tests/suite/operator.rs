@@ -150,14 +150,6 @@ fn vvv_shows_the_wire_level() {
     );
 }
 
-/// In CI a missing tool or artefact fails the test; elsewhere the test says it skipped.
-pub fn skip_or_fail(what: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what} (CI=true: not skipping)");
-    }
-    eprintln!("skipped: {what}");
-}
-
 /// An example binary (`target/debug/examples/NAME`, beside the test binary's directory),
 /// if it is at least as new as its source and the library: `cargo test` builds the
 /// examples, `cargo test --test suite` does not.
@@ -338,15 +330,6 @@ fn help_groups_options_under_headings_shows_each_once_and_has_examples() {
     assert!(top.stdout.contains("Examples:") && top.stdout.contains("Exit codes:"));
 }
 
-/// `PATH`'s copy of `tool`, if any.
-fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn bash_completions_load_in_bash_and_complete_commands_and_flags() {
     let Some(bash) = on_path("bash") else {
@@ -462,28 +445,6 @@ fn man_pages_render_with_man() {
             );
         }
     }
-}
-
-/// A Python with prometheus_client: `IOT_CERT_MIGRATE_PYTHON`, or the CI virtualenv that
-/// `.ci/run` makes in `target/ci-venv`.
-fn python_with(module: &str) -> Result<PathBuf, String> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = std::env::var_os("IOT_CERT_MIGRATE_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([repo.join("target/ci-venv/bin/python")]);
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", &format!("import {module}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Ok(python);
-        }
-    }
-    Err(format!(
-        "no Python with {module} (.ci/run installs it in target/ci-venv; or set IOT_CERT_MIGRATE_PYTHON)"
-    ))
 }
 
 /// One sample of a metrics file as prometheus_client's parser reads it.
