@@ -150,12 +150,32 @@ pub enum Command {
     /// Target side: reject the pending transfers addressed to the caller's account.
     #[command(after_long_help = help::REJECT)]
     Reject(RejectArgs),
+    /// How far the migration is, what failed, how fast: from the ledgers, as text and as a
+    /// self-contained HTML page.
+    #[command(after_long_help = help::REPORT)]
+    Report(ReportArgs),
     /// Print a shell completion script on stdout.
     #[command(after_long_help = help::COMPLETIONS)]
     Completions(CompletionsArgs),
     /// Write the man pages: the main page on stdout, or one page per command into --out.
     #[command(after_long_help = help::MAN)]
     Man(ManArgs),
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The manifest the migration runs with.
+    pub manifest: PathBuf,
+    /// Write the report as one self-contained HTML page here (no script, no external file).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub html: Option<PathBuf>,
+    /// Transfer ledger (default: MANIFEST.ledger.jsonl).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub ledger: Option<PathBuf>,
+    /// Accept ledger (default: MANIFEST.accept-ledger.jsonl).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub accept_ledger: Option<PathBuf>,
 }
 
 /// `completions`.

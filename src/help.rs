@@ -21,6 +21,7 @@ Examples:
 
   # How far are we?
   iot-cert-migrate status certs.csv
+  iot-cert-migrate report certs.csv --html report.html
 
   # Shell completions and man pages:
   iot-cert-migrate completions bash > ~/.local/share/bash-completion/completions/iot-cert-migrate
@@ -134,4 +135,14 @@ Examples:
   # Install every page where man finds them:
   iot-cert-migrate man --out ~/.local/share/man/man1
   man iot-cert-migrate-transfer
+";
+
+/// `report --help`.
+pub const REPORT: &str = "\
+Examples:
+  # The text on stdout, the page to send to whoever asks \"how far are we?\":
+  iot-cert-migrate report certs.csv --html report.html
+
+  # The same numbers as one JSON object:
+  iot-cert-migrate --output json report certs.csv
 ";

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod man;
 pub mod plan;
 pub mod reject;
+pub mod report;
 pub mod status;
 pub mod transfer;
 pub mod validate;

@@ -5,5 +5,6 @@
 mod harness;
 mod lifecycle;
 mod operator;
+mod report;
 mod survival;
 mod transfer;
