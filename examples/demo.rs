@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example demo
+//! cargo run --release --example demo -- report.html   # and keep the report page there
 //! ```
 //!
 //! Starts the IoT simulator on 127.0.0.1 with the documented AWS quotas and 20 ms latency,
 //! seeds account 111111111111 with the certificates of `sample-manifests/` (ACTIVE, with
 //! policies and things, as a real fleet would be), then runs the tool itself, step by step:
 //! validate, plan, transfer (with the progress bar), a rerun that has nothing left to do,
-//! accept in each target account, and status. Files go to a temporary directory.
+//! accept in each target account, status, and the migration report. Files go to a temporary
+//! directory; the report page is kept where the first argument says, if one is given.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,11 @@ fn main() -> anyhow::Result<()> {
         repo.join("sample-manifests/multi-target.csv"),
         repo.join("sample-manifests/small.csv"),
     ];
+    // Where to keep the report page: checked first, so that a typo fails before the demo.
+    let keep_page = std::env::args_os().nth(1).map(PathBuf::from);
+    if let Some(p) = &keep_page {
+        std::fs::write(p, "")?;
+    }
     let work = tempfile::tempdir()?;
 
     // One manifest for the demo: both samples, concatenated (a header once).
@@ -136,6 +143,16 @@ fn main() -> anyhow::Result<()> {
         &["status", &transfer_ledger],
     )?;
     step("7. status of the target side", &["status", &accept_ledger])?;
+    let page = work.path().join("report.html");
+    let page_arg = page.display().to_string();
+    step(
+        "8. the migration report: both ledgers, per target, failures, certificates per minute",
+        &["report", &m, "--html", &page_arg],
+    )?;
+    if let Some(p) = &keep_page {
+        std::fs::copy(&page, p)?;
+        println!("report page kept in {}", p.display());
+    }
 
     let state = sim.state();
     println!("\nsimulator state afterwards:");
