@@ -165,7 +165,13 @@ fn aws_cli_agrees() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
         }
-        eprintln!("SKIPPED aws_cli_agrees: no AWS CLI (set IOT_SIM_AWS_CLI or put `aws` on PATH)");
+        // Straight to the process's stderr: eprintln! would be captured, and a passing test's
+        // captured output is never shown, so the skip would go unseen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "aws_cli_agrees skipped: no AWS CLI (set IOT_SIM_AWS_CLI)"
+        );
         return;
     };
 
