@@ -371,7 +371,7 @@ fn chromium() -> Option<std::path::PathBuf> {
 fn the_page_renders_in_headless_chromium() {
     // Chromium is big; CI does not install it, so this skips there too (saying so).
     let Some(chromium) = chromium() else {
-        eprintln!("skipped: no chromium on PATH (apt-get install chromium, or set IOT_CERT_MIGRATE_CHROMIUM)");
+        skipped("no chromium on PATH (apt-get install chromium, or set IOT_CERT_MIGRATE_CHROMIUM)");
         return;
     };
     let env = Env::unlimited();

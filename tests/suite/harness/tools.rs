@@ -8,7 +8,14 @@ pub fn skip_or_fail(what: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{what} (CI=true: not skipping)");
     }
-    eprintln!("skipped: {what}");
+    skipped(what);
+}
+
+/// Says on the process's stderr that a test skipped and why. Not `eprintln!`: the test
+/// harness captures that, and never shows a passing test's captured output.
+pub fn skipped(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}");
 }
 
 /// `PATH`'s copy of `tool`, if any.
