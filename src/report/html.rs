@@ -380,10 +380,10 @@ fn chart(series: &[Series], bucket_s: u64) -> String {
     let to_y = |v: f64| TOP + plot_h - v / top * plot_h;
 
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" \
-         role=\"img\" aria-label=\"certificates per minute over time\">\n"
+         role=\"img\" aria-label=\"certificates per minute over time\">"
     );
     // Grid and y labels.
     for k in 0..=steps {

@@ -304,7 +304,9 @@ fn read_timeline(path: &Path, kind: LedgerKind) -> Result<Vec<RunEvents>, Error>
         path: path.to_path_buf(),
         source,
     })?;
-    let mut runs: Vec<(u32, f64, f64, BTreeMap<Outcome, Vec<f64>>)> = Vec::new();
+    /// A run's number, start, last event, and the times of each terminal outcome.
+    type RunTimes = (u32, f64, f64, BTreeMap<Outcome, Vec<f64>>);
+    let mut runs: Vec<RunTimes> = Vec::new();
     let mut line = Vec::new();
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     loop {
@@ -327,16 +329,16 @@ fn read_timeline(path: &Path, kind: LedgerKind) -> Result<Vec<RunEvents>, Error>
             continue;
         };
         *end = end.max(t);
-        match l.outcome {
-            Some(
-                o @ (Outcome::Transferred
-                | Outcome::Accepted
-                | Outcome::AlreadyAccepted
-                | Outcome::Rejected
-                | Outcome::Cancelled
-                | Outcome::Restored),
-            ) => by_outcome.entry(o).or_default().push(t),
-            _ => {}
+        if let Some(
+            o @ (Outcome::Transferred
+            | Outcome::Accepted
+            | Outcome::AlreadyAccepted
+            | Outcome::Rejected
+            | Outcome::Cancelled
+            | Outcome::Restored),
+        ) = l.outcome
+        {
+            by_outcome.entry(o).or_default().push(t);
         }
     }
     Ok(runs
