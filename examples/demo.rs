@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example demo
+//! cargo run --release --example demo -- report.html   # and keep the report page there
 //! ```
 //!
 //! Starts the IoT simulator on 127.0.0.1 with the documented AWS quotas and 20 ms latency,
 //! seeds account 111111111111 with the certificates of `sample-manifests/` (ACTIVE, with
 //! policies and things, as a real fleet would be), then runs the tool itself, step by step:
 //! validate, plan, transfer (with the progress bar), a rerun that has nothing left to do,
-//! accept in each target account, and status. Files go to a temporary directory.
+//! accept in each target account, status, and the migration report. Files go to a temporary
+//! directory; the report page is kept where the first argument says, if one is given.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,11 @@ fn main() -> anyhow::Result<()> {
         repo.join("sample-manifests/multi-target.csv"),
         repo.join("sample-manifests/small.csv"),
     ];
+    // Where to keep the report page: checked first, so that a typo fails before the demo.
+    let keep_page = std::env::args_os().nth(1).map(PathBuf::from);
+    if let Some(p) = &keep_page {
+        std::fs::write(p, "")?;
+    }
     let work = tempfile::tempdir()?;
 
     // One manifest for the demo: both samples, concatenated (a header once).
@@ -87,16 +94,17 @@ fn main() -> anyhow::Result<()> {
         "[profile migrate-222222222222]\naws_access_key_id = 222222222222\naws_secret_access_key = demo\nregion = us-east-1\n\n\
          [profile migrate-333333333333]\naws_access_key_id = 333333333333\naws_secret_access_key = demo\nregion = us-east-1\n",
     )?;
+    // An empty credentials file, so that none of yours is read (and aws-config has no
+    // missing file to warn about at -v).
+    let no_credentials = work.path().join("no-credentials");
+    std::fs::write(&no_credentials, "")?;
     // SAFETY of set_var: nothing else runs yet in this process that reads the environment.
     std::env::set_var("AWS_ENDPOINT_URL", sim.url());
     std::env::set_var("AWS_REGION", "us-east-1");
     std::env::set_var("AWS_ACCESS_KEY_ID", SOURCE);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "demo");
     std::env::set_var("AWS_CONFIG_FILE", &aws_config);
-    std::env::set_var(
-        "AWS_SHARED_CREDENTIALS_FILE",
-        work.path().join("no-credentials"),
-    );
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &no_credentials);
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
 
     // The ledgers and the failure report land beside the manifest, in the temporary directory.
@@ -136,6 +144,16 @@ fn main() -> anyhow::Result<()> {
         &["status", &transfer_ledger],
     )?;
     step("7. status of the target side", &["status", &accept_ledger])?;
+    let page = work.path().join("report.html");
+    let page_arg = page.display().to_string();
+    step(
+        "8. the migration report: both ledgers, per target, failures, certificates per minute",
+        &["report", &m, "--html", &page_arg],
+    )?;
+    if let Some(p) = &keep_page {
+        std::fs::copy(&page, p)?;
+        println!("report page kept in {}", p.display());
+    }
 
     let state = sim.state();
     println!("\nsimulator state afterwards:");

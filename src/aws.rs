@@ -38,12 +38,10 @@ pub async fn load(opts: &AwsOptions, profile: Option<&str>) -> Result<SdkConfig,
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts);
+        .timeout_config(timeouts)
+        .region(region(opts, profile).await?);
     if let Some(p) = profile.or(opts.profile.as_deref()) {
         loader = loader.profile_name(p);
-    }
-    if let Some(r) = &opts.region {
-        loader = loader.region(Region::new(r.clone()));
     }
     if let Some(e) = &opts.endpoint_url {
         loader = loader.endpoint_url(e.clone());
@@ -63,17 +61,102 @@ pub async fn load(opts: &AwsOptions, profile: Option<&str>) -> Result<SdkConfig,
             .credentials_provider(SharedCredentialsProvider::new(provider))
             .build();
     }
-    if conf.region().is_none() {
-        return Err(Error::Config(
-            "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into(),
-        ));
-    }
     if conf.credentials_provider().is_none() {
         return Err(Error::Config(
             "no AWS credentials provider could be configured".into(),
         ));
     }
     Ok(conf)
+}
+
+/// The default region: `--region`, else aws-config's region chain (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile, instance metadata), asked once.
+///
+/// Left to itself, the loader asks the chain three times (for the configuration, the
+/// credentials chain and the SSO token chain), and away from EC2 every instance-metadata
+/// lookup fails, each after a connect timeout, with a warning. Asked once here, a missing
+/// region is one error line and the loader asks nothing more.
+async fn region(opts: &AwsOptions, profile: Option<&str>) -> Result<Region, Error> {
+    if let Some(r) = &opts.region {
+        return Ok(Region::new(r.clone()));
+    }
+    let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+    if let Some(p) = profile.or(opts.profile.as_deref()) {
+        chain = chain.profile_name(p);
+    }
+    chain.build().region().await.ok_or_else(|| {
+        Error::Config(
+            "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into(),
+        )
+    })
+}
+
+/// Why the credentials cannot be loaded, in one line (`None` when they can): those of
+/// `profile`, or of the default chain. Asked only once a call has failed, with a provider of
+/// its own: the configuration's provider has spent its error on that call (a profile
+/// provider reports its setup error once), and loading credentials may run a
+/// `credential_process` or an assume-role, not worth doing twice when all is well.
+pub async fn credentials_problem(profile: Option<&str>, region: Option<Region>) -> Option<String> {
+    use aws_config::default_provider::credentials::DefaultCredentialsChain;
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_iot::config::ProvideCredentials;
+    let result = match profile {
+        Some(p) => {
+            ProfileFileCredentialsProvider::builder()
+                .configure(&ProviderConfig::default().with_region(region))
+                .profile_name(p)
+                .build()
+                .provide_credentials()
+                .await
+        }
+        None => {
+            let mut chain = DefaultCredentialsChain::builder();
+            chain.set_region(region);
+            chain.build().await.provide_credentials().await
+        }
+    };
+    let e = result.err()?;
+    // The top of a credentials error is generic ("an error occurred while loading
+    // credentials"); its sources say what happened.
+    let why = std::error::Error::source(&e).map(one_line);
+    let because = |why: Option<String>| why.map(|w| format!(": {w}")).unwrap_or_default();
+    Some(match (&e, profile) {
+        (CredentialsError::CredentialsNotLoaded(_), None) => {
+            "no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the profile \
+             files, or the container or instance metadata; pass --profile or set AWS_PROFILE \
+             (after `aws sso login` for an SSO profile)"
+                .into()
+        }
+        (CredentialsError::CredentialsNotLoaded(_), Some(p)) => {
+            format!("profile {p} holds no AWS credentials{}", because(why))
+        }
+        (_, Some(p)) => format!(
+            "cannot load the AWS credentials of profile {p}: {}",
+            why.unwrap_or_else(|| e.to_string())
+        ),
+        (_, None) => format!(
+            "cannot load the AWS credentials: {}",
+            why.unwrap_or_else(|| e.to_string())
+        ),
+    })
+}
+
+/// An error and its sources on one line, each message once: the SDK's own rendering
+/// (`DisplayErrorContext`) appends a debug dump of the whole error, hundreds of characters
+/// of headers and bodies that tell an operator nothing more.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let msg = e.to_string();
+        // SDK errors often repeat their source's message in their own.
+        if !msg.is_empty() && !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        source = e.source();
+    }
+    line
 }
 
 /// The region of a loaded configuration.

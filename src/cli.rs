@@ -6,11 +6,23 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::EXIT_CODES_HELP;
+use crate::help;
+
+/// Help heading of the options that say how to reach AWS.
+pub const AWS_CONNECTION: &str = "AWS connection";
+/// Help heading of the options that allow a command to change certificates.
+pub const WHAT_TO_CHANGE: &str = "What to change";
+/// Help heading of the pacing and retry options.
+pub const PACING: &str = "Pacing";
+/// Help heading of the options that end a run early.
+pub const RUN_LIMITS: &str = "Run limits";
+/// Help heading of the files a command writes and of what it prints.
+pub const FILES_AND_OUTPUT: &str = "Files and output";
 
 /// Move AWS IoT device certificates from one AWS account to others: rate-limited,
 /// resumable, with a durable ledger and a failure report.
 #[derive(Debug, Parser)]
-#[command(name = "iot-cert-migrate", version, after_long_help = EXIT_CODES_HELP, after_help = EXIT_CODES_HELP)]
+#[command(name = "iot-cert-migrate", version, after_long_help = help::main(), after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -58,19 +70,19 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// AWS profile of the source account (transfer, cancel) or target account (accept, reject).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = AWS_CONNECTION)]
     pub profile: Option<String>,
     /// Default AWS region (rows may name their own in a `region` column).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = AWS_CONNECTION)]
     pub region: Option<String>,
     /// Send every AWS request (IoT and STS) to this endpoint, e.g. the local simulator.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = AWS_CONNECTION)]
     pub endpoint_url: Option<String>,
     /// TCP connect timeout in seconds.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 3.1)]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 3.1, help_heading = AWS_CONNECTION)]
     pub connect_timeout: f64,
     /// Read timeout in seconds for each AWS response.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 20.0)]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 20.0, help_heading = AWS_CONNECTION)]
     pub read_timeout: f64,
     /// Summary format on stdout.
     #[arg(
@@ -78,7 +90,8 @@ pub struct GlobalArgs {
         global = true,
         value_enum,
         default_value_t,
-        env = "IOT_CERT_MIGRATE_OUTPUT"
+        env = "IOT_CERT_MIGRATE_OUTPUT",
+        help_heading = FILES_AND_OUTPUT
     )]
     pub output: OutputFormat,
     /// Progress display on stderr.
@@ -87,11 +100,12 @@ pub struct GlobalArgs {
         global = true,
         value_enum,
         default_value_t,
-        env = "IOT_CERT_MIGRATE_PROGRESS"
+        env = "IOT_CERT_MIGRATE_PROGRESS",
+        help_heading = FILES_AND_OUTPUT
     )]
     pub progress: ProgressMode,
     /// Seconds between summary lines when no progress bar is shown.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0, help_heading = FILES_AND_OUTPUT)]
     pub progress_interval: f64,
     /// Log line format on stderr.
     #[arg(
@@ -99,14 +113,16 @@ pub struct GlobalArgs {
         global = true,
         value_enum,
         default_value_t,
-        env = "IOT_CERT_MIGRATE_LOG_FORMAT"
+        env = "IOT_CERT_MIGRATE_LOG_FORMAT",
+        help_heading = FILES_AND_OUTPUT
     )]
     pub log_format: LogFormat,
-    /// More log detail (-v, -vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More log detail: -v the tool's debug and the SDK's warnings, -vv also one line per
+    /// AWS request, -vvv everything (wire level).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = FILES_AND_OUTPUT)]
     pub verbose: u8,
     /// Less output (-q: warnings and errors only, -qq: errors only).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = FILES_AND_OUTPUT)]
     pub quiet: u8,
 }
 
@@ -114,19 +130,69 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare and transfer every certificate of the manifest (resumable).
+    #[command(after_long_help = help::TRANSFER)]
     Transfer(TransferArgs),
     /// Check a manifest offline; calls nothing.
+    #[command(after_long_help = help::VALIDATE)]
     Validate(ValidateArgs),
     /// Show what the ledger says (from the manifest's default ledger, or a ledger path).
+    #[command(after_long_help = help::STATUS)]
     Status(StatusArgs),
     /// Read-only: put each certificate in a category and estimate the duration.
+    #[command(after_long_help = help::PLAN)]
     Plan(PlanArgs),
     /// Cancel transfers the ledger records as pending; --restore undoes prepare.
+    #[command(after_long_help = help::CANCEL)]
     Cancel(CancelArgs),
     /// Target side: accept the pending transfers addressed to the caller's account.
+    #[command(after_long_help = help::ACCEPT)]
     Accept(AcceptArgs),
     /// Target side: reject the pending transfers addressed to the caller's account.
+    #[command(after_long_help = help::REJECT)]
     Reject(RejectArgs),
+    /// How far the migration is, what failed, how fast: from the ledgers, as text and as a
+    /// self-contained HTML page.
+    #[command(after_long_help = help::REPORT)]
+    Report(ReportArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_long_help = help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Write the man pages: the main page on stdout, or one page per command into --out.
+    #[command(after_long_help = help::MAN)]
+    Man(ManArgs),
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The manifest the migration runs with.
+    pub manifest: PathBuf,
+    /// Write the report as one self-contained HTML page here (no script, no external file).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub html: Option<PathBuf>,
+    /// Transfer ledger (default: MANIFEST.ledger.jsonl).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub ledger: Option<PathBuf>,
+    /// Accept ledger (default: MANIFEST.accept-ledger.jsonl).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub accept_ledger: Option<PathBuf>,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write iot-cert-migrate.1 and one iot-cert-migrate-COMMAND.1 per command into this
+    /// directory (created if need be).
+    #[arg(long, value_name = "DIR", help_heading = FILES_AND_OUTPUT)]
+    pub out: Option<PathBuf>,
 }
 
 /// A whole number of at least 1 (a count of attempts or of certificates in flight).
@@ -153,7 +219,7 @@ pub struct StatusArgs {
     /// A manifest (its default ledger is read) or a ledger file.
     pub path: PathBuf,
     /// Ledger path, when it is not the manifest's default.
-    #[arg(long)]
+    #[arg(long, help_heading = FILES_AND_OUTPUT)]
     pub ledger: Option<PathBuf>,
     /// Ask AWS about in-doubt items (read-only calls).
     #[arg(long)]
@@ -162,6 +228,7 @@ pub struct StatusArgs {
 
 /// Pacing and retry options shared by every command that calls AWS.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = PACING)]
 pub struct PacingArgs {
     /// Requests per second for one operation, per account and region (repeatable), e.g.
     /// `--rate TransferCertificate=20`. Defaults are the documented quotas (see README).
@@ -193,6 +260,7 @@ pub struct PacingArgs {
 
 /// Limits that end a run early but cleanly (exit 4; run again to continue).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = RUN_LIMITS)]
 pub struct RunLimitArgs {
     /// Stop starting new items after this long (e.g. 45m), finish cleanly, exit 4.
     #[arg(long, value_parser = humantime::parse_duration, env = "IOT_CERT_MIGRATE_MAX_DURATION")]
@@ -206,8 +274,9 @@ pub struct RunLimitArgs {
     pub grace: Duration,
 }
 
-/// Where a command keeps its ledger and failure report.
+/// Where a command keeps its ledger, failure report and metrics.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = FILES_AND_OUTPUT)]
 pub struct OutputFiles {
     /// Results ledger (default: MANIFEST.ledger.jsonl, or MANIFEST.accept-ledger.jsonl).
     #[arg(long)]
@@ -215,6 +284,10 @@ pub struct OutputFiles {
     /// Failure report CSV (default: MANIFEST.failures.csv, or MANIFEST.accept-failures.csv).
     #[arg(long)]
     pub failures: Option<PathBuf>,
+    /// Write metrics here in the Prometheus text format (e.g. for node_exporter's textfile
+    /// collector: a *.prom file), atomically, every --progress-interval and at the end.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `transfer`.
@@ -222,37 +295,35 @@ pub struct OutputFiles {
 pub struct TransferArgs {
     /// The manifest CSV: certificate_id,target_account[,transfer_message][,region].
     pub manifest: PathBuf,
-    /// Ledger and failure report paths.
-    #[command(flatten)]
-    pub files: OutputFiles,
     /// Deactivate ACTIVE certificates first. This disconnects the devices that use them.
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub deactivate: bool,
     /// Detach every policy attached to a certificate (recorded for `cancel --restore`).
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub detach_policies: bool,
     /// Detach every thing attached to a certificate (recorded for `cancel --restore`).
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub detach_things: bool,
     /// Try failed items again (they are skipped by default).
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,
     /// Do nothing; show the plan instead (same as `plan`).
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub dry_run: bool,
     /// After each transfer, accept it with this profile's (target) credentials.
     #[arg(
         long,
         value_name = "PROFILE",
-        conflicts_with = "accept_profile_template"
+        conflicts_with = "accept_profile_template",
+        help_heading = WHAT_TO_CHANGE
     )]
     pub accept_profile: Option<String>,
     /// Like --accept-profile, one profile per target account: `{account}` is replaced,
     /// e.g. 'migrate-{account}'.
-    #[arg(long, value_name = "TEMPLATE")]
+    #[arg(long, value_name = "TEMPLATE", help_heading = WHAT_TO_CHANGE)]
     pub accept_profile_template: Option<String>,
     /// With --accept-profile(-template): activate certificates on accept.
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
     /// Pacing and retries.
     #[command(flatten)]
@@ -260,6 +331,9 @@ pub struct TransferArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
+    /// Ledger and failure report paths.
+    #[command(flatten)]
+    pub files: OutputFiles,
 }
 
 /// `plan`.
@@ -267,12 +341,12 @@ pub struct TransferArgs {
 pub struct PlanArgs {
     /// The manifest CSV.
     pub manifest: PathBuf,
-    /// Write one CSV row per certificate here.
-    #[arg(long, value_name = "PATH")]
-    pub plan_out: Option<PathBuf>,
     /// Pacing and retries (the estimate uses these rates).
     #[command(flatten)]
     pub pacing: PacingArgs,
+    /// Write one CSV row per certificate here.
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub plan_out: Option<PathBuf>,
 }
 
 /// `cancel`.
@@ -280,11 +354,8 @@ pub struct PlanArgs {
 pub struct CancelArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
-    /// Ledger and failure report paths (the transfer's ledger).
-    #[command(flatten)]
-    pub files: OutputFiles,
     /// Also undo prepare: re-attach policies and things, re-activate certificates.
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub restore: bool,
     /// Pacing and retries.
     #[command(flatten)]
@@ -292,6 +363,9 @@ pub struct CancelArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
+    /// Ledger and failure report paths (the transfer's ledger).
+    #[command(flatten)]
+    pub files: OutputFiles,
 }
 
 /// `accept`.
@@ -299,14 +373,11 @@ pub struct CancelArgs {
 pub struct AcceptArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
-    /// Ledger and failure report paths.
-    #[command(flatten)]
-    pub files: OutputFiles,
     /// Activate certificates on accept.
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
     /// Attach this policy after accept (repeatable).
-    #[arg(long = "attach-policy", value_name = "NAME")]
+    #[arg(long = "attach-policy", value_name = "NAME", help_heading = WHAT_TO_CHANGE)]
     pub attach_policies: Vec<String>,
     /// Pacing and retries.
     #[command(flatten)]
@@ -314,6 +385,9 @@ pub struct AcceptArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
+    /// Ledger and failure report paths.
+    #[command(flatten)]
+    pub files: OutputFiles,
 }
 
 /// `reject`.
@@ -321,11 +395,8 @@ pub struct AcceptArgs {
 pub struct RejectArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
-    /// Ledger and failure report paths.
-    #[command(flatten)]
-    pub files: OutputFiles,
     /// Why (at most 128 characters); the source account sees it.
-    #[arg(long)]
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub reason: String,
     /// Pacing and retries.
     #[command(flatten)]
@@ -333,4 +404,7 @@ pub struct RejectArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
+    /// Ledger and failure report paths.
+    #[command(flatten)]
+    pub files: OutputFiles,
 }

@@ -10,7 +10,7 @@
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
 //!   [`pipeline`], [`stop`], [`progress`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`cli`], [`error`].
+//!   [`certificate`], [`aws`], [`cli`] (with [`help`] and [`manual`]), [`error`].
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -21,11 +21,14 @@ pub mod certificate;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod help;
 pub mod iot;
 pub mod ledger;
 pub mod lifecycle;
 pub mod logging;
 pub mod manifest;
+pub mod manual;
+pub mod metrics;
 pub mod output;
 pub mod pacer;
 pub mod pipeline;
@@ -48,6 +51,17 @@ pub fn init_logging(global: &cli::GlobalArgs) {
 
 /// Runs one command line to completion and returns the exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let started = std::time::SystemTime::now();
+    let metrics = metrics::Request::of(&cli.command);
+    let result = dispatch(cli).await;
+    if let (Some(m), Err(e)) = (&metrics, &result) {
+        // A cron job's metrics must show the run that failed, however early it failed.
+        m.record_failure(started, e);
+    }
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
     let global = cli.global;
     match cli.command {
         Command::Transfer(args) if args.dry_run => {
@@ -65,5 +79,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cancel(args) => cmd::cancel::run(&global, args).await,
         Command::Accept(args) => cmd::accept::run(&global, args).await,
         Command::Reject(args) => cmd::reject::run(&global, args).await,
+        Command::Report(args) => cmd::report::run(&global, args),
+        Command::Completions(args) => cmd::completions::run(args),
+        Command::Man(args) => cmd::man::run(&global, args),
     }
 }

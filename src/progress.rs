@@ -22,7 +22,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn finished(&self) -> u64 {
+    /// Items this run took to an end so far: done, failed or in doubt.
+    pub fn finished(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
             + self.in_doubt.load(Ordering::Relaxed)

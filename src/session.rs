@@ -101,17 +101,22 @@ impl Session {
     /// (exit 1) and happens before any certificate is touched.
     pub async fn caller_account(&self) -> Result<String, Error> {
         let sts = aws::sts_client(&self.conf);
-        iot::caller_account(&sts, &self.region(), &self.ctx)
-            .await
-            .map_err(|f| {
-                let whose = match &self.profile {
-                    Some(p) => format!("of profile {p}"),
-                    None => "of the credentials".to_string(),
-                };
-                Error::Aws(format!(
-                    "cannot identify the AWS account {whose} (STS GetCallerIdentity): {f}"
-                ))
-            })
+        let failure = match iot::caller_account(&sts, &self.region(), &self.ctx).await {
+            Ok(account) => return Ok(account),
+            Err(f) => f,
+        };
+        let whose = match &self.profile {
+            Some(p) => format!("of profile {p}"),
+            None => "of the credentials".to_string(),
+        };
+        // Missing or broken credentials surface as a failed request: say so plainly.
+        let region = self.conf.region().cloned();
+        if let Some(problem) = aws::credentials_problem(self.profile.as_deref(), region).await {
+            return Err(Error::Config(problem));
+        }
+        Err(Error::Aws(format!(
+            "cannot identify the AWS account {whose} (STS GetCallerIdentity): {failure}"
+        )))
     }
 
     /// Clients in `account` for each of `regions` (`None` = `default_region`).

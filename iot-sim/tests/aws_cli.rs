@@ -183,7 +183,13 @@ impl Cli {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
         }
-        eprintln!("SKIPPED {test}: no AWS CLI (set IOT_SIM_AWS_CLI or put `aws` on PATH)");
+        // Straight to the process's stderr: eprintln! is captured by the test runner, and a
+        // passing test's captured output is never shown, so the skip would go unseen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test} skipped: no AWS CLI (set IOT_SIM_AWS_CLI)"
+        );
         None
     }
 

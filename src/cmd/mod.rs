@@ -4,8 +4,11 @@
 
 pub mod accept;
 pub mod cancel;
+pub mod completions;
+pub mod man;
 pub mod plan;
 pub mod reject;
+pub mod report;
 pub mod status;
 pub mod transfer;
 pub mod validate;

@@ -67,7 +67,8 @@ pub struct OpCounts {
 pub struct CallContext {
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
-    counts: Mutex<BTreeMap<Operation, OpCounts>>,
+    /// Per operation, then per account and region (for the metrics file).
+    counts: Mutex<BTreeMap<Operation, BTreeMap<Scope, OpCounts>>>,
 }
 
 impl CallContext {
@@ -82,6 +83,23 @@ impl CallContext {
 
     /// Calls and throttles per operation so far.
     pub fn counts(&self) -> BTreeMap<Operation, OpCounts> {
+        let counts = self.counts.lock().expect("counts lock");
+        counts
+            .iter()
+            .map(|(op, by_scope)| {
+                let mut total = OpCounts::default();
+                for c in by_scope.values() {
+                    total.calls += c.calls;
+                    total.throttled += c.throttled;
+                    total.errors += c.errors;
+                }
+                (*op, total)
+            })
+            .collect()
+    }
+
+    /// Calls and throttles per operation and per account and region so far.
+    pub fn counts_by_scope(&self) -> BTreeMap<Operation, BTreeMap<Scope, OpCounts>> {
         self.counts.lock().expect("counts lock").clone()
     }
 
@@ -90,13 +108,14 @@ impl CallContext {
         &self.pacer
     }
 
-    fn count(&self, op: Operation, f: impl FnOnce(&mut OpCounts)) {
-        f(self
-            .counts
-            .lock()
-            .expect("counts lock")
-            .entry(op)
-            .or_default());
+    fn count(&self, scope: &Scope, op: Operation, f: impl FnOnce(&mut OpCounts)) {
+        let mut counts = self.counts.lock().expect("counts lock");
+        let by_scope = counts.entry(op).or_default();
+        // The scope is cloned only the first time it is seen.
+        match by_scope.get_mut(scope) {
+            Some(c) => f(c),
+            None => f(by_scope.entry(scope.clone()).or_default()),
+        }
     }
 
     /// Runs one AWS call with pacing and retries. Mutating calls are never re-sent after an
@@ -115,17 +134,17 @@ impl CallContext {
         let mut retry = RetryState::new(&self.policy);
         loop {
             self.pacer.acquire(scope, op).await;
-            self.count(op, |c| c.calls += 1);
+            self.count(scope, op, |c| c.calls += 1);
             let err = match send().await {
                 Ok(v) => return Ok(v),
                 Err(e) => call_error(e),
             };
             let class = err.class();
             if class == ErrorClass::Throttle {
-                self.count(op, |c| c.throttled += 1);
+                self.count(scope, op, |c| c.throttled += 1);
                 self.pacer.on_throttle(scope, op);
             } else {
-                self.count(op, |c| c.errors += 1);
+                self.count(scope, op, |c| c.errors += 1);
             }
             let unknown = op.is_mutating() && err.outcome_unknown();
             let delay = if unknown {
@@ -160,7 +179,7 @@ where
         SdkError::ConstructionFailure(_) => CallError {
             code: None,
             http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
+            message: crate::aws::one_line(&err),
             kind: FailureKind::Construction,
             request_id,
         },
@@ -174,7 +193,7 @@ where
         SdkError::DispatchFailure(d) => CallError {
             code: None,
             http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
+            message: crate::aws::one_line(&err),
             kind: if d.is_timeout() {
                 FailureKind::Timeout
             } else {

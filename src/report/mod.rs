@@ -1,7 +1,10 @@
 //! What a run tells afterwards: the counts per state, the summary on stdout, the failure
-//! report ([`failures`]) and what `status` shows of a ledger ([`status`]).
+//! report ([`failures`]), what `status` shows of a ledger ([`status`]), and the migration
+//! report of all ledgers, as text and as a page ([`migration`], [`html`]).
 
 pub mod failures;
+pub mod html;
+pub mod migration;
 pub mod status;
 
 pub use failures::{neutralise, write_failure_report, FAILURE_REPORT_HEADER};

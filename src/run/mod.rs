@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 pub use work::{is_final_failure, FailedItems};
 
@@ -22,6 +22,7 @@ use crate::ledger::{
     ItemRecord, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenOptionsLedger,
 };
 use crate::manifest::{Manifest, ManifestError, ManifestRow};
+use crate::metrics::{MetricsFile, Snapshot};
 use crate::output;
 use crate::pipeline::{self, ItemEnd};
 use crate::progress::{Progress, ProgressSettings};
@@ -106,13 +107,14 @@ pub struct Run {
     view: View,
     started: Instant,
     in_scope: Option<RowFilter>,
+    metrics: Option<MetricsFile>,
 }
 
 impl Run {
     /// Checks the options, validates the manifest (nothing else happens if it is invalid),
     /// opens and locks the ledger, loads the AWS configuration. Nothing is sent to AWS.
     pub async fn open(global: &GlobalArgs, spec: RunSpec<'_>) -> Result<Run, Error> {
-        let started = Instant::now();
+        let (started, started_at) = (Instant::now(), SystemTime::now());
         let settings = Settings::from_args(global, spec.pacing)?;
         let manifest = Manifest::load(spec.manifest)?;
         for w in manifest.warnings() {
@@ -143,6 +145,19 @@ impl Run {
         for note in ledger.notes() {
             tracing::info!("{note}");
         }
+        // Only now that the ledger is ours: the file is the run's that holds the ledger.
+        let metrics = match &spec.files.metrics_file {
+            Some(path) => {
+                let m = MetricsFile::new(path, spec.command, spec.manifest, started_at);
+                let counts = Counts::from_ledger(&manifest, &ledger.state());
+                m.write_running(&Snapshot {
+                    counts,
+                    ..Snapshot::default()
+                })?;
+                Some(m)
+            }
+            None => None,
+        };
         let session = Session::connect(settings).await?;
         let state = ledger.shared_state();
         let (writer, writer_task) = ledger.into_writer();
@@ -161,6 +176,7 @@ impl Run {
             },
             started,
             in_scope: None,
+            metrics,
         })
     }
 
@@ -275,13 +291,23 @@ impl Run {
                 }
             }
         }
-        let result = futures::future::try_join_all(
+        let work = futures::future::try_join_all(
             lanes
                 .into_iter()
                 .map(|work| pipeline::run(work, how.concurrency, &stop, &tally, &process)),
-        )
-        .await
-        .map(|ended| ended.into_iter().sum::<u64>());
+        );
+        let ended = match &self.metrics {
+            Some(m) => {
+                let snapshot = || {
+                    let state = self.state.lock().expect("ledger state");
+                    self.snapshot(&state, tally.finished())
+                };
+                m.refresh_during(work, self.view.progress.interval, snapshot)
+                    .await
+            }
+            None => work.await,
+        };
+        let result = ended.map(|ended| ended.into_iter().sum::<u64>());
         // The item function holds ledger writers: the ledger closes only once it is gone.
         drop(process);
         progress.finish();
@@ -478,8 +504,23 @@ impl Run {
                 .filter(|_| failures > 0 || counts.failed > 0),
             exit_code: exit.code(),
         };
+        if let Some(m) = &self.metrics {
+            if let Err(e) = m.write_finished(&self.snapshot(&state, processed), exit) {
+                tracing::warn!("metrics file not written: {e}");
+            }
+        }
         output::emit(self.view.output, &summary);
         Ok(exit)
+    }
+
+    /// The run now, for the metrics file: the counts as `status` makes them, the calls.
+    fn snapshot(&self, state: &LedgerState, processed: u64) -> Snapshot {
+        Snapshot {
+            counts: Counts::from_ledger(&self.manifest, state),
+            calls: self.session.ctx.counts_by_scope(),
+            processed,
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        }
     }
 }
 

@@ -5,5 +5,7 @@
 mod checkpoint;
 mod harness;
 mod lifecycle;
+mod operator;
+mod report;
 mod survival;
 mod transfer;

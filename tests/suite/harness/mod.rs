@@ -3,8 +3,10 @@
 //! with hermetic AWS settings (no profile files, no instance metadata).
 
 mod fleet;
+mod tools;
 
 pub use fleet::*;
+pub use tools::*;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

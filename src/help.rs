@@ -1,0 +1,148 @@
+//! Help text beyond the one-line docs of the options: the examples `--help` shows after the
+//! options of each command (`-h` stays short).
+
+use crate::error::EXIT_CODES_HELP;
+
+/// `iot-cert-migrate --help`: examples, then the exit codes.
+pub fn main() -> String {
+    format!("{MAIN}\n{EXIT_CODES_HELP}")
+}
+
+const MAIN: &str = "\
+Examples:
+  # Check the manifest offline, look before you leap, then transfer:
+  iot-cert-migrate validate certs.csv
+  iot-cert-migrate --profile source plan certs.csv
+  iot-cert-migrate --profile source transfer certs.csv \\
+      --deactivate --detach-policies --detach-things
+
+  # In each target account, accept what was sent to it:
+  iot-cert-migrate --profile target-a accept certs.csv --set-as-active
+
+  # How far are we?
+  iot-cert-migrate status certs.csv
+  iot-cert-migrate report certs.csv --html report.html
+
+  # Shell completions and man pages:
+  iot-cert-migrate completions bash > ~/.local/share/bash-completion/completions/iot-cert-migrate
+  iot-cert-migrate man --out ~/.local/share/man/man1
+
+Run `iot-cert-migrate <command> --help` for the options and examples of each command.
+";
+
+/// `transfer --help`.
+pub const TRANSFER: &str = "\
+Examples:
+  # Deactivate each certificate and detach its policies and things, then transfer it:
+  iot-cert-migrate --profile source transfer certs.csv \\
+      --deactivate --detach-policies --detach-things
+
+  # Interrupted? Run exactly the same command again: it resumes from the ledger.
+
+  # Items that failed wait for you: fix the cause, then try them again.
+  iot-cert-migrate --profile source transfer certs.csv \\
+      --deactivate --detach-policies --detach-things --retry-failed
+
+  # A nightly slice of at most 45 minutes, with metrics for node_exporter's textfile collector:
+  iot-cert-migrate transfer certs.csv --deactivate --detach-policies --detach-things \\
+      --max-duration 45m --metrics-file /var/lib/node_exporter/textfile/iot-cert-migrate.prom
+
+  # Transfer and accept in one go, one profile per target account:
+  iot-cert-migrate --profile source transfer certs.csv \\
+      --deactivate --detach-policies --detach-things \\
+      --accept-profile-template 'migrate-{account}' --set-as-active
+
+  # An account with raised quotas (twice the documented TPS for every operation):
+  iot-cert-migrate transfer certs.csv --deactivate --rate-scale 2
+";
+
+/// `validate --help`.
+pub const VALIDATE: &str = "\
+Examples:
+  iot-cert-migrate validate certs.csv
+  iot-cert-migrate --output json validate certs.csv
+";
+
+/// `status --help`.
+pub const STATUS: &str = "\
+Examples:
+  # The transfer ledger beside the manifest; the accept ledger by its path:
+  iot-cert-migrate status certs.csv
+  iot-cert-migrate status certs.accept-ledger.jsonl
+
+  # The counts as one JSON object, for monitoring:
+  iot-cert-migrate --output json status certs.csv
+
+  # Ask AWS (read-only) about the items in doubt:
+  iot-cert-migrate --profile source status certs.csv --reconcile
+";
+
+/// `plan --help`.
+pub const PLAN: &str = "\
+Examples:
+  iot-cert-migrate --profile source plan certs.csv
+  iot-cert-migrate --profile source plan certs.csv --plan-out plan.csv
+";
+
+/// `cancel --help`.
+pub const CANCEL: &str = "\
+Examples:
+  # Cancel the transfers the target has not accepted yet:
+  iot-cert-migrate --profile source cancel certs.csv
+
+  # ... and undo prepare: re-attach policies and things, re-activate certificates:
+  iot-cert-migrate --profile source cancel certs.csv --restore
+";
+
+/// `accept --help`.
+pub const ACCEPT: &str = "\
+Examples:
+  # With the target account's credentials: accept, activate, attach a policy:
+  iot-cert-migrate --profile target-a accept certs.csv \\
+      --set-as-active --attach-policy fleet-policy
+
+  # Rows addressed to other target accounts are left to them.
+";
+
+/// `reject --help`.
+pub const REJECT: &str = "\
+Examples:
+  iot-cert-migrate --profile target-b reject certs.csv --reason \"wrong fleet\"
+";
+
+/// `completions --help`.
+pub const COMPLETIONS: &str = "\
+Examples:
+  # bash (bash-completion loads it on demand):
+  iot-cert-migrate completions bash > ~/.local/share/bash-completion/completions/iot-cert-migrate
+
+  # zsh: a directory of your $fpath, then restart the shell:
+  iot-cert-migrate completions zsh > ~/.zfunc/_iot-cert-migrate
+
+  # fish:
+  iot-cert-migrate completions fish > ~/.config/fish/completions/iot-cert-migrate.fish
+
+  # PowerShell (add the line to $PROFILE):
+  iot-cert-migrate completions powershell | Out-String | Invoke-Expression
+";
+
+/// `man --help`.
+pub const MAN: &str = "\
+Examples:
+  # Read the main page without installing it:
+  iot-cert-migrate man > iot-cert-migrate.1 && man -l iot-cert-migrate.1
+
+  # Install every page where man finds them:
+  iot-cert-migrate man --out ~/.local/share/man/man1
+  man iot-cert-migrate-transfer
+";
+
+/// `report --help`.
+pub const REPORT: &str = "\
+Examples:
+  # The text on stdout, the page to send to whoever asks \"how far are we?\":
+  iot-cert-migrate report certs.csv --html report.html
+
+  # The same numbers as one JSON object:
+  iot-cert-migrate --output json report certs.csv
+";
