@@ -234,6 +234,10 @@ pub struct TransferArgs {
     /// Detach every thing attached to a certificate (recorded for `cancel --restore`).
     #[arg(long)]
     pub detach_things: bool,
+    /// After detaching, how long a TransferCertificate still refused with a conflict is
+    /// retried while the detaches propagate in AWS (e.g. 30s, 2m).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub propagation_wait: Duration,
     /// Try failed items again (they are skipped by default).
     #[arg(long)]
     pub retry_failed: bool,
@@ -305,9 +309,12 @@ pub struct AcceptArgs {
     /// Activate certificates on accept.
     #[arg(long)]
     pub set_as_active: bool,
-    /// Attach this policy after accept (repeatable).
+    /// Attach this policy after accept (repeatable). It must exist in the target account.
     #[arg(long = "attach-policy", value_name = "NAME")]
     pub attach_policies: Vec<String>,
+    /// Try failed items again (they are skipped by default).
+    #[arg(long)]
+    pub retry_failed: bool,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,
