@@ -4,5 +4,6 @@
 
 mod harness;
 mod lifecycle;
+mod realaws;
 mod survival;
 mod transfer;
