@@ -85,9 +85,40 @@ pub fn cert_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:iot:{region}:{account}:cert/{id}")
 }
 
+/// The account and certificate id of a certificate ARN (`arn:PARTITION:iot:REGION:ACCOUNT:cert/ID`);
+/// `None` for anything else.
+pub fn arn_account_and_id(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, _partition, service, _region) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (account, resource) = (parts.next()?, parts.next()?);
+    let id = resource.strip_prefix("cert/")?;
+    (arn_ == "arn" && service == "iot" && !account.is_empty() && !id.is_empty())
+        .then_some((account, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_arns_give_their_account_and_id() {
+        let arn = cert_arn("eu-west-1", "222222222222", "ab12");
+        assert_eq!(arn_account_and_id(&arn), Some(("222222222222", "ab12")));
+        assert_eq!(
+            arn_account_and_id("arn:aws-cn:iot:cn-north-1:111111111111:cert/ff"),
+            Some(("111111111111", "ff"))
+        );
+        for bad in [
+            "",
+            "arn:aws:iot:us-east-1:111111111111:thing/t",
+            "arn:aws:s3:us-east-1:111111111111:cert/ff",
+            "arn:aws:iot:us-east-1::cert/ff",
+            "arn:aws:iot:us-east-1:111111111111:cert/",
+        ] {
+            assert_eq!(arn_account_and_id(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn statuses_round_trip_through_their_aws_names() {

@@ -304,6 +304,10 @@ pub struct TransferArgs {
     /// Detach every thing attached to a certificate (recorded for `cancel --restore`).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub detach_things: bool,
+    /// After detaching, how long a TransferCertificate still refused with a conflict is
+    /// retried while the detaches propagate in AWS (e.g. 30s, 2m).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "30s", help_heading = RUN_LIMITS)]
+    pub propagation_wait: Duration,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,
@@ -376,9 +380,12 @@ pub struct AcceptArgs {
     /// Activate certificates on accept.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
-    /// Attach this policy after accept (repeatable).
+    /// Attach this policy after accept (repeatable). It must exist in the target account.
     #[arg(long = "attach-policy", value_name = "NAME", help_heading = WHAT_TO_CHANGE)]
     pub attach_policies: Vec<String>,
+    /// Try failed items again (they are skipped by default).
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub retry_failed: bool,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,

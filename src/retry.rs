@@ -35,8 +35,9 @@ pub enum FailureKind {
     Construction,
 }
 
-/// Error codes that mean throttling (the AWS SDKs' list; `LimitExceededException`
-/// is what IoT sends, as HTTP 410, for some rate limits).
+/// Error codes that mean throttling (the AWS SDKs' list, without `LimitExceededException`:
+/// in IoT that code, HTTP 410, is a resource limit such as an 11th policy on a certificate,
+/// a permanent failure of the item, never a reason to slow down).
 pub const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -47,7 +48,6 @@ pub const THROTTLING_CODES: &[&str] = &[
     "TransactionInProgressException",
     "RequestLimitExceeded",
     "BandwidthLimitExceeded",
-    "LimitExceededException",
     "RequestThrottled",
     "SlowDown",
     "PriorRequestNotComplete",
@@ -78,8 +78,8 @@ pub fn normalize_code(code: &str) -> &str {
 
 /// Classifies a failure from its error code, HTTP status and kind.
 ///
-/// Throttling is decided by the code (IoT throttles with HTTP 400, and sends
-/// `LimitExceededException` as 410), or by HTTP 429 even without a code.
+/// Throttling is decided by the code (IoT throttles with HTTP 400), or by HTTP 429 even
+/// without a code. `LimitExceededException` (410) is a resource limit: permanent.
 pub fn classify(code: Option<&str>, http_status: Option<u16>, kind: FailureKind) -> ErrorClass {
     if kind == FailureKind::Construction {
         return ErrorClass::Permanent;
@@ -365,10 +365,6 @@ mod tests {
             ErrorClass::Throttle
         );
         assert_eq!(
-            svc("LimitExceededException", 410).class(),
-            ErrorClass::Throttle
-        );
-        assert_eq!(
             classify(None, Some(429), FailureKind::Service),
             ErrorClass::Throttle
         );
@@ -426,6 +422,8 @@ mod tests {
             ("CertificateStateException", 406),
             ("TransferConflictException", 409),
             ("TransferAlreadyCompletedException", 410),
+            // A resource limit in IoT ("A limit has been exceeded"), not a rate limit.
+            ("LimitExceededException", 410),
             ("UnauthorizedException", 401),
         ] {
             assert_eq!(svc(code, status).class(), ErrorClass::Permanent, "{code}");
@@ -591,7 +589,7 @@ mod tests {
     fn throttle_backoff_grows_to_its_cap() {
         let policy = RetryPolicy::default();
         let mut st = RetryState::new(&policy);
-        let throttle = svc("LimitExceededException", 410);
+        let throttle = svc("ThrottlingException", 400);
         let mut max = Duration::ZERO;
         for _ in 0..100 {
             let d = st.next_delay(&throttle).unwrap();

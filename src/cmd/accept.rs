@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: AcceptArgs) -> Result<ExitCode, Erro
         concurrency: args.pacing.concurrency,
         limits: &args.limits,
         verb: "accepting",
-        failed: FailedItems::Skip,
+        failed: FailedItems::retry_if(args.retry_failed),
     };
     run.execute(
         how,

@@ -33,12 +33,10 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         detach_policies: args.detach_policies,
         detach_things: args.detach_things,
     };
-    let migrator = Arc::new(Migrator::new(
-        run.writer(),
-        clients,
-        allowed,
-        args.pacing.max_attempts,
-    ));
+    let migrator = Arc::new(
+        Migrator::new(run.writer(), clients, allowed, args.pacing.max_attempts)
+            .with_propagation_wait(args.propagation_wait),
+    );
     // End-to-end mode: each transfer is accepted right away with the target's credentials.
     let profiles = TargetProfiles::from_flags(
         args.accept_profile.as_deref(),

@@ -13,8 +13,18 @@ use tokio::time::Instant;
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
 
-use crate::certificate::CertStatus;
+use crate::certificate::{arn_account_and_id, CertStatus};
 use crate::pacer::{Operation, Scope};
+
+/// AWS's answer for a resource that does not exist (HTTP 404).
+pub const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// AWS IoT's answer for a resource limit (HTTP 410), e.g. an 11th policy on a certificate:
+/// permanent for the item, not a rate limit.
+pub const LIMIT_EXCEEDED: &str = "LimitExceededException";
+
+/// AWS IoT's limit of policies attached to one certificate (or thing group).
+pub const POLICIES_PER_TARGET: usize = 10;
 
 /// What DescribeCertificate tells about a certificate.
 #[derive(Debug, Clone)]
@@ -74,7 +84,7 @@ impl Iot {
                     owner: d.owned_by,
                 }))
             }
-            Err(f) if f.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -161,9 +171,11 @@ impl Iot {
             .map(|_| ())
     }
 
-    /// AttachPolicy.
+    /// AttachPolicy. A refusal says what to do about it: a resource limit (410) is named,
+    /// and a 404 is confirmed with GetPolicy (AWS creates nothing implicitly).
     pub async fn attach_policy(&self, policy: &str, arn: &str) -> Result<(), CallFailure> {
-        self.ctx
+        let res = self
+            .ctx
             .call(&self.scope, Operation::AttachPolicy, || {
                 self.client
                     .attach_policy()
@@ -171,8 +183,65 @@ impl Iot {
                     .target(arn)
                     .send()
             })
-            .await
-            .map(|_| ())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(mut f) if f.code() == Some(LIMIT_EXCEEDED) => {
+                f.error.message = format!(
+                    "cannot attach policy `{policy}`: the certificate is at AWS IoT's limit of \
+                     {POLICIES_PER_TARGET} policies per certificate (AWS says: {}); detach one \
+                     first",
+                    f.error.message
+                );
+                Err(f)
+            }
+            Err(mut f) if f.code() == Some(NOT_FOUND) => {
+                if matches!(self.policy_exists(policy).await, Ok(false)) {
+                    f.error.message = self.missing("policy", policy, "CreatePolicy");
+                }
+                Err(f)
+            }
+            Err(f) => Err(f),
+        }
+    }
+
+    /// GetPolicy: whether `policy` exists in this account and region.
+    pub async fn policy_exists(&self, policy: &str) -> Result<bool, CallFailure> {
+        let res = self
+            .ctx
+            .call(&self.scope, Operation::GetPolicy, || {
+                self.client.get_policy().policy_name(policy).send()
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(false),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// DescribeThing: whether `thing` exists in this account and region.
+    pub async fn thing_exists(&self, thing: &str) -> Result<bool, CallFailure> {
+        let res = self
+            .ctx
+            .call(&self.scope, Operation::DescribeThing, || {
+                self.client.describe_thing().thing_name(thing).send()
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(false),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// The message of an attach refused because its `kind` (policy, thing) does not exist.
+    pub fn missing(&self, kind: &str, name: &str, create: &str) -> String {
+        format!(
+            "{kind} `{name}` does not exist in account {} ({}): AWS IoT creates nothing \
+             implicitly; create it there first ({create})",
+            self.scope.account, self.scope.region
+        )
     }
 
     /// DetachThingPrincipal.
@@ -189,9 +258,11 @@ impl Iot {
             .map(|_| ())
     }
 
-    /// AttachThingPrincipal.
+    /// AttachThingPrincipal; a 404 is confirmed with DescribeThing (AWS creates nothing
+    /// implicitly).
     pub async fn attach_thing(&self, thing: &str, arn: &str) -> Result<(), CallFailure> {
-        self.ctx
+        let res = self
+            .ctx
             .call(&self.scope, Operation::AttachThingPrincipal, || {
                 self.client
                     .attach_thing_principal()
@@ -199,8 +270,17 @@ impl Iot {
                     .principal(arn)
                     .send()
             })
-            .await
-            .map(|_| ())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(mut f) if f.code() == Some(NOT_FOUND) => {
+                if matches!(self.thing_exists(thing).await, Ok(false)) {
+                    f.error.message = self.missing("thing", thing, "CreateThing");
+                }
+                Err(f)
+            }
+            Err(f) => Err(f),
+        }
     }
 
     /// TransferCertificate; returns `transferredCertificateArn`.
@@ -280,7 +360,25 @@ impl Iot {
                 })
                 .await?;
             for c in out.outgoing_certificates.unwrap_or_default() {
-                if let (Some(id), Some(to)) = (c.certificate_id, c.transferred_to) {
+                // `transferredTo` names the target whichever account the ARN carries (the
+                // AWS CLI's example shows the target's; it may be the source's). Without it,
+                // an ARN of an account other than ours can only be the target's.
+                let from_arn = c.certificate_arn.as_deref().and_then(arn_account_and_id);
+                let id = c
+                    .certificate_id
+                    .clone()
+                    .or_else(|| from_arn.map(|(_, id)| id.to_string()));
+                let to = c
+                    .transferred_to
+                    .clone()
+                    .filter(|t| !t.is_empty())
+                    .or_else(|| {
+                        from_arn
+                            .map(|(account, _)| account)
+                            .filter(|a| *a != self.scope.account)
+                            .map(str::to_string)
+                    });
+                if let (Some(id), Some(to)) = (id, to) {
                     map.insert(id.to_ascii_lowercase(), to);
                 }
             }

@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex};
 
 use super::work::{Mandate, Pick, Work};
 use crate::certificate::cert_arn;
+use crate::iot::NOT_FOUND;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    Action, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via,
+    Action, Details, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage,
+    Via,
 };
+use crate::pacer::Scope;
 use crate::pipeline::ItemEnd;
 
 use super::change::Change;
-use super::check::Side;
+use super::check::{self, Finding, Side};
 use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
 
 /// What the target side still has to do with a certificate: accepted and rejected ones are
@@ -44,6 +47,8 @@ pub struct Acceptor {
     targets: HashMap<String, AccountClients>,
     options: AcceptOptions,
     max_attempts: u32,
+    /// Whether each policy to attach exists, per account and region (GetPolicy's answers).
+    policies_known: tokio::sync::Mutex<HashMap<(Scope, String), bool>>,
 }
 
 impl Acceptor {
@@ -65,6 +70,7 @@ impl Acceptor {
                 .collect(),
             options,
             max_attempts,
+            policies_known: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -117,10 +123,18 @@ impl Acceptor {
             let accept = Change::Accept {
                 set_as_active: self.options.set_as_active,
             };
+            if let Some(missing) = self.missing_policy(iot).await {
+                let message =
+                    format!("{missing}; nothing was changed, run again with --retry-failed");
+                return item.fail(Stage::Accept, NOT_FOUND, message).await;
+            }
             match item.step(iot, &accept, &arn).await? {
                 StepEnd::Done => {}
-                // Accepted by an earlier run whose record was lost, or by hand.
-                StepEnd::Refused(f) if f.code() == Some(ALREADY_COMPLETED) => {
+                // Accepted by an earlier run whose record was lost, or by hand. AWS answers
+                // 410, or (undocumented) another refusal: a read confirms.
+                StepEnd::Refused(f)
+                    if f.code() == Some(ALREADY_COMPLETED) || accepted_here(&item, iot).await =>
+                {
                     via = Via::AlreadyAccepted
                 }
                 StepEnd::Refused(f) => return item.fail_call(Stage::Accept, &f).await,
@@ -141,6 +155,54 @@ impl Acceptor {
             .await?;
         Ok(ItemEnd::Done)
     }
+
+    /// The first policy to attach that does not exist in `iot`'s account and region, as a
+    /// message (GetPolicy, asked once per account, region and policy). AWS creates nothing
+    /// on attach: better to leave the transfer pending than to accept a certificate its
+    /// devices cannot use. A GetPolicy that fails otherwise (not allowed, say) decides
+    /// nothing (and is not asked again): AttachPolicy will tell.
+    async fn missing_policy(&self, iot: &Iot) -> Option<String> {
+        let mut known = self.policies_known.lock().await;
+        for p in &self.options.attach_policies {
+            let key = (iot.scope().clone(), p.clone());
+            let exists = match known.get(&key) {
+                Some(exists) => *exists,
+                None => {
+                    let exists = iot.policy_exists(p).await.unwrap_or_else(|f| {
+                        tracing::debug!(policy = %p, "cannot check that the policy exists: {f}");
+                        true
+                    });
+                    *known.entry(key).or_insert(exists)
+                }
+            };
+            if !exists {
+                return Some(iot.missing("policy", p, "CreatePolicy"));
+            }
+        }
+        None
+    }
+}
+
+/// Whether `iot`'s (target) account owns the item's certificate, accepted: the read that
+/// confirms an accept or reject refused because the transfer was already accepted.
+async fn accepted_here(item: &Item<'_>, iot: &Iot) -> bool {
+    let row = item.row();
+    let finding = check::took_effect(
+        Side::Target,
+        iot,
+        &row.certificate_id,
+        &row.target_account,
+        Action::Accept,
+        None,
+    )
+    .await;
+    matches!(
+        finding,
+        Ok(Finding {
+            took_effect: Some(true),
+            ..
+        })
+    )
 }
 
 /// Rejects pending transfers with target-account credentials, write-ahead.
@@ -198,13 +260,23 @@ impl Rejecter {
                     .await?;
                 Ok(ItemEnd::Done)
             }
-            StepEnd::Refused(f) if f.code() == Some(ALREADY_COMPLETED) => {
-                item.fail(
-                    Stage::Reject,
-                    ALREADY_COMPLETED,
-                    format!("this account ({}) already accepted the certificate: it can no longer be rejected", scope.account),
-                )
-                .await
+            // Already accepted (AWS answers 410, or another refusal: a read confirms): that
+            // is the item's state, not a failure.
+            StepEnd::Refused(f) if accepted_here(&item, iot).await => {
+                let message = format!(
+                    "this account ({}) had already accepted the certificate: it can no longer \
+                     be rejected ({f})",
+                    scope.account
+                );
+                tracing::warn!(certificate = %row.certificate_id, "{message}");
+                let details = Details {
+                    message: Some(message),
+                    via: Some(Via::AlreadyAccepted),
+                    ..Default::default()
+                };
+                item.record(Stage::Reject, Outcome::AlreadyAccepted, details)
+                    .await?;
+                Ok(ItemEnd::Done)
             }
             StepEnd::Refused(f) => item.fail_call(Stage::Reject, &f).await,
             StepEnd::InDoubt => Ok(ItemEnd::InDoubt),

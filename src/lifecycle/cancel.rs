@@ -17,7 +17,7 @@ use crate::ledger::{
 use crate::pipeline::ItemEnd;
 
 use super::change::{restore_changes, Change};
-use super::check::Side;
+use super::check::{self, Side, SourceView};
 use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
 
 /// Whether cancel also undoes prepare.
@@ -125,15 +125,9 @@ impl Canceller {
             }
         }
 
-        let info = match iot.describe(id).await {
-            Ok(Some(info)) => info,
-            Ok(None) => {
-                return already_accepted(
-                    &item,
-                    "the certificate is no longer in the source account",
-                )
-                .await
-            }
+        let info = match check::source_view(iot, id).await {
+            Ok(SourceView::Owned(info)) => info,
+            Ok(SourceView::Gone(why)) => return already_accepted(&item, &why).await,
             Err(f) => return item.fail_call(Stage::Cancel, &f).await,
         };
         let state = self.with_record(id, |rec| rec.map(|r| r.state));

@@ -5,7 +5,7 @@
 use tokio::time::Instant;
 
 use crate::certificate::CertStatus;
-use crate::iot::{CallFailure, Iot};
+use crate::iot::{CallFailure, CertificateInfo, Iot};
 use crate::ledger::Action;
 
 /// Which account's credentials a worker holds.
@@ -60,16 +60,15 @@ async fn source_check(
     action: Action,
     subject: Option<&str>,
 ) -> Result<Finding, CallFailure> {
-    let Some(info) = iot.describe(id).await? else {
+    let info = match source_view(iot, id).await? {
+        SourceView::Owned(info) => info,
         // Gone from the source account: only an accept takes a certificate away.
-        let gone = format!(
-            "not in account {} any more (the target accepted it)",
-            iot.scope().account
-        );
-        return Ok(Finding::new(
-            Some(matches!(action, Action::Transfer | Action::Accept)),
-            gone,
-        ));
+        SourceView::Gone(gone) => {
+            return Ok(Finding::new(
+                Some(matches!(action, Action::Transfer | Action::Accept)),
+                gone,
+            ))
+        }
     };
     // The answer shows the certificate as it is now. An outgoing listing compared with it must
     // be at least as recent: one started while a transfer was still on its way would not show
@@ -124,6 +123,50 @@ async fn source_check(
         ),
     })
 }
+
+/// What the source account sees of a certificate it may have given away.
+#[derive(Debug)]
+pub enum SourceView {
+    /// It is still the source's (possibly pending transfer out of it).
+    Owned(CertificateInfo),
+    /// The target accepted it; how the source can tell, for people.
+    Gone(String),
+}
+
+/// DescribeCertificate as the source, read so that every answer AWS may give once the target
+/// accepted means the same (what AWS answers is not documented): 404; 403 AccessDenied or 401
+/// Unauthorized, when ListOutgoingCertificates confirms that no transfer of it is pending
+/// (else the refusal is a real one and is returned); or the certificate still shown, owned
+/// by another account.
+pub async fn source_view(iot: &Iot, id: &str) -> Result<SourceView, CallFailure> {
+    let me = &iot.scope().account;
+    let refusal = match iot.describe(id).await {
+        Ok(Some(info)) => match info.owner.as_deref() {
+            Some(owner) if owner != me => {
+                let gone = format!("owned by account {owner} now (the target accepted it)");
+                return Ok(SourceView::Gone(gone));
+            }
+            _ => return Ok(SourceView::Owned(info)),
+        },
+        Ok(None) => {
+            let gone = format!("not in account {me} any more (the target accepted it)");
+            return Ok(SourceView::Gone(gone));
+        }
+        Err(f) if AFTER_ACCEPT_REFUSALS.contains(&f.code().unwrap_or("")) => f,
+        Err(f) => return Err(f),
+    };
+    match iot.pending_target(id, Instant::now()).await {
+        Ok(None) => Ok(SourceView::Gone(format!(
+            "no longer readable by account {me} ({}) and not among its outgoing transfers \
+             (the target accepted it)",
+            refusal.code().unwrap_or_default()
+        ))),
+        Ok(Some(_)) | Err(_) => Err(refusal),
+    }
+}
+
+/// What the source's DescribeCertificate may answer, besides 404, once the target accepted.
+const AFTER_ACCEPT_REFUSALS: [&str; 2] = ["AccessDeniedException", "UnauthorizedException"];
 
 /// The target account's view (DescribeCertificate, and ListAttachedPolicies for a policy
 /// attachment).

@@ -7,11 +7,14 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::work::{Mandate, Work};
-use crate::certificate::CertStatus;
-use crate::iot::{AccountClients, Iot};
+use crate::certificate::{cert_arn, CertStatus};
+use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::ledger::{Action, Details, LedgerError, LedgerWriter, Outcome, Stage, Via};
 use crate::pipeline::ItemEnd;
+use crate::retry::Backoff;
 
 use super::change::{prepare_changes, Change};
 use super::check::{self, Finding, Side};
@@ -30,13 +33,23 @@ pub struct Allowed {
     pub detach_things: bool,
 }
 
-/// How long to wait before sending a TransferCertificate again that was refused because a
-/// thing we just detached still shows as attached (DetachThingPrincipal propagates
-/// asynchronously); the n-th wait is n times this.
-const THING_PROPAGATION_WAIT: Duration = Duration::from_secs(2);
+/// How long a TransferCertificate refused with 409 right after the tool's own detaches is
+/// waited out, by default (`--propagation-wait`): AWS applies detaches asynchronously
+/// ("several seconds" for DetachThingPrincipal).
+pub const DEFAULT_PROPAGATION_WAIT: Duration = Duration::from_secs(30);
 
-/// Conflicts waited out after detaching things before the item fails.
-const MAX_PROPAGATION_WAITS: u32 = 3;
+/// The waits between those transfers: 0.5 s, doubling, at most 5 s each.
+const PROPAGATION_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(500),
+    cap: Duration::from_secs(5),
+};
+
+/// AWS's answer to a transfer while something is (or still counts as) attached, or while the
+/// certificate is already pending transfer.
+const CONFLICT: &str = "TransferConflictException";
+
+/// What AWS may answer instead (undocumented) for a certificate already pending transfer.
+const STATE: &str = "CertificateStateException";
 
 /// Prepares and transfers certificates with the source account's credentials.
 pub struct Migrator {
@@ -44,6 +57,7 @@ pub struct Migrator {
     clients: AccountClients,
     allowed: Allowed,
     max_attempts: u32,
+    propagation_wait: Duration,
 }
 
 impl Migrator {
@@ -59,7 +73,14 @@ impl Migrator {
             clients,
             allowed,
             max_attempts,
+            propagation_wait: DEFAULT_PROPAGATION_WAIT,
         }
+    }
+
+    /// Waits out a transfer conflict after the tool's own detaches for up to `wait`.
+    pub fn with_propagation_wait(mut self, wait: Duration) -> Self {
+        self.propagation_wait = wait;
+        self
     }
 
     /// Migrates one certificate.
@@ -141,8 +162,8 @@ impl Migrator {
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
-        self.transfer(&item, iot, &info.arn, !things.is_empty())
-            .await
+        let detached = !policies.is_empty() || !things.is_empty();
+        self.transfer(&item, iot, &info.arn, detached).await
     }
 
     /// Why prepare may not go on without another flag (empty: it may).
@@ -220,30 +241,122 @@ impl Migrator {
         }
     }
 
-    /// TransferCertificate, write-ahead. A conflict right after detaching things is waited
-    /// out: the detachment may not have propagated yet.
+    /// TransferCertificate, write-ahead. A refusal another answer would have made a success
+    /// is confirmed with a read: the certificate may be pending to its target already (a
+    /// duplicated request, another run). A conflict after the tool's own detaches is waited
+    /// out (they propagate asynchronously), then what is attached is observed again.
     async fn transfer(
         &self,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
-        detached_things: bool,
+        detached: bool,
     ) -> Result<ItemEnd, LedgerError> {
+        let started = Instant::now();
         let mut waits = 0;
         loop {
-            match item.step(iot, &Change::Transfer, arn).await? {
+            let f = match item.step(iot, &Change::Transfer, arn).await? {
                 StepEnd::Done => return Ok(ItemEnd::Done),
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
-                StepEnd::Refused(f)
-                    if detached_things
-                        && f.code() == Some("TransferConflictException")
-                        && waits < MAX_PROPAGATION_WAITS =>
-                {
-                    waits += 1;
-                    tokio::time::sleep(THING_PROPAGATION_WAIT * waits).await;
+                StepEnd::Refused(f) => f,
+            };
+            let conflict = f.code() == Some(CONFLICT);
+            let left = self.propagation_wait.saturating_sub(started.elapsed());
+            let wait = detached && conflict && !left.is_zero();
+            // Confirmed once before waiting and once after: nothing else makes it pending.
+            if (conflict || f.code() == Some(STATE)) && (waits == 0 || !wait) {
+                if let Some(end) = self.pending_to_target(item, iot).await? {
+                    return Ok(end);
                 }
-                StepEnd::Refused(f) => return item.fail_call(Stage::Transfer, &f).await,
             }
+            if wait {
+                let delay = PROPAGATION_BACKOFF.bound(waits).min(left);
+                waits += 1;
+                tracing::debug!(certificate = %item.row().certificate_id, delay_ms = delay.as_millis() as u64, "transfer refused right after detaching: waiting for the detaches to propagate");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            if detached && conflict {
+                return self.conflict_after_wait(item, iot, arn, &f).await;
+            }
+            return item.fail_call(Stage::Transfer, &f).await;
         }
+    }
+
+    /// Records the item as transferred if AWS shows it pending to its target (`None`: it is
+    /// not, or AWS cannot say).
+    async fn pending_to_target(
+        &self,
+        item: &Item<'_>,
+        iot: &Iot,
+    ) -> Result<Option<ItemEnd>, LedgerError> {
+        let row = item.row();
+        let finding = check::took_effect(
+            Side::Source,
+            iot,
+            &row.certificate_id,
+            &row.target_account,
+            Action::Transfer,
+            None,
+        )
+        .await;
+        let Ok(Finding {
+            took_effect: Some(true),
+            ..
+        }) = finding
+        else {
+            return Ok(None);
+        };
+        let scope = iot.scope();
+        let arn = cert_arn(&scope.region, &row.target_account, &row.certificate_id);
+        item.terminal(
+            Stage::Transfer,
+            Outcome::Transferred,
+            Via::Reconciled,
+            Some(arn),
+        )
+        .await?;
+        Ok(Some(ItemEnd::Done))
+    }
+
+    /// The transfer is still refused after `--propagation-wait`: observe again. A policy or
+    /// thing attached now was attached by someone else after the detach.
+    async fn conflict_after_wait(
+        &self,
+        item: &Item<'_>,
+        iot: &Iot,
+        arn: &str,
+        f: &CallFailure,
+    ) -> Result<ItemEnd, LedgerError> {
+        let waited = humantime::format_duration(self.propagation_wait);
+        let (policies, things) = match (
+            iot.attached_policies(arn).await,
+            iot.principal_things(arn).await,
+        ) {
+            (Ok(p), Ok(t)) => (p, t),
+            (Err(e), _) | (_, Err(e)) => return item.fail_call(Stage::Transfer, &e).await,
+        };
+        let mut attached = Vec::new();
+        if !policies.is_empty() {
+            attached.push(format!("policies {}", policies.join(", ")));
+        }
+        if !things.is_empty() {
+            attached.push(format!("things {}", things.join(", ")));
+        }
+        let message = if attached.is_empty() {
+            format!(
+                "TransferCertificate still refused {waited} after the detaches, with nothing \
+                 attached any more ({f}); pass a longer --propagation-wait, then run again \
+                 with --retry-failed"
+            )
+        } else {
+            format!(
+                "{} still attached {waited} after the detaches (attached again by someone else, \
+                 or AWS has not applied the detaches yet): TransferCertificate refused ({f}); \
+                 run again with --retry-failed (with a longer --propagation-wait if AWS is slow)",
+                attached.join(" and ")
+            )
+        };
+        item.fail(Stage::Transfer, CONFLICT, message).await
     }
 }

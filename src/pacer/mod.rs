@@ -79,7 +79,8 @@ pub enum PacerError {
     BadOverride(String),
 }
 
-/// An IoT (or STS) operation the tool calls: the unit AWS rate-limits.
+/// An IoT (or STS) operation the tool calls: the unit AWS rate-limits. The registry
+/// operations after `GetCallerIdentity` are for workflows that copy policies and things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     /// `DescribeCertificate` (10 TPS).
@@ -92,15 +93,15 @@ pub enum Operation {
     ListOutgoingCertificates,
     /// `ListAttachedPolicies` (15 TPS).
     ListAttachedPolicies,
-    /// `AttachPolicy` (15 TPS assumed), mutating.
+    /// `AttachPolicy` (15 TPS), mutating.
     AttachPolicy,
     /// `DetachPolicy` (15 TPS), mutating.
     DetachPolicy,
     /// `ListPrincipalThings` (10 TPS).
     ListPrincipalThings,
-    /// `AttachThingPrincipal` (15 TPS assumed), mutating.
+    /// `AttachThingPrincipal` (100 TPS), mutating.
     AttachThingPrincipal,
-    /// `DetachThingPrincipal` (15 TPS), mutating.
+    /// `DetachThingPrincipal` (100 TPS), mutating.
     DetachThingPrincipal,
     /// `TransferCertificate` (10 TPS), mutating.
     TransferCertificate,
@@ -110,13 +111,53 @@ pub enum Operation {
     RejectCertificateTransfer,
     /// `CancelCertificateTransfer` (10 TPS), mutating.
     CancelCertificateTransfer,
-    /// STS `GetCallerIdentity` (10 TPS assumed).
+    /// `GetCallerIdentity` (10 TPS; STS; no IoT quota, 10 assumed).
     GetCallerIdentity,
+    /// `GetPolicy` (10 TPS).
+    GetPolicy,
+    /// `CreatePolicy` (10 TPS), mutating.
+    CreatePolicy,
+    /// `ListPolicies` (10 TPS; no documented quota: 10 assumed).
+    ListPolicies,
+    /// `ListPrincipalPolicies` (15 TPS; deprecated form of ListAttachedPolicies).
+    ListPrincipalPolicies,
+    /// `DetachPrincipalPolicy` (15 TPS; deprecated form of DetachPolicy), mutating.
+    DetachPrincipalPolicy,
+    /// `CreateThing` (100 TPS), mutating.
+    CreateThing,
+    /// `DescribeThing` (10 TPS; no documented quota: 10 assumed).
+    DescribeThing,
+    /// `ListThings` (10 TPS; no documented quota: 10 assumed).
+    ListThings,
+    /// `ListThingPrincipals` (10 TPS; no documented quota: 10 assumed).
+    ListThingPrincipals,
+    /// `CreateThingType` (10 TPS; no documented quota: 10 assumed), mutating.
+    CreateThingType,
+    /// `DescribeThingType` (10 TPS; no documented quota: 10 assumed).
+    DescribeThingType,
+    /// `CreateThingGroup` (10 TPS; no documented quota: 10 assumed), mutating.
+    CreateThingGroup,
+    /// `DescribeThingGroup` (10 TPS; no documented quota: 10 assumed).
+    DescribeThingGroup,
+    /// `AddThingToThingGroup` (10 TPS; no documented quota: 10 assumed), mutating.
+    AddThingToThingGroup,
+    /// `ListThingGroupsForThing` (10 TPS; no documented quota: 10 assumed).
+    ListThingGroupsForThing,
+    /// `ListThingsInThingGroup` (10 TPS; no documented quota: 10 assumed).
+    ListThingsInThingGroup,
+    /// `ListCertificatesByCA` (10 TPS).
+    ListCertificatesByCA,
+    /// `RegisterCertificate` (10 TPS), mutating.
+    RegisterCertificate,
+    /// `RegisterCertificateWithoutCA` (10 TPS), mutating.
+    RegisterCertificateWithoutCA,
+    /// `DescribeEndpoint` (10 TPS; no documented quota: 10 assumed).
+    DescribeEndpoint,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 35] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -132,6 +173,26 @@ impl Operation {
         Operation::RejectCertificateTransfer,
         Operation::CancelCertificateTransfer,
         Operation::GetCallerIdentity,
+        Operation::GetPolicy,
+        Operation::CreatePolicy,
+        Operation::ListPolicies,
+        Operation::ListPrincipalPolicies,
+        Operation::DetachPrincipalPolicy,
+        Operation::CreateThing,
+        Operation::DescribeThing,
+        Operation::ListThings,
+        Operation::ListThingPrincipals,
+        Operation::CreateThingType,
+        Operation::DescribeThingType,
+        Operation::CreateThingGroup,
+        Operation::DescribeThingGroup,
+        Operation::AddThingToThingGroup,
+        Operation::ListThingGroupsForThing,
+        Operation::ListThingsInThingGroup,
+        Operation::ListCertificatesByCA,
+        Operation::RegisterCertificate,
+        Operation::RegisterCertificateWithoutCA,
+        Operation::DescribeEndpoint,
     ];
 
     /// The AWS API name, e.g. `"TransferCertificate"`.
@@ -152,28 +213,43 @@ impl Operation {
             Operation::RejectCertificateTransfer => "RejectCertificateTransfer",
             Operation::CancelCertificateTransfer => "CancelCertificateTransfer",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::GetPolicy => "GetPolicy",
+            Operation::CreatePolicy => "CreatePolicy",
+            Operation::ListPolicies => "ListPolicies",
+            Operation::ListPrincipalPolicies => "ListPrincipalPolicies",
+            Operation::DetachPrincipalPolicy => "DetachPrincipalPolicy",
+            Operation::CreateThing => "CreateThing",
+            Operation::DescribeThing => "DescribeThing",
+            Operation::ListThings => "ListThings",
+            Operation::ListThingPrincipals => "ListThingPrincipals",
+            Operation::CreateThingType => "CreateThingType",
+            Operation::DescribeThingType => "DescribeThingType",
+            Operation::CreateThingGroup => "CreateThingGroup",
+            Operation::DescribeThingGroup => "DescribeThingGroup",
+            Operation::AddThingToThingGroup => "AddThingToThingGroup",
+            Operation::ListThingGroupsForThing => "ListThingGroupsForThing",
+            Operation::ListThingsInThingGroup => "ListThingsInThingGroup",
+            Operation::ListCertificatesByCA => "ListCertificatesByCA",
+            Operation::RegisterCertificate => "RegisterCertificate",
+            Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
+            Operation::DescribeEndpoint => "DescribeEndpoint",
         }
     }
 
-    /// The documented default quota in transactions per second (AWS docs of 2019;
-    /// accounts may have other values, hence [`RateSettings`]).
+    /// The default quota in transactions per second: the Service Quotas default of
+    /// "<Operation> API TPS" (service `iotcore`, as listed in February 2024), or 10 where
+    /// none is documented. Accounts may have raised values, hence [`RateSettings`].
     pub fn default_tps(self) -> f64 {
         match self {
+            Operation::AttachThingPrincipal
+            | Operation::DetachThingPrincipal
+            | Operation::CreateThing => 100.0,
             Operation::ListAttachedPolicies
             | Operation::AttachPolicy
             | Operation::DetachPolicy
-            | Operation::AttachThingPrincipal
-            | Operation::DetachThingPrincipal => 15.0,
-            Operation::DescribeCertificate
-            | Operation::UpdateCertificate
-            | Operation::ListCertificates
-            | Operation::ListOutgoingCertificates
-            | Operation::ListPrincipalThings
-            | Operation::TransferCertificate
-            | Operation::AcceptCertificateTransfer
-            | Operation::RejectCertificateTransfer
-            | Operation::CancelCertificateTransfer
-            | Operation::GetCallerIdentity => 10.0,
+            | Operation::ListPrincipalPolicies
+            | Operation::DetachPrincipalPolicy => 15.0,
+            _ => 10.0,
         }
     }
 
@@ -198,6 +274,14 @@ impl Operation {
                 | Operation::AcceptCertificateTransfer
                 | Operation::RejectCertificateTransfer
                 | Operation::CancelCertificateTransfer
+                | Operation::CreatePolicy
+                | Operation::DetachPrincipalPolicy
+                | Operation::CreateThing
+                | Operation::CreateThingType
+                | Operation::CreateThingGroup
+                | Operation::AddThingToThingGroup
+                | Operation::RegisterCertificate
+                | Operation::RegisterCertificateWithoutCA
         )
     }
 }

@@ -26,7 +26,7 @@ fn operations_have_names_quotas_and_parse_back() {
         assert_eq!(op.name().parse::<Operation>(), Ok(op));
         assert_eq!(op.name().to_lowercase().parse::<Operation>(), Ok(op));
         assert_eq!(op.quota_name(), format!("{} API TPS", op.name()));
-        assert!(op.default_tps() == 10.0 || op.default_tps() == 15.0);
+        assert!([10.0, 15.0, 100.0].contains(&op.default_tps()), "{op}");
     }
     assert_eq!(
         "transfer-certificate".parse::<Operation>(),
@@ -38,7 +38,19 @@ fn operations_have_names_quotas_and_parse_back() {
     ));
     assert_eq!(Operation::TransferCertificate.default_tps(), 10.0);
     assert_eq!(Operation::DetachPolicy.default_tps(), 15.0);
-    assert_eq!(Operation::AttachThingPrincipal.default_tps(), 15.0);
+    // Service Quotas defaults (service `iotcore`), February 2024.
+    assert_eq!(Operation::AttachThingPrincipal.default_tps(), 100.0);
+    assert_eq!(Operation::DetachThingPrincipal.default_tps(), 100.0);
+    assert_eq!(Operation::CreateThing.default_tps(), 100.0);
+    assert_eq!(Operation::AttachPolicy.default_tps(), 15.0);
+    assert_eq!(Operation::ListPrincipalPolicies.default_tps(), 15.0);
+    assert_eq!(Operation::GetPolicy.default_tps(), 10.0);
+    assert_eq!(Operation::CreatePolicy.default_tps(), 10.0);
+    assert_eq!(Operation::RegisterCertificateWithoutCA.default_tps(), 10.0);
+    assert_eq!(Operation::DescribeThing.default_tps(), 10.0);
+    assert!(Operation::CreatePolicy.is_mutating());
+    assert!(Operation::AddThingToThingGroup.is_mutating());
+    assert!(!Operation::GetPolicy.is_mutating());
     assert_eq!(Operation::ListPrincipalThings.default_tps(), 10.0);
     assert!(Operation::TransferCertificate.is_mutating());
     assert!(Operation::DetachThingPrincipal.is_mutating());

@@ -461,6 +461,8 @@ fn accept_with_set_as_active_moves_every_certificate_and_a_rerun_does_nothing() 
     env.manifest("m.csv", &rows);
     env.run(&[&["transfer", "m.csv"][..], &PREPARE].concat())
         .expect_code(0);
+    // The policy to attach exists in the target (AWS creates nothing on attach).
+    env.seed_policies(TARGET, REGION, &["fleet-policy"]);
 
     env.sim.reset_stats();
     let accept = env.run_as(
@@ -541,6 +543,7 @@ fn accept_after_a_lost_ledger_counts_already_accepted_certificates_as_accepted()
 fn lost_accept_replies_are_reconciled_as_the_target() {
     let env = Env::unlimited();
     let ids = env.fleet("m.csv", 55..59, "INACTIVE", &[], &[]);
+    env.seed_policies(TARGET, REGION, &["p"]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
 
     env.sim.set_faults(vec![(FaultKind::LostReply, 1.0)]);

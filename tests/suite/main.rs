@@ -6,6 +6,7 @@ mod checkpoint;
 mod harness;
 mod lifecycle;
 mod operator;
+mod realaws;
 mod report;
 mod survival;
 mod transfer;

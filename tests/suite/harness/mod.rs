@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use iot_sim::{SeedAccount, SeedCertificate, SimConfig, SimHandle, Simulator, StateDump};
+use iot_sim::{
+    SeedAccount, SeedCertificate, SeedPolicy, SimConfig, SimHandle, Simulator, StateDump,
+};
 use serde_json::Value;
 
 /// The source account of every test (the simulator's default account).
@@ -71,6 +73,31 @@ impl Env {
             account.to_string(),
             SeedAccount {
                 certificates: certs,
+                ..Default::default()
+            },
+        );
+        self.sim
+            .seed(iot_sim::Seed {
+                region: region.to_string(),
+                accounts,
+            })
+            .expect("seed accepted");
+    }
+
+    /// Creates policies (default document) in `account`'s registry in `region`: AWS
+    /// attaches only policies that exist.
+    pub fn seed_policies(&self, account: &str, region: &str, names: &[&str]) {
+        let mut accounts = BTreeMap::new();
+        accounts.insert(
+            account.to_string(),
+            SeedAccount {
+                policies: names
+                    .iter()
+                    .map(|n| SeedPolicy {
+                        name: n.to_string(),
+                        document: None,
+                    })
+                    .collect(),
                 ..Default::default()
             },
         );
