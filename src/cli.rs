@@ -306,7 +306,7 @@ pub struct TransferArgs {
     pub detach_things: bool,
     /// After detaching, how long a TransferCertificate still refused with a conflict is
     /// retried while the detaches propagate in AWS (e.g. 30s, 2m).
-    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "30s", help_heading = RUN_LIMITS)]
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "30s", help_heading = WHAT_TO_CHANGE)]
     pub propagation_wait: Duration,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]

@@ -143,7 +143,7 @@ impl Run {
             tracing::warn!("{w}");
         }
         for note in ledger.notes() {
-            tracing::info!("{note}");
+            tracing::debug!("{note}");
         }
         // Only now that the ledger is ours: the file is the run's that holds the ledger.
         let metrics = match &spec.files.metrics_file {

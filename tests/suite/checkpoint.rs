@@ -13,8 +13,8 @@ use rand::Rng;
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// Logs the ledger's info notes ("state read from its checkpoint ...").
-const INFO: (&str, &str) = ("IOT_CERT_MIGRATE_LOG", "info");
+/// Logs the ledger's notes ("state read from its checkpoint ..."), which are debug lines.
+const NOTES: (&str, &str) = ("IOT_CERT_MIGRATE_LOG", "debug");
 
 /// The note of a run that started from its checkpoint.
 const FROM_CHECKPOINT: &str = "state read from its checkpoint";
@@ -32,7 +32,7 @@ fn checkpoint_tmp(ledger: &Path) -> PathBuf {
 
 /// Runs `--max-items N` and checks that it stopped there after transferring N.
 fn slice(fleet: &ActiveFleet, n: u64) -> Run {
-    let run = fleet.run_with_env(&["--max-items", &n.to_string()], &[INFO]);
+    let run = fleet.run_with_env(&["--max-items", &n.to_string()], &[NOTES]);
     run.expect_code(4);
     assert_eq!(run.json()["processed_this_run"], n, "{}", run.stderr);
     run
@@ -64,7 +64,7 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
         400,
     );
     // A checkpoint after every group commit: most of a run is spent next to one.
-    let vars = [INFO, ("IOT_CERT_MIGRATE_CHECKPOINT_EVERY", "1")];
+    let vars = [NOTES, ("IOT_CERT_MIGRATE_CHECKPOINT_EVERY", "1")];
     let tmp = checkpoint_tmp(&fleet.ledger);
     let mut rng = rng("checkpoint-kill");
     let (mut runs, mut during_write, mut warned) = (0, 0, 0);
@@ -106,7 +106,7 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
         during_write += usize::from(interrupted_before);
     }
     let last = fleet
-        .spawn_with_env("final", &[], &[INFO])
+        .spawn_with_env("final", &[], &[NOTES])
         .finish(RUN_LIMIT);
     last.expect_code(0);
     assert!(
@@ -139,7 +139,7 @@ fn a_checkpoint_older_than_the_ledger_is_used_and_only_the_rest_is_done() {
     std::fs::copy(&old, checkpoint(&fleet.ledger)).expect("put the old checkpoint back");
     let tail = fleet.ledger_lines() - lines_after_first;
 
-    let last = fleet.run_with_env(&[], &[INFO]);
+    let last = fleet.run_with_env(&[], &[NOTES]);
     last.expect_code(0);
     assert!(!last.stderr.contains(NOT_USED), "{}", last.stderr);
     assert!(
@@ -170,7 +170,7 @@ fn a_ledger_truncated_below_its_checkpoint_is_read_whole_with_a_warning() {
         .and_then(|f| f.set_len(older_len))
         .expect("truncate the ledger");
 
-    let last = fleet.run_with_env(&[], &[INFO]);
+    let last = fleet.run_with_env(&[], &[NOTES]);
     last.expect_code(0);
     let warning = format!(
         "not used: it covers {covered_len} bytes but the ledger has only {older_len}: the ledger was truncated or replaced"
@@ -191,7 +191,7 @@ fn a_ledger_truncated_below_its_checkpoint_is_read_whole_with_a_warning() {
     let counts = fleet.status_counts();
     assert_eq!(counts["transferred"], 300, "{counts}");
 
-    let again = fleet.run_with_env(&[], &[INFO]);
+    let again = fleet.run_with_env(&[], &[NOTES]);
     again.expect_code(0);
     assert!(again.stderr.contains(FROM_CHECKPOINT), "{}", again.stderr);
     assert!(!again.stderr.contains(NOT_USED), "{}", again.stderr);
@@ -209,7 +209,7 @@ fn a_checkpoint_of_another_ledger_is_ignored_with_a_warning() {
     std::fs::copy(checkpoint(&other.ledger), checkpoint(&fleet.ledger))
         .expect("copy the other checkpoint");
 
-    let last = fleet.run_with_env(&[], &[INFO]);
+    let last = fleet.run_with_env(&[], &[NOTES]);
     last.expect_code(0);
     assert!(
         last.stderr
@@ -222,7 +222,7 @@ fn a_checkpoint_of_another_ledger_is_ignored_with_a_warning() {
     assert_eq!(fleet.env.sim.stats().calls_of("TransferCertificate"), 300);
     fleet.assert_all_transferred_once();
 
-    let again = fleet.run_with_env(&[], &[INFO]);
+    let again = fleet.run_with_env(&[], &[NOTES]);
     again.expect_code(0);
     assert!(again.stderr.contains(FROM_CHECKPOINT), "{}", again.stderr);
     assert_eq!(again.json()["processed_this_run"], 0, "{}", again.stdout);

@@ -100,8 +100,8 @@ fn sigkill_at_random_moments_then_rerun_finishes_with_every_certificate_transfer
     fleet.assert_all_transferred_once();
 }
 
-/// Every fault kind the simulator knows, at rates far above AWS's: every certificate still
-/// ends transferred exactly once, none failed, in one run.
+/// Every transport fault kind (5xx, resets, timeouts, lost replies), at rates far above
+/// AWS's: every certificate still ends transferred exactly once, none failed, in one run.
 #[test]
 fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
     let fleet = ActiveFleet::new(
@@ -127,7 +127,14 @@ fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
     run.expect_code(0);
     assert_eq!(run.count("transferred"), 200);
     let stats = fleet.env.sim.stats();
-    for kind in FaultKind::ALL {
+    // Each kind injected above happened at least once.
+    for kind in [
+        FaultKind::Http500,
+        FaultKind::Http503,
+        FaultKind::Reset,
+        FaultKind::Timeout,
+        FaultKind::LostReply,
+    ] {
         assert!(
             stats.faults_of(kind) > 0,
             "no {kind} fault was injected: {stats:?}"
