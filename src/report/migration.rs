@@ -196,7 +196,7 @@ impl MigrationReport {
             else {
                 continue;
             };
-            let f = rec.failure.as_deref();
+            let f = rec.failure;
             let stage = f.map(|f| f.stage.to_string()).unwrap_or_default();
             let code = f.map(|f| f.error_code.clone()).unwrap_or_default();
             let group = failures
