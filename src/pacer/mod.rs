@@ -112,11 +112,19 @@ pub enum Operation {
     CancelCertificateTransfer,
     /// STS `GetCallerIdentity` (10 TPS assumed).
     GetCallerIdentity,
+    /// `ListCertificatesByCA` (10 TPS).
+    ListCertificatesByCA,
+    /// `ListThings` (no documented quota: 10 TPS assumed).
+    ListThings,
+    /// `ListThingsInThingGroup` (no documented quota: 10 TPS assumed).
+    ListThingsInThingGroup,
+    /// `ListThingPrincipals` (no documented quota: 10 TPS assumed).
+    ListThingPrincipals,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 19] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -132,6 +140,10 @@ impl Operation {
         Operation::RejectCertificateTransfer,
         Operation::CancelCertificateTransfer,
         Operation::GetCallerIdentity,
+        Operation::ListCertificatesByCA,
+        Operation::ListThings,
+        Operation::ListThingsInThingGroup,
+        Operation::ListThingPrincipals,
     ];
 
     /// The AWS API name, e.g. `"TransferCertificate"`.
@@ -152,6 +164,10 @@ impl Operation {
             Operation::RejectCertificateTransfer => "RejectCertificateTransfer",
             Operation::CancelCertificateTransfer => "CancelCertificateTransfer",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::ListCertificatesByCA => "ListCertificatesByCA",
+            Operation::ListThings => "ListThings",
+            Operation::ListThingsInThingGroup => "ListThingsInThingGroup",
+            Operation::ListThingPrincipals => "ListThingPrincipals",
         }
     }
 
@@ -173,7 +189,11 @@ impl Operation {
             | Operation::AcceptCertificateTransfer
             | Operation::RejectCertificateTransfer
             | Operation::CancelCertificateTransfer
-            | Operation::GetCallerIdentity => 10.0,
+            | Operation::GetCallerIdentity
+            | Operation::ListCertificatesByCA
+            | Operation::ListThings
+            | Operation::ListThingsInThingGroup
+            | Operation::ListThingPrincipals => 10.0,
         }
     }
 
