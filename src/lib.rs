@@ -5,6 +5,7 @@
 //! The binary is a thin wrapper around [`run`]. The layers, from the top:
 //! - [`cmd`]: one module per command, thin;
 //! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`],
+//!   [`select`] (the manifest from the source account's registry),
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
@@ -34,6 +35,7 @@ pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod select;
 pub mod session;
 pub mod stop;
 
@@ -65,5 +67,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cancel(args) => cmd::cancel::run(&global, args).await,
         Command::Accept(args) => cmd::accept::run(&global, args).await,
         Command::Reject(args) => cmd::reject::run(&global, args).await,
+        Command::Select(args) => cmd::select::run(&global, args).await,
     }
 }

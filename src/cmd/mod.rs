@@ -6,6 +6,7 @@ pub mod accept;
 pub mod cancel;
 pub mod plan;
 pub mod reject;
+pub mod select;
 pub mod status;
 pub mod transfer;
 pub mod validate;
