@@ -4,5 +4,6 @@
 
 mod harness;
 mod lifecycle;
+mod select;
 mod survival;
 mod transfer;
