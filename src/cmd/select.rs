@@ -1,12 +1,12 @@
 //! `select`: read-only; writes a manifest of the source account's certificates that match
 //! the filters. Every input and the output path are checked before the first AWS call.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::{GlobalArgs, OutputFormat, SelectArgs};
 use crate::error::{Error, ExitCode};
 use crate::output::{self, Render};
-use crate::select::{self, Destination, Exclusions, Filters, Region, Summary};
+use crate::select::{self, CallTicker, Destination, Exclusions, Filters, Region, Summary};
 use crate::session::{Session, Settings};
 
 /// Runs `select`.
@@ -37,6 +37,10 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             iot: clients.for_region(Some(r)),
         })
         .collect();
+    let ticker = CallTicker::start(
+        session.ctx.clone(),
+        Duration::from_secs_f64(global.progress_interval.max(0.1)),
+    );
     let selection = select::select(
         &searched,
         &filters,
@@ -45,6 +49,7 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
         session.settings.aws.profile.as_deref(),
     )
     .await?;
+    drop(ticker);
 
     let manifest = destination.display();
     let to_stdout = destination.is_stdout();

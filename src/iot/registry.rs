@@ -56,6 +56,12 @@ fn is_garbled(f: &CallFailure) -> bool {
 }
 
 impl Iot {
+    /// The rate `op` is paced at now in this client's scope (requests per second), for
+    /// estimates.
+    pub fn current_rate(&self, op: Operation) -> f64 {
+        self.ctx.pacer().current_rate(&self.scope, op)
+    }
+
     /// One page of `op`, paced and retried by the call context, and asked for again while
     /// it arrives garbled (`complete` says whether the answer holds its list).
     pub(super) async fn read_page<T, E, F, Fut>(

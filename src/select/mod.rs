@@ -19,6 +19,8 @@ pub mod filters;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -28,7 +30,7 @@ pub use summary::{FilterCount, Summary};
 
 use crate::certificate::CertStatus;
 use crate::error::Error;
-use crate::iot::{certificate_id_of_arn, CallFailure, Iot, ListedCertificate};
+use crate::iot::{certificate_id_of_arn, CallContext, CallFailure, Iot, ListedCertificate};
 use crate::manifest::ManifestRow;
 use crate::pacer::Operation;
 use crate::retry::ErrorClass;
@@ -59,6 +61,39 @@ pub struct Region<'a> {
     pub name: String,
     /// The source account's client in it.
     pub iot: &'a Iot,
+}
+
+/// Logs every `interval` how many calls the selection has made so far, until dropped: a
+/// selection of a large fleet takes minutes (0.1 s per thing at the default rates).
+pub struct CallTicker(tokio::task::JoinHandle<()>);
+
+impl CallTicker {
+    /// Starts logging the calls of `ctx`.
+    pub fn start(ctx: Arc<CallContext>, interval: Duration) -> CallTicker {
+        let started = Instant::now();
+        CallTicker(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let counts = ctx.counts();
+                let total: u64 = counts.values().map(|c| c.calls).sum();
+                let each: Vec<String> = counts
+                    .iter()
+                    .map(|(op, c)| format!("{op} {}", c.calls))
+                    .collect();
+                tracing::info!(
+                    "select: {total} calls so far ({}), {:.0}s",
+                    each.join(", "),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }))
+    }
+}
+
+impl Drop for CallTicker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What `select` found: the manifest's rows (sorted by id) and the summary's counts.
@@ -266,6 +301,13 @@ async fn pick_in_region(
     let mut of_things: Option<HashSet<String>> = None;
     let mut things_without_certificate = Vec::new();
     if let Some(things) = &things {
+        let rate = iot.current_rate(Operation::ListThingPrincipals);
+        tracing::info!(
+            "{}: reading the certificates of {} things (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
+            region.name,
+            things.len(),
+            things.len() as f64 / rate.max(0.001)
+        );
         let principals: Vec<(String, Vec<String>)> = futures::stream::iter(things.iter())
             .map(|t| async move {
                 iot.thing_principals(t)
