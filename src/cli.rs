@@ -72,9 +72,10 @@ pub struct GlobalArgs {
     /// AWS profile of the source account (transfer, cancel) or target account (accept, reject).
     #[arg(long, global = true, help_heading = AWS_CONNECTION)]
     pub profile: Option<String>,
-    /// Default AWS region (rows may name their own in a `region` column).
-    #[arg(long, global = true, help_heading = AWS_CONNECTION)]
-    pub region: Option<String>,
+    /// Default AWS region (rows may name their own in a `region` column). `select` takes
+    /// it several times, to select in several regions.
+    #[arg(long, global = true, value_name = "REGION", help_heading = AWS_CONNECTION)]
+    pub region: Vec<String>,
     /// Send every AWS request (IoT and STS) to this endpoint, e.g. the local simulator.
     #[arg(long, global = true, value_name = "URL", help_heading = AWS_CONNECTION)]
     pub endpoint_url: Option<String>,
@@ -150,6 +151,9 @@ pub enum Command {
     /// Target side: reject the pending transfers addressed to the caller's account.
     #[command(after_long_help = help::REJECT)]
     Reject(RejectArgs),
+    /// Read-only: write a manifest of the certificates that match filters (thing group,
+    /// thing type, attributes, CA, status, creation date).
+    Select(SelectArgs),
     /// How far the migration is, what failed, how fast: from the ledgers, as text and as a
     /// self-contained HTML page.
     #[command(after_long_help = help::REPORT)]
@@ -414,4 +418,57 @@ pub struct RejectArgs {
     /// Ledger and failure report paths.
     #[command(flatten)]
     pub files: OutputFiles,
+}
+
+/// `select`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The account the selected certificates are to move to (12 digits).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub target_account: String,
+    /// Where to write the manifest; `-` is stdout.
+    #[arg(long, value_name = "PATH|-", default_value = "-")]
+    pub out: PathBuf,
+    /// Replace --out when it exists already.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep certificates with this status (repeatable): ACTIVE or INACTIVE [default: both].
+    #[arg(long = "status", value_name = "STATUS")]
+    pub statuses: Vec<String>,
+    /// Only certificates issued by this CA certificate (64 hex; ListCertificatesByCA).
+    #[arg(long, value_name = "ID")]
+    pub ca_certificate_id: Option<String>,
+    /// Only certificates of things in this static thing group or the groups below it.
+    #[arg(long, value_name = "NAME")]
+    pub thing_group: Option<String>,
+    /// With --thing-group: its direct members only, not those of its child groups.
+    #[arg(long, requires = "thing_group")]
+    pub no_recursive: bool,
+    /// Only certificates of things of this thing type.
+    #[arg(long, value_name = "NAME")]
+    pub thing_type: Option<String>,
+    /// Only certificates of things with this attribute value (repeatable: all must match).
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    pub attributes: Vec<String>,
+    /// Only certificates created at or after this time (RFC 3339, or YYYY-MM-DD for
+    /// midnight UTC).
+    #[arg(long, value_name = "DATE")]
+    pub created_after: Option<String>,
+    /// Only certificates created before this time (RFC 3339, or YYYY-MM-DD for midnight
+    /// UTC).
+    #[arg(long, value_name = "DATE")]
+    pub created_before: Option<String>,
+    /// Leave out the certificates listed in this manifest, e.g. an earlier wave
+    /// (repeatable).
+    #[arg(long = "exclude-manifest", value_name = "PATH")]
+    pub exclude_manifests: Vec<PathBuf>,
+    /// At most this many certificates (the first by id): one wave.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub limit: Option<usize>,
+    /// The transfer_message of every row (at most 128 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub transfer_message: Option<String>,
+    /// Pacing and retries.
+    #[command(flatten)]
+    pub pacing: PacingArgs,
 }

@@ -5,6 +5,7 @@
 //! The binary is a thin wrapper around [`run`]. The layers, from the top:
 //! - [`cmd`]: one module per command, thin;
 //! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`],
+//!   [`select`] (the manifest from the source account's registry),
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
@@ -37,6 +38,7 @@ pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod select;
 pub mod session;
 pub mod stop;
 
@@ -82,5 +84,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report(args) => cmd::report::run(&global, args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(&global, args),
+        Command::Select(args) => cmd::select::run(&global, args).await,
     }
 }

@@ -30,8 +30,26 @@ pub struct Settings {
 impl Settings {
     /// Checks the global AWS options and the command's pacing options.
     pub fn from_args(global: &GlobalArgs, pacing: &PacingArgs) -> Result<Settings, Error> {
+        Settings::with_region(global, pacing, one_region(global)?)
+    }
+
+    /// Like [`Settings::from_args`] for a command that works in every region `--region`
+    /// names (`select`): the first is the default region; all of them are returned.
+    pub fn for_regions(
+        global: &GlobalArgs,
+        pacing: &PacingArgs,
+    ) -> Result<(Settings, Vec<String>), Error> {
+        let settings = Settings::with_region(global, pacing, global.region.first().cloned())?;
+        Ok((settings, global.region.clone()))
+    }
+
+    fn with_region(
+        global: &GlobalArgs,
+        pacing: &PacingArgs,
+        region: Option<String>,
+    ) -> Result<Settings, Error> {
         Ok(Settings {
-            aws: aws_options(global)?,
+            aws: aws_options(global, region)?,
             rates: rate_settings(pacing)?,
             retry: RetryPolicy {
                 max_attempts: pacing.max_attempts,
@@ -45,7 +63,7 @@ impl Settings {
     /// no pacing flags).
     pub fn default_pacing(global: &GlobalArgs) -> Result<Settings, Error> {
         Ok(Settings {
-            aws: aws_options(global)?,
+            aws: aws_options(global, one_region(global)?)?,
             rates: RateSettings::default(),
             retry: RetryPolicy::default(),
         })
@@ -214,8 +232,20 @@ impl Session {
     }
 }
 
-/// The AWS options of the global flags.
-fn aws_options(global: &GlobalArgs) -> Result<AwsOptions, Error> {
+/// The one `--region` of a command that works in one region.
+fn one_region(global: &GlobalArgs) -> Result<Option<String>, Error> {
+    match global.region.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        several => Err(Error::Usage(format!(
+            "--region was given {} times; only select works in several regions",
+            several.len()
+        ))),
+    }
+}
+
+/// The AWS options of the global flags, in default region `region`.
+fn aws_options(global: &GlobalArgs, region: Option<String>) -> Result<AwsOptions, Error> {
     let secs = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
             Ok(Duration::from_secs_f64(v))
@@ -227,7 +257,7 @@ fn aws_options(global: &GlobalArgs) -> Result<AwsOptions, Error> {
     };
     Ok(AwsOptions {
         profile: global.profile.clone(),
-        region: global.region.clone(),
+        region,
         endpoint_url: global.endpoint_url.clone(),
         connect_timeout: secs("connect-timeout", global.connect_timeout)?,
         read_timeout: secs("read-timeout", global.read_timeout)?,

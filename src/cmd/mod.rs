@@ -9,6 +9,7 @@ pub mod man;
 pub mod plan;
 pub mod reject;
 pub mod report;
+pub mod select;
 pub mod status;
 pub mod transfer;
 pub mod validate;

@@ -1,9 +1,11 @@
 //! The AWS IoT calls the tool makes, each paced per (account, region, operation) and retried
 //! by one loop that knows throttling from transient from permanent errors ([`call`]), and the
-//! clients of one account, one per region ([`clients`]).
+//! clients of one account, one per region ([`clients`]); the read-only registry listings
+//! `select` makes ([`registry`]).
 
 mod call;
 mod clients;
+mod registry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use tokio::time::Instant;
 
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
+pub use registry::{certificate_id_of_arn, ListedCertificate, ListedThing};
 
 use crate::certificate::{arn_account_and_id, CertStatus};
 use crate::pacer::{Operation, Scope};
@@ -133,21 +136,25 @@ impl Iot {
         }
     }
 
-    /// Every thing attached to the certificate (all pages).
+    /// Every thing attached to the certificate (all pages; a garbled page is asked for
+    /// again, see [`registry`]).
     pub async fn principal_things(&self, arn: &str) -> Result<Vec<String>, CallFailure> {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let out = self
-                .ctx
-                .call(&self.scope, Operation::ListPrincipalThings, || {
-                    self.client
-                        .list_principal_things()
-                        .principal(arn)
-                        .max_results(250)
-                        .set_next_token(token.clone())
-                        .send()
-                })
+                .read_page(
+                    Operation::ListPrincipalThings,
+                    || {
+                        self.client
+                            .list_principal_things()
+                            .principal(arn)
+                            .max_results(250)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                    |o| o.things.is_some(),
+                )
                 .await?;
             names.extend(out.things.unwrap_or_default());
             match out.next_token {

@@ -8,5 +8,6 @@ mod lifecycle;
 mod operator;
 mod realaws;
 mod report;
+mod select;
 mod survival;
 mod transfer;

@@ -1,0 +1,87 @@
+//! `select`: read-only; writes a manifest of the source account's certificates that match
+//! the filters. Every input and the output path are checked before the first AWS call.
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{GlobalArgs, OutputFormat, SelectArgs};
+use crate::error::{Error, ExitCode};
+use crate::output::{self, Render};
+use crate::select::{self, CallTicker, Destination, Exclusions, Filters, Region, Summary};
+use crate::session::{Session, Settings};
+
+/// Runs `select`.
+pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let (settings, regions) = Settings::for_regions(global, &args.pacing)?;
+    let filters = Filters::from_args(&args)?;
+    let exclusions = Exclusions::load(&args.exclude_manifests)?;
+    let destination = Destination::open(&args.out, args.force)?;
+
+    let session = Session::connect(settings).await?;
+    let regions = if regions.is_empty() {
+        vec![session.region()]
+    } else {
+        regions
+    };
+    let account = session.caller_account().await?;
+    if account == filters.target_account {
+        return Err(Error::Usage(format!(
+            "--target-account {account} is the account of the credentials (the source); name the account the certificates move to"
+        )));
+    }
+    let clients = session.clients(&account, regions.iter().cloned().map(Some), &regions[0]);
+    let searched: Vec<Region> = regions
+        .iter()
+        .map(|r| Region {
+            name: r.clone(),
+            iot: clients.for_region(Some(r)),
+        })
+        .collect();
+    let ticker = CallTicker::start(
+        session.ctx.clone(),
+        Duration::from_secs_f64(global.progress_interval.max(0.1)),
+    );
+    let selection = select::select(
+        &searched,
+        &filters,
+        &exclusions,
+        args.pacing.concurrency,
+        session.settings.aws.profile.as_deref(),
+    )
+    .await?;
+    drop(ticker);
+
+    let manifest = destination.display();
+    let to_stdout = destination.is_stdout();
+    destination.write(&selection.rows, selection.with_region)?;
+    let summary = Summary {
+        command: "select",
+        manifest,
+        target_account: filters.target_account.clone(),
+        regions,
+        selected: selection.rows.len(),
+        filters: selection.filters,
+        left_out: selection.left_out,
+        warnings: selection.warnings,
+        calls: session
+            .ctx
+            .counts()
+            .into_iter()
+            .map(|(op, c)| (op.name().to_string(), c))
+            .collect(),
+        elapsed_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    };
+    // stdout belongs to the manifest when it goes there; the summary then goes to stderr.
+    match (global.output, to_stdout) {
+        (OutputFormat::Json, false) => output::emit(global.output, &summary),
+        (OutputFormat::Json, true) => {
+            if let Ok(line) = serde_json::to_string(&summary) {
+                eprintln!("{line}");
+            }
+        }
+        (OutputFormat::Text, _) => {
+            let _ = summary.write_text(&mut std::io::stderr().lock());
+        }
+    }
+    Ok(ExitCode::Success)
+}

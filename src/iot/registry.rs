@@ -1,0 +1,300 @@
+//! Read-only calls on the fleet registry (what `select` reads): the certificate listings (all,
+//! or those of one CA), things by type and attribute, the members of a thing group, and the
+//! certificates attached to a thing. Every listing is followed to its last page, and a page
+//! that arrives garbled (a 2xx that cannot be read, or without its list) is asked for again:
+//! a listing that stopped at such a page would silently select too little.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
+
+use super::{CallFailure, Iot};
+use crate::certificate::CertStatus;
+use crate::pacer::Operation;
+use crate::retry::FailureKind;
+
+/// Largest page every listing of the registry allows.
+const PAGE_SIZE: i32 = 250;
+/// Times one page is asked for when its answer arrives garbled.
+const GARBLED_PAGE_ATTEMPTS: u32 = 8;
+
+/// A certificate as ListCertificates (or ListCertificatesByCA) shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCertificate {
+    /// The certificate id, lowercase.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Its status.
+    pub status: CertStatus,
+    /// When it was created: seconds and nanoseconds since the Unix epoch.
+    pub created: Option<(i64, u32)>,
+}
+
+/// A thing as ListThings shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedThing {
+    /// The thing's name.
+    pub name: String,
+    /// Its attributes.
+    pub attributes: HashMap<String, String>,
+}
+
+/// The certificate id of a certificate ARN (`arn:aws:iot:REGION:ACCOUNT:cert/ID`), lowercase;
+/// `None` for other principals (Cognito identities, IAM users and roles).
+pub fn certificate_id_of_arn(arn: &str) -> Option<String> {
+    let (prefix, id) = arn.rsplit_once(":cert/")?;
+    (prefix.starts_with("arn:") && !id.is_empty()).then(|| id.to_ascii_lowercase())
+}
+
+/// A failure that is a garbled 2xx answer: the call worked but its body could not be read.
+fn is_garbled(f: &CallFailure) -> bool {
+    f.error.kind == FailureKind::Service
+        && f.error.bare_code().is_none()
+        && f.error.http_status.is_some_and(|s| (200..300).contains(&s))
+}
+
+impl Iot {
+    /// The rate `op` is paced at now in this client's scope (requests per second), for
+    /// estimates.
+    pub fn current_rate(&self, op: Operation) -> f64 {
+        self.ctx.pacer().current_rate(&self.scope, op)
+    }
+
+    /// One page of `op`, paced and retried by the call context, and asked for again while
+    /// it arrives garbled (`complete` says whether the answer holds its list).
+    pub(super) async fn read_page<T, E, F, Fut>(
+        &self,
+        op: Operation,
+        mut send: F,
+        complete: fn(&T) -> bool,
+    ) -> Result<T, CallFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut asked = 1;
+        loop {
+            let failure = match self.ctx.call(&self.scope, op, &mut send).await {
+                Ok(out) if complete(&out) => return Ok(out),
+                Ok(_) => CallFailure::local(
+                    "MalformedResponse",
+                    format!("{op} answered without its list"),
+                ),
+                Err(f) if is_garbled(&f) => f,
+                Err(f) => return Err(f),
+            };
+            if asked >= GARBLED_PAGE_ATTEMPTS {
+                return Err(CallFailure {
+                    attempts: asked,
+                    ..failure
+                });
+            }
+            tracing::debug!(op = op.name(), error = %failure, "garbled page, asking again");
+            asked += 1;
+        }
+    }
+
+    /// Every certificate of the account in this region (ListCertificates), or only those
+    /// issued by CA certificate `ca` (ListCertificatesByCA), all pages.
+    pub async fn list_certificates(
+        &self,
+        ca: Option<&str>,
+    ) -> Result<Vec<ListedCertificate>, CallFailure> {
+        let mut listed = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let (certificates, next) = match ca {
+                None => {
+                    let out = self
+                        .read_page(
+                            Operation::ListCertificates,
+                            || {
+                                self.client
+                                    .list_certificates()
+                                    .page_size(PAGE_SIZE)
+                                    .ascending_order(true)
+                                    .set_marker(marker.clone())
+                                    .send()
+                            },
+                            |o| o.certificates.is_some(),
+                        )
+                        .await?;
+                    (out.certificates, out.next_marker)
+                }
+                Some(ca) => {
+                    let out = self
+                        .read_page(
+                            Operation::ListCertificatesByCA,
+                            || {
+                                self.client
+                                    .list_certificates_by_ca()
+                                    .ca_certificate_id(ca)
+                                    .page_size(PAGE_SIZE)
+                                    .ascending_order(true)
+                                    .set_marker(marker.clone())
+                                    .send()
+                            },
+                            |o| o.certificates.is_some(),
+                        )
+                        .await?;
+                    (out.certificates, out.next_marker)
+                }
+            };
+            listed.extend(
+                certificates
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| {
+                        Some(ListedCertificate {
+                            id: c.certificate_id?.to_ascii_lowercase(),
+                            arn: c.certificate_arn.unwrap_or_default(),
+                            status: CertStatus::parse(c.status.as_ref().map_or("", |s| s.as_str())),
+                            created: c.creation_date.map(|d| (d.secs(), d.subsec_nanos())),
+                        })
+                    }),
+            );
+            match next {
+                Some(m) if !m.is_empty() => marker = Some(m),
+                _ => return Ok(listed),
+            }
+        }
+    }
+
+    /// Every thing of type `thing_type` (any type when `None`) that has attribute
+    /// `attribute` (name, value) when given (ListThings), all pages.
+    pub async fn list_things(
+        &self,
+        thing_type: Option<&str>,
+        attribute: Option<(&str, &str)>,
+    ) -> Result<Vec<ListedThing>, CallFailure> {
+        let mut things = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .read_page(
+                    Operation::ListThings,
+                    || {
+                        self.client
+                            .list_things()
+                            .set_thing_type_name(thing_type.map(str::to_string))
+                            .set_attribute_name(attribute.map(|a| a.0.to_string()))
+                            .set_attribute_value(attribute.map(|a| a.1.to_string()))
+                            .max_results(PAGE_SIZE)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                    |o| o.things.is_some(),
+                )
+                .await?;
+            things.extend(out.things.unwrap_or_default().into_iter().filter_map(|t| {
+                Some(ListedThing {
+                    name: t.thing_name?,
+                    attributes: t.attributes.unwrap_or_default(),
+                })
+            }));
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(things),
+            }
+        }
+    }
+
+    /// The things in static thing group `group`, and with `recursive` those of every group
+    /// below it (ListThingsInThingGroup), all pages. `None` when the group does not exist.
+    pub async fn things_in_group(
+        &self,
+        group: &str,
+        recursive: bool,
+    ) -> Result<Option<Vec<String>>, CallFailure> {
+        let mut things = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let res = self
+                .read_page(
+                    Operation::ListThingsInThingGroup,
+                    || {
+                        self.client
+                            .list_things_in_thing_group()
+                            .thing_group_name(group)
+                            .recursive(recursive)
+                            .max_results(PAGE_SIZE)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                    |o| o.things.is_some(),
+                )
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(f) if f.code() == Some("ResourceNotFoundException") => return Ok(None),
+                Err(f) => return Err(f),
+            };
+            things.extend(out.things.unwrap_or_default());
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(Some(things)),
+            }
+        }
+    }
+
+    /// The principals (certificate ARNs and others) attached to thing `thing`
+    /// (ListThingPrincipals), all pages. A thing deleted since it was listed has none.
+    pub async fn thing_principals(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
+        let mut principals = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let res = self
+                .read_page(
+                    Operation::ListThingPrincipals,
+                    || {
+                        self.client
+                            .list_thing_principals()
+                            .thing_name(thing)
+                            .max_results(PAGE_SIZE)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                    |o| o.principals.is_some(),
+                )
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(f) if f.code() == Some("ResourceNotFoundException") => return Ok(principals),
+                Err(f) => return Err(f),
+            };
+            principals.extend(out.principals.unwrap_or_default());
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(principals),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_ids_come_from_certificate_arns_only() {
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/ABCdef").as_deref(),
+            Some("abcdef")
+        );
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iam::111111111111:role/device"),
+            None
+        );
+        assert_eq!(
+            certificate_id_of_arn("us-east-1:7a2d1c3e-cognito-identity"),
+            None
+        );
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/"),
+            None
+        );
+    }
+}
