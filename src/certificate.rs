@@ -97,9 +97,35 @@ pub fn arn_account_and_id(arn: &str) -> Option<(&str, &str)> {
         .then_some((account, id))
 }
 
+/// The certificate id of a certificate ARN, lowercase; `None` for other principals (Cognito
+/// identities, IAM users and roles).
+pub fn certificate_id_of_arn(arn: &str) -> Option<String> {
+    arn_account_and_id(arn).map(|(_, id)| id.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_ids_come_from_certificate_arns_only() {
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/ABCdef").as_deref(),
+            Some("abcdef")
+        );
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iam::111111111111:role/device"),
+            None
+        );
+        assert_eq!(
+            certificate_id_of_arn("us-east-1:7a2d1c3e-cognito-identity"),
+            None
+        );
+        assert_eq!(
+            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/"),
+            None
+        );
+    }
 
     #[test]
     fn certificate_arns_give_their_account_and_id() {

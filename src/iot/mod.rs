@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
-pub use registry::{certificate_id_of_arn, ListedCertificate, ListedThing};
+pub use registry::{ListedCertificate, ListedThing};
 
 use crate::certificate::{arn_account_and_id, CertStatus};
 use crate::pacer::{Operation, Scope};

@@ -41,13 +41,6 @@ pub struct ListedThing {
     pub attributes: HashMap<String, String>,
 }
 
-/// The certificate id of a certificate ARN (`arn:aws:iot:REGION:ACCOUNT:cert/ID`), lowercase;
-/// `None` for other principals (Cognito identities, IAM users and roles).
-pub fn certificate_id_of_arn(arn: &str) -> Option<String> {
-    let (prefix, id) = arn.rsplit_once(":cert/")?;
-    (prefix.starts_with("arn:") && !id.is_empty()).then(|| id.to_ascii_lowercase())
-}
-
 /// A failure that is a garbled 2xx answer: the call worked but its body could not be read.
 fn is_garbled(f: &CallFailure) -> bool {
     f.error.kind == FailureKind::Service
@@ -271,30 +264,5 @@ impl Iot {
                 _ => return Ok(principals),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_ids_come_from_certificate_arns_only() {
-        assert_eq!(
-            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/ABCdef").as_deref(),
-            Some("abcdef")
-        );
-        assert_eq!(
-            certificate_id_of_arn("arn:aws:iam::111111111111:role/device"),
-            None
-        );
-        assert_eq!(
-            certificate_id_of_arn("us-east-1:7a2d1c3e-cognito-identity"),
-            None
-        );
-        assert_eq!(
-            certificate_id_of_arn("arn:aws:iot:us-east-1:111111111111:cert/"),
-            None
-        );
     }
 }

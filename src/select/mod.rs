@@ -28,9 +28,9 @@ pub use destination::Destination;
 pub use filters::{Exclusions, Filters};
 pub use summary::{FilterCount, Summary};
 
-use crate::certificate::CertStatus;
+use crate::certificate::{certificate_id_of_arn, CertStatus};
 use crate::error::Error;
-use crate::iot::{certificate_id_of_arn, CallContext, CallFailure, Iot, ListedCertificate};
+use crate::iot::{CallContext, CallFailure, Iot, ListedCertificate};
 use crate::manifest::ManifestRow;
 use crate::pacer::Operation;
 use crate::retry::ErrorClass;
