@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{CredentialChange, DenyRule, OutageMode};
+
 /// The account used when the caller's access key id is not exactly 12 digits.
 pub const DEFAULT_ACCOUNT: &str = "111111111111";
 
@@ -46,6 +48,12 @@ pub struct SimConfig {
     pub things_block_transfer: bool,
     /// Data loaded at start, in order.
     pub seeds: Vec<Seed>,
+    /// Access keys that start expired or revoked (changeable at run time).
+    pub credentials: Vec<CredentialChange>,
+    /// IAM-like deny rules (changeable at run time).
+    pub deny: Vec<DenyRule>,
+    /// The outage switch at start (changeable at run time).
+    pub outage: OutageMode,
 }
 
 impl Default for SimConfig {
@@ -61,6 +69,9 @@ impl Default for SimConfig {
             timeout_hold: DEFAULT_TIMEOUT_HOLD,
             things_block_transfer: true,
             seeds: Vec::new(),
+            credentials: Vec::new(),
+            deny: Vec::new(),
+            outage: OutageMode::Off,
         }
     }
 }
@@ -95,20 +106,38 @@ pub enum FaultKind {
     /// InternalFailureException or a reset (50/50).
     #[serde(rename = "lost-reply")]
     LostReply,
+    /// A 2xx whose JSON body is cut short; the call takes effect first.
+    #[serde(rename = "truncated")]
+    Truncated,
+    /// A 2xx with an empty body; the call takes effect first.
+    #[serde(rename = "empty")]
+    Empty,
+    /// Mutating calls only: the call takes effect, and the reply is the one a
+    /// second identical delivery gets.
+    #[serde(rename = "duplicate")]
+    Duplicate,
 }
 
 impl FaultKind {
     /// All kinds, in the order used for the stats keys.
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Http500,
         FaultKind::Http503,
         FaultKind::Reset,
         FaultKind::Timeout,
         FaultKind::LostReply,
+        FaultKind::Truncated,
+        FaultKind::Empty,
+        FaultKind::Duplicate,
     ];
 
+    /// Whether the kind is rolled for mutating calls only.
+    pub fn mutating_only(self) -> bool {
+        matches!(self, FaultKind::LostReply | FaultKind::Duplicate)
+    }
+
     /// The name used on the command line and in `/_sim/stats`
-    /// (`500`, `503`, `reset`, `timeout`, `lost-reply`).
+    /// (`500`, `503`, `reset`, `timeout`, `lost-reply`, `truncated`, `empty`, `duplicate`).
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Http500 => "500",
@@ -116,6 +145,9 @@ impl FaultKind {
             FaultKind::Reset => "reset",
             FaultKind::Timeout => "timeout",
             FaultKind::LostReply => "lost-reply",
+            FaultKind::Truncated => "truncated",
+            FaultKind::Empty => "empty",
+            FaultKind::Duplicate => "duplicate",
         }
     }
 }
@@ -136,8 +168,11 @@ impl FromStr for FaultKind {
             "reset" => Ok(FaultKind::Reset),
             "timeout" => Ok(FaultKind::Timeout),
             "lost-reply" => Ok(FaultKind::LostReply),
+            "truncated" => Ok(FaultKind::Truncated),
+            "empty" => Ok(FaultKind::Empty),
+            "duplicate" => Ok(FaultKind::Duplicate),
             other => Err(format!(
-                "unknown fault kind {other:?} (expected 500, 503, reset, timeout or lost-reply)"
+                "unknown fault kind {other:?} (expected 500, 503, reset, timeout, lost-reply, truncated, empty or duplicate)"
             )),
         }
     }

@@ -3,6 +3,12 @@
 
 use std::fmt;
 
+/// Message of an expired security token (IoT and STS).
+pub const EXPIRED_MESSAGE: &str = "The security token included in the request is expired";
+
+/// Message of an unknown or revoked security token (IoT and STS).
+pub const INVALID_TOKEN_MESSAGE: &str = "The security token included in the request is invalid.";
+
 /// An error answer of an operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -56,6 +62,47 @@ impl ApiError {
     /// `LimitExceededException`, 410.
     pub fn limit_exceeded(message: impl Into<String>) -> Self {
         Self::new("LimitExceededException", 410, message)
+    }
+
+    /// `ExpiredTokenException`, 403: the credentials expired.
+    pub fn expired_token() -> Self {
+        Self::new("ExpiredTokenException", 403, EXPIRED_MESSAGE)
+    }
+
+    /// `UnrecognizedClientException`, 403: the credentials are unknown or revoked.
+    pub fn unrecognized_client() -> Self {
+        Self::new("UnrecognizedClientException", 403, INVALID_TOKEN_MESSAGE)
+    }
+
+    /// `AccessDeniedException`, 403, with IAM's message shape.
+    pub fn access_denied(account: &str, operation: &str, resource: &str) -> Self {
+        Self::new(
+            "AccessDeniedException",
+            403,
+            format!(
+                "User: arn:aws:iam::{account}:user/iot-sim is not authorized to perform: iot:{operation} on resource: {resource}"
+            ),
+        )
+    }
+
+    /// `UnauthorizedException`, 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new("UnauthorizedException", 401, message)
+    }
+
+    /// `ResourceAlreadyExistsException`, 409.
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new("ResourceAlreadyExistsException", 409, message)
+    }
+
+    /// `CertificateValidationException`, 400.
+    pub fn certificate_validation(message: impl Into<String>) -> Self {
+        Self::new("CertificateValidationException", 400, message)
+    }
+
+    /// `MalformedPolicyException`, 400.
+    pub fn malformed_policy(message: impl Into<String>) -> Self {
+        Self::new("MalformedPolicyException", 400, message)
     }
 
     /// `InternalFailureException`, 500.

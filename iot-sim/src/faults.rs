@@ -5,11 +5,12 @@ use rand::Rng;
 use crate::config::FaultKind;
 
 /// Rolls the configured faults for one request, in the configured order; the
-/// first that fires wins. `lost-reply` is considered only for mutating calls.
+/// first that fires wins. `lost-reply` and `duplicate` are considered only for
+/// mutating calls.
 pub fn roll(faults: &[(FaultKind, f64)], mutating: bool) -> Option<FaultKind> {
     let mut rng = rand::rng();
     faults.iter().find_map(|(kind, p)| {
-        if *kind == FaultKind::LostReply && !mutating {
+        if kind.mutating_only() && !mutating {
             return None;
         }
         (*p > 0.0 && (*p >= 1.0 || rng.random::<f64>() < *p)).then_some(*kind)

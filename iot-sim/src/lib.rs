@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod errors;
@@ -31,6 +32,7 @@ pub mod sts;
 pub mod validate;
 pub mod world;
 
+pub use access::{parse_deny_spec, CredentialChange, CredentialState, DenyRule, OutageMode};
 pub use config::{
     parse_fault_spec, parse_quota_spec, FaultKind, Seed, SeedAccount, SeedCertificate, SimConfig,
     DEFAULT_ACCOUNT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
@@ -39,7 +41,7 @@ pub use errors::ApiError;
 pub use ops::Operation;
 pub use server::{SimHandle, Simulator};
 pub use state::{AccountState, CertState, StateDump};
-pub use stats::Stats;
+pub use stats::{Refusal, Stats};
 
 #[cfg(test)]
 mod tests {

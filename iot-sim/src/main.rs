@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use iot_sim::{parse_fault_spec, parse_quota_spec, FaultKind, Seed, SimConfig, Simulator};
+use iot_sim::{
+    parse_deny_spec, parse_fault_spec, parse_quota_spec, CredentialChange, DenyRule, FaultKind,
+    OutageMode, Seed, SimConfig, Simulator,
+};
 
 /// Default listen address of the binary (the library's default is port 0).
 const DEFAULT_LISTEN: &str = "127.0.0.1:5599";
@@ -44,7 +47,8 @@ struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     latency_jitter: Duration,
 
-    /// Fault injection KIND=P with KIND one of 500, 503, reset, timeout, lost-reply; repeatable.
+    /// Fault injection KIND=P with KIND one of 500, 503, reset, timeout, lost-reply,
+    /// truncated, empty, duplicate; repeatable.
     #[arg(long = "fault", value_name = "KIND=P", value_parser = parse_fault_spec)]
     faults: Vec<(FaultKind, f64)>,
 
@@ -55,6 +59,29 @@ struct Args {
     /// Whether attached things make TransferCertificate fail with 409 (true|false).
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     things_block_transfer: bool,
+
+    /// IAM-like deny rule ACCOUNT:OPERATION[:RESOURCE_ARN_PATTERN] (`*` = any text); repeatable.
+    #[arg(long = "deny", value_name = "ACCOUNT:OPERATION[:RESOURCE]", value_parser = parse_deny_spec)]
+    deny: Vec<DenyRule>,
+
+    /// An access key that starts expired or revoked: KEY=expired|revoked; repeatable.
+    #[arg(long = "credentials", value_name = "KEY=STATE", value_parser = parse_credentials_spec)]
+    credentials: Vec<CredentialChange>,
+
+    /// Start in an outage: reset (connections closed) or blackhole (requests held).
+    #[arg(long, value_name = "MODE", default_value = "off")]
+    outage: OutageMode,
+}
+
+fn parse_credentials_spec(s: &str) -> Result<CredentialChange, String> {
+    let (key, state) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=STATE, got {s:?}"))?;
+    Ok(CredentialChange {
+        access_key_id: key.to_string(),
+        state: state.parse()?,
+        after_requests: None,
+    })
 }
 
 fn main() {
@@ -84,6 +111,9 @@ fn main() {
         timeout_hold: args.timeout_hold,
         things_block_transfer: args.things_block_transfer,
         seeds,
+        credentials: args.credentials,
+        deny: args.deny,
+        outage: args.outage,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::access::{CredentialChange, CredentialState, Credentials, DenyRule, OutageMode};
 use crate::auth;
 use crate::config::{parse_fault_spec, FaultKind, Seed, SimConfig};
 use crate::errors::ApiError;
@@ -31,9 +32,9 @@ use crate::ops::Operation;
 use crate::quota::Quotas;
 use crate::routes::{self, Input, Route};
 use crate::state::StateDump;
-use crate::stats::{Stats, StatsCollector};
+use crate::stats::{Refusal, Stats, StatsCollector};
 use crate::sts;
-use crate::world::{request_id, Reply, World};
+use crate::world::{request_id, Caller, Reply, World};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 4 << 20;
@@ -51,6 +52,9 @@ pub(crate) struct Shared {
     stats: StatsCollector,
     quotas: Quotas,
     faults: RwLock<Arc<Vec<(FaultKind, f64)>>>,
+    credentials: Mutex<Credentials>,
+    deny: RwLock<Vec<DenyRule>>,
+    outage: AtomicU8,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -85,6 +89,13 @@ impl Shared {
                 ));
             }
         }
+        for r in &config.deny {
+            r.check().map_err(invalid)?;
+        }
+        let mut credentials = Credentials::default();
+        for c in &config.credentials {
+            credentials.change(c);
+        }
         let mut world = World::new();
         for seed in &config.seeds {
             world
@@ -101,6 +112,9 @@ impl Shared {
             stats: StatsCollector::default(),
             quotas: Quotas::new(config.quota_scale, &config.quotas),
             faults: RwLock::new(Arc::new(config.faults.clone())),
+            credentials: Mutex::new(credentials),
+            deny: RwLock::new(config.deny.clone()),
+            outage: AtomicU8::new(outage_code(config.outage)),
             shutdown,
         })
     }
@@ -113,11 +127,49 @@ impl Shared {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
     }
 
+    fn credentials(&self) -> std::sync::MutexGuard<'_, Credentials> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deny_rules(&self) -> Vec<DenyRule> {
+        self.deny.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn edit_deny(&self, f: impl FnOnce(&mut Vec<DenyRule>)) {
+        f(&mut self.deny.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn denied(&self, account: &str, op: Operation, resource: &str) -> bool {
+        let rules = self.deny.read().unwrap_or_else(|e| e.into_inner());
+        // the common case, no rules, costs one read lock
+        !rules.is_empty() && rules.iter().any(|r| r.matches(account, op, resource))
+    }
+
+    fn outage(&self) -> OutageMode {
+        match self.outage.load(Ordering::Relaxed) {
+            1 => OutageMode::Reset,
+            2 => OutageMode::Blackhole,
+            _ => OutageMode::Off,
+        }
+    }
+
+    fn set_outage(&self, mode: OutageMode) {
+        self.outage.store(outage_code(mode), Ordering::Relaxed);
+    }
+
     fn faults(&self) -> Arc<Vec<(FaultKind, f64)>> {
         self.faults
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+fn outage_code(mode: OutageMode) -> u8 {
+    match mode {
+        OutageMode::Off => 0,
+        OutageMode::Reset => 1,
+        OutageMode::Blackhole => 2,
     }
 }
 
@@ -215,31 +267,76 @@ fn error_response(err: &ApiError, rid: &str) -> Response<Body> {
     resp
 }
 
-/// An error in the protocol of the operation (XML for STS).
-fn op_error(op: Operation, err: &ApiError, rid: &str) -> Response<Body> {
-    if op == Operation::GetCallerIdentity {
-        let code = if err.code == "ThrottlingException" {
-            "Throttling"
-        } else {
-            err.code
-        };
-        response(
-            err.status,
-            rid,
-            "text/xml",
-            sts::error_xml(code, &err.message, rid),
-        )
-    } else {
-        error_response(err, rid)
-    }
-}
-
 async fn read_body(body: Incoming) -> Result<Bytes, Dropped> {
     Limited::new(body, MAX_BODY)
         .collect()
         .await
         .map(|c| c.to_bytes())
         .map_err(|_| Dropped("unreadable body"))
+}
+
+/// Holds a request unanswered for `timeout_hold` (or until shutdown).
+async fn hold(shared: &Shared) {
+    let mut shutdown = shared.shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(shared.timeout_hold) => {}
+        _ = stopped(&mut shutdown) => {}
+    }
+}
+
+/// An STS (awsQuery) error document as a response.
+fn sts_error(status: u16, code: &str, message: &str, rid: &str) -> Response<Body> {
+    response(status, rid, "text/xml", sts::error_xml(code, message, rid))
+}
+
+/// The answer of one IoT call before it goes on the wire (so that faults can
+/// garble it).
+struct Answer {
+    status: u16,
+    body: String,
+    error: Option<ApiError>,
+}
+
+impl Answer {
+    fn of(reply: Result<Reply, ApiError>) -> Answer {
+        match reply {
+            Ok(Reply::Json(v)) => Answer {
+                status: 200,
+                body: v.to_string(),
+                error: None,
+            },
+            Ok(Reply::Empty) => Answer {
+                status: 200,
+                body: String::new(),
+                error: None,
+            },
+            Err(e) => Answer {
+                status: e.status,
+                body: e.body(),
+                error: Some(e),
+            },
+        }
+    }
+
+    fn into_response(self, rid: &str) -> Response<Body> {
+        match &self.error {
+            Some(e) => error_response(e, rid),
+            None => json_response(self.status, rid, self.body),
+        }
+    }
+}
+
+/// Cuts a JSON body short: half of it, at least one byte less. An empty body
+/// (an operation without output) becomes `{`, a cut-short `{}`.
+fn truncate_body(body: &str) -> String {
+    if body.is_empty() {
+        return "{".to_string();
+    }
+    let mut cut = (body.len() / 2).min(body.len() - 1);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    body[..cut].to_string()
 }
 
 async fn handle(
@@ -269,7 +366,22 @@ async fn handle(
         .and_then(|v| v.to_str().ok());
     let (caller, scope) = auth::caller_from(auth_header, &shared.default_account);
 
-    // 2. latency
+    // 2. outage: nothing is answered
+    match shared.outage() {
+        OutageMode::Off => {}
+        OutageMode::Reset => {
+            shared.stats.refused(Refusal::Outage);
+            reset.store(true, Ordering::SeqCst);
+            return Err(Dropped("outage reset"));
+        }
+        OutageMode::Blackhole => {
+            shared.stats.refused(Refusal::Outage);
+            hold(&shared).await;
+            return Err(Dropped("outage blackhole"));
+        }
+    }
+
+    // 3. latency
     let mut delay = shared.latency;
     if !shared.latency_jitter.is_zero() {
         let max = shared.latency_jitter.as_nanos() as u64;
@@ -279,106 +391,188 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
 
-    // 3. quota
+    // 4. credentials
+    if let Some(scope) = &scope {
+        let state = shared.credentials().admit(&scope.access_key);
+        let refusal = match state {
+            CredentialState::Valid => None,
+            CredentialState::Expired => Some(Refusal::Expired),
+            CredentialState::Revoked => Some(Refusal::Revoked),
+        };
+        if let Some(why) = refusal {
+            shared.stats.refused(why);
+            if op == Operation::GetCallerIdentity {
+                let (code, message) = state.sts_error().expect("not valid");
+                return Ok(sts_error(403, code, message, &rid));
+            }
+            return Ok(error_response(&state.iot_error().expect("not valid"), &rid));
+        }
+    }
+
+    if op == Operation::GetCallerIdentity {
+        return Ok(caller_identity(
+            &shared, &body, &parts, &caller, scope, &rid,
+        ));
+    }
+
+    // 5. input (checked now, answered after quota and faults) and deny rules
+    let query = routes::parse_query(parts.uri.query());
+    let input = Input {
+        labels: &labels,
+        query: &query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let parsed = routes::parse_call(op, &input);
+    let resource = match &parsed {
+        Ok(call) => call.resource_arn(&caller),
+        Err(_) => "*".to_string(),
+    };
+    if shared.denied(&caller.account, op, &resource) {
+        shared.stats.refused(Refusal::Denied);
+        let e = ApiError::access_denied(&caller.account, op.name(), &resource);
+        return Ok(error_response(&e, &rid));
+    }
+
+    // 6. quota
     if !shared.quotas.admit(&caller.account, &caller.region, op) {
         shared.stats.throttled(op);
-        return Ok(op_error(op, &ApiError::throttling(), &rid));
+        return Ok(error_response(&ApiError::throttling(), &rid));
     }
 
-    // 4. faults
-    let mut lost_reply = false;
-    if op.is_iot() {
-        match faults::roll(&shared.faults(), op.is_mutating()) {
-            None => {}
-            Some(kind) => {
-                shared.stats.fault(kind);
-                match kind {
-                    FaultKind::Http500 => {
-                        return Ok(error_response(&ApiError::internal_failure(), &rid))
-                    }
-                    FaultKind::Http503 => {
-                        return Ok(error_response(&ApiError::service_unavailable(), &rid))
-                    }
-                    FaultKind::Reset => {
-                        reset.store(true, Ordering::SeqCst);
-                        return Err(Dropped("reset"));
-                    }
-                    FaultKind::Timeout => {
-                        let mut shutdown = shared.shutdown.clone();
-                        tokio::select! {
-                            _ = tokio::time::sleep(shared.timeout_hold) => {}
-                            _ = stopped(&mut shutdown) => {}
-                        }
-                        return Err(Dropped("timeout"));
-                    }
-                    FaultKind::LostReply => lost_reply = true,
-                }
+    // 7. faults
+    let fault = faults::roll(&shared.faults(), op.is_mutating());
+    if let Some(kind) = fault {
+        shared.stats.fault(kind);
+        match kind {
+            FaultKind::Http500 => return Ok(error_response(&ApiError::internal_failure(), &rid)),
+            FaultKind::Http503 => {
+                return Ok(error_response(&ApiError::service_unavailable(), &rid))
             }
+            FaultKind::Reset => {
+                reset.store(true, Ordering::SeqCst);
+                return Err(Dropped("reset"));
+            }
+            FaultKind::Timeout => {
+                hold(&shared).await;
+                return Err(Dropped("timeout"));
+            }
+            FaultKind::LostReply
+            | FaultKind::Truncated
+            | FaultKind::Empty
+            | FaultKind::Duplicate => {}
         }
     }
 
-    // 5. the operation
-    let resp = if op == Operation::GetCallerIdentity {
-        match sts::action(&body, parts.uri.query()).as_deref() {
-            Some("GetCallerIdentity") => {
-                let user = scope
-                    .map(|s| s.access_key)
-                    .unwrap_or_else(|| "anonymous".into());
-                response(
-                    200,
-                    &rid,
-                    "text/xml",
-                    sts::caller_identity_xml(&caller.account, &user, &rid),
-                )
+    // 8. the operation
+    let mut answer = match parsed {
+        Err(e) => Answer::of(Err(e)),
+        Ok(call) => {
+            let mut world = shared.world();
+            let again = (fault == Some(FaultKind::Duplicate)).then(|| call.clone());
+            let outcome = world.execute(&caller, call, shared.things_block_transfer);
+            if let Some(id) = &outcome.transferred {
+                shared.stats.transfer(id);
             }
-            other => response(
-                400,
-                &rid,
-                "text/xml",
-                sts::error_xml(
-                    "InvalidAction",
-                    &format!(
-                        "Could not find operation {} for version 2011-06-15",
-                        other.unwrap_or("")
-                    ),
-                    &rid,
-                ),
-            ),
-        }
-    } else {
-        let query = routes::parse_query(parts.uri.query());
-        let input = Input {
-            labels: &labels,
-            query: &query,
-            headers: &parts.headers,
-            body: &body,
-        };
-        match routes::parse_call(op, &input) {
-            Err(e) => error_response(&e, &rid),
-            Ok(call) => {
-                let outcome = shared
-                    .world()
-                    .execute(&caller, call, shared.things_block_transfer);
-                if let Some(id) = &outcome.transferred {
-                    shared.stats.transfer(id);
+            match again {
+                // the second delivery of the same request: its answer is the one sent
+                Some(call) => {
+                    let second = world.execute(&caller, call, shared.things_block_transfer);
+                    if let Some(id) = &second.transferred {
+                        shared.stats.transfer(id);
+                    }
+                    Answer::of(second.reply)
                 }
-                match outcome.reply {
-                    Ok(Reply::Json(v)) => json_response(200, &rid, v.to_string()),
-                    Ok(Reply::Empty) => json_response(200, &rid, String::new()),
-                    Err(e) => error_response(&e, &rid),
-                }
+                None => Answer::of(outcome.reply),
             }
         }
     };
 
-    if lost_reply {
-        if faults::lost_reply_resets() {
-            reset.store(true, Ordering::SeqCst);
-            return Err(Dropped("lost-reply"));
+    // 9. faults that spoil the answer after the effect
+    match fault {
+        Some(FaultKind::LostReply) => {
+            if faults::lost_reply_resets() {
+                reset.store(true, Ordering::SeqCst);
+                return Err(Dropped("lost-reply"));
+            }
+            return Ok(error_response(&ApiError::internal_failure(), &rid));
         }
-        return Ok(error_response(&ApiError::internal_failure(), &rid));
+        // only a success is garbled; an error answer goes out as it is
+        Some(FaultKind::Truncated) if answer.error.is_none() => {
+            answer.body = truncate_body(&answer.body)
+        }
+        Some(FaultKind::Empty) if answer.error.is_none() => answer.body.clear(),
+        _ => {}
     }
-    Ok(resp)
+    Ok(answer.into_response(&rid))
+}
+
+fn caller_identity(
+    shared: &Shared,
+    body: &[u8],
+    parts: &hyper::http::request::Parts,
+    caller: &Caller,
+    scope: Option<auth::CredentialScope>,
+    rid: &str,
+) -> Response<Body> {
+    if !shared.quotas.admit(
+        &caller.account,
+        &caller.region,
+        Operation::GetCallerIdentity,
+    ) {
+        shared.stats.throttled(Operation::GetCallerIdentity);
+        return sts_error(400, "Throttling", "Rate exceeded", rid);
+    }
+    match sts::action(body, parts.uri.query()).as_deref() {
+        Some("GetCallerIdentity") => {
+            let user = scope
+                .map(|s| s.access_key)
+                .unwrap_or_else(|| "anonymous".into());
+            response(
+                200,
+                rid,
+                "text/xml",
+                sts::caller_identity_xml(&caller.account, &user, rid),
+            )
+        }
+        other => sts_error(
+            400,
+            "InvalidAction",
+            &format!(
+                "Could not find operation {} for version 2011-06-15",
+                other.unwrap_or("")
+            ),
+            rid,
+        ),
+    }
+}
+
+/// `{"ok":true}`.
+fn ok_json(rid: &str) -> Response<Body> {
+    json_response(200, rid, "{\"ok\":true}".into())
+}
+
+fn bad_control(message: String, rid: &str) -> Response<Body> {
+    error_response(&ApiError::invalid_request(message), rid)
+}
+
+/// Body of `POST /_sim/deny`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DenyEdit {
+    #[serde(default)]
+    clear: bool,
+    #[serde(default)]
+    add: Vec<DenyRule>,
+    #[serde(default)]
+    remove: Vec<DenyRule>,
+}
+
+/// Body of `POST /_sim/outage`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutageSwitch {
+    mode: OutageMode,
 }
 
 fn sim_endpoint(
@@ -434,6 +628,57 @@ fn sim_endpoint(
                 ),
             }
         }
+        (Method::GET, "credentials") => to_json(&shared.credentials().list(), rid),
+        (Method::POST, "credentials") => match serde_json::from_slice::<CredentialChange>(body) {
+            Ok(change) => {
+                shared.credentials().change(&change);
+                ok_json(rid)
+            }
+            Err(e) => bad_control(
+                format!(
+                    "expected {{\"access_key_id\": \"..\", \"state\": \"expired|revoked|valid\", \"after_requests\": N}}: {e}"
+                ),
+                rid,
+            ),
+        },
+        (Method::GET, "deny") => to_json(&shared.deny_rules(), rid),
+        (Method::POST, "deny") => {
+            let edit = match serde_json::from_slice::<DenyEdit>(body) {
+                Ok(edit) => edit,
+                Err(e) => {
+                    return bad_control(
+                        format!("expected {{\"add\": [rules], \"remove\": [rules], \"clear\": bool}}: {e}"),
+                        rid,
+                    )
+                }
+            };
+            if let Some(e) = edit.add.iter().find_map(|r| r.check().err()) {
+                return bad_control(e, rid);
+            }
+            shared.edit_deny(|rules| {
+                if edit.clear {
+                    rules.clear();
+                }
+                rules.retain(|r| !edit.remove.contains(r));
+                for r in edit.add {
+                    if !rules.contains(&r) {
+                        rules.push(r);
+                    }
+                }
+            });
+            to_json(&shared.deny_rules(), rid)
+        }
+        (Method::GET, "outage") => to_json(&serde_json::json!({"mode": shared.outage()}), rid),
+        (Method::POST, "outage") => match serde_json::from_slice::<OutageSwitch>(body) {
+            Ok(o) => {
+                shared.set_outage(o.mode);
+                ok_json(rid)
+            }
+            Err(e) => bad_control(
+                format!("expected {{\"mode\": \"reset|blackhole|off\"}}: {e}"),
+                rid,
+            ),
+        },
         _ => error_response(&ApiError::unknown_operation(), rid),
     }
 }
@@ -580,6 +825,53 @@ impl SimHandle {
     /// Replaces the injected faults.
     pub fn set_faults(&self, faults: Vec<(FaultKind, f64)>) {
         self.shared.set_faults(faults);
+    }
+
+    /// Changes the state of an access key, at once or after `after_requests`
+    /// more API requests with it (same as `POST /_sim/credentials`).
+    pub fn set_credentials(
+        &self,
+        access_key_id: &str,
+        state: CredentialState,
+        after_requests: Option<u64>,
+    ) {
+        self.shared.credentials().change(&CredentialChange {
+            access_key_id: access_key_id.to_string(),
+            state,
+            after_requests,
+        });
+    }
+
+    /// Adds a deny rule (a rule already present is not added twice).
+    pub fn add_deny(&self, rule: DenyRule) -> Result<(), String> {
+        rule.check()?;
+        self.shared.edit_deny(|rules| {
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        });
+        Ok(())
+    }
+
+    /// Removes a deny rule; returns whether it was there.
+    pub fn remove_deny(&self, rule: &DenyRule) -> bool {
+        let mut found = false;
+        self.shared.edit_deny(|rules| {
+            let before = rules.len();
+            rules.retain(|r| r != rule);
+            found = rules.len() != before;
+        });
+        found
+    }
+
+    /// The deny rules in force (same as `GET /_sim/deny`).
+    pub fn deny_rules(&self) -> Vec<DenyRule> {
+        self.shared.deny_rules()
+    }
+
+    /// Switches the outage on (`Reset`, `Blackhole`) or off (same as `POST /_sim/outage`).
+    pub fn set_outage(&self, mode: OutageMode) {
+        self.shared.set_outage(mode);
     }
 
     /// Zeroes the counters (same as `POST /_sim/reset-stats`).

@@ -16,8 +16,13 @@ pub struct Stats {
     pub calls: BTreeMap<String, u64>,
     /// Requests refused with ThrottlingException, per operation.
     pub throttled: BTreeMap<String, u64>,
-    /// Injected faults per kind (`500`, `503`, `reset`, `timeout`, `lost-reply`).
+    /// Injected faults per kind (`500`, `503`, `reset`, `timeout`, `lost-reply`,
+    /// `truncated`, `empty`, `duplicate`).
     pub faults: BTreeMap<String, u64>,
+    /// Requests refused before quotas and faults, per reason: `expired` and
+    /// `revoked` (credentials), `denied` (a deny rule), `outage` (the outage switch).
+    #[serde(default)]
+    pub refused: BTreeMap<String, u64>,
     /// Most operation requests in progress at once.
     pub peak_in_flight: u64,
     /// Highest number of effective TransferCertificate calls on one certificate id.
@@ -42,6 +47,11 @@ impl Stats {
         self.faults.get(kind.as_str()).copied().unwrap_or(0)
     }
 
+    /// Requests refused for a reason (`expired`, `revoked`, `denied`, `outage`; 0 if none).
+    pub fn refused_of(&self, reason: Refusal) -> u64 {
+        self.refused.get(reason.as_str()).copied().unwrap_or(0)
+    }
+
     /// Sum of all calls.
     pub fn total_calls(&self) -> u64 {
         self.calls.values().sum()
@@ -49,13 +59,48 @@ impl Stats {
 }
 
 const N_OPS: usize = Operation::ALL.len();
+const N_FAULTS: usize = FaultKind::ALL.len();
+
+/// Why a request was refused before quotas and faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its access key had expired.
+    Expired,
+    /// Its access key was revoked.
+    Revoked,
+    /// A deny rule matched.
+    Denied,
+    /// The outage switch was on.
+    Outage,
+}
+
+impl Refusal {
+    /// Every reason, in the order of the counters.
+    pub const ALL: [Refusal; 4] = [
+        Refusal::Expired,
+        Refusal::Revoked,
+        Refusal::Denied,
+        Refusal::Outage,
+    ];
+
+    /// The key in [`Stats::refused`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Expired => "expired",
+            Refusal::Revoked => "revoked",
+            Refusal::Denied => "denied",
+            Refusal::Outage => "outage",
+        }
+    }
+}
 
 /// Live counters, cheap to update from many tasks.
 #[derive(Debug, Default)]
 pub struct StatsCollector {
     calls: [AtomicU64; N_OPS],
     throttled: [AtomicU64; N_OPS],
-    faults: [AtomicU64; 5],
+    faults: [AtomicU64; N_FAULTS],
+    refused: [AtomicU64; 4],
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     transfers: Mutex<HashMap<String, u64>>,
@@ -85,6 +130,11 @@ impl StatsCollector {
         self.faults[fault_index(kind)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a refused request.
+    pub fn refused(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an effective TransferCertificate of `id`.
     pub fn transfer(&self, id: &str) {
         self.transfers_effective.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +151,13 @@ impl StatsCollector {
 
     /// Zeroes every counter (requests in progress stay counted as in flight).
     pub fn reset(&self) {
-        for c in self.calls.iter().chain(&self.throttled).chain(&self.faults) {
+        for c in self
+            .calls
+            .iter()
+            .chain(&self.throttled)
+            .chain(&self.faults)
+            .chain(&self.refused)
+        {
             c.store(0, Ordering::Relaxed);
         }
         self.transfers
@@ -145,6 +201,15 @@ impl StatsCollector {
             calls: per_op(&self.calls),
             throttled: per_op(&self.throttled),
             faults,
+            refused: Refusal::ALL
+                .iter()
+                .map(|r| {
+                    (
+                        r.as_str().to_string(),
+                        self.refused[*r as usize].load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
             peak_in_flight: self.peak_in_flight.load(Ordering::SeqCst),
             max_transfers_per_certificate: max_transfers,
             transfers_effective: self.transfers_effective.load(Ordering::Relaxed),
@@ -175,6 +240,7 @@ mod tests {
         s.call(Operation::TransferCertificate);
         s.throttled(Operation::TransferCertificate);
         s.fault(FaultKind::LostReply);
+        s.refused(Refusal::Expired);
         s.transfer("a");
         s.transfer("a");
         s.transfer("b");
@@ -187,6 +253,8 @@ mod tests {
         assert_eq!(snap.throttled_of("TransferCertificate"), 1);
         assert_eq!(snap.faults["lost-reply"], 1);
         assert_eq!(snap.faults["500"], 0);
+        assert_eq!(snap.refused_of(Refusal::Expired), 1);
+        assert_eq!(snap.refused_of(Refusal::Outage), 0);
         assert_eq!(snap.peak_in_flight, 2);
         assert_eq!(snap.max_transfers_per_certificate, 2);
         assert_eq!(snap.transfers_effective, 3);

@@ -66,6 +66,31 @@ pub enum Call {
     Cancel { id: String },
 }
 
+impl Call {
+    /// The resource an IAM policy would name for this call: the certificate,
+    /// thing or policy target's ARN, or `*` for the list calls without one.
+    pub fn resource_arn(&self, caller: &Caller) -> String {
+        let cert = |id: &str| cert_arn(&caller.region, &caller.account, id);
+        match self {
+            Call::Describe { id }
+            | Call::Update { id, .. }
+            | Call::Transfer { id, .. }
+            | Call::Accept { id, .. }
+            | Call::Reject { id, .. }
+            | Call::Cancel { id } => cert(id),
+            Call::ListAttachedPolicies { target, .. }
+            | Call::AttachPolicy { target, .. }
+            | Call::DetachPolicy { target, .. } => target.clone(),
+            Call::ListPrincipalPolicies { principal, .. }
+            | Call::ListPrincipalThings { principal, .. } => principal.clone(),
+            Call::AttachThing { thing, .. } | Call::DetachThing { thing, .. } => {
+                thing_arn(&caller.region, &caller.account, thing)
+            }
+            Call::ListCertificates { .. } | Call::ListOutgoing { .. } => "*".to_string(),
+        }
+    }
+}
+
 /// Pagination input of a list call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
@@ -246,6 +271,11 @@ pub struct World {
 /// `arn:aws:iot:REGION:ACCOUNT:cert/ID`.
 pub fn cert_arn(region: &str, account: &str, id: &str) -> String {
     format!("arn:aws:iot:{region}:{account}:cert/{id}")
+}
+
+/// `arn:aws:iot:REGION:ACCOUNT:thing/NAME`.
+pub fn thing_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:iot:{region}:{account}:thing/{name}")
 }
 
 fn policy_arn(region: &str, account: &str, name: &str) -> String {

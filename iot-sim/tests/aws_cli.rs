@@ -2,19 +2,25 @@
 //! simulator, for every operation and every error.
 //!
 //! The CLI is `$IOT_SIM_AWS_CLI` if set, else `aws` on PATH. Without a CLI
-//! the test is skipped, except when `CI=true`, where it fails.
-//! Independent commands run concurrently to keep the test short.
+//! each test is skipped, except when `CI=true`, where it fails.
+//!
+//! Every CLI call is a named [`Case`]: what it runs and what its answer must
+//! be. The cases of one step are independent and run concurrently; a failed
+//! expectation names its case.
 
 mod common;
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use common::*;
 use iot_sim::{FaultKind, SeedCertificate, SimConfig, SimHandle, Simulator};
 use serde_json::Value;
 
+#[derive(Clone)]
 struct Cli {
     bin: PathBuf,
 }
@@ -49,8 +55,44 @@ impl Out {
     }
 }
 
-/// How many CLI processes run at once.
+/// How many CLI processes run at once, over all tests of this file: more only
+/// makes the python start-ups fight for 2 cores.
 const MAX_PARALLEL: usize = 6;
+
+/// A counting semaphore shared by the tests of this file (they run in parallel).
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+static SLOTS: Slots = Slots {
+    free: Mutex::new(MAX_PARALLEL),
+    freed: Condvar::new(),
+};
+
+impl Slots {
+    fn take(&self) {
+        let mut free = self.free.lock().unwrap();
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap();
+        }
+        *free -= 1;
+    }
+
+    fn try_take(&self) -> bool {
+        let mut free = self.free.lock().unwrap();
+        let got = *free > 0;
+        if got {
+            *free -= 1;
+        }
+        got
+    }
+
+    fn give(&self) {
+        *self.free.lock().unwrap() += 1;
+        self.freed.notify_one();
+    }
+}
 
 /// Where `aws` is a pyenv shim, the real script (skips ~0.2 s of shim per call).
 fn pyenv_aws() -> Option<PathBuf> {
@@ -63,18 +105,67 @@ fn pyenv_aws() -> Option<PathBuf> {
     (out.status.success() && path.is_file()).then_some(path)
 }
 
-/// One CLI invocation: (access key, arguments after `--endpoint-url URL --output json`).
-type Job = (String, Vec<String>);
+/// What a case's answer must be.
+enum Expect {
+    /// Success; the closure checks the JSON output.
+    Ok(Box<dyn Fn(&Value)>),
+    /// Failure with this error code.
+    Err(&'static str),
+    /// Failure without an error code; the closure checks stderr.
+    Transport(Box<dyn Fn(&str)>),
+}
 
-fn job(key: &str, args: &[&str]) -> Job {
-    (
-        key.to_string(),
-        args.iter().map(|s| s.to_string()).collect(),
-    )
+/// One named CLI call: access key, arguments after `--endpoint-url URL --output json`,
+/// and its expected answer.
+struct Case {
+    name: &'static str,
+    key: String,
+    args: Vec<String>,
+    expect: Expect,
+}
+
+fn args_of(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// A case that must succeed; `check` looks at the output.
+fn ok(name: &'static str, key: &str, args: &[&str], check: impl Fn(&Value) + 'static) -> Case {
+    Case {
+        name,
+        key: key.to_string(),
+        args: args_of(args),
+        expect: Expect::Ok(Box::new(check)),
+    }
+}
+
+/// A case that must succeed; only success is checked (its effect is checked later).
+fn done(name: &'static str, key: &str, args: &[&str]) -> Case {
+    ok(name, key, args, |_| {})
+}
+
+/// A case that must fail with `code`.
+fn err(name: &'static str, key: &str, args: &[&str], code: &'static str) -> Case {
+    Case {
+        name,
+        key: key.to_string(),
+        args: args_of(args),
+        expect: Expect::Err(code),
+    }
+}
+
+/// A case that must fail below HTTP (no error code); `check` looks at stderr.
+fn transport(name: &'static str, key: &str, args: &[&str], check: impl Fn(&str) + 'static) -> Case {
+    Case {
+        name,
+        key: key.to_string(),
+        args: args_of(args),
+        expect: Expect::Transport(Box::new(check)),
+    }
 }
 
 impl Cli {
-    fn find() -> Option<Cli> {
+    /// The CLI, or `None` (test skipped) when there is none outside CI.
+    fn find_or_skip(test: &str) -> Option<Cli> {
         let bin = match std::env::var_os("IOT_SIM_AWS_CLI") {
             Some(path) => PathBuf::from(path),
             None => pyenv_aws().unwrap_or_else(|| PathBuf::from("aws")),
@@ -86,10 +177,17 @@ impl Cli {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        ok.then_some(Cli { bin })
+        if ok {
+            return Some(Cli { bin });
+        }
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
+        }
+        eprintln!("SKIPPED {test}: no AWS CLI (set IOT_SIM_AWS_CLI or put `aws` on PATH)");
+        None
     }
 
-    fn spawn(&self, url: &str, (key, args): &Job) -> Child {
+    fn spawn(&self, url: &str, key: &str, args: &[String]) -> Child {
         let mut cmd = Command::new(&self.bin);
         for var in [
             "AWS_PROFILE",
@@ -121,19 +219,9 @@ impl Cli {
         cmd.spawn().expect("CLI starts")
     }
 
-    /// Runs all jobs concurrently; answers in the same order.
-    fn run_all(&self, url: &str, jobs: &[Job]) -> Vec<Out> {
-        let mut outs = Vec::new();
-        // a few at a time: more only makes the python start-ups fight for 2 cores
-        for chunk in jobs.chunks(MAX_PARALLEL) {
-            let children: Vec<Child> = chunk.iter().map(|j| self.spawn(url, j)).collect();
-            outs.extend(children.into_iter().map(Self::collect));
-        }
-        outs
-    }
-
     fn collect(c: Child) -> Out {
         let out = c.wait_with_output().expect("CLI runs");
+        SLOTS.give();
         let stdout = String::from_utf8_lossy(&out.stdout);
         Out {
             ok: out.status.success(),
@@ -145,6 +233,55 @@ impl Cli {
             },
             stderr: String::from_utf8_lossy(&out.stderr).to_string(),
         }
+    }
+
+    /// Runs one call now.
+    fn run(&self, url: &str, key: &str, args: &[&str]) -> Out {
+        SLOTS.take();
+        Self::collect(self.spawn(url, key, &args_of(args)))
+    }
+
+    /// Runs the (independent) cases concurrently, then checks each against its
+    /// expectation. Returns the outputs by case name for follow-up checks.
+    fn run_cases(&self, url: &str, cases: Vec<Case>) -> BTreeMap<&'static str, Out> {
+        // A test waits for a slot only while it runs no CLI of its own, so
+        // the tests of this file cannot deadlock on the slots.
+        let mut outs: Vec<Option<Out>> = cases.iter().map(|_| None).collect();
+        let mut running: VecDeque<(usize, Child)> = VecDeque::new();
+        for (i, c) in cases.iter().enumerate() {
+            while !SLOTS.try_take() {
+                match running.pop_front() {
+                    Some((j, child)) => outs[j] = Some(Self::collect(child)),
+                    None => {
+                        SLOTS.take();
+                        break;
+                    }
+                }
+            }
+            running.push_back((i, self.spawn(url, &c.key, &c.args)));
+        }
+        for (j, child) in running {
+            outs[j] = Some(Self::collect(child));
+        }
+        let mut by_name = BTreeMap::new();
+        for (case, out) in cases.into_iter().zip(outs) {
+            let out = out.expect("every case ran");
+            match &case.expect {
+                Expect::Ok(check) => check(out.expect_ok(case.name)),
+                Expect::Err(code) => out.expect_err(case.name, code),
+                Expect::Transport(check) => {
+                    assert!(!out.ok, "{}: succeeded: {}", case.name, out.json);
+                    assert_eq!(out.code(), None, "{}: {}", case.name, out.stderr);
+                    check(&out.stderr);
+                }
+            }
+            assert!(
+                by_name.insert(case.name, out).is_none(),
+                "two cases are named {}",
+                case.name
+            );
+        }
+        by_name
     }
 }
 
@@ -159,17 +296,45 @@ fn status(sim: &SimHandle, n: u32) -> String {
     sim.state().find(&cert_id(n)).unwrap().1.status.clone()
 }
 
-#[test]
-fn aws_cli_agrees() {
-    let Some(cli) = Cli::find() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
-        }
-        eprintln!("SKIPPED aws_cli_agrees: no AWS CLI (set IOT_SIM_AWS_CLI or put `aws` on PATH)");
-        return;
-    };
+fn describe(id: &str) -> Vec<String> {
+    args_of(&["iot", "describe-certificate", "--certificate-id", id])
+}
 
-    // --- the main simulator: no quotas, no faults
+fn update(id: &str, status: &str) -> Vec<String> {
+    args_of(&[
+        "iot",
+        "update-certificate",
+        "--certificate-id",
+        id,
+        "--new-status",
+        status,
+    ])
+}
+
+fn transfer(id: &str, target: &str) -> Vec<String> {
+    args_of(&[
+        "iot",
+        "transfer-certificate",
+        "--certificate-id",
+        id,
+        "--target-aws-account",
+        target,
+    ])
+}
+
+/// `args` plus more.
+fn plus(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
+    args.extend(args_of(more));
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The simulator of the read and transfer tests: seven certificates with
+/// distinct refusals, and 30 plain ones for pagination.
+fn main_sim() -> SimHandle {
     let mut certs = vec![
         with(1, "ACTIVE", &["p1"], &["t1"]),
         cert(2, "INACTIVE"),
@@ -182,57 +347,59 @@ fn aws_cli_agrees() {
     certs.extend((100..130).map(|n| cert(n, "INACTIVE")));
     let mut config = SimConfig::unlimited();
     config.seeds.push(seed_of(vec![(A, certs)]));
-    let sim = Simulator::spawn(config).unwrap();
+    Simulator::spawn(config).unwrap()
+}
 
-    // --- small simulators for quotas and faults, driven in parallel with phase 1
-    let mut throttled_cfg = SimConfig::unlimited();
-    throttled_cfg
-        .quotas
-        .insert("DescribeCertificate".into(), 0.05);
-    let fault_sims: Vec<(FaultKind, SimHandle)> = [
-        FaultKind::Http500,
-        FaultKind::Http503,
-        FaultKind::Reset,
-        FaultKind::Timeout,
-        FaultKind::LostReply,
-    ]
-    .into_iter()
-    .map(|kind| {
-        let mut c = SimConfig::unlimited();
-        c.faults = vec![(kind, 1.0)];
-        c.timeout_hold = Duration::from_secs(4);
-        c.seeds.push(seed_of(vec![(A, vec![cert(1, "ACTIVE")])]));
-        (kind, Simulator::spawn(c).unwrap())
-    })
-    .collect();
-    throttled_cfg
-        .seeds
-        .push(seed_of(vec![(A, vec![cert(1, "ACTIVE")])]));
-    let throttled_sim = Simulator::spawn(throttled_cfg).unwrap();
-
-    let id = |n: u32| cert_id(n);
-    let arn_a = |n: u32| arn(A, &cert_id(n));
-    let (id1, id2, id3, id4, id5, id6, id7) = (id(1), id(2), id(3), id(4), id(5), id(6), id(7));
-    let (arn1, arn_missing) = (arn_a(1), arn_a(99));
+#[test]
+fn cli_reads_and_refusals() {
+    let Some(cli) = Cli::find_or_skip("cli_reads_and_refusals") else {
+        return;
+    };
+    let sim = main_sim();
+    let url = sim.url();
+    let id = cert_id;
+    let (id1, id2, id5, id6, id7) = (id(1), id(2), id(5), id(6), id(7));
+    let arn1 = arn(A, &id1);
+    let arn_missing = arn(A, &id(99));
     let nothex = "z".repeat(64);
     let long_msg = "m".repeat(129);
 
-    // ===== phase 1: reads and refusals (independent)
-    let phase1: Vec<Job> = vec![
-        job(
+    let cases = vec![
+        ok("describe", A, &strs(&describe(&id1)), {
+            let (arn1, id1) = (arn1.clone(), id1.clone());
+            move |v| {
+                let d = &v["certificateDescription"];
+                assert_eq!(d["certificateArn"], arn1);
+                assert_eq!(d["certificateId"], id1);
+                assert_eq!(d["status"], "ACTIVE");
+                assert_eq!(d["ownedBy"], A);
+                assert!(!d["creationDate"].is_null());
+                assert!(d["certificatePem"]
+                    .as_str()
+                    .unwrap()
+                    .contains("BEGIN CERTIFICATE"));
+            }
+        }),
+        err(
+            "describe unknown",
             A,
-            &["iot", "describe-certificate", "--certificate-id", &id1],
-        ), // 0
-        job(
+            &strs(&describe(&id(99))),
+            "ResourceNotFoundException",
+        ),
+        err(
+            "describe bad id",
             A,
-            &["iot", "describe-certificate", "--certificate-id", &id(99)],
-        ), // 1
-        job(
-            A,
-            &["iot", "describe-certificate", "--certificate-id", &nothex],
-        ), // 2
-        job(A, &["iot", "list-certificates"]), // 3
-        job(
+            &strs(&describe(&nothex)),
+            "InvalidRequestException",
+        ),
+        // 37 certificates at the default page size 25: the CLI followed nextMarker
+        ok("list all", A, &["iot", "list-certificates"], |v| {
+            assert_eq!(v["certificates"].as_array().unwrap().len(), 37)
+        }),
+        // (`--page-size` is the operation's own pageSize here, which turns the
+        // CLI's auto-pagination off: one page and a nextMarker)
+        ok(
+            "one page",
             A,
             &[
                 "iot",
@@ -241,8 +408,13 @@ fn aws_cli_agrees() {
                 "7",
                 "--no-paginate",
             ],
-        ), // 4
-        job(
+            |v| {
+                assert_eq!(v["certificates"].as_array().unwrap().len(), 7);
+                assert!(v["nextMarker"].is_string());
+            },
+        ),
+        err(
+            "page size 251",
             A,
             &[
                 "iot",
@@ -251,478 +423,432 @@ fn aws_cli_agrees() {
                 "251",
                 "--no-paginate",
             ],
-        ), // 5
-        job(
+            "InvalidRequestException",
+        ),
+        err(
+            "update to PENDING_TRANSFER",
             A,
-            &[
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id1,
-                "--new-status",
-                "PENDING_TRANSFER",
-            ],
-        ), // 6
-        job(
+            &strs(&update(&id1, "PENDING_TRANSFER")),
+            "InvalidRequestException",
+        ),
+        err(
+            "update unknown",
             A,
-            &[
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id(99),
-                "--new-status",
-                "ACTIVE",
-            ],
-        ), // 7
-        job(
+            &strs(&update(&id(99), "ACTIVE")),
+            "ResourceNotFoundException",
+        ),
+        err(
+            "update revoked",
             A,
-            &[
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id5,
-                "--new-status",
-                "ACTIVE",
-            ],
-        ), // 8
-        job(
+            &strs(&update(&id5, "ACTIVE")),
+            "CertificateStateException",
+        ),
+        err(
+            "transfer active",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id1,
-                "--target-aws-account",
-                B,
-            ],
-        ), // 9
-        job(
+            &strs(&transfer(&id1, B)),
+            "CertificateStateException",
+        ),
+        err(
+            "transfer revoked",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id5,
-                "--target-aws-account",
-                B,
-            ],
-        ), // 10
-        job(
+            &strs(&transfer(&id5, B)),
+            "CertificateStateException",
+        ),
+        err(
+            "transfer with policy",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id6,
-                "--target-aws-account",
-                B,
-            ],
-        ), // 11
-        job(
+            &strs(&transfer(&id6, B)),
+            "TransferConflictException",
+        ),
+        err(
+            "transfer with thing",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id7,
-                "--target-aws-account",
-                B,
-            ],
-        ), // 12
-        job(
+            &strs(&transfer(&id7, B)),
+            "TransferConflictException",
+        ),
+        err(
+            "transfer unknown",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id(99),
-                "--target-aws-account",
-                B,
-            ],
-        ), // 13
-        job(
+            &strs(&transfer(&id(99), B)),
+            "ResourceNotFoundException",
+        ),
+        err(
+            "transfer to owner",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id2,
-                "--target-aws-account",
-                A,
-            ],
-        ), // 14
-        job(
+            &strs(&transfer(&id2, A)),
+            "InvalidRequestException",
+        ),
+        err(
+            "transfer bad account",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id2,
-                "--target-aws-account",
-                "12345678901x",
-            ],
-        ), // 15
-        job(
+            &strs(&transfer(&id2, "12345678901x")),
+            "InvalidRequestException",
+        ),
+        err(
+            "transfer long message",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id2,
-                "--target-aws-account",
-                B,
-                "--transfer-message",
-                &long_msg,
-            ],
-        ), // 16
-        job(
+            &strs(&plus(transfer(&id2, B), &["--transfer-message", &long_msg])),
+            "InvalidRequestException",
+        ),
+        err(
+            "transfer bad id",
             A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &nothex,
-                "--target-aws-account",
-                B,
-            ],
-        ), // 17
-        job(A, &["iot", "list-attached-policies", "--target", &arn1]), // 18
-        job(A, &["iot", "list-principal-policies", "--principal", &arn1]), // 19
-        job(A, &["iot", "list-principal-things", "--principal", &arn1]), // 20
-        job(
+            &strs(&transfer(&nothex, B)),
+            "InvalidRequestException",
+        ),
+        ok(
+            "list attached",
+            A,
+            &["iot", "list-attached-policies", "--target", &arn1],
+            |v| {
+                assert_eq!(v["policies"][0]["policyName"], "p1");
+                assert_eq!(
+                    v["policies"][0]["policyArn"],
+                    format!("arn:aws:iot:{REGION}:{A}:policy/p1")
+                );
+            },
+        ),
+        ok(
+            "list principal policies",
+            A,
+            &["iot", "list-principal-policies", "--principal", &arn1],
+            |v| assert_eq!(v["policies"][0]["policyName"], "p1"),
+        ),
+        ok(
+            "list things",
+            A,
+            &["iot", "list-principal-things", "--principal", &arn1],
+            |v| assert_eq!(v["things"], serde_json::json!(["t1"])),
+        ),
+        err(
+            "list attached unknown",
             A,
             &["iot", "list-attached-policies", "--target", &arn_missing],
-        ), // 21
-        job(A, &["sts", "get-caller-identity"]), // 22
-        job("AKIDEXAMPLE", &["sts", "get-caller-identity"]), // 23
-        job(A, &["iot", "list-certificates", "--max-items", "5"]), // 24
-    ];
-    // quota: the second DescribeCertificate within 20 s is throttled
-    let throttle_jobs = vec![job(
-        A,
-        &["iot", "describe-certificate", "--certificate-id", &id1],
-    )];
-    let first = cli.run_all(&throttled_sim.url(), &throttle_jobs);
-    let fault_children: Vec<(FaultKind, Vec<Child>)> = fault_sims
-        .iter()
-        .map(|(kind, s)| {
-            let mut args = vec![
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id1,
-                "--new-status",
-                "INACTIVE",
-            ];
-            if *kind == FaultKind::Timeout {
-                args.extend(["--cli-read-timeout", "1"]);
-            }
-            (*kind, vec![cli.spawn(&s.url(), &job(A, &args))])
-        })
-        .collect();
-    let second = cli.run_all(&throttled_sim.url(), &throttle_jobs);
-    let r = cli.run_all(&sim.url(), &phase1);
-
-    first[0].expect_ok("first describe under quota");
-    second[0].expect_err("second describe under quota", "ThrottlingException");
-    assert!(
-        second[0].stderr.contains("Rate exceeded"),
-        "{}",
-        second[0].stderr
-    );
-    assert_eq!(throttled_sim.stats().throttled_of("DescribeCertificate"), 1);
-
-    for (kind, children) in fault_children {
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-            assert!(!out.status.success(), "{kind}: succeeded");
-            let sim_k = &fault_sims.iter().find(|(k, _)| *k == kind).unwrap().1;
-            match kind {
-                FaultKind::Http500 => {
-                    assert!(stderr.contains("(InternalFailureException)"), "{stderr}")
-                }
-                FaultKind::Http503 => {
-                    assert!(stderr.contains("(ServiceUnavailableException)"), "{stderr}")
-                }
-                FaultKind::Reset => assert!(
-                    stderr.contains("Connection was closed") || stderr.contains("onnection reset"),
-                    "{stderr}"
-                ),
-                FaultKind::Timeout => assert!(stderr.contains("Read timeout"), "{stderr}"),
-                FaultKind::LostReply => assert!(
-                    stderr.contains("(InternalFailureException)")
-                        || stderr.contains("Connection was closed")
-                        || stderr.contains("onnection reset"),
-                    "{stderr}"
-                ),
-            }
-            // only lost-reply takes effect
-            let expected = if kind == FaultKind::LostReply {
-                "INACTIVE"
-            } else {
-                "ACTIVE"
-            };
-            assert_eq!(status(sim_k, 1), expected, "{kind}");
-            assert_eq!(sim_k.stats().faults[kind.as_str()], 1, "{kind}");
-        }
-    }
-    drop(fault_sims);
-
-    let d = &r[0].expect_ok("describe")["certificateDescription"];
-    assert_eq!(d["certificateArn"], arn1);
-    assert_eq!(d["certificateId"], id1);
-    assert_eq!(d["status"], "ACTIVE");
-    assert_eq!(d["ownedBy"], A);
-    assert!(!d["creationDate"].is_null());
-    assert!(d["certificatePem"]
-        .as_str()
-        .unwrap()
-        .contains("BEGIN CERTIFICATE"));
-    r[1].expect_err("describe unknown", "ResourceNotFoundException");
-    r[2].expect_err("describe bad id", "InvalidRequestException");
-    let all = r[3].expect_ok("list all")["certificates"]
-        .as_array()
-        .unwrap()
-        .clone();
-    // 37 certificates at the default page size 25: the CLI followed nextMarker
-    assert_eq!(all.len(), 37);
-    // (`--page-size` is the operation's own pageSize here, which turns the
-    // CLI's auto-pagination off: one page and a nextMarker)
-    let page = r[4].expect_ok("one page");
-    assert_eq!(page["certificates"].as_array().unwrap().len(), 7);
-    let marker = page["nextMarker"].as_str().unwrap().to_string();
-    let next = cli.run_all(
-        &sim.url(),
-        &[job(
+            "ResourceNotFoundException",
+        ),
+        ok("sts", A, &["sts", "get-caller-identity"], |v| {
+            assert_eq!(v["Account"], A);
+            assert_eq!(v["Arn"], format!("arn:aws:iam::{A}:user/iot-sim"));
+        }),
+        ok(
+            "sts default",
+            "AKIDEXAMPLE",
+            &["sts", "get-caller-identity"],
+            |v| assert_eq!(v["Account"], A),
+        ),
+        ok(
+            "max items",
             A,
-            &[
-                "iot",
-                "list-certificates",
-                "--page-size",
-                "30",
-                "--marker",
-                &marker,
-            ],
-        )],
+            &["iot", "list-certificates", "--max-items", "5"],
+            |v| {
+                assert_eq!(v["certificates"].as_array().unwrap().len(), 5);
+                assert!(v["NextToken"].is_string());
+            },
+        ),
+    ];
+    let r = cli.run_cases(&url, cases);
+
+    // page two from the marker of "one page": the CLI sends the marker back
+    let page = &r["one page"].json;
+    let marker = page["nextMarker"].as_str().unwrap().to_string();
+    let next = cli.run(
+        &url,
+        A,
+        &[
+            "iot",
+            "list-certificates",
+            "--page-size",
+            "30",
+            "--marker",
+            &marker,
+        ],
     );
-    let next = next[0].expect_ok("page two")["certificates"]
+    let next = next.expect_ok("page two")["certificates"]
         .as_array()
         .unwrap()
         .clone();
     assert_eq!(next.len(), 30);
+    let all = r["list all"].json["certificates"].as_array().unwrap();
     assert!(next
         .iter()
         .chain(page["certificates"].as_array().unwrap())
         .all(|c| all.contains(c)));
-    r[5].expect_err("page size 251", "InvalidRequestException");
-    r[6].expect_err("update to PENDING_TRANSFER", "InvalidRequestException");
-    r[7].expect_err("update unknown", "ResourceNotFoundException");
-    r[8].expect_err("update revoked", "CertificateStateException");
-    r[9].expect_err("transfer active", "CertificateStateException");
-    r[10].expect_err("transfer revoked", "CertificateStateException");
-    r[11].expect_err("transfer with policy", "TransferConflictException");
-    r[12].expect_err("transfer with thing", "TransferConflictException");
-    r[13].expect_err("transfer unknown", "ResourceNotFoundException");
-    r[14].expect_err("transfer to owner", "InvalidRequestException");
-    r[15].expect_err("transfer bad account", "InvalidRequestException");
-    r[16].expect_err("transfer long message", "InvalidRequestException");
-    r[17].expect_err("transfer bad id", "InvalidRequestException");
-    let p = r[18].expect_ok("list attached");
-    assert_eq!(p["policies"][0]["policyName"], "p1");
-    assert_eq!(
-        p["policies"][0]["policyArn"],
-        format!("arn:aws:iot:{REGION}:{A}:policy/p1")
-    );
-    assert_eq!(
-        r[19].expect_ok("list principal policies")["policies"][0]["policyName"],
-        "p1"
-    );
-    assert_eq!(
-        r[20].expect_ok("list things")["things"],
-        serde_json::json!(["t1"])
-    );
-    r[21].expect_err("list attached unknown", "ResourceNotFoundException");
-    let who = r[22].expect_ok("sts");
-    assert_eq!(who["Account"], A);
-    assert_eq!(who["Arn"], format!("arn:aws:iam::{A}:user/iot-sim"));
-    assert_eq!(r[23].expect_ok("sts default")["Account"], A);
-    let five = r[24].expect_ok("max items");
-    assert_eq!(five["certificates"].as_array().unwrap().len(), 5);
-    assert!(five["NextToken"].is_string());
+    assert_eq!(sim.stats().calls_of("GetCallerIdentity"), 2);
+    // nothing above changed anything
+    assert_eq!(sim.stats().transfers_effective, 0);
+    assert_eq!(status(&sim, 1), "ACTIVE");
+}
 
-    // ===== phase 2: mutations on different certificates
-    let phase2 = vec![
-        job(
+#[test]
+fn cli_throttling() {
+    let Some(cli) = Cli::find_or_skip("cli_throttling") else {
+        return;
+    };
+    // the second DescribeCertificate within 20 s is throttled
+    let mut config = SimConfig::unlimited();
+    config.quotas.insert("DescribeCertificate".into(), 0.05);
+    config
+        .seeds
+        .push(seed_of(vec![(A, vec![cert(1, "ACTIVE")])]));
+    let sim = Simulator::spawn(config).unwrap();
+    let id1 = cert_id(1);
+    cli.run_cases(
+        &sim.url(),
+        vec![done(
+            "first describe under quota",
             A,
-            &[
-                "iot",
-                "attach-policy",
-                "--policy-name",
-                "p2",
-                "--target",
-                &arn1,
-            ],
-        ),
-        job(
+            &strs(&describe(&id1)),
+        )],
+    );
+    let r = cli.run_cases(
+        &sim.url(),
+        vec![err(
+            "second describe under quota",
             A,
-            &[
-                "iot",
-                "attach-thing-principal",
-                "--thing-name",
-                "t2",
-                "--principal",
-                &arn1,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id1,
-                "--new-status",
-                "INACTIVE",
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id2,
-                "--target-aws-account",
-                B,
-                "--transfer-message",
-                "for B",
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id3,
-                "--target-aws-account",
-                B,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id4,
-                "--target-aws-account",
-                B,
-            ],
-        ),
+            &strs(&describe(&id1)),
+            "ThrottlingException",
+        )],
+    );
+    let stderr = &r["second describe under quota"].stderr;
+    assert!(stderr.contains("Rate exceeded"), "{stderr}");
+    assert_eq!(sim.stats().throttled_of("DescribeCertificate"), 1);
+}
+
+fn closed(stderr: &str) -> bool {
+    stderr.contains("Connection was closed") || stderr.contains("onnection reset")
+}
+
+#[test]
+fn cli_faults() {
+    let Some(cli) = Cli::find_or_skip("cli_faults") else {
+        return;
+    };
+    let id1 = cert_id(1);
+    let deactivate = update(&id1, "INACTIVE");
+    // one simulator per kind, each answering every request with its fault
+    let kinds = [
+        FaultKind::Http500,
+        FaultKind::Http503,
+        FaultKind::Reset,
+        FaultKind::Timeout,
+        FaultKind::LostReply,
     ];
-    let r = cli.run_all(&sim.url(), &phase2);
-    for (i, o) in r.iter().enumerate() {
-        o.expect_ok(&format!("phase 2 #{i}"));
-    }
-    assert_eq!(r[3].json["transferredCertificateArn"], arn(B, &id2));
+    let sims: Vec<(FaultKind, SimHandle)> = kinds
+        .into_iter()
+        .map(|kind| {
+            let mut c = SimConfig::unlimited();
+            c.faults = vec![(kind, 1.0)];
+            c.timeout_hold = Duration::from_secs(4);
+            c.seeds.push(seed_of(vec![(A, vec![cert(1, "ACTIVE")])]));
+            (kind, Simulator::spawn(c).unwrap())
+        })
+        .collect();
+    // the cases run against different simulators: one thread each
+    std::thread::scope(|s| {
+        for (kind, sim) in &sims {
+            let (cli, args) = (cli.clone(), deactivate.clone());
+            s.spawn(move || {
+                let args = strs(&args);
+                let lost = *kind == FaultKind::LostReply;
+                if lost {
+                    // a 500 or a closed connection, 50/50: the CLI fails either way
+                    let out = cli.run(&sim.url(), A, &args);
+                    assert!(!out.ok, "lost-reply: succeeded");
+                    assert!(
+                        out.code() == Some("InternalFailureException") || closed(&out.stderr),
+                        "lost-reply: {}",
+                        out.stderr
+                    );
+                } else {
+                    let case = match kind {
+                        FaultKind::Http500 => err("500", A, &args, "InternalFailureException"),
+                        FaultKind::Http503 => err("503", A, &args, "ServiceUnavailableException"),
+                        FaultKind::Reset => {
+                            transport("reset", A, &args, |e| assert!(closed(e), "{e}"))
+                        }
+                        FaultKind::Timeout => transport(
+                            "timeout",
+                            A,
+                            &strs(&plus(args_of(&args), &["--cli-read-timeout", "1"])),
+                            |e| assert!(e.contains("Read timeout"), "{e}"),
+                        ),
+                        other => unreachable!("{other}"),
+                    };
+                    cli.run_cases(&sim.url(), vec![case]);
+                }
+                // only lost-reply takes effect
+                let expected = if lost { "INACTIVE" } else { "ACTIVE" };
+                assert_eq!(status(sim, 1), expected, "{kind}");
+                assert_eq!(sim.stats().faults[kind.as_str()], 1, "{kind}");
+            });
+        }
+    });
+}
+
+#[test]
+fn cli_transfer_lifecycle() {
+    let Some(cli) = Cli::find_or_skip("cli_transfer_lifecycle") else {
+        return;
+    };
+    let sim = main_sim();
+    let url = sim.url();
+    let id = cert_id;
+    let (id1, id2, id3, id4) = (id(1), id(2), id(3), id(4));
+    let arn1 = arn(A, &id1);
+    let arn_missing = arn(A, &id(99));
+    let long_msg = "m".repeat(129);
+
+    // step 1: mutations on different certificates
+    let r = cli.run_cases(
+        &url,
+        vec![
+            done(
+                "attach policy",
+                A,
+                &[
+                    "iot",
+                    "attach-policy",
+                    "--policy-name",
+                    "p2",
+                    "--target",
+                    &arn1,
+                ],
+            ),
+            done(
+                "attach thing",
+                A,
+                &[
+                    "iot",
+                    "attach-thing-principal",
+                    "--thing-name",
+                    "t2",
+                    "--principal",
+                    &arn1,
+                ],
+            ),
+            done("deactivate", A, &strs(&update(&id1, "INACTIVE"))),
+            ok(
+                "transfer with message",
+                A,
+                &strs(&plus(transfer(&id2, B), &["--transfer-message", "for B"])),
+                {
+                    let want = arn(B, &id2);
+                    move |v| assert_eq!(v["transferredCertificateArn"], want)
+                },
+            ),
+            done("transfer 3", A, &strs(&transfer(&id3, B))),
+            done("transfer 4", A, &strs(&transfer(&id4, B))),
+        ],
+    );
+    drop(r);
     assert_eq!(status(&sim, 1), "INACTIVE");
 
-    // ===== phase 3
-    let phase3 = vec![
-        job(
-            A,
-            &[
-                "iot",
-                "list-principal-things",
-                "--principal",
-                &arn1,
-                "--page-size",
-                "1",
-            ],
-        ), // 0
-        job(
-            A,
-            &[
-                "iot",
-                "list-attached-policies",
-                "--target",
-                &arn1,
-                "--page-size",
-                "1",
-            ],
-        ), // 1
-        job(B, &["iot", "list-certificates"]), // 2
-        job(
-            B,
-            &["iot", "describe-certificate", "--certificate-id", &id2],
-        ), // 3
-        job(A, &["iot", "list-outgoing-certificates"]), // 4
-        job(
-            A,
-            &[
-                "iot",
-                "update-certificate",
-                "--certificate-id",
-                &id2,
-                "--new-status",
-                "ACTIVE",
-            ],
-        ), // 5
-        job(
-            A,
-            &[
-                "iot",
-                "transfer-certificate",
-                "--certificate-id",
-                &id2,
-                "--target-aws-account",
+    // step 2: what the pending transfers look like, and what they refuse
+    let r = cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "things paged",
+                A,
+                &[
+                    "iot",
+                    "list-principal-things",
+                    "--principal",
+                    &arn1,
+                    "--page-size",
+                    "1",
+                ],
+                |v| assert_eq!(v["things"], serde_json::json!(["t1", "t2"])),
+            ),
+            ok(
+                "policies paged",
+                A,
+                &[
+                    "iot",
+                    "list-attached-policies",
+                    "--target",
+                    &arn1,
+                    "--page-size",
+                    "1",
+                ],
+                |v| {
+                    assert_eq!(v["policies"].as_array().unwrap().len(), 1);
+                    assert_eq!(v["policies"][0]["policyName"], "p1");
+                    assert!(v["nextMarker"].is_string());
+                },
+            ),
+            ok("B lists", B, &["iot", "list-certificates"], |v| {
+                let incoming = v["certificates"].as_array().unwrap();
+                assert_eq!(incoming.len(), 3);
+                assert!(incoming.iter().all(|c| c["status"] == "PENDING_TRANSFER"));
+            }),
+            ok("B describes", B, &strs(&describe(&id2)), |v| {
+                assert_eq!(v["certificateDescription"]["status"], "PENDING_TRANSFER")
+            }),
+            ok("outgoing", A, &["iot", "list-outgoing-certificates"], |v| {
+                let out = v["outgoingCertificates"].as_array().unwrap();
+                assert_eq!(out.len(), 3);
+                assert!(out.iter().all(|c| c["transferredTo"] == B));
+                assert!(out.iter().any(|c| c["transferMessage"] == "for B"));
+            }),
+            err(
+                "update pending",
+                A,
+                &strs(&update(&id2, "ACTIVE")),
+                "CertificateStateException",
+            ),
+            err(
+                "transfer pending",
+                A,
+                &strs(&transfer(&id2, B)),
+                "TransferConflictException",
+            ),
+            err(
+                "accept by a stranger",
+                C,
+                &[
+                    "iot",
+                    "accept-certificate-transfer",
+                    "--certificate-id",
+                    &id2,
+                ],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "cancel not pending",
+                A,
+                &[
+                    "iot",
+                    "cancel-certificate-transfer",
+                    "--certificate-id",
+                    &id1,
+                ],
+                "InvalidRequestException",
+            ),
+            err(
+                "reject reason too long",
                 B,
-            ],
-        ), // 6
-        job(
-            C,
-            &[
-                "iot",
-                "accept-certificate-transfer",
-                "--certificate-id",
-                &id2,
-            ],
-        ), // 7
-        job(
-            A,
-            &[
-                "iot",
-                "cancel-certificate-transfer",
-                "--certificate-id",
-                &id1,
-            ],
-        ), // 8
-        job(
-            B,
-            &[
-                "iot",
-                "reject-certificate-transfer",
-                "--certificate-id",
-                &id3,
-                "--reject-reason",
-                &long_msg,
-            ],
-        ), // 9
-    ];
-    let r = cli.run_all(&sim.url(), &phase3);
-    assert_eq!(
-        r[0].expect_ok("things paged")["things"],
-        serde_json::json!(["t1", "t2"])
+                &[
+                    "iot",
+                    "reject-certificate-transfer",
+                    "--certificate-id",
+                    &id3,
+                    "--reject-reason",
+                    &long_msg,
+                ],
+                "InvalidRequestException",
+            ),
+        ],
     );
-    let first = r[1].expect_ok("policies paged");
-    assert_eq!(first["policies"].as_array().unwrap().len(), 1);
-    assert_eq!(first["policies"][0]["policyName"], "p1");
-    let marker = first["nextMarker"].as_str().unwrap().to_string();
-    let second = cli.run_all(
-        &sim.url(),
-        &[job(
+    let marker = r["policies paged"].json["nextMarker"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cli.run_cases(
+        &url,
+        vec![ok(
+            "policies page 2",
             A,
             &[
                 "iot",
@@ -732,186 +858,177 @@ fn aws_cli_agrees() {
                 "--marker",
                 &marker,
             ],
+            |v| {
+                assert_eq!(v["policies"][0]["policyName"], "p2");
+                assert!(v["nextMarker"].is_null());
+            },
         )],
     );
-    let second = second[0].expect_ok("policies page 2");
-    assert_eq!(second["policies"][0]["policyName"], "p2");
-    assert!(second["nextMarker"].is_null());
-    let incoming = r[2].expect_ok("B lists")["certificates"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(incoming.len(), 3);
-    assert!(incoming.iter().all(|c| c["status"] == "PENDING_TRANSFER"));
-    assert_eq!(
-        r[3].expect_ok("B describes")["certificateDescription"]["status"],
-        "PENDING_TRANSFER"
+
+    // step 3: accept, reject, cancel, detach
+    cli.run_cases(
+        &url,
+        vec![
+            done(
+                "accept",
+                B,
+                &[
+                    "iot",
+                    "accept-certificate-transfer",
+                    "--certificate-id",
+                    &id2,
+                    "--set-as-active",
+                ],
+            ),
+            done(
+                "reject",
+                B,
+                &[
+                    "iot",
+                    "reject-certificate-transfer",
+                    "--certificate-id",
+                    &id3,
+                    "--reject-reason",
+                    "no thanks",
+                ],
+            ),
+            done(
+                "cancel",
+                A,
+                &[
+                    "iot",
+                    "cancel-certificate-transfer",
+                    "--certificate-id",
+                    &id4,
+                ],
+            ),
+            done(
+                "detach policy",
+                A,
+                &[
+                    "iot",
+                    "detach-policy",
+                    "--policy-name",
+                    "p1",
+                    "--target",
+                    &arn1,
+                ],
+            ),
+            done(
+                "detach principal policy",
+                A,
+                &[
+                    "iot",
+                    "detach-principal-policy",
+                    "--policy-name",
+                    "p2",
+                    "--principal",
+                    &arn1,
+                ],
+            ),
+            done(
+                "detach thing t1",
+                A,
+                &[
+                    "iot",
+                    "detach-thing-principal",
+                    "--thing-name",
+                    "t1",
+                    "--principal",
+                    &arn1,
+                ],
+            ),
+            done(
+                "detach thing t2",
+                A,
+                &[
+                    "iot",
+                    "detach-thing-principal",
+                    "--thing-name",
+                    "t2",
+                    "--principal",
+                    &arn1,
+                ],
+            ),
+        ],
     );
-    let out = r[4].expect_ok("outgoing")["outgoingCertificates"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(out.len(), 3);
-    assert!(out.iter().all(|c| c["transferredTo"] == B));
-    assert!(out.iter().any(|c| c["transferMessage"] == "for B"));
-    r[5].expect_err("update pending", "CertificateStateException");
-    r[6].expect_err("transfer pending", "TransferConflictException");
-    r[7].expect_err("accept by a stranger", "ResourceNotFoundException");
-    r[8].expect_err("cancel not pending", "InvalidRequestException");
-    r[9].expect_err("reject reason too long", "InvalidRequestException");
 
-    // ===== phase 4
-    let phase4 = vec![
-        job(
-            B,
-            &[
-                "iot",
-                "accept-certificate-transfer",
-                "--certificate-id",
-                &id2,
-                "--set-as-active",
-            ],
-        ),
-        job(
-            B,
-            &[
-                "iot",
-                "reject-certificate-transfer",
-                "--certificate-id",
-                &id3,
-                "--reject-reason",
-                "no thanks",
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "cancel-certificate-transfer",
-                "--certificate-id",
-                &id4,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "detach-policy",
-                "--policy-name",
-                "p1",
-                "--target",
-                &arn1,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "detach-principal-policy",
-                "--policy-name",
-                "p2",
-                "--principal",
-                &arn1,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "detach-thing-principal",
-                "--thing-name",
-                "t1",
-                "--principal",
-                &arn1,
-            ],
-        ),
-        job(
-            A,
-            &[
-                "iot",
-                "detach-thing-principal",
-                "--thing-name",
-                "t2",
-                "--principal",
-                &arn1,
-            ],
-        ),
-    ];
-    let r = cli.run_all(&sim.url(), &phase4);
-    for (i, o) in r.iter().enumerate() {
-        o.expect_ok(&format!("phase 4 #{i}"));
-    }
-
-    // ===== phase 5: the results
-    let phase5 = vec![
-        job(
-            B,
-            &["iot", "describe-certificate", "--certificate-id", &id2],
-        ), // 0
-        job(
-            A,
-            &["iot", "describe-certificate", "--certificate-id", &id2],
-        ), // 1
-        job(
-            A,
-            &[
-                "iot",
-                "cancel-certificate-transfer",
-                "--certificate-id",
-                &id2,
-            ],
-        ), // 2
-        job(
-            B,
-            &[
-                "iot",
-                "accept-certificate-transfer",
-                "--certificate-id",
-                &id2,
-            ],
-        ), // 3
-        job(
-            A,
-            &["iot", "describe-certificate", "--certificate-id", &id3],
-        ), // 4
-        job(
-            A,
-            &[
-                "iot",
-                "detach-thing-principal",
-                "--thing-name",
-                "never",
-                "--principal",
-                &arn1,
-            ],
-        ), // 5
-        job(
-            A,
-            &[
-                "iot",
-                "attach-policy",
-                "--policy-name",
-                "p1",
-                "--target",
-                &arn_missing,
-            ],
-        ), // 6
-    ];
-    let r = cli.run_all(&sim.url(), &phase5);
-    let d = &r[0].expect_ok("B describes accepted")["certificateDescription"];
-    assert_eq!(d["status"], "ACTIVE");
-    assert_eq!(d["ownedBy"], B);
-    assert_eq!(d["previousOwnedBy"], A);
-    assert_eq!(d["certificateArn"], arn(B, &id2));
-    assert!(!d["transferData"]["acceptDate"].is_null());
-    r[1].expect_err("source describes accepted", "ResourceNotFoundException");
-    r[2].expect_err("cancel after accept", "TransferAlreadyCompletedException");
-    r[3].expect_err("second accept", "TransferAlreadyCompletedException");
-    let d = &r[4].expect_ok("rejected")["certificateDescription"];
-    assert_eq!(d["status"], "INACTIVE");
-    assert_eq!(d["transferData"]["rejectReason"], "no thanks");
-    r[5].expect_err("detach unknown thing", "ResourceNotFoundException");
-    r[6].expect_err("attach to unknown cert", "ResourceNotFoundException");
+    // step 4: the results
+    cli.run_cases(
+        &url,
+        vec![
+            ok("B describes accepted", B, &strs(&describe(&id2)), {
+                let want = arn(B, &id2);
+                move |v| {
+                    let d = &v["certificateDescription"];
+                    assert_eq!(d["status"], "ACTIVE");
+                    assert_eq!(d["ownedBy"], B);
+                    assert_eq!(d["previousOwnedBy"], A);
+                    assert_eq!(d["certificateArn"], want);
+                    assert!(!d["transferData"]["acceptDate"].is_null());
+                }
+            }),
+            err(
+                "source describes accepted",
+                A,
+                &strs(&describe(&id2)),
+                "ResourceNotFoundException",
+            ),
+            err(
+                "cancel after accept",
+                A,
+                &[
+                    "iot",
+                    "cancel-certificate-transfer",
+                    "--certificate-id",
+                    &id2,
+                ],
+                "TransferAlreadyCompletedException",
+            ),
+            err(
+                "second accept",
+                B,
+                &[
+                    "iot",
+                    "accept-certificate-transfer",
+                    "--certificate-id",
+                    &id2,
+                ],
+                "TransferAlreadyCompletedException",
+            ),
+            ok("rejected", A, &strs(&describe(&id3)), |v| {
+                let d = &v["certificateDescription"];
+                assert_eq!(d["status"], "INACTIVE");
+                assert_eq!(d["transferData"]["rejectReason"], "no thanks");
+            }),
+            err(
+                "detach unknown thing",
+                A,
+                &[
+                    "iot",
+                    "detach-thing-principal",
+                    "--thing-name",
+                    "never",
+                    "--principal",
+                    &arn1,
+                ],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "attach to unknown cert",
+                A,
+                &[
+                    "iot",
+                    "attach-policy",
+                    "--policy-name",
+                    "p1",
+                    "--target",
+                    &arn_missing,
+                ],
+                "ResourceNotFoundException",
+            ),
+        ],
+    );
 
     let state = sim.state();
     let (_, c1) = state.find(&id1).unwrap();
@@ -921,5 +1038,106 @@ fn aws_cli_agrees() {
     let stats = sim.stats();
     assert_eq!(stats.transfers_effective, 3);
     assert_eq!(stats.max_transfers_per_certificate, 1);
-    assert_eq!(stats.calls_of("GetCallerIdentity"), 2);
+}
+
+#[test]
+fn cli_refusals_of_credentials_deny_and_duplicate() {
+    let Some(cli) = Cli::find_or_skip("cli_refusals_of_credentials_deny_and_duplicate") else {
+        return;
+    };
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(seed_of(vec![(
+        A,
+        vec![cert(1, "INACTIVE"), cert(2, "INACTIVE")],
+    )]));
+    config.deny.push(iot_sim::DenyRule {
+        account: A.into(),
+        operation: "TransferCertificate".into(),
+        resource: Some(format!("arn:aws:iot:*:{A}:cert/{}", cert_id(1))),
+    });
+    config.faults = vec![(FaultKind::Duplicate, 1.0)];
+    let sim = Simulator::spawn(config).unwrap();
+    sim.set_credentials(B, iot_sim::CredentialState::Expired, None);
+    sim.set_credentials(C, iot_sim::CredentialState::Revoked, None);
+    let (id1, id2) = (cert_id(1), cert_id(2));
+    let r = cli.run_cases(
+        &sim.url(),
+        vec![
+            err(
+                "expired iot",
+                B,
+                &["iot", "list-certificates"],
+                "ExpiredTokenException",
+            ),
+            err(
+                "expired sts",
+                B,
+                &["sts", "get-caller-identity"],
+                "ExpiredToken",
+            ),
+            err(
+                "revoked iot",
+                C,
+                &["iot", "list-certificates"],
+                "UnrecognizedClientException",
+            ),
+            err(
+                "revoked sts",
+                C,
+                &["sts", "get-caller-identity"],
+                "InvalidClientTokenId",
+            ),
+            err(
+                "denied",
+                A,
+                &strs(&transfer(&id1, B)),
+                "AccessDeniedException",
+            ),
+            err(
+                "duplicate transfer",
+                A,
+                &strs(&transfer(&id2, B)),
+                "TransferConflictException",
+            ),
+        ],
+    );
+    assert!(
+        r["expired iot"]
+            .stderr
+            .contains("The security token included in the request is expired"),
+        "{}",
+        r["expired iot"].stderr
+    );
+    assert!(
+        r["revoked sts"]
+            .stderr
+            .contains("The security token included in the request is invalid."),
+        "{}",
+        r["revoked sts"].stderr
+    );
+    let denied = &r["denied"].stderr;
+    assert!(
+        denied.contains(&format!(
+            "User: arn:aws:iam::{A}:user/iot-sim is not authorized to perform: iot:TransferCertificate on resource: {}",
+            arn(A, &id1)
+        )),
+        "{denied}"
+    );
+    assert_eq!(status(&sim, 1), "INACTIVE");
+    assert_eq!(status(&sim, 2), "PENDING_TRANSFER");
+    let stats = sim.stats();
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Expired), 2);
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Revoked), 2);
+    assert_eq!(stats.refused_of(iot_sim::Refusal::Denied), 1);
+    assert_eq!(stats.transfers_effective, 1);
+
+    // an outage: the CLI sees a closed connection; the control endpoints still answer
+    sim.set_outage(iot_sim::OutageMode::Reset);
+    cli.run_cases(
+        &sim.url(),
+        vec![transport("outage", A, &["iot", "list-certificates"], |e| {
+            assert!(closed(e), "{e}")
+        })],
+    );
+    assert_eq!(sim.stats().refused_of(iot_sim::Refusal::Outage), 1);
 }

@@ -247,3 +247,106 @@ async fn faults_follow_their_probability_and_spare_sim_endpoints() {
         raw_http(sim.addr(), "POST", "/_sim/faults", &[], "[\"bogus=1\"]").unwrap();
     assert_eq!(status, 400);
 }
+
+/// What the SDK made of a garbled reply: "ok", or the `SdkError` variant.
+fn variant<E, R>(r: &Result<R, SdkError<E>>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(SdkError::ConstructionFailure(_)) => "ConstructionFailure",
+        Err(SdkError::TimeoutError(_)) => "TimeoutError",
+        Err(SdkError::DispatchFailure(_)) => "DispatchFailure",
+        Err(SdkError::ResponseError(_)) => "ResponseError",
+        Err(SdkError::ServiceError(_)) => "ServiceError",
+        Err(_) => "other",
+    }
+}
+
+#[tokio::test]
+async fn truncated_and_empty_2xx_replies() {
+    // (kind, TransferCertificate, DescribeCertificate, UpdateCertificate) as the SDK sees them
+    for (kind, transfer_seen, describe_seen, update_seen) in [
+        (FaultKind::Truncated, "ServiceError", "ServiceError", "ok"),
+        (FaultKind::Empty, "ok", "ok", "ok"),
+    ] {
+        let mut cfg = config(vec![(kind, 1.0)]);
+        cfg.seeds
+            .push(seed_of(vec![(A, vec![cert(40, "INACTIVE")])]));
+        let sim = Simulator::spawn(cfg).unwrap();
+        let a = iot(&sim.url(), A);
+
+        let r = a
+            .transfer_certificate()
+            .certificate_id(cert_id(40))
+            .target_aws_account(B)
+            .send()
+            .await;
+        assert_eq!(variant(&r), transfer_seen, "{kind} transfer: {r:?}");
+        match &r {
+            // an empty body parses as an output with every field absent
+            Ok(out) => assert_eq!(out.transferred_certificate_arn(), None),
+            // a cut body: an unhandled "service error" without a code, on a 200
+            Err(e) => {
+                assert_eq!(err_info(e), ("<no code>".to_string(), 200), "{e:?}");
+                let service = e.as_service_error().expect("a service error");
+                assert!(service.meta().code().is_none());
+            }
+        }
+        // the effect was applied before the reply was garbled
+        assert_eq!(status(&sim, 40), "PENDING_TRANSFER", "{kind}");
+
+        let r = a
+            .describe_certificate()
+            .certificate_id(cert_id(1))
+            .send()
+            .await;
+        assert_eq!(variant(&r), describe_seen, "{kind} describe: {r:?}");
+        if let Ok(out) = &r {
+            assert!(out.certificate_description().is_none());
+        }
+
+        let r = deactivate(&a, 2).await;
+        assert_eq!(variant(&r), update_seen, "{kind} update: {r:?}");
+        assert_eq!(status(&sim, 2), "INACTIVE", "{kind}");
+
+        // an error answer is not garbled
+        assert_err!(
+            a.describe_certificate()
+                .certificate_id(cert_id(99))
+                .send()
+                .await,
+            "ResourceNotFoundException",
+            404
+        );
+        assert_eq!(sim.stats().faults[kind.as_str()], 4, "{kind}");
+        assert_eq!(sim.stats().transfers_effective, 1);
+    }
+}
+
+#[tokio::test]
+async fn duplicate_delivery_answers_as_the_second_delivery() {
+    let mut cfg = config(vec![(FaultKind::Duplicate, 1.0)]);
+    cfg.seeds
+        .push(seed_of(vec![(A, vec![cert(40, "INACTIVE")])]));
+    let sim = Simulator::spawn(cfg).unwrap();
+    let a = iot(&sim.url(), A);
+    // TransferCertificate is not idempotent: the second delivery meets a pending transfer
+    assert_err!(
+        a.transfer_certificate()
+            .certificate_id(cert_id(40))
+            .target_aws_account(B)
+            .send()
+            .await,
+        "TransferConflictException",
+        409
+    );
+    assert_eq!(status(&sim, 40), "PENDING_TRANSFER");
+    let stats = sim.stats();
+    assert_eq!(stats.transfers_effective, 1);
+    assert_eq!(stats.max_transfers_per_certificate, 1);
+    // idempotent calls: the same success
+    deactivate(&a, 3).await.unwrap();
+    assert_eq!(status(&sim, 3), "INACTIVE");
+    // reads are not duplicated
+    a.list_certificates().send().await.unwrap();
+    assert_eq!(sim.stats().faults["duplicate"], 2);
+}
