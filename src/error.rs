@@ -47,7 +47,7 @@ pub enum Error {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The ledger is locked, damaged or unwritable.
-    #[error(transparent)]
+    #[error("{}{}", .0, ledger_hint(.0))]
     Ledger(#[from] LedgerError),
     /// AWS configuration or credentials are unusable.
     #[error("{0}")]
@@ -66,6 +66,30 @@ pub enum Error {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// An output of the run cannot be written (found before any AWS call).
+    #[error("cannot write the {what} {}: {source}", path.display())]
+    Unwritable {
+        /// Which output (`failure report`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to do about a ledger that could not be written.
+fn ledger_hint(e: &LedgerError) -> &'static str {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    match e {
+        LedgerError::Io { source, .. }
+            if matches!(source.kind(), StorageFull | QuotaExceeded | FileTooLarge) =>
+        {
+            "; every event recorded before is on disk: free some space and run the same command again"
+        }
+        LedgerError::WriterGone => "; every event recorded before is on disk: run the same command again",
+        _ => "",
+    }
 }
 
 impl Error {
@@ -75,12 +99,57 @@ impl Error {
             Error::Manifest(e) if e.is_bad_input() => ExitCode::Invalid,
             Error::Manifest(_) => ExitCode::Fatal,
             Error::Ledger(LedgerError::Locked { .. }) => ExitCode::Locked,
-            Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => {
-                ExitCode::Invalid
-            }
+            Error::Ledger(
+                LedgerError::Damaged { .. }
+                | LedgerError::WrongKind { .. }
+                | LedgerError::NewerFormat { .. },
+            ) => ExitCode::Invalid,
             Error::Ledger(_) => ExitCode::Fatal,
             Error::Usage(_) => ExitCode::Invalid,
-            Error::Config(_) | Error::Aws(_) | Error::Io { .. } => ExitCode::Fatal,
+            Error::Config(_) | Error::Aws(_) | Error::Io { .. } | Error::Unwritable { .. } => {
+                ExitCode::Fatal
+            }
         }
+    }
+
+    /// The message for people: the error and each of its causes that it does not already
+    /// say (the library's messages include their cause, so printing the whole chain would
+    /// repeat it).
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            let msg = e.to_string();
+            if !msg.is_empty() && !line.contains(&msg) {
+                line.push_str(": ");
+                line.push_str(&msg);
+            }
+            source = e.source();
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_says_each_cause_once() {
+        let e = Error::Io {
+            path: PathBuf::from("/x/y.csv"),
+            source: std::io::Error::from_raw_os_error(21),
+        };
+        let text = e.report();
+        assert_eq!(text.matches("os error 21").count(), 1, "{text}");
+        assert!(text.starts_with("/x/y.csv: "), "{text}");
+        let e = Error::from(LedgerError::Io {
+            path: PathBuf::from("/l.jsonl"),
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        let text = e.report();
+        assert_eq!(text.matches("os error 28").count(), 1, "{text}");
+        assert!(text.contains("/l.jsonl"), "{text}");
+        assert_eq!(e.exit_code(), ExitCode::Fatal);
     }
 }

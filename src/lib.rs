@@ -10,7 +10,7 @@
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
 //!   [`pipeline`], [`stop`], [`progress`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`cli`], [`error`].
+//!   [`certificate`], [`aws`], [`cli`], [`error`], [`files`].
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -21,6 +21,7 @@ pub mod certificate;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod files;
 pub mod iot;
 pub mod ledger;
 pub mod lifecycle;

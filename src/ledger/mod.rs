@@ -76,6 +76,14 @@ pub enum LedgerError {
         /// Kind this command writes.
         expected: String,
     },
+    /// The ledger was written by a newer version of the tool.
+    #[error("ledger {path} was written by a newer iot-cert-migrate (ledger format {format}; this one reads format {FORMAT_VERSION}): upgrade iot-cert-migrate; nothing was changed")]
+    NewerFormat {
+        /// The ledger.
+        path: PathBuf,
+        /// The format its header names.
+        format: u32,
+    },
     /// The writer task has stopped (after an earlier write error).
     #[error("the ledger writer has stopped")]
     WriterGone,

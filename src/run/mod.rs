@@ -17,6 +17,7 @@ use crate::lifecycle::{Mandate, Pick, Work};
 
 use crate::cli::{GlobalArgs, OutputFiles, OutputFormat, PacingArgs, RunLimitArgs};
 use crate::error::{Error, ExitCode};
+use crate::files::{check_writable, Writing};
 use crate::iot::AccountClients;
 use crate::ledger::{
     ItemRecord, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenOptionsLedger,
@@ -136,6 +137,8 @@ impl Run {
             .failures
             .clone()
             .unwrap_or_else(|| default_failures(spec.manifest, spec.kind));
+        // Known before the work, not after it: nothing is created, nothing is sent.
+        check_writable(&failures_path, "failure report", Writing::Replace)?;
         let ledger = Ledger::open(
             &ledger_path,
             OpenOptionsLedger {
