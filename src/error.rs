@@ -10,14 +10,15 @@ use crate::manifest::ManifestError;
 pub enum ExitCode {
     /// Every item reached the goal (transferred, or already pending to its target).
     Success = 0,
-    /// Fatal error: credentials, unreachable endpoint, unreadable or unwritable files.
+    /// Fatal error: credentials refused, a missing permission or another configuration cause
+    /// (circuit breaker, canary), unreadable or unwritable files, a full disk.
     Fatal = 1,
     /// Invalid command line, manifest or ledger; nothing was done.
     Invalid = 2,
     /// Finished, but some items failed: see the failure report.
     ItemsFailed = 3,
-    /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt):
-    /// run the same command again to resume.
+    /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt,
+    /// retryable failures, AWS failing or unreachable): run the same command again to resume.
     Stopped = 4,
     /// Another run holds this ledger.
     Locked = 5,
@@ -34,10 +35,12 @@ impl ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  every item done (transferred, or already pending to its target)
-  1  fatal error (credentials, unreachable endpoint, unreadable files)
+  1  fatal: credentials refused, a missing permission (circuit breaker, canary),
+     unreadable or unwritable files, a full disk; fix the cause, then run again
   2  invalid command line, manifest or ledger; nothing was done
   3  finished, some items failed (see the failure report)
-  4  stopped before finishing (signal, --max-duration, --max-items); run again to resume
+  4  stopped before finishing (signal, --max-duration, --max-items, AWS failing or
+     unreachable, retryable failures); run the same command again to resume
   5  another run holds this ledger";
 
 /// Everything that can stop a command as a whole (per-item failures never do).
@@ -76,6 +79,15 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The run stopped early on purpose (the circuit breaker tripped): the message says why
+    /// and what to do; the summary was written.
+    #[error("{message}")]
+    Halted {
+        /// What happened, the likely cause, what to do.
+        message: String,
+        /// The exit code the cause calls for.
+        code: ExitCode,
+    },
 }
 
 /// What to do about a ledger that could not be written.
@@ -109,6 +121,7 @@ impl Error {
             Error::Config(_) | Error::Aws(_) | Error::Io { .. } | Error::Unwritable { .. } => {
                 ExitCode::Fatal
             }
+            Error::Halted { code, .. } => *code,
         }
     }
 

@@ -8,7 +8,7 @@
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
-//!   [`pipeline`], [`stop`], [`progress`];
+//!   [`pipeline`], [`stop`], [`breaker`], [`progress`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
 //!   [`certificate`], [`aws`], [`cli`], [`error`], [`files`].
 #![warn(missing_docs)]
@@ -17,6 +17,7 @@
 mod closed_set;
 
 pub mod aws;
+pub mod breaker;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;

@@ -25,7 +25,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Erro
             .unwrap_or_else(|| default_ledger(&args.path, LedgerKind::Transfer));
         (ledger, Some(args.path.clone()))
     };
-    let (header, state, warnings) = Ledger::read_only(&ledger_path, false)?;
+    let (header, state, warnings) =
+        Ledger::read_only(&ledger_path, crate::ledger::UndoHistory::Drop)?;
     for w in &warnings {
         tracing::warn!("{w}");
     }

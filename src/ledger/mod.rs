@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use event::{
     now_rfc3339, Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via,
 };
-pub use state::{Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo};
+pub use state::{Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo, UndoHistory};
 pub use writer::LedgerWriter;
 
 use lock::LedgerLock;
@@ -116,8 +116,8 @@ pub struct OpenOptionsLedger<'a> {
     pub manifest_path: &'a Path,
     /// Manifest SHA-256.
     pub manifest_sha256: &'a str,
-    /// Keep what prepare changed (cancel --restore).
-    pub keep_undo: bool,
+    /// Whether the state keeps what prepare changed.
+    pub undo: UndoHistory,
 }
 
 impl Ledger {
@@ -132,7 +132,7 @@ impl Ledger {
             .open(path)
             .map_err(|e| LedgerError::io(path, e))?;
         let mut warnings = Vec::new();
-        let mut state = LedgerState::new(opts.keep_undo);
+        let mut state = LedgerState::new(opts.undo);
         let len = file.metadata().map_err(|e| LedgerError::io(path, e))?.len();
         let mut header = None;
         if len > 0 {
@@ -205,10 +205,10 @@ impl Ledger {
     /// reported as a warning; a damaged middle line is an error.
     pub fn read_only(
         path: &Path,
-        keep_undo: bool,
+        undo: UndoHistory,
     ) -> Result<(Header, LedgerState, Vec<String>), LedgerError> {
         let mut file = File::open(path).map_err(|e| LedgerError::io(path, e))?;
-        let mut state = LedgerState::new(keep_undo);
+        let mut state = LedgerState::new(undo);
         let mut warnings = Vec::new();
         let read = replay(&mut file, path, &mut state, &mut warnings)?;
         let header = read.header.ok_or_else(|| LedgerError::Damaged {

@@ -7,6 +7,20 @@ use serde::{Deserialize, Serialize};
 use super::event::{Action, Details, Event, Outcome, Stage};
 use crate::certificate::CertStatus;
 
+/// Whether a ledger's state keeps what prepare changed. Only undo needs it; without it a
+/// large ledger's state stays small.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UndoHistory {
+    /// Keep it (`cancel --restore`).
+    Keep,
+    /// Keep it until the certificate is transferred (`transfer`, which undoes prepare only
+    /// for certificates that failed): a finished certificate costs nothing more.
+    UntilTransferred,
+    /// Leave it out.
+    #[default]
+    Drop,
+}
+
 /// The state of one certificate as the ledger tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +56,9 @@ pub struct Failure {
     pub attempts: u32,
     /// The cause may go away by itself: a plain rerun tries the item again.
     pub retryable: bool,
+    /// What prepare changed was undone (`Some(true)`) or is left (`Some(false)`); `None`:
+    /// nothing had been changed.
+    pub rolled_back: Option<bool>,
 }
 
 /// What prepare changed, so that `cancel --restore` can undo it.
@@ -77,7 +94,7 @@ pub struct ItemRecord {
     pub failure: Option<Box<Failure>>,
     /// ARN recorded at transfer.
     pub arn: Option<String>,
-    /// What prepare changed (kept only when the ledger was opened with `keep_undo`).
+    /// What prepare changed (kept only when the ledger was opened with an undo history).
     pub undo: Option<Box<Undo>>,
 }
 
@@ -112,17 +129,17 @@ impl ItemRecord {
 #[derive(Debug, Default)]
 pub struct LedgerState {
     items: HashMap<Box<str>, ItemRecord>,
-    keep_undo: bool,
+    undo: UndoHistory,
     /// Number of runs recorded (RunStart lines).
     pub runs: u32,
 }
 
 impl LedgerState {
-    /// An empty state; `keep_undo` keeps what prepare changed (only `cancel --restore` needs it).
-    pub fn new(keep_undo: bool) -> Self {
+    /// An empty state that keeps what prepare changed as `undo` says.
+    pub fn new(undo: UndoHistory) -> Self {
         LedgerState {
             items: HashMap::new(),
-            keep_undo,
+            undo,
             runs: 0,
         }
     }
@@ -149,7 +166,7 @@ impl LedgerState {
 
     /// Folds one event into the state.
     pub fn apply(&mut self, ev: &Event) {
-        let keep_undo = self.keep_undo;
+        let keep_undo = self.undo != UndoHistory::Drop;
         let rec = match self.items.get_mut(ev.id.as_str()) {
             Some(r) => r,
             None => self
@@ -187,6 +204,9 @@ impl LedgerState {
                 rec.open_intent = None;
                 rec.state = ItemState::Transferred;
                 rec.failure = None;
+                if self.undo == UndoHistory::UntilTransferred {
+                    rec.undo = None;
+                }
                 if d.arn.is_some() {
                     rec.arn = d.arn.clone();
                 }
@@ -201,6 +221,7 @@ impl LedgerState {
                     message: d.message.clone().unwrap_or_default(),
                     attempts: d.attempts.unwrap_or(0),
                     retryable: d.retryable.unwrap_or(false),
+                    rolled_back: d.rolled_back,
                 }));
             }
             Outcome::Cancelled => terminal(rec, ItemState::Cancelled),

@@ -13,7 +13,7 @@ fn opts(sha: &str) -> OpenOptionsLedger<'_> {
         kind: LedgerKind::Transfer,
         manifest_path: Path::new("m.csv"),
         manifest_sha256: sha,
-        keep_undo: true,
+        undo: UndoHistory::Keep,
     }
 }
 
@@ -120,7 +120,7 @@ fn changed_manifest_is_a_warning_and_wrong_kind_an_error() {
 
 #[test]
 fn undo_tracks_detach_and_reattach() {
-    let mut s = LedgerState::new(true);
+    let mut s = LedgerState::new(UndoHistory::Keep);
     let done = |action, policy: Option<&str>, prev: Option<&str>| {
         Event::new(ID, None, None, Stage::Prepare, Outcome::Done).with(Details {
             action: Some(action),
@@ -140,7 +140,7 @@ fn undo_tracks_detach_and_reattach() {
 
 #[test]
 fn failure_keeps_an_unknown_intent_open() {
-    let mut s = LedgerState::new(false);
+    let mut s = LedgerState::new(UndoHistory::Drop);
     s.apply(&intent(Action::Transfer));
     s.apply(
         &Event::new(ID, None, None, Stage::Transfer, Outcome::Failed).with(Details {

@@ -12,7 +12,7 @@ use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
     Action, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via,
 };
-use crate::pipeline::ItemEnd;
+use crate::pipeline::{FailedOn, ItemEnd};
 
 use super::change::Change;
 use super::check::Side;
@@ -107,7 +107,9 @@ impl Acceptor {
                 (Settled::TookEffect, Action::Accept) | (_, Action::AttachPolicy) => {
                     via = Via::Reconciled
                 }
-                _ if work.mandate == Mandate::SettleOnly => return Ok(ItemEnd::Failed),
+                _ if work.mandate == Mandate::SettleOnly => {
+                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
+                }
                 _ => {}
             }
         }
@@ -183,7 +185,9 @@ impl Rejecter {
                         .await?;
                     return Ok(ItemEnd::Done);
                 }
-                _ if work.mandate == Mandate::SettleOnly => return Ok(ItemEnd::Failed),
+                _ if work.mandate == Mandate::SettleOnly => {
+                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
+                }
                 _ => {}
             }
         }
