@@ -390,6 +390,8 @@ fn a_200_mb_single_line_manifest_is_refused_in_bounded_memory() {
         f.write_all(b"certificate_id,target_account\n").unwrap();
         f.set_len(200 << 20).unwrap();
     }
+    // Reaped by wait4 (which std's wait cannot report RSS from).
+    #[allow(clippy::zombie_processes)]
     let child = env
         .cmd(&["transfer", "huge.csv", "--deactivate"])
         .stdout(Stdio::piped())
