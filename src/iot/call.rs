@@ -266,7 +266,10 @@ where
         SdkError::DispatchFailure(d) => CallError {
             code: None,
             http_status: None,
-            message: aws_sdk_iot::error::DisplayErrorContext(&err).to_string(),
+            // The causes only, once each: the kind already says "dispatch failure", and the
+            // SDK's error context repeats it with a Debug dump.
+            message: std::error::Error::source(&err)
+                .map_or_else(|| err.to_string(), sources_in_one_line),
             kind: if d.is_timeout() {
                 FailureKind::Timeout
             } else {
