@@ -252,6 +252,14 @@ pub struct PacingArgs {
     /// Longest time one item may spend waiting on throttling before it fails.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     pub max_throttle_wait: Duration,
+    /// Circuit breaker: stop the run when this many certificates in a row fail on the same
+    /// call with the same error code (a missing permission, a wrong region); 0 = never.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub trip_after: u32,
+    /// Circuit breaker: stop the run (exit 4) when AWS has answered nothing for this long;
+    /// 0 = never.
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub max_unreachable: Duration,
     /// Certificates in flight at once, per region of the manifest.
     #[arg(
         long,
@@ -333,6 +341,14 @@ pub struct TransferArgs {
     /// With --accept-profile(-template): activate certificates on accept.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
+    /// Certificates each region starts with, alone, before the others: until one of them is
+    /// transferred, a failed change stops the run at once (0 = no canary).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub canary: usize,
+    /// Leave a certificate that failed after prepare changed it as it is (deactivated,
+    /// detached) instead of undoing the changes.
+    #[arg(long)]
+    pub no_rollback: bool,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,

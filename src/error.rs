@@ -10,14 +10,15 @@ use crate::manifest::ManifestError;
 pub enum ExitCode {
     /// Every item reached the goal (transferred, or already pending to its target).
     Success = 0,
-    /// Fatal error: credentials, unreachable endpoint, unreadable or unwritable files.
+    /// Fatal error: credentials refused, a missing permission or another configuration cause
+    /// (circuit breaker, canary), unreadable or unwritable files, a full disk.
     Fatal = 1,
     /// Invalid command line, manifest or ledger; nothing was done.
     Invalid = 2,
     /// Finished, but some items failed: see the failure report.
     ItemsFailed = 3,
-    /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt):
-    /// run the same command again to resume.
+    /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt,
+    /// retryable failures, AWS failing or unreachable): run the same command again to resume.
     Stopped = 4,
     /// Another run holds this ledger.
     Locked = 5,
@@ -34,10 +35,12 @@ impl ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  every item done (transferred, or already pending to its target)
-  1  fatal error (credentials, unreachable endpoint, unreadable files)
+  1  fatal: credentials refused, a missing permission (circuit breaker, canary),
+     unreadable or unwritable files, a full disk; fix the cause, then run again
   2  invalid command line, manifest or ledger; nothing was done
   3  finished, some items failed (see the failure report)
-  4  stopped before finishing (signal, --max-duration, --max-items); run again to resume
+  4  stopped before finishing (signal, --max-duration, --max-items, AWS failing or
+     unreachable, retryable failures); run the same command again to resume
   5  another run holds this ledger";
 
 /// Everything that can stop a command as a whole (per-item failures never do).
@@ -47,7 +50,7 @@ pub enum Error {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The ledger is locked, damaged or unwritable.
-    #[error(transparent)]
+    #[error("{}{}", .0, ledger_hint(.0))]
     Ledger(#[from] LedgerError),
     /// AWS configuration or credentials are unusable.
     #[error("{0}")]
@@ -66,6 +69,39 @@ pub enum Error {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// An output of the run cannot be written (found before any AWS call).
+    #[error("cannot write the {what} {}: {source}", path.display())]
+    Unwritable {
+        /// Which output (`failure report`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The run stopped early on purpose (the circuit breaker tripped): the message says why
+    /// and what to do; the summary was written.
+    #[error("{message}")]
+    Halted {
+        /// What happened, the likely cause, what to do.
+        message: String,
+        /// The exit code the cause calls for.
+        code: ExitCode,
+    },
+}
+
+/// What to do about a ledger that could not be written.
+fn ledger_hint(e: &LedgerError) -> &'static str {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    match e {
+        LedgerError::Io { source, .. }
+            if matches!(source.kind(), StorageFull | QuotaExceeded | FileTooLarge) =>
+        {
+            "; every event recorded before is on disk: free some space and run the same command again"
+        }
+        LedgerError::WriterGone => "; every event recorded before is on disk: run the same command again",
+        _ => "",
+    }
 }
 
 impl Error {
@@ -75,12 +111,58 @@ impl Error {
             Error::Manifest(e) if e.is_bad_input() => ExitCode::Invalid,
             Error::Manifest(_) => ExitCode::Fatal,
             Error::Ledger(LedgerError::Locked { .. }) => ExitCode::Locked,
-            Error::Ledger(LedgerError::Damaged { .. } | LedgerError::WrongKind { .. }) => {
-                ExitCode::Invalid
-            }
+            Error::Ledger(
+                LedgerError::Damaged { .. }
+                | LedgerError::WrongKind { .. }
+                | LedgerError::NewerFormat { .. },
+            ) => ExitCode::Invalid,
             Error::Ledger(_) => ExitCode::Fatal,
             Error::Usage(_) => ExitCode::Invalid,
-            Error::Config(_) | Error::Aws(_) | Error::Io { .. } => ExitCode::Fatal,
+            Error::Config(_) | Error::Aws(_) | Error::Io { .. } | Error::Unwritable { .. } => {
+                ExitCode::Fatal
+            }
+            Error::Halted { code, .. } => *code,
         }
+    }
+
+    /// The message for people: the error and each of its causes that it does not already
+    /// say (the library's messages include their cause, so printing the whole chain would
+    /// repeat it).
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            let msg = e.to_string();
+            if !msg.is_empty() && !line.contains(&msg) {
+                line.push_str(": ");
+                line.push_str(&msg);
+            }
+            source = e.source();
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_says_each_cause_once() {
+        let e = Error::Io {
+            path: PathBuf::from("/x/y.csv"),
+            source: std::io::Error::from_raw_os_error(21),
+        };
+        let text = e.report();
+        assert_eq!(text.matches("os error 21").count(), 1, "{text}");
+        assert!(text.starts_with("/x/y.csv: "), "{text}");
+        let e = Error::from(LedgerError::Io {
+            path: PathBuf::from("/l.jsonl"),
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        let text = e.report();
+        assert_eq!(text.matches("os error 28").count(), 1, "{text}");
+        assert!(text.contains("/l.jsonl"), "{text}");
+        assert_eq!(e.exit_code(), ExitCode::Fatal);
     }
 }

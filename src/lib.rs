@@ -9,19 +9,21 @@
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
-//!   [`pipeline`], [`stop`], [`progress`];
+//!   [`pipeline`], [`stop`], [`breaker`], [`progress`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`cli`] (with [`help`] and [`manual`]), [`error`].
+//!   [`certificate`], [`aws`], [`cli`] (with [`help`] and [`manual`]), [`error`], [`files`].
 #![warn(missing_docs)]
 
 #[macro_use]
 mod closed_set;
 
 pub mod aws;
+pub mod breaker;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod files;
 pub mod help;
 pub mod iot;
 pub mod ledger;

@@ -24,12 +24,13 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             let code = e.exit_code();
-            let e = anyhow::Error::from(e);
+            // Each cause once: the library's messages already include theirs.
+            let message = e.report();
             if json_logs {
                 // Machines reading --log-format json get one JSON object per line, errors too.
-                tracing::error!(exit_code = code.code(), "{e:#}");
+                tracing::error!(exit_code = code.code(), "{message}");
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {message}");
             }
             code
         }

@@ -4,7 +4,9 @@
 //! differently: a throttle says the *pool* is too fast (the [`crate::pacer::Pacer`]
 //! slows every worker down) and is retried patiently, without consuming the attempt
 //! budget; a transient failure says this *request* failed and is retried a few times
-//! with exponential backoff. Everything else is permanent and never retried.
+//! with exponential backoff. A refusal of the caller's credentials concerns every call, not
+//! this one: it is never retried, and it stops the run (see [`crate::breaker`]). Everything
+//! else is permanent and never retried.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +22,9 @@ pub enum ErrorClass {
     Transient,
     /// Retrying cannot help.
     Permanent,
+    /// AWS refused the caller's credentials (expired, revoked, badly signed), or they could
+    /// not be loaded: no call can succeed until they are renewed.
+    Credentials,
 }
 
 /// How far a failed call got.
@@ -33,6 +38,12 @@ pub enum FailureKind {
     Dispatch,
     /// The request could not be built (bad input): never retry.
     Construction,
+    /// The credentials could not be loaded (an expired SSO session, a failing
+    /// `credential_process`, ...): the request was never sent.
+    Credentials,
+    /// A 2xx reply whose body could not be read (cut short, or empty where an answer was
+    /// due): the call may have taken effect.
+    Garbled,
 }
 
 /// Error codes that mean throttling (the AWS SDKs' list, without `LimitExceededException`:
@@ -63,6 +74,21 @@ pub const TRANSIENT_CODES: &[&str] = &[
     "InternalServerException",
 ];
 
+/// Error codes that mean AWS refused the caller's credentials, whatever the call (IoT's
+/// restJson1 codes and STS's awsQuery ones).
+pub const CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+];
+
 /// HTTP statuses that mean a transient failure.
 pub const TRANSIENT_STATUSES: &[u16] = &[500, 502, 503, 504];
 
@@ -79,12 +105,20 @@ pub fn normalize_code(code: &str) -> &str {
 /// Classifies a failure from its error code, HTTP status and kind.
 ///
 /// Throttling is decided by the code (IoT throttles with HTTP 400), or by HTTP 429 even
-/// without a code. `LimitExceededException` (410) is a resource limit: permanent.
+/// without a code. `LimitExceededException` (410) is a resource limit: permanent. A refused or
+/// unloadable credential is [`ErrorClass::Credentials`]; an unreadable 2xx is transient
+/// (for a mutating call its outcome is unknown: see [`CallError::outcome_unknown`]).
 pub fn classify(code: Option<&str>, http_status: Option<u16>, kind: FailureKind) -> ErrorClass {
-    if kind == FailureKind::Construction {
-        return ErrorClass::Permanent;
+    match kind {
+        FailureKind::Construction => return ErrorClass::Permanent,
+        FailureKind::Credentials => return ErrorClass::Credentials,
+        FailureKind::Garbled => return ErrorClass::Transient,
+        FailureKind::Service | FailureKind::Timeout | FailureKind::Dispatch => {}
     }
     let code = code.map(normalize_code).filter(|c| !c.is_empty());
+    if code.is_some_and(|c| CREDENTIAL_CODES.contains(&c)) {
+        return ErrorClass::Credentials;
+    }
     if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) || http_status == Some(429) {
         return ErrorClass::Throttle;
     }
@@ -150,19 +184,37 @@ impl CallError {
             .filter(|c| !c.is_empty())
     }
 
+    /// The name the failure is reported under: AWS's error code, or a name for what
+    /// happened (`Timeout`, `ConnectionError`, `MalformedResponse`, `CredentialsError`,
+    /// `HTTP503`).
+    pub fn code_name(&self) -> String {
+        match (self.bare_code(), self.kind) {
+            (Some(c), _) => c.to_string(),
+            (None, FailureKind::Timeout) => "Timeout".into(),
+            (None, FailureKind::Dispatch) => "ConnectionError".into(),
+            (None, FailureKind::Garbled) => "MalformedResponse".into(),
+            (None, FailureKind::Credentials) => "CredentialsError".into(),
+            (None, FailureKind::Service | FailureKind::Construction) => match self.http_status {
+                Some(s) => format!("HTTP{s}"),
+                None => "Error".into(),
+            },
+        }
+    }
+
     /// The class of this failure (see [`classify`]).
     pub fn class(&self) -> ErrorClass {
         classify(self.code.as_deref(), self.http_status, self.kind)
     }
 
     /// For a mutating call: may it have taken effect? True for timeouts, dispatch
-    /// failures (the request may have been sent) and 5xx responses (the server may
-    /// have failed after acting); false for 4xx responses including throttles
-    /// (refused before acting) and for requests never built.
+    /// failures (the request may have been sent), 5xx responses (the server may
+    /// have failed after acting) and 2xx replies that could not be read (it acted);
+    /// false for 4xx responses including throttles and refused credentials (refused
+    /// before acting) and for requests never built or never signed.
     pub fn outcome_unknown(&self) -> bool {
         match self.kind {
-            FailureKind::Timeout | FailureKind::Dispatch => true,
-            FailureKind::Construction => false,
+            FailureKind::Timeout | FailureKind::Dispatch | FailureKind::Garbled => true,
+            FailureKind::Construction | FailureKind::Credentials => false,
             // A response without a status should not happen; assume the worst.
             FailureKind::Service => self.http_status.is_none_or(|s| s >= 500),
         }
@@ -182,6 +234,8 @@ impl fmt::Display for CallError {
                 FailureKind::Timeout => "timeout",
                 FailureKind::Dispatch => "dispatch failure",
                 FailureKind::Construction => "invalid request",
+                FailureKind::Credentials => "credentials not loaded",
+                FailureKind::Garbled => "unreadable reply",
             })?,
         }
         if !self.message.is_empty() {
@@ -286,7 +340,7 @@ impl RetryState {
     pub fn next_delay_with(&mut self, err: &CallError, rng: &mut impl Rng) -> Option<Duration> {
         self.attempts += 1;
         match err.class() {
-            ErrorClass::Permanent => None,
+            ErrorClass::Permanent | ErrorClass::Credentials => None,
             ErrorClass::Transient => {
                 self.transient += 1;
                 if self.transient >= self.policy.max_attempts {
@@ -445,6 +499,54 @@ mod tests {
             classify(None, Some(429), FailureKind::Construction),
             ErrorClass::Permanent
         );
+    }
+
+    #[test]
+    fn refused_credentials_are_their_own_class_and_never_retried() {
+        for code in CREDENTIAL_CODES {
+            assert_eq!(
+                classify(Some(code), Some(403), FailureKind::Service),
+                ErrorClass::Credentials,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            svc("com.amazonaws.iot#ExpiredTokenException", 403).class(),
+            ErrorClass::Credentials
+        );
+        assert_eq!(
+            CallError::local(FailureKind::Credentials, "the SSO session has expired").class(),
+            ErrorClass::Credentials
+        );
+        // A permission missing is about one operation, not the credentials.
+        assert_eq!(
+            svc("AccessDeniedException", 403).class(),
+            ErrorClass::Permanent
+        );
+        let mut st = RetryState::new(&RetryPolicy::default());
+        assert_eq!(st.next_delay(&svc("ExpiredTokenException", 403)), None);
+        assert!(!svc("ExpiredTokenException", 403).outcome_unknown());
+        assert!(!CallError::local(FailureKind::Credentials, "x").outcome_unknown());
+    }
+
+    #[test]
+    fn an_unreadable_2xx_is_transient_and_its_outcome_unknown() {
+        let e = CallError {
+            code: None,
+            http_status: Some(200),
+            message: "the reply was cut short".into(),
+            kind: FailureKind::Garbled,
+            request_id: None,
+        };
+        assert_eq!(e.class(), ErrorClass::Transient);
+        assert!(e.outcome_unknown());
+        assert_eq!(
+            e.to_string(),
+            "HTTP 200: the reply was cut short",
+            "the status is shown, the body is not"
+        );
+        let mut st = RetryState::new(&RetryPolicy::default());
+        assert!(st.next_delay(&e).is_some(), "a read is retried");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::aws::{self, AwsOptions};
+use crate::breaker::{Breaker, BreakerSettings};
 use crate::cli::{GlobalArgs, PacingArgs};
 use crate::error::Error;
 use crate::iot::{self, AccountClients, CallContext};
@@ -25,6 +26,8 @@ pub struct Settings {
     pub rates: RateSettings,
     /// Retry budget of one call.
     pub retry: RetryPolicy,
+    /// When the run stops on systemic failures.
+    pub breaker: BreakerSettings,
 }
 
 impl Settings {
@@ -56,6 +59,10 @@ impl Settings {
                 max_throttle_wait: pacing.max_throttle_wait,
                 ..Default::default()
             },
+            breaker: BreakerSettings {
+                threshold: pacing.trip_after,
+                max_unreachable: pacing.max_unreachable,
+            },
         })
     }
 
@@ -66,6 +73,7 @@ impl Settings {
             aws: aws_options(global, one_region(global)?)?,
             rates: RateSettings::default(),
             retry: RetryPolicy::default(),
+            breaker: BreakerSettings::default(),
         })
     }
 }
@@ -90,6 +98,7 @@ impl Session {
         let ctx = CallContext::new(
             Arc::new(Pacer::new(settings.rates.clone())),
             settings.retry.clone(),
+            Arc::new(Breaker::new(settings.breaker)),
         );
         Ok(Session {
             profile: settings.aws.profile.clone(),
@@ -144,7 +153,24 @@ impl Session {
         regions: impl IntoIterator<Item = Option<String>>,
         default_region: &str,
     ) -> AccountClients {
+        // So that a refusal of these credentials names them.
+        self.ctx.breaker().name_credentials(account, &self.whose());
         AccountClients::new(&self.conf, account, regions, default_region, &self.ctx)
+    }
+
+    /// Whose credentials these are, for messages (never the credentials themselves).
+    pub fn whose(&self) -> String {
+        if let Some(p) = &self.profile {
+            return format!("profile {p}");
+        }
+        // The default chain asks the environment's keys first, then AWS_PROFILE.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            "the environment (AWS_ACCESS_KEY_ID)".into()
+        } else if let Ok(p) = std::env::var("AWS_PROFILE") {
+            format!("profile {p} (AWS_PROFILE)")
+        } else {
+            "the default credential chain (default profile, SSO, container or instance role)".into()
+        }
     }
 
     /// Clients in the caller's own account, one per region of `regions`, with this session's

@@ -1,7 +1,7 @@
 //! Stopping a run cleanly: signals, time boxes and item limits.
 //!
-//! A stop request (first SIGINT/SIGTERM, `--max-duration`, `--max-items`) stops new items
-//! from starting; in-flight items get `--grace` to finish, after which they are abandoned
+//! A stop request (first SIGINT/SIGTERM, `--max-duration`, `--max-items`, the circuit
+//! breaker tripping) stops new items from starting; in-flight items get `--grace` to finish, after which they are abandoned
 //! (their open intents are reconciled by the next run). A second signal exits at once: every
 //! ledger line already acknowledged is on disk, so the ledger stays consistent.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::breaker::{Breaker, Trip};
 use crate::error::ExitCode;
 
 /// Why a run stopped early.
@@ -24,6 +25,10 @@ pub enum StopReason {
     MaxItems,
     /// A fatal error (ledger unwritable).
     Fatal,
+    /// AWS refused the credentials.
+    Credentials,
+    /// The circuit breaker tripped (systemic failures, AWS unreachable, the canary failed).
+    Breaker,
 }
 
 impl StopReason {
@@ -34,6 +39,16 @@ impl StopReason {
             StopReason::MaxDuration => "stopped at --max-duration",
             StopReason::MaxItems => "stopped at --max-items",
             StopReason::Fatal => "stopped by a fatal error",
+            StopReason::Credentials => "stopped: AWS refused the credentials",
+            StopReason::Breaker => "stopped by the circuit breaker",
+        }
+    }
+
+    /// The reason a breaker trip stops a run for.
+    pub fn of_trip(trip: &Trip) -> StopReason {
+        match trip {
+            Trip::Credentials { .. } => StopReason::Credentials,
+            _ => StopReason::Breaker,
         }
     }
 }
@@ -49,6 +64,7 @@ pub struct Stop {
     started: Arc<AtomicU64>,
     max_items: Option<u64>,
     grace: Duration,
+    breaker: Option<Arc<Breaker>>,
 }
 
 impl Stop {
@@ -61,7 +77,23 @@ impl Stop {
             started: Arc::new(AtomicU64::new(0)),
             max_items,
             grace,
+            breaker: None,
         }
+    }
+
+    /// The same, also stopped when `breaker` trips (at once: no item is admitted after).
+    pub fn with_breaker(mut self, breaker: Arc<Breaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Requests the stop if the breaker tripped; true if it did.
+    fn breaker_tripped(&self) -> bool {
+        let Some(trip) = self.breaker.as_ref().and_then(|b| b.trip()) else {
+            return false;
+        };
+        self.request(StopReason::of_trip(&trip));
+        true
     }
 
     /// Asks the run to stop; the first reason given is kept. Starts the grace timer.
@@ -92,9 +124,14 @@ impl Stop {
         *self.reason.lock().expect("stop lock")
     }
 
+    /// Whether new items may still start (claims nothing).
+    pub fn is_open(&self) -> bool {
+        !(self.no_new_work.is_cancelled() || self.breaker_tripped())
+    }
+
     /// Claims a slot for a new item; false when the run must not start more.
     pub fn admit(&self) -> bool {
-        if self.no_new_work.is_cancelled() {
+        if self.no_new_work.is_cancelled() || self.breaker_tripped() {
             return false;
         }
         let n = self.started.fetch_add(1, Ordering::SeqCst);
@@ -114,6 +151,7 @@ impl Stop {
     pub fn watch(&self, max_duration: Option<Duration>) -> tokio::task::JoinHandle<()> {
         let stop = self.clone();
         let mut signals = Signals::install();
+        let tripped = self.breaker.as_ref().map(|b| b.tripped());
         tokio::spawn(async move {
             let deadline = async {
                 match max_duration {
@@ -121,9 +159,17 @@ impl Stop {
                     None => std::future::pending().await,
                 }
             };
+            let trip = async {
+                match &tripped {
+                    Some(t) => t.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = signals.next() => stop.request(StopReason::Signal),
                 _ = deadline => stop.request(StopReason::MaxDuration),
+                // The grace period starts when the breaker trips, not when the next item asks.
+                _ = trip => { stop.breaker_tripped(); }
                 _ = stop.no_new_work.cancelled() => {}
             }
             // From here on, a signal means "now".

@@ -39,6 +39,8 @@ pub async fn run(global: &GlobalArgs, args: AcceptArgs) -> Result<ExitCode, Erro
     ));
     let how = Execution {
         concurrency: args.pacing.concurrency,
+        // The circuit breaker still stops a run whose calls all fail the same way.
+        canary: 0,
         limits: &args.limits,
         verb: "accepting",
         failed: FailedItems::retry_if(args.retry_failed),

@@ -46,6 +46,8 @@ pub async fn run(global: &GlobalArgs, args: CancelArgs) -> Result<ExitCode, Erro
     ));
     let how = Execution {
         concurrency: args.pacing.concurrency,
+        // The circuit breaker still stops a run whose calls all fail the same way.
+        canary: 0,
         limits: &args.limits,
         verb: match restore {
             Restore::Yes => "cancelling and restoring",

@@ -16,12 +16,13 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
     }
-    let session = Session::connect(settings).await?;
-    let clients = session.own_clients(manifest.regions()).await?;
+    // Created before the first AWS call: an unwritable path is known before the work.
     let csv = match &args.plan_out {
         Some(p) => Some(PlanCsv::create(p)?),
         None => None,
     };
+    let session = Session::connect(settings).await?;
+    let clients = session.own_clients(manifest.regions()).await?;
     let progress = Progress::for_run(global, manifest.len() as u64, "planning");
     let report = plan::make(
         &args.manifest,

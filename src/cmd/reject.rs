@@ -43,6 +43,8 @@ pub async fn run(global: &GlobalArgs, args: RejectArgs) -> Result<ExitCode, Erro
     ));
     let how = Execution {
         concurrency: args.pacing.concurrency,
+        // The circuit breaker still stops a run whose calls all fail the same way.
+        canary: 0,
         limits: &args.limits,
         verb: "rejecting",
         failed: FailedItems::Skip,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cli::{GlobalArgs, TransferArgs};
 use crate::error::{Error, ExitCode};
 use crate::ledger::{ItemState, LedgerKind};
-use crate::lifecycle::{AcceptOptions, Acceptor, Allowed, Migrator};
+use crate::lifecycle::{AcceptOptions, Acceptor, Allowed, Migrator, Rollback};
 use crate::lifecycle::{Mandate, Pick, Work};
 use crate::pipeline::ItemEnd;
 use crate::run::{Execution, FailedItems, Run, RunSpec, UndoHistory};
@@ -22,7 +22,9 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
             manifest: &args.manifest,
             files: &args.files,
             kind: LedgerKind::Transfer,
-            undo: UndoHistory::Drop,
+            // What prepare changed, until the certificate is transferred: a certificate
+            // that fails is rolled back from it.
+            undo: UndoHistory::UntilTransferred,
             pacing: &args.pacing,
         },
     )
@@ -33,9 +35,21 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         detach_policies: args.detach_policies,
         detach_things: args.detach_things,
     };
+    let rollback = if args.no_rollback {
+        Rollback::Never
+    } else {
+        Rollback::OnFailure
+    };
     let migrator = Arc::new(
-        Migrator::new(run.writer(), clients, allowed, args.pacing.max_attempts)
-            .with_propagation_wait(args.propagation_wait),
+        Migrator::new(
+            run.writer(),
+            run.state(),
+            clients,
+            allowed,
+            rollback,
+            args.pacing.max_attempts,
+        )
+        .with_propagation_wait(args.propagation_wait),
     );
     // End-to-end mode: each transfer is accepted right away with the target's credentials.
     let profiles = TargetProfiles::from_flags(
@@ -69,6 +83,7 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
     let accepting: HashSet<String> = acceptor.iter().flat_map(|a| a.accounts()).collect();
     let how = Execution {
         concurrency: args.pacing.concurrency,
+        canary: args.canary,
         limits: &args.limits,
         verb: "transferring",
         failed: FailedItems::retry_if(args.retry_failed),

@@ -1,14 +1,17 @@
-//! One AWS call, paced and retried: the shared call context (pacer, retry policy, counters)
-//! and what a failed call leaves for the ledger.
+//! One AWS call, paced and retried: the shared call context (pacer, retry policy, counters,
+//! circuit breaker) and what a failed call leaves for the ledger.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iot::operation::RequestId;
 use serde::Serialize;
+use tokio::time::Instant;
 
+use crate::breaker::Breaker;
 use crate::pacer::{Operation, Pacer, Scope};
 use crate::retry::{CallError, ErrorClass, FailureKind, RetryPolicy, RetryState};
 
@@ -22,6 +25,8 @@ pub struct CallFailure {
     /// A mutating call whose outcome is unknown (it may have taken effect): reconcile before
     /// sending it again.
     pub outcome_unknown: bool,
+    /// The operation, when AWS was (or was to be) called; `None` for the tool's own failures.
+    pub op: Option<Operation>,
 }
 
 impl CallFailure {
@@ -37,6 +42,7 @@ impl CallFailure {
             },
             attempts: 0,
             outcome_unknown: false,
+            op: None,
         }
     }
 
@@ -63,22 +69,30 @@ pub struct OpCounts {
     pub errors: u64,
 }
 
-/// Shared by every client of a run: the pacer, the retry policy and the counters.
+/// Shared by every client of a run: the pacer, the retry policy, the counters and the
+/// circuit breaker.
 pub struct CallContext {
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
     /// Per operation, then per account and region (for the metrics file).
     counts: Mutex<BTreeMap<Operation, BTreeMap<Scope, OpCounts>>>,
+    breaker: Arc<Breaker>,
 }
 
 impl CallContext {
-    /// A context that paces with `pacer` and retries per `policy`.
-    pub fn new(pacer: Arc<Pacer>, policy: RetryPolicy) -> Arc<Self> {
+    /// A context that paces with `pacer`, retries per `policy` and reports to `breaker`.
+    pub fn new(pacer: Arc<Pacer>, policy: RetryPolicy, breaker: Arc<Breaker>) -> Arc<Self> {
         Arc::new(CallContext {
             pacer,
             policy,
             counts: Mutex::new(BTreeMap::new()),
+            breaker,
         })
+    }
+
+    /// The run's circuit breaker.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
     }
 
     /// Calls and throttles per operation so far.
@@ -124,21 +138,83 @@ impl CallContext {
         &self,
         scope: &Scope,
         op: Operation,
-        mut send: F,
+        send: F,
     ) -> Result<T, CallFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        self.call_and_read(scope, op, send, Some).await
+    }
+
+    /// [`CallContext::call`], with `read` taking what the caller needs out of the answer:
+    /// `None` means the 2xx reply lacks what every real answer has (an empty body reads as
+    /// an output without any field), and is handled like a reply that could not be parsed:
+    /// a read is retried, a mutating call's outcome is unknown.
+    ///
+    /// Credentials that AWS refused stop every later call with them before it is sent; AWS's
+    /// silence and the credentials' refusal are reported to the breaker.
+    pub async fn call_and_read<T, U, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        op: Operation,
+        mut send: F,
+        read: impl Fn(T) -> Option<U>,
+    ) -> Result<U, CallFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         let mut retry = RetryState::new(&self.policy);
+        let mut sent = 0u32;
+        let failure = |error: CallError, attempts: u32, outcome_unknown: bool| CallFailure {
+            error,
+            attempts,
+            outcome_unknown,
+            op: Some(op),
+        };
         loop {
+            if let Some(e) = self.breaker.refuses(scope) {
+                return Err(failure(e, sent, false));
+            }
             self.pacer.acquire(scope, op).await;
+            // The pacer may have held the call while the credentials were refused.
+            if let Some(e) = self.breaker.refuses(scope) {
+                return Err(failure(e, sent, false));
+            }
             self.count(scope, op, |c| c.calls += 1);
+            sent += 1;
+            let sent_at = Instant::now();
             let err = match send().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.breaker.answered();
+                    match read(v) {
+                        Some(u) => {
+                            self.breaker.succeeded(op);
+                            return Ok(u);
+                        }
+                        None => CallError {
+                            code: None,
+                            http_status: Some(200),
+                            message: format!(
+                                "the reply to {op} lacks its content (empty or incomplete body)"
+                            ),
+                            kind: FailureKind::Garbled,
+                            request_id: None,
+                        },
+                    }
+                }
                 Err(e) => call_error(e),
             };
+            match err.kind {
+                FailureKind::Service | FailureKind::Garbled => self.breaker.answered(),
+                FailureKind::Timeout | FailureKind::Dispatch => {
+                    self.breaker.unanswered(sent_at, &err)
+                }
+                FailureKind::Construction | FailureKind::Credentials => {}
+            }
             let class = err.class();
             if class == ErrorClass::Throttle {
                 self.count(scope, op, |c| c.throttled += 1);
@@ -146,8 +222,16 @@ impl CallContext {
             } else {
                 self.count(scope, op, |c| c.errors += 1);
             }
+            if class == ErrorClass::Credentials {
+                // Not this call's fault, and no other call with them can succeed.
+                self.breaker.credentials_refused(scope, op, &err);
+                return Err(failure(err, sent, false));
+            }
             let unknown = op.is_mutating() && err.outcome_unknown();
-            let delay = if unknown {
+            // Once the breaker says AWS as a whole is failing, grinding on helps no one.
+            let give_up =
+                unknown || (class == ErrorClass::Transient && self.breaker.retries_useless());
+            let delay = if give_up {
                 None
             } else {
                 retry.next_delay(&err)
@@ -157,25 +241,33 @@ impl CallContext {
                     tracing::debug!(op = op.name(), error = %err, delay_ms = d.as_millis() as u64, "retrying");
                     tokio::time::sleep(d).await;
                 }
-                None => {
-                    return Err(CallFailure {
-                        error: err,
-                        attempts: retry.attempts(),
-                        outcome_unknown: unknown,
-                    })
-                }
+                None => return Err(failure(err, sent, unknown)),
             }
         }
     }
 }
 
 /// Converts an SDK error into what the retry loop and the ledger need.
+///
+/// Two cases the SDK does not tell apart by variant: credentials that could not be loaded
+/// (an expired SSO session, a failing `credential_process`) come as a dispatch failure whose
+/// source is the provider's [`CredentialsError`] (the request was never sent), and a 2xx
+/// reply whose body does not parse comes as a service error without a code.
 pub fn call_error<E>(err: SdkError<E>) -> CallError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let request_id = err.request_id().map(str::to_string);
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let answered_2xx = status.is_some_and(|s| (200..300).contains(&s));
     match &err {
+        _ if credentials_error(&err).is_some() => CallError {
+            code: None,
+            http_status: None,
+            message: crate::aws::one_line(credentials_error(&err).expect("checked")),
+            kind: FailureKind::Credentials,
+            request_id,
+        },
         SdkError::ConstructionFailure(_) => CallError {
             code: None,
             http_status: None,
@@ -193,7 +285,10 @@ where
         SdkError::DispatchFailure(d) => CallError {
             code: None,
             http_status: None,
-            message: crate::aws::one_line(&err),
+            // The causes only, once each: the kind already says "dispatch failure", and the
+            // SDK's error context repeats it with a Debug dump.
+            message: std::error::Error::source(&err)
+                .map_or_else(|| err.to_string(), crate::aws::one_line),
             kind: if d.is_timeout() {
                 FailureKind::Timeout
             } else {
@@ -201,15 +296,24 @@ where
             },
             request_id,
         },
-        SdkError::ResponseError(r) => CallError {
+        SdkError::ResponseError(_) | SdkError::ServiceError(_) if answered_2xx => CallError {
             code: None,
-            http_status: Some(r.raw().status().as_u16()),
+            http_status: status,
+            message: format!(
+                "the reply could not be read ({})",
+                crate::aws::one_line(&err)
+            ),
+            kind: FailureKind::Garbled,
+            request_id,
+        },
+        SdkError::ResponseError(_) => CallError {
+            code: None,
+            http_status: status,
             message: "unreadable response".into(),
             kind: FailureKind::Dispatch,
             request_id,
         },
         _ => {
-            let status = err.raw_response().map(|r| r.status().as_u16());
             let code = err.code().map(str::to_string);
             let message = err.message().unwrap_or("").to_string();
             CallError {
@@ -220,5 +324,67 @@ where
                 request_id,
             }
         }
+    }
+}
+
+/// The credential provider's error among `err`'s sources, if loading credentials failed.
+fn credentials_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<CredentialsError>() {
+            return Some(e);
+        }
+        source = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::{future, ProvideCredentials};
+
+    /// A provider that fails as an expired SSO session does.
+    #[derive(Debug)]
+    struct Expired;
+
+    impl ProvideCredentials for Expired {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::ready(Err(CredentialsError::provider_error(
+                "the SSO session associated with this profile has expired",
+            )))
+        }
+    }
+
+    /// What aws-sdk-rust makes of a credential provider's failure: a dispatch failure, no
+    /// request sent. It must read as refused credentials, not as a lost connection.
+    #[tokio::test]
+    async fn a_failing_credential_provider_is_a_credentials_error_not_a_dispatch_failure() {
+        let conf = aws_sdk_iot::Config::builder()
+            .behavior_version(aws_sdk_iot::config::BehaviorVersion::latest())
+            .region(aws_sdk_iot::config::Region::new("us-east-1"))
+            // Nothing listens there: if a request were sent it would fail differently.
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(Expired)
+            .retry_config(aws_sdk_iot::config::retry::RetryConfig::disabled())
+            .build();
+        let client = aws_sdk_iot::Client::from_conf(conf);
+        let err = client
+            .describe_certificate()
+            .certificate_id("a".repeat(64))
+            .send()
+            .await
+            .expect_err("no credentials");
+        assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
+        let e = call_error(err);
+        assert_eq!(e.kind, FailureKind::Credentials, "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Credentials);
+        assert!(!e.outcome_unknown());
+        assert!(e.message.contains("SSO session"), "{}", e.message);
     }
 }

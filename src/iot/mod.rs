@@ -65,28 +65,32 @@ impl Iot {
         &self.scope
     }
 
-    /// DescribeCertificate; `None` when AWS does not know the certificate here (404).
+    /// The run's circuit breaker.
+    pub fn breaker(&self) -> &crate::breaker::Breaker {
+        self.ctx.breaker()
+    }
+
+    /// DescribeCertificate; `None` when AWS does not know the certificate here (404). A reply
+    /// without the description (or its ARN and status) is unreadable: retried.
     pub async fn describe(&self, id: &str) -> Result<Option<CertificateInfo>, CallFailure> {
         let res = self
             .ctx
-            .call(&self.scope, Operation::DescribeCertificate, || {
-                self.client.describe_certificate().certificate_id(id).send()
-            })
+            .call_and_read(
+                &self.scope,
+                Operation::DescribeCertificate,
+                || self.client.describe_certificate().certificate_id(id).send(),
+                |out| {
+                    let d = out.certificate_description?;
+                    Some(CertificateInfo {
+                        arn: d.certificate_arn?,
+                        status: CertStatus::parse(d.status?.as_str()),
+                        owner: d.owned_by,
+                    })
+                },
+            )
             .await;
         match res {
-            Ok(out) => {
-                let d = out.certificate_description.ok_or_else(|| {
-                    CallFailure::local(
-                        "MalformedResponse",
-                        "DescribeCertificate returned no description",
-                    )
-                })?;
-                Ok(Some(CertificateInfo {
-                    arn: d.certificate_arn.unwrap_or_default(),
-                    status: CertStatus::parse(d.status.as_ref().map_or("", |s| s.as_str())),
-                    owner: d.owned_by,
-                }))
-            }
+            Ok(info) => Ok(Some(info)),
             Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
             Err(f) => Err(f),
         }
@@ -112,24 +116,25 @@ impl Iot {
         let mut names = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let out = self
+            // A reply without the list is unreadable: "no policy" must be said, not assumed.
+            let (policies, next_marker) = self
                 .ctx
-                .call(&self.scope, Operation::ListAttachedPolicies, || {
-                    self.client
-                        .list_attached_policies()
-                        .target(arn)
-                        .page_size(250)
-                        .set_marker(marker.clone())
-                        .send()
-                })
+                .call_and_read(
+                    &self.scope,
+                    Operation::ListAttachedPolicies,
+                    || {
+                        self.client
+                            .list_attached_policies()
+                            .target(arn)
+                            .page_size(250)
+                            .set_marker(marker.clone())
+                            .send()
+                    },
+                    |out| Some((out.policies?, out.next_marker)),
+                )
                 .await?;
-            names.extend(
-                out.policies
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|p| p.policy_name),
-            );
-            match out.next_marker {
+            names.extend(policies.into_iter().filter_map(|p| p.policy_name));
+            match next_marker {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => return Ok(names),
             }
@@ -142,8 +147,10 @@ impl Iot {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let out = self
-                .read_page(
+            let (things, next_token) = self
+                .ctx
+                .call_and_read(
+                    &self.scope,
                     Operation::ListPrincipalThings,
                     || {
                         self.client
@@ -153,11 +160,11 @@ impl Iot {
                             .set_next_token(token.clone())
                             .send()
                     },
-                    |o| o.things.is_some(),
+                    |out| Some((out.things?, out.next_token)),
                 )
                 .await?;
-            names.extend(out.things.unwrap_or_default());
-            match out.next_token {
+            names.extend(things);
+            match next_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => return Ok(names),
             }
@@ -290,7 +297,8 @@ impl Iot {
         }
     }
 
-    /// TransferCertificate; returns `transferredCertificateArn`.
+    /// TransferCertificate; returns `transferredCertificateArn`. A reply without it has an
+    /// unknown outcome (the transfer may well have happened): the caller reconciles.
     pub async fn transfer(
         &self,
         id: &str,
@@ -298,16 +306,20 @@ impl Iot {
         message: Option<&str>,
     ) -> Result<String, CallFailure> {
         self.ctx
-            .call(&self.scope, Operation::TransferCertificate, || {
-                self.client
-                    .transfer_certificate()
-                    .certificate_id(id)
-                    .target_aws_account(target)
-                    .set_transfer_message(message.map(str::to_string))
-                    .send()
-            })
+            .call_and_read(
+                &self.scope,
+                Operation::TransferCertificate,
+                || {
+                    self.client
+                        .transfer_certificate()
+                        .certificate_id(id)
+                        .target_aws_account(target)
+                        .set_transfer_message(message.map(str::to_string))
+                        .send()
+                },
+                |o| o.transferred_certificate_arn,
+            )
             .await
-            .map(|o| o.transferred_certificate_arn.unwrap_or_default())
     }
 
     /// CancelCertificateTransfer.
@@ -356,17 +368,22 @@ impl Iot {
         let mut map = HashMap::new();
         let mut marker: Option<String> = None;
         loop {
-            let out = self
+            let (outgoing, next_marker) = self
                 .ctx
-                .call(&self.scope, Operation::ListOutgoingCertificates, || {
-                    self.client
-                        .list_outgoing_certificates()
-                        .page_size(250)
-                        .set_marker(marker.clone())
-                        .send()
-                })
+                .call_and_read(
+                    &self.scope,
+                    Operation::ListOutgoingCertificates,
+                    || {
+                        self.client
+                            .list_outgoing_certificates()
+                            .page_size(250)
+                            .set_marker(marker.clone())
+                            .send()
+                    },
+                    |out| Some((out.outgoing_certificates?, out.next_marker)),
+                )
                 .await?;
-            for c in out.outgoing_certificates.unwrap_or_default() {
+            for c in outgoing {
                 // `transferredTo` names the target whichever account the ARN carries (the
                 // AWS CLI's example shows the target's; it may be the source's). Without it,
                 // an ARN of an account other than ours can only be the target's.
@@ -389,7 +406,7 @@ impl Iot {
                     map.insert(id.to_ascii_lowercase(), to);
                 }
             }
-            match out.next_marker {
+            match next_marker {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => return Ok(map),
             }
@@ -442,12 +459,11 @@ pub async fn caller_account(
         account: "sts".into(),
         region: region.to_string(),
     };
-    let out = ctx
-        .call(&scope, Operation::GetCallerIdentity, || {
-            sts.get_caller_identity().send()
-        })
-        .await?;
-    out.account.ok_or_else(|| {
-        CallFailure::local("MalformedResponse", "GetCallerIdentity returned no account")
-    })
+    ctx.call_and_read(
+        &scope,
+        Operation::GetCallerIdentity,
+        || sts.get_caller_identity().send(),
+        |out| out.account,
+    )
+    .await
 }

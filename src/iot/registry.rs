@@ -12,12 +12,9 @@ use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 use super::{CallFailure, Iot};
 use crate::certificate::CertStatus;
 use crate::pacer::Operation;
-use crate::retry::FailureKind;
 
 /// Largest page every listing of the registry allows.
 const PAGE_SIZE: i32 = 250;
-/// Times one page is asked for when its answer arrives garbled.
-const GARBLED_PAGE_ATTEMPTS: u32 = 8;
 
 /// A certificate as ListCertificates (or ListCertificatesByCA) shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +38,6 @@ pub struct ListedThing {
     pub attributes: HashMap<String, String>,
 }
 
-/// A failure that is a garbled 2xx answer: the call worked but its body could not be read.
-fn is_garbled(f: &CallFailure) -> bool {
-    f.error.kind == FailureKind::Service
-        && f.error.bare_code().is_none()
-        && f.error.http_status.is_some_and(|s| (200..300).contains(&s))
-}
-
 impl Iot {
     /// The rate `op` is paced at now in this client's scope (requests per second), for
     /// estimates.
@@ -55,12 +45,13 @@ impl Iot {
         self.ctx.pacer().current_rate(&self.scope, op)
     }
 
-    /// One page of `op`, paced and retried by the call context, and asked for again while
-    /// it arrives garbled (`complete` says whether the answer holds its list).
+    /// One page of `op`, paced and retried by the call context; a page that arrives garbled
+    /// (unreadable, or without its list: `complete` says) is asked for again like any
+    /// transient failure.
     pub(super) async fn read_page<T, E, F, Fut>(
         &self,
         op: Operation,
-        mut send: F,
+        send: F,
         complete: fn(&T) -> bool,
     ) -> Result<T, CallFailure>
     where
@@ -68,26 +59,9 @@ impl Iot {
         Fut: Future<Output = Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let mut asked = 1;
-        loop {
-            let failure = match self.ctx.call(&self.scope, op, &mut send).await {
-                Ok(out) if complete(&out) => return Ok(out),
-                Ok(_) => CallFailure::local(
-                    "MalformedResponse",
-                    format!("{op} answered without its list"),
-                ),
-                Err(f) if is_garbled(&f) => f,
-                Err(f) => return Err(f),
-            };
-            if asked >= GARBLED_PAGE_ATTEMPTS {
-                return Err(CallFailure {
-                    attempts: asked,
-                    ..failure
-                });
-            }
-            tracing::debug!(op = op.name(), error = %failure, "garbled page, asking again");
-            asked += 1;
-        }
+        self.ctx
+            .call_and_read(&self.scope, op, send, |out| complete(&out).then_some(out))
+            .await
     }
 
     /// Every certificate of the account in this region (ListCertificates), or only those

@@ -40,7 +40,8 @@ use crate::certificate::CertStatus;
 
 const MAGIC: &[u8; 8] = b"ICMCKPT\n";
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
-const FORMAT: u32 = 1;
+// 2: failures record whether they were rolled back; undo kept until transferred.
+const FORMAT: u32 = 2;
 /// The part of the ledger just before the covered length whose digest is kept.
 const SEAM_BYTES: u64 = 1 << 20;
 /// Bytes of one sorted record in the file.
@@ -90,7 +91,7 @@ pub(super) enum Rejected {
     Truncated { covered: u64, len: u64 },
     #[error("the ledger's bytes before offset {0} are not those it covers: the ledger was edited or replaced")]
     Edited(u64),
-    #[error("it leaves out what prepare changed, which `cancel --restore` needs")]
+    #[error("it leaves out what prepare changed, which `cancel --restore` (or a rollback) needs")]
     NoUndo,
 }
 
@@ -126,6 +127,7 @@ pub(super) fn load(
     let kept = match r.u8()? {
         0 => UndoHistory::Drop,
         1 => UndoHistory::Keep,
+        2 => UndoHistory::UntilTransferred,
         other => return Err(Rejected::Damaged(format!("undo history {other}"))),
     };
     let header_digest: [u8; 32] = r.array()?;
@@ -150,7 +152,7 @@ pub(super) fn load(
     if seam > covered.len || range_digest(ledger, covered.len - seam, covered.len)? != seam_digest {
         return Err(Rejected::Edited(covered.len));
     }
-    if undo == UndoHistory::Keep && kept == UndoHistory::Drop {
+    if !kept.covers(undo) {
         return Err(Rejected::NoUndo);
     }
 
@@ -231,23 +233,25 @@ pub(super) fn load(
     }
 
     let mut state = LedgerState::new(undo);
-    if undo == UndoHistory::Drop {
+    if undo != UndoHistory::Keep {
+        // A checkpoint that kept more than this run wants: drop what it does not keep.
         for (key, d) in details.iter_mut() {
-            d.undo = None;
-            if d.open_intent.is_none() && d.failure.is_none() {
-                let rec = match key {
-                    CertKey::Hex(bytes) => sorted
-                        .binary_search_by(|s| s.key.cmp(bytes))
-                        .ok()
-                        .map(|i| &mut sorted[i].rec),
-                    CertKey::Text(text) => other.get_mut(text),
-                };
-                if let Some(rec) = rec {
-                    rec.has_details = false;
-                }
+            let rec = match key {
+                CertKey::Hex(bytes) => sorted
+                    .binary_search_by(|s| s.key.cmp(bytes))
+                    .ok()
+                    .map(|i| &mut sorted[i].rec),
+                CertKey::Text(text) => other.get_mut(text),
+            };
+            let Some(rec) = rec else { continue };
+            if undo == UndoHistory::Drop || rec.state == ItemState::Transferred {
+                d.undo = None;
+            }
+            if d.open_intent.is_none() && d.failure.is_none() && d.undo.is_none() {
+                rec.has_details = false;
             }
         }
-        details.retain(|_, d| d.open_intent.is_some() || d.failure.is_some());
+        details.retain(|_, d| d.open_intent.is_some() || d.failure.is_some() || d.undo.is_some());
     }
     state.restore(sorted, other, details, table, runs);
     Ok(Some(Loaded { state, covered }))
@@ -302,6 +306,7 @@ fn write_file(
     w.u8(match state.undo {
         UndoHistory::Drop => 0,
         UndoHistory::Keep => 1,
+        UndoHistory::UntilTransferred => 2,
     })?;
     w.bytes(header)?;
     w.u64(covered.len)?;
@@ -530,7 +535,12 @@ fn write_failure(w: &mut Encoder, f: &Failure) -> io::Result<()> {
     w.option(f.http_status.as_ref(), |w, s| w.u16(*s))?;
     w.str(&f.message)?;
     w.u32(f.attempts)?;
-    w.u8(u8::from(f.retryable))
+    w.u8(u8::from(f.retryable))?;
+    w.u8(match f.rolled_back {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    })
 }
 
 fn read_failure(r: &mut Decoder) -> Result<Failure, Rejected> {
@@ -541,6 +551,12 @@ fn read_failure(r: &mut Decoder) -> Result<Failure, Rejected> {
         message: r.str()?,
         attempts: r.u32()?,
         retryable: r.u8()? != 0,
+        rolled_back: match r.u8()? {
+            0 => None,
+            1 => Some(false),
+            2 => Some(true),
+            other => return Err(Rejected::Damaged(format!("rolled_back {other}"))),
+        },
     })
 }
 

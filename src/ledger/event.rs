@@ -181,6 +181,10 @@ pub struct Details {
     /// The stage a failure happened in (on `failed` events of other stages' items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_stage: Option<Stage>,
+    /// On a `failed` event: `true` when what prepare changed was undone (the devices are
+    /// back), `false` when changes are left; absent when nothing had been changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<bool>,
 }
 
 impl Details {

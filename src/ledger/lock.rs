@@ -1,7 +1,7 @@
 //! One run per ledger: an exclusive lock on `LEDGER.lock`, which holds the owner's pid.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::LedgerError;
@@ -13,6 +13,19 @@ pub(super) struct LedgerLock {
 
 impl LedgerLock {
     pub(super) fn acquire(ledger: &Path) -> Result<LedgerLock, LedgerError> {
+        // Before the lock file is made: a ledger path that can never be a ledger leaves
+        // nothing behind (and a FIFO is never opened, which could block).
+        if let Ok(meta) = std::fs::metadata(ledger) {
+            if !meta.is_file() {
+                let (kind, what) = if meta.is_dir() {
+                    (io::ErrorKind::IsADirectory, "is a directory")
+                } else {
+                    (io::ErrorKind::InvalidInput, "is not a regular file")
+                };
+                let why = format!("{what}: --ledger takes the path of a ledger file");
+                return Err(LedgerError::io(ledger, io::Error::new(kind, why)));
+            }
+        }
         let mut p = ledger.as_os_str().to_owned();
         p.push(".lock");
         let lock_path = PathBuf::from(p);

@@ -86,6 +86,14 @@ pub enum LedgerError {
         /// Kind this command writes.
         expected: String,
     },
+    /// The ledger was written by a newer version of the tool.
+    #[error("ledger {path} was written by a newer iot-cert-migrate (ledger format {format}; this one reads format {FORMAT_VERSION}): upgrade iot-cert-migrate; nothing was changed")]
+    NewerFormat {
+        /// The ledger.
+        path: PathBuf,
+        /// The format its header names.
+        format: u32,
+    },
     /// The writer task has stopped (after an earlier write error).
     #[error("the ledger writer has stopped")]
     WriterGone,
@@ -178,7 +186,7 @@ pub struct OpenOptionsLedger<'a> {
     pub manifest_path: &'a Path,
     /// Manifest SHA-256.
     pub manifest_sha256: &'a str,
-    /// Whether the state keeps what prepare changed (cancel --restore).
+    /// Whether the state keeps what prepare changed (cancel --restore, rollback).
     pub undo: UndoHistory,
 }
 

@@ -76,6 +76,22 @@ pub(super) fn replay(
         }
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
+        if lineno == 1 {
+            // Checked before anything else: a newer tool's ledger, with or without its
+            // newline, is neither torn nor damaged, and must not be touched.
+            if let Ok(AnyLine {
+                format: Some(format),
+                ..
+            }) = serde_json::from_slice::<AnyLine>(&line)
+            {
+                if format > FORMAT_VERSION {
+                    return Err(LedgerError::NewerFormat {
+                        path: path.to_path_buf(),
+                        format,
+                    });
+                }
+            }
+        }
         let parsed = parse_line(&line, lineno, header.is_none(), state);
         match parsed {
             Ok(Some(h)) => header = Some(h),
@@ -84,7 +100,9 @@ pub(super) fn replay(
                 // Only a last line that lacks its newline can be a torn write (the header
                 // too, when the run that created the ledger died writing it).
                 let at_end = reader.fill_buf().map(|b| b.is_empty()).unwrap_or(false);
-                if !complete && at_end && (header.is_some() || lineno == 1) {
+                // A torn write is cut inside its JSON object: a whole object is not torn.
+                let whole = serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_ok();
+                if !complete && at_end && !whole && (header.is_some() || lineno == 1) {
                     warnings.push(format!(
                         "ledger {}:{}: ignoring an incomplete last line (a write was interrupted); it is kept in {}",
                         path.display(),

@@ -20,14 +20,29 @@ use serde::{Deserialize, Serialize};
 use super::event::{Action, Details, Event, Outcome, Stage};
 use crate::certificate::CertStatus;
 
-/// Whether a ledger's state keeps what prepare changed. Only undo (`cancel --restore`) needs
-/// it; without it a large ledger's state stays small.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a ledger's state keeps what prepare changed. Only undo (`cancel --restore`, and the
+/// rollback of a failed transfer) needs it; without it a large ledger's state stays small.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UndoHistory {
     /// Keep it (`cancel --restore`).
     Keep,
+    /// Keep it until the certificate is transferred (`transfer`, which undoes prepare only
+    /// for certificates that failed): a finished certificate costs nothing more.
+    UntilTransferred,
     /// Leave it out.
+    #[default]
     Drop,
+}
+
+impl UndoHistory {
+    /// Whether a state kept this way holds everything a state kept as `wanted` needs.
+    pub fn covers(self, wanted: UndoHistory) -> bool {
+        match self {
+            UndoHistory::Keep => true,
+            UndoHistory::UntilTransferred => wanted != UndoHistory::Keep,
+            UndoHistory::Drop => wanted == UndoHistory::Drop,
+        }
+    }
 }
 
 /// The state of one certificate as the ledger tells it.
@@ -83,6 +98,9 @@ pub struct Failure {
     pub attempts: u32,
     /// The cause may go away by itself: a plain rerun tries the item again.
     pub retryable: bool,
+    /// What prepare changed was undone (`Some(true)`) or is left (`Some(false)`); `None`:
+    /// nothing had been changed.
+    pub rolled_back: Option<bool>,
 }
 
 /// What prepare changed, so that `cancel --restore` can undo it.
@@ -130,7 +148,7 @@ pub struct ItemRecord<'a> {
     pub open_intent: Option<&'a OpenIntent>,
     /// Set while state is `Failed`.
     pub failure: Option<&'a Failure>,
-    /// What prepare changed (kept only with [`UndoHistory::Keep`]).
+    /// What prepare changed (kept as the state's [`UndoHistory`] says).
     pub undo: Option<&'a Undo>,
 }
 
@@ -546,7 +564,7 @@ impl LedgerState {
             );
             next.destination = self.intern_destination(destination);
         }
-        let keep_undo = self.undo == UndoHistory::Keep;
+        let keep_undo = self.undo != UndoHistory::Drop;
         let d = &ev.details;
         let mut details = if rec.has_details {
             self.details.remove(&key).unwrap_or_default()
@@ -575,6 +593,9 @@ impl LedgerState {
             Outcome::Transferred => {
                 details.open_intent = None;
                 details.failure = None;
+                if self.undo == UndoHistory::UntilTransferred {
+                    details.undo = None;
+                }
                 next.state = ItemState::Transferred;
             }
             Outcome::Failed => {
@@ -587,6 +608,7 @@ impl LedgerState {
                     message: d.message.clone().unwrap_or_default(),
                     attempts: d.attempts.unwrap_or(0),
                     retryable: d.retryable.unwrap_or(false),
+                    rolled_back: d.rolled_back,
                 });
             }
             Outcome::Cancelled => terminal(&mut next, &mut details, ItemState::Cancelled),

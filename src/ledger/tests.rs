@@ -220,6 +220,7 @@ async fn varied_ledger(path: &Path, undo: UndoHistory) {
                     message: Some(format!("failure {n}")),
                     attempts: Some(5),
                     retryable: Some(true),
+                    rolled_back: (n % 10 == 0).then_some(n % 20 == 0),
                     ..Default::default()
                 };
                 w.record(ev(Stage::Transfer, Outcome::Failed, failed))
@@ -265,7 +266,11 @@ fn full_replay(path: &Path, undo: UndoHistory) -> LedgerState {
 async fn a_checkpoint_gives_the_same_state_as_reading_every_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.jsonl");
-    for undo in [UndoHistory::Drop, UndoHistory::Keep] {
+    for undo in [
+        UndoHistory::Drop,
+        UndoHistory::UntilTransferred,
+        UndoHistory::Keep,
+    ] {
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(checkpoint_path(&path));
         varied_ledger(&path, undo).await;
@@ -431,6 +436,31 @@ async fn restore_does_not_start_from_a_checkpoint_without_the_undo_history() {
         snapshot(&state),
         snapshot(&full_replay(&path, UndoHistory::Keep))
     );
+}
+
+#[tokio::test]
+async fn a_checkpoint_that_kept_more_serves_a_run_that_keeps_less() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    varied_ledger(&path, UndoHistory::Keep).await;
+    for undo in [UndoHistory::UntilTransferred, UndoHistory::Drop] {
+        let (_, state, warnings) = Ledger::read_only(&path, undo).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            snapshot(&state),
+            snapshot(&full_replay(&path, undo)),
+            "{undo:?}"
+        );
+    }
+    // Certificate 2 was transferred after its detach, 1 was not (n % 5 == 1).
+    let (_, state, _) = Ledger::read_only(&path, UndoHistory::UntilTransferred).unwrap();
+    assert!(state.get(&numbered_id(2)).unwrap().undo.is_none());
+    assert!(state.get(&numbered_id(1)).unwrap().undo.is_some());
+    // Kept until transferred is not enough for `cancel --restore`: the whole ledger is read.
+    let other = dir.path().join("m.jsonl");
+    varied_ledger(&other, UndoHistory::UntilTransferred).await;
+    let (_, state, _) = Ledger::read_only(&other, UndoHistory::Keep).unwrap();
+    assert!(state.get(&numbered_id(2)).unwrap().undo.is_some());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::ledger::{
     Via,
 };
 use crate::pacer::Scope;
-use crate::pipeline::ItemEnd;
+use crate::pipeline::{FailedOn, ItemEnd};
 
 use super::change::Change;
 use super::check::{self, Finding, Side};
@@ -113,7 +113,9 @@ impl Acceptor {
                 (Settled::TookEffect, Action::Accept) | (_, Action::AttachPolicy) => {
                     via = Via::Reconciled
                 }
-                _ if work.mandate == Mandate::SettleOnly => return Ok(ItemEnd::Failed),
+                _ if work.mandate == Mandate::SettleOnly => {
+                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
+                }
                 _ => {}
             }
         }
@@ -245,7 +247,9 @@ impl Rejecter {
                         .await?;
                     return Ok(ItemEnd::Done);
                 }
-                _ if work.mandate == Mandate::SettleOnly => return Ok(ItemEnd::Failed),
+                _ if work.mandate == Mandate::SettleOnly => {
+                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
+                }
                 _ => {}
             }
         }

@@ -2,13 +2,14 @@
 //! outcome is checked against AWS before the call is ever sent again), the settling of an
 //! intent an earlier run left open, and the failures.
 
+use crate::breaker::FailedCall;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{
     Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Via,
 };
 use crate::manifest::ManifestRow;
-use crate::pipeline::ItemEnd;
-use crate::retry::{ErrorClass, FailureKind};
+use crate::pipeline::{FailedOn, ItemEnd};
+use crate::retry::ErrorClass;
 
 use super::change::Change;
 use super::check::{self, Finding, Side};
@@ -109,23 +110,49 @@ impl<'a> Item<'a> {
         code: &str,
         message: String,
     ) -> Result<ItemEnd, LedgerError> {
-        tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, code, "{message}");
-        let details = Details {
-            error_code: Some(code.to_string()),
-            message: Some(message),
-            attempts: Some(1),
-            ..Default::default()
-        };
-        self.record(stage, Outcome::Failed, details).await?;
-        Ok(ItemEnd::Failed)
+        self.fail_with(stage, refusal_details(code, message), None)
+            .await
     }
 
-    /// Records a failed call and ends the item.
+    /// Records a failed call and ends the item; a refusal of the credentials ends it without
+    /// a failure (it is not the certificate's: it stays pending for the next run).
     pub async fn fail_call(&self, stage: Stage, f: &CallFailure) -> Result<ItemEnd, LedgerError> {
-        tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, "{f}");
-        let details = error_details(&Details::default(), f);
+        if f.error.class() == ErrorClass::Credentials {
+            return Ok(self.interrupted(f));
+        }
+        self.fail_with(stage, error_details(&Details::default(), f), Some(f))
+            .await
+    }
+
+    /// The end of an item whose credentials were refused: nothing is recorded.
+    pub fn interrupted(&self, f: &CallFailure) -> ItemEnd {
+        tracing::debug!(certificate = %self.row.certificate_id, "stopped: {f}");
+        ItemEnd::Interrupted
+    }
+
+    /// Records a failure with `details` (which say whether it was rolled back) and ends the
+    /// item; `call` is the failed call, if one was the cause.
+    pub async fn fail_with(
+        &self,
+        stage: Stage,
+        details: Details,
+        call: Option<&CallFailure>,
+    ) -> Result<ItemEnd, LedgerError> {
+        let code = details.error_code.as_deref().unwrap_or("");
+        let message = details.message.as_deref().unwrap_or("");
+        tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, code, "{message}");
+        let rolled_back = details.rolled_back;
         self.record(stage, Outcome::Failed, details).await?;
-        Ok(ItemEnd::Failed)
+        let on = match call.and_then(|f| Some((f.op?, f))) {
+            Some((op, f)) => FailedOn::Call(Box::new(FailedCall {
+                certificate_id: self.row.certificate_id.clone(),
+                op,
+                error: f.error.clone(),
+                rolled_back,
+            })),
+            None => FailedOn::Refusal,
+        };
+        Ok(ItemEnd::Failed(on))
     }
 
     /// The one way every workflow settles an intent an earlier run left open: ask AWS
@@ -192,9 +219,11 @@ impl<'a> Item<'a> {
     }
 
     /// One write-ahead step: intent, call, outcome. After an unknown outcome AWS is asked
-    /// whether the call took effect; the call is sent again only when it did not. A
-    /// transfer's success is its terminal `transferred` event (with the ARN); any other
-    /// change's is `done`.
+    /// whether the call took effect; the call is sent again only when it did not. A refusal
+    /// that the tool's own delivery could explain (409/410: a duplicate delivery of this very
+    /// request took effect, and this is the answer to the second copy) is checked the same
+    /// way before it counts as a refusal. A transfer's success is its terminal `transferred`
+    /// event (with the ARN); any other change's is `done`.
     pub async fn step(
         &self,
         iot: &Iot,
@@ -212,7 +241,7 @@ impl<'a> Item<'a> {
                 }
                 Err(f) => f,
             };
-            if !f.outcome_unknown {
+            if !f.outcome_unknown && !own_delivery_could_explain(&f) {
                 self.record(stage, Outcome::NotDone, error_details(&details, &f))
                     .await?;
                 return Ok(StepEnd::Refused(f));
@@ -235,6 +264,16 @@ impl<'a> Item<'a> {
                 }) => {
                     self.succeeded(change, Via::Reconciled, None).await?;
                     return Ok(StepEnd::Done);
+                }
+                // A real refusal: AWS shows the call did not take effect.
+                Ok(Finding {
+                    took_effect: Some(false),
+                    ..
+                }) if !f.outcome_unknown => {
+                    let mut d = error_details(&details, &f);
+                    d.via = Some(Via::Reconciled);
+                    self.record(stage, Outcome::NotDone, d).await?;
+                    return Ok(StepEnd::Refused(f));
                 }
                 Ok(Finding {
                     took_effect: Some(false),
@@ -281,16 +320,25 @@ impl<'a> Item<'a> {
     }
 }
 
+/// Whether a refusal of a mutating call could be the answer to a second delivery of the
+/// tool's own request (a 409 "already pending", a 410 "already done"): then the first
+/// delivery may have taken effect, and AWS is asked before the refusal is believed.
+fn own_delivery_could_explain(f: &CallFailure) -> bool {
+    f.op.is_some_and(|op| op.is_mutating()) && matches!(f.error.http_status, Some(409 | 410))
+}
+
 /// The error code a failure is reported under: AWS's, or a name for what happened.
 pub fn error_code(f: &CallFailure) -> String {
-    match (&f.error.code, f.error.kind) {
-        (Some(c), _) => c.clone(),
-        (None, FailureKind::Timeout) => "Timeout".into(),
-        (None, FailureKind::Dispatch) => "ConnectionError".into(),
-        (None, _) => match f.error.http_status {
-            Some(s) => format!("HTTP{s}"),
-            None => "Error".into(),
-        },
+    f.error.code_name()
+}
+
+/// The details of a failure of the tool's own making.
+pub fn refusal_details(code: &str, message: String) -> Details {
+    Details {
+        error_code: Some(code.to_string()),
+        message: Some(message),
+        attempts: Some(1),
+        ..Default::default()
     }
 }
 

@@ -4,7 +4,14 @@
 //! ListAttachedPolicies, ListPrincipalThings); refuse anything the operator did not allow
 //! before changing anything; deactivate and detach (each a write-ahead step);
 //! TransferCertificate.
+//!
+//! A certificate that fails after prepare changed it is rolled back (by default): the same
+//! write-ahead steps as `cancel --restore` re-attach its policies and things and re-activate
+//! it, from what the ledger recorded, so its devices come back instead of waiting offline.
+//! When the circuit breaker trips, an item in flight stops before its next change and is
+//! rolled back the same way (unless AWS refused the credentials or is out of reach).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,13 +19,14 @@ use tokio::time::Instant;
 use super::work::{Mandate, Work};
 use crate::certificate::{cert_arn, CertStatus};
 use crate::iot::{AccountClients, CallFailure, Iot};
-use crate::ledger::{Action, Details, LedgerError, LedgerWriter, Outcome, Stage, Via};
-use crate::pipeline::ItemEnd;
-use crate::retry::Backoff;
+use crate::ledger::{Action, Details, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via};
+use crate::pacer::Operation;
+use crate::pipeline::{FailedOn, ItemEnd};
+use crate::retry::{Backoff, CallError};
 
-use super::change::{prepare_changes, Change};
+use super::change::{prepare_changes, restore_changes, Change};
 use super::check::{self, Finding, Side};
-use super::item::{Item, Settled, StepEnd};
+use super::item::{error_details, refusal_details, Item, Settled, StepEnd};
 use super::observe::{observe, Observed};
 
 /// The destructive steps of prepare the operator allowed (`--deactivate`,
@@ -37,6 +45,58 @@ pub struct Allowed {
 /// waited out, by default (`--propagation-wait`): AWS applies detaches asynchronously
 /// ("several seconds" for DetachThingPrincipal).
 pub const DEFAULT_PROPAGATION_WAIT: Duration = Duration::from_secs(30);
+/// What happens to a certificate that fails after prepare changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollback {
+    /// Undo the changes (the default).
+    OnFailure,
+    /// Leave them (`--no-rollback`): the next run, or `cancel --restore`, takes it from there.
+    Never,
+}
+
+/// How a rollback went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RolledBack {
+    /// Nothing was left to undo.
+    Nothing,
+    /// Every change was undone.
+    Done,
+    /// `--no-rollback`.
+    NotAsked,
+    /// Calls cannot succeed now (credentials refused, AWS out of reach).
+    Impossible(String),
+    /// A step failed or its outcome is unknown.
+    Incomplete(String),
+}
+
+impl RolledBack {
+    /// The failure event's `rolled_back`, and what the failure message adds.
+    fn note(&self) -> (Option<bool>, String) {
+        let left = "it stays deactivated or detached: the next run that transfers it, or `cancel --restore`, ends that";
+        match self {
+            RolledBack::Nothing => (None, String::new()),
+            RolledBack::Done => (
+                Some(true),
+                "; rolled back: its policies, things and status are as before the run".into(),
+            ),
+            RolledBack::NotAsked => (
+                Some(false),
+                format!("; not rolled back (--no-rollback): {left}"),
+            ),
+            RolledBack::Impossible(why) | RolledBack::Incomplete(why) => {
+                (Some(false), format!("; not rolled back ({why}): {left}"))
+            }
+        }
+    }
+}
+
+/// Why an item fails, before the failure is recorded.
+enum Failing {
+    /// The tool's own refusal.
+    Refusal { code: &'static str, message: String },
+    /// A call AWS refused (or that failed for good).
+    Call(CallFailure),
+}
 
 /// The waits between those transfers: 0.5 s, doubling, at most 5 s each.
 const PROPAGATION_BACKOFF: Backoff = Backoff {
@@ -54,24 +114,31 @@ const STATE: &str = "CertificateStateException";
 /// Prepares and transfers certificates with the source account's credentials.
 pub struct Migrator {
     ledger: LedgerWriter,
+    state: Arc<Mutex<LedgerState>>,
     clients: AccountClients,
     allowed: Allowed,
+    rollback: Rollback,
     max_attempts: u32,
     propagation_wait: Duration,
 }
 
 impl Migrator {
-    /// A worker writing to `ledger`, acting through `clients` (the source account's).
+    /// A worker writing to `ledger` (whose `state` keeps what prepare changed), acting
+    /// through `clients` (the source account's).
     pub fn new(
         ledger: LedgerWriter,
+        state: Arc<Mutex<LedgerState>>,
         clients: AccountClients,
         allowed: Allowed,
+        rollback: Rollback,
         max_attempts: u32,
     ) -> Self {
         Migrator {
             ledger,
+            state,
             clients,
             allowed,
+            rollback,
             max_attempts,
             propagation_wait: DEFAULT_PROPAGATION_WAIT,
         }
@@ -89,8 +156,13 @@ impl Migrator {
         let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
         let iot = self.clients.for_row(row);
         if let Some(open) = &work.open {
-            if !matches!(open.stage, Stage::Prepare | Stage::Transfer) {
-                // A cancel, restore or accept intent: only that command can settle it.
+            // A restore intent is a rollback's (or `cancel --restore`'s): the ledger's undo
+            // history takes it from there once it is settled.
+            if !matches!(
+                open.stage,
+                Stage::Prepare | Stage::Transfer | Stage::Restore
+            ) {
+                // A cancel or accept intent: only that command can settle it.
                 tracing::warn!(certificate = %row.certificate_id, "in doubt after an interrupted {}: run that command again", open.stage);
                 return Ok(ItemEnd::InDoubt);
             }
@@ -100,7 +172,7 @@ impl Migrator {
                 Settled::TookEffect | Settled::NotDone => {}
             }
             if work.mandate == Mandate::SettleOnly {
-                return Ok(ItemEnd::Failed);
+                return Ok(ItemEnd::Failed(FailedOn::Refusal));
             }
         }
 
@@ -112,19 +184,23 @@ impl Migrator {
                 things,
             }) => (info, policies, things),
             Ok(Observed::NotFound) => {
-                let details = Details {
-                    error_code: Some("ResourceNotFoundException".into()),
-                    http_status: Some(404),
-                    message: Some(format!(
-                        "certificate not found in the source account ({})",
-                        iot.scope().region
-                    )),
-                    attempts: Some(1),
-                    ..Default::default()
+                // AWS's answer, counted by the breaker: a whole manifest "not found" is a
+                // wrong region or account, not a fleet of missing certificates.
+                let message = format!(
+                    "certificate not found in the source account ({})",
+                    iot.scope().region
+                );
+                let error = CallError::service(Some("ResourceNotFoundException"), 404, message);
+                let not_found = CallFailure {
+                    error,
+                    attempts: 1,
+                    outcome_unknown: false,
+                    op: Some(Operation::DescribeCertificate),
                 };
-                item.record(Stage::Prepare, Outcome::Failed, details)
-                    .await?;
-                return Ok(ItemEnd::Failed);
+                let details = error_details(&Details::default(), &not_found);
+                return item
+                    .fail_with(Stage::Prepare, details, Some(&not_found))
+                    .await;
             }
             Ok(Observed::SameAccount(_)) => {
                 let message = format!(
@@ -147,23 +223,124 @@ impl Migrator {
         };
 
         // Refuse what the operator did not allow, before touching anything.
+        let arn = info.arn.as_str();
         let active = info.status == CertStatus::Active;
         let refusals = self.refusals(active, &policies, &things);
         if !refusals.is_empty() {
-            return item
-                .fail(Stage::Prepare, "NotAllowed", refusals.join("; "))
-                .await;
+            let message = refusals.join("; ");
+            let refusal = Failing::Refusal {
+                code: "NotAllowed",
+                message,
+            };
+            return self.fail(&item, iot, arn, Stage::Prepare, refusal).await;
         }
 
         for change in prepare_changes(active, &policies, &things) {
-            match item.step(iot, &change, &info.arn).await? {
+            if let Some(end) = self.interrupted(&item, iot, arn).await? {
+                return Ok(end);
+            }
+            match item.step(iot, &change, arn).await? {
                 StepEnd::Done => {}
-                StepEnd::Refused(f) => return item.fail_call(Stage::Prepare, &f).await,
+                StepEnd::Refused(f) => {
+                    return self
+                        .fail(&item, iot, arn, Stage::Prepare, Failing::Call(f))
+                        .await
+                }
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
+        if let Some(end) = self.interrupted(&item, iot, arn).await? {
+            return Ok(end);
+        }
         let detached = !policies.is_empty() || !things.is_empty();
-        self.transfer(&item, iot, &info.arn, detached).await
+        self.transfer(&item, iot, arn, detached).await
+    }
+
+    /// Ends an item that failed: rolls back what prepare changed (unless told not to), then
+    /// records the failure, saying whether it was rolled back.
+    async fn fail(
+        &self,
+        item: &Item<'_>,
+        iot: &Iot,
+        arn: &str,
+        stage: Stage,
+        failing: Failing,
+    ) -> Result<ItemEnd, LedgerError> {
+        let (mut details, call) = match failing {
+            Failing::Refusal { code, message } => (refusal_details(code, message), None),
+            // Not the certificate's fault, and nothing can be undone without credentials.
+            Failing::Call(f) if f.error.class() == crate::retry::ErrorClass::Credentials => {
+                return Ok(item.interrupted(&f))
+            }
+            Failing::Call(f) => (error_details(&Details::default(), &f), Some(f)),
+        };
+        let (rolled_back, note) = self.roll_back(item, iot, arn).await?.note();
+        details.rolled_back = rolled_back;
+        if let Some(m) = details.message.as_mut() {
+            m.push_str(&note);
+        }
+        item.fail_with(stage, details, call.as_ref()).await
+    }
+
+    /// After the breaker tripped, an item in flight goes no further: what prepare changed
+    /// is undone where calls still work, and the item stays pending (no failure: it did not
+    /// fail). `None`: go on.
+    async fn interrupted(
+        &self,
+        item: &Item<'_>,
+        iot: &Iot,
+        arn: &str,
+    ) -> Result<Option<ItemEnd>, LedgerError> {
+        if !iot.breaker().is_tripped() {
+            return Ok(None);
+        }
+        let rolled = self.roll_back(item, iot, arn).await?;
+        tracing::info!(certificate = %item.row().certificate_id, "stopped by the circuit breaker before its next change ({rolled:?})");
+        Ok(Some(ItemEnd::Interrupted))
+    }
+
+    /// Undoes what prepare changed on the certificate (in this run and earlier ones, as the
+    /// ledger recorded it), with the write-ahead steps of `cancel --restore`.
+    async fn roll_back(
+        &self,
+        item: &Item<'_>,
+        iot: &Iot,
+        arn: &str,
+    ) -> Result<RolledBack, LedgerError> {
+        let undo = {
+            let state = self.state.lock().expect("ledger state");
+            state
+                .get(&item.row().certificate_id)
+                .and_then(|r| r.undo.cloned())
+        };
+        let Some(undo) = undo.filter(|u| !u.is_empty()) else {
+            return Ok(RolledBack::Nothing);
+        };
+        if self.rollback == Rollback::Never {
+            return Ok(RolledBack::NotAsked);
+        }
+        if let Some(trip) = iot.breaker().trip().filter(|t| !t.allows_calls()) {
+            let why = match trip {
+                crate::breaker::Trip::Credentials { .. } => "AWS refused the credentials",
+                _ => "AWS is out of reach",
+            };
+            return Ok(RolledBack::Impossible(why.into()));
+        }
+        for change in restore_changes(&undo) {
+            match item.step(iot, &change, arn).await? {
+                StepEnd::Done => {}
+                StepEnd::Refused(f) => {
+                    return Ok(RolledBack::Incomplete(format!("{}: {f}", change.action())))
+                }
+                StepEnd::InDoubt => {
+                    return Ok(RolledBack::Incomplete(format!(
+                        "the outcome of {} is unknown",
+                        change.action()
+                    )))
+                }
+            }
+        }
+        Ok(RolledBack::Done)
     }
 
     /// Why prepare may not go on without another flag (empty: it may).
@@ -279,7 +456,9 @@ impl Migrator {
             if detached && conflict {
                 return self.conflict_after_wait(item, iot, arn, &f).await;
             }
-            return item.fail_call(Stage::Transfer, &f).await;
+            return self
+                .fail(item, iot, arn, Stage::Transfer, Failing::Call(f))
+                .await;
         }
     }
 
@@ -334,7 +513,11 @@ impl Migrator {
             iot.principal_things(arn).await,
         ) {
             (Ok(p), Ok(t)) => (p, t),
-            (Err(e), _) | (_, Err(e)) => return item.fail_call(Stage::Transfer, &e).await,
+            (Err(e), _) | (_, Err(e)) => {
+                return self
+                    .fail(item, iot, arn, Stage::Transfer, Failing::Call(e))
+                    .await
+            }
         };
         let mut attached = Vec::new();
         if !policies.is_empty() {
@@ -357,6 +540,10 @@ impl Migrator {
                 attached.join(" and ")
             )
         };
-        item.fail(Stage::Transfer, CONFLICT, message).await
+        let refusal = Failing::Refusal {
+            code: CONFLICT,
+            message,
+        };
+        self.fail(item, iot, arn, Stage::Transfer, refusal).await
     }
 }

@@ -24,6 +24,6 @@ pub use cancel::{Canceller, Restore};
 pub use change::Change;
 pub use check::{Finding, Side};
 pub use item::{Item, Settled, StepEnd};
-pub use migrate::{Allowed, Migrator};
+pub use migrate::{Allowed, Migrator, Rollback};
 pub use observe::{observe, Observed};
 pub use work::{Mandate, Pick, Work};

@@ -35,7 +35,10 @@
 //! * The same certificate listed twice for the same target account and region
 //!   is counted once, with a warning naming both lines; listed for two
 //!   different targets (or regions) it is an error naming both lines.
-//! * It must be a regular file, not a pipe: it is read twice.
+//! * It must be a regular file, not a pipe: it is read twice. A FIFO or a device is refused
+//!   without being opened (opening a FIFO blocks until someone writes to it).
+//! * A row (record) longer than [`MAX_ROW_BYTES`] (1 MiB) is an error at once: the file is
+//!   not a manifest, and holding the row would cost memory without bound.
 //!
 //! Every problem carries the physical line (1-based) where its row starts and
 //! the 1-based column of the offending cell, and all of them are collected in
@@ -82,6 +85,9 @@ const CHUNK_BYTES: usize = 1 << 20;
 const CSV_BUFFER_BYTES: usize = 64 * 1024;
 /// Buffer of [`ManifestWriter`].
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+/// Longest row (record) accepted: a longer one is refused at once, before it is held in
+/// memory (a valid row is under 300 bytes).
+pub const MAX_ROW_BYTES: usize = 1 << 20;
 /// Longest cell value quoted in a problem message.
 const MAX_SHOWN_CHARS: usize = 72;
 
@@ -187,7 +193,25 @@ impl Manifest {
         let digester = Digester::new();
         let mut header: Option<(Columns, u64)> = None;
 
-        while let Some(record) = scanner.next_record().map_err(io_error)? {
+        loop {
+            let record = match scanner.next_record() {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(e) => match RowTooLong::of(&e) {
+                    // Nothing after it can be read as rows: report it with what came before.
+                    Some(too_long) => {
+                        problems.report(too_long.line, None, || {
+                            format!(
+                                "this row is longer than {} bytes ({} MiB): not a manifest row; is this the right file?",
+                                thousands(MAX_ROW_BYTES),
+                                MAX_ROW_BYTES >> 20
+                            )
+                        });
+                        return Err(problems.into_invalid(path));
+                    }
+                    None => return Err(io_error(e)),
+                },
+            };
             let line = record.line;
             if record.broken_comment {
                 problems.report(line, None, || {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{hex, ManifestError, CHUNK_BYTES, CSV_BUFFER_BYTES};
+use super::{hex, ManifestError, CHUNK_BYTES, CSV_BUFFER_BYTES, MAX_ROW_BYTES};
 
 /// Reads the file a chunk at a time, hashing each chunk and the whole file
 /// as it goes, so pass 1 reads the file only once. Pass 1 records the chunk
@@ -36,6 +36,33 @@ pub(super) struct ChunkReader {
     pub(super) tail: [u8; 2],
     /// Whether a read found the end of the file.
     pub(super) eof: bool,
+    /// Where the record being read starts (set by [`Scanner`]): a record longer than
+    /// [`MAX_ROW_BYTES`] is refused before the parser holds it all.
+    pub(super) record_start: u64,
+}
+
+/// The error [`ChunkReader`] wraps in an `io::Error` when a record grows past
+/// [`MAX_ROW_BYTES`]: a 200 MB file without a line end is not a manifest row, and reading it
+/// as one would hold all of it (several times over) in memory.
+#[derive(Debug)]
+pub(super) struct RowTooLong {
+    /// The line the record starts on.
+    pub(super) line: u64,
+}
+
+impl fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a row longer than {} bytes", MAX_ROW_BYTES)
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
+impl RowTooLong {
+    /// The `RowTooLong` an I/O error carries, if it carries one.
+    pub(super) fn of(error: &io::Error) -> Option<&RowTooLong> {
+        error.get_ref().and_then(|e| e.downcast_ref::<RowTooLong>())
+    }
 }
 
 /// The error [`ChunkReader`] wraps in an `io::Error` when a chunk differs
@@ -65,6 +92,7 @@ impl ChunkReader {
             bytes: 0,
             tail: [0; 2],
             eof: false,
+            record_start: 0,
         }
     }
 
@@ -103,6 +131,10 @@ impl Read for ChunkReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
+        }
+        // The parser reads ahead by its buffer: past that, the record itself is too long.
+        if self.bytes - self.record_start > (MAX_ROW_BYTES + CSV_BUFFER_BYTES) as u64 {
+            return Err(io::Error::other(RowTooLong { line: 0 }));
         }
         if self.start == self.end {
             self.fill()?;
@@ -163,17 +195,31 @@ impl Scanner {
                 }
             }
         };
+        // Pass 2 re-reads the file, which a pipe or a device cannot do. Checked with stat
+        // before `open`, which blocks on a FIFO without a writer; and again on what was
+        // opened, in case the path changed in between.
+        let not_regular = |metadata: &std::fs::Metadata| ManifestError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                if metadata.is_dir() {
+                    io::ErrorKind::IsADirectory
+                } else {
+                    io::ErrorKind::InvalidInput
+                },
+                format!(
+                    "{}, not a regular file (a manifest is read twice)",
+                    file_kind(metadata)
+                ),
+            ),
+        };
+        let metadata = std::fs::metadata(path).map_err(open_error)?;
+        if !metadata.is_file() {
+            return Err(not_regular(&metadata));
+        }
         let file = File::open(path).map_err(open_error)?;
         let metadata = file.metadata().map_err(open_error)?;
         if !metadata.is_file() {
-            // Pass 2 re-reads the file, which a pipe or a device cannot do.
-            return Err(ManifestError::Io {
-                path: path.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a regular file (a manifest is read twice)",
-                ),
-            });
+            return Err(not_regular(&metadata));
         }
         let file_len = metadata.len();
         // csv::Reader wraps the reader in its own BufReader (of this
@@ -200,12 +246,28 @@ impl Scanner {
     pub(super) fn next_record(&mut self) -> io::Result<Option<RecordSpan>> {
         loop {
             let line_before = self.reader.position().line();
-            if !self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(csv_to_io)?
-            {
-                return Ok(None);
+            let start = self.reader.position().byte();
+            self.reader.get_mut().record_start = start;
+            let too_long = || {
+                io::Error::other(RowTooLong {
+                    line: line_before.max(1),
+                })
+            };
+            let read = self.reader.read_byte_record(&mut self.record);
+            match read {
+                Ok(false) => return Ok(None),
+                Ok(true) if self.reader.position().byte() - start > MAX_ROW_BYTES as u64 => {
+                    return Err(too_long())
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    let e = csv_to_io(e);
+                    return Err(if RowTooLong::of(&e).is_some() {
+                        too_long()
+                    } else {
+                        e
+                    });
+                }
             }
             // csv's own record positions point before any skipped blank or
             // comment lines (and lag on CRLF), so count back from the end of
@@ -276,6 +338,29 @@ impl Scanner {
         io::copy(inner, &mut io::sink())?;
         let sha256 = hex(&inner.file_hasher.finalize_reset());
         Ok((sha256, std::mem::take(&mut inner.digests)))
+    }
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = metadata.file_type();
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if metadata.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
     }
 }
 

@@ -8,7 +8,7 @@ use crate::ledger::{CertId, ItemRecord, ItemState, LedgerState};
 use crate::manifest::Manifest;
 
 /// Header of the failure report.
-pub const FAILURE_REPORT_HEADER: [&str; 7] = [
+pub const FAILURE_REPORT_HEADER: [&str; 8] = [
     "certificate_id",
     "target_account",
     "stage",
@@ -16,6 +16,7 @@ pub const FAILURE_REPORT_HEADER: [&str; 7] = [
     "http_status",
     "message",
     "attempts",
+    "rolled_back",
 ];
 
 /// Writes the failure report of every failed manifest certificate (sorted by id) atomically:
@@ -55,6 +56,12 @@ pub fn write_failure_report(
                 .map(|s| s.to_string())
                 .unwrap_or_default();
             let attempts = f.map(|f| f.attempts.to_string()).unwrap_or_default();
+            // yes: prepare's changes were undone; no: they are left; empty: there were none.
+            let rolled_back = match f.and_then(|f| f.rolled_back) {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "",
+            };
             w.write_record([
                 neutralise(id).as_ref(),
                 neutralise(rec.target.unwrap_or("")).as_ref(),
@@ -63,6 +70,7 @@ pub fn write_failure_report(
                 status.as_str(),
                 neutralise(f.map(|f| f.message.as_str()).unwrap_or("")).as_ref(),
                 attempts.as_str(),
+                rolled_back,
             ])
             .map_err(|e| io(e.into()))?;
         }

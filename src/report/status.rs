@@ -112,6 +112,7 @@ impl StatusReport {
                     message: String::new(),
                     attempts: 0,
                     retryable: false,
+                    rolled_back: None,
                 });
                 FailureLine {
                     certificate_id: id.to_string(),

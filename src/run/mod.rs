@@ -15,16 +15,19 @@ pub use work::{is_final_failure, FailedItems};
 
 use crate::lifecycle::{Mandate, Pick, Work};
 
+use crate::breaker::Trip;
 use crate::cli::{GlobalArgs, OutputFiles, OutputFormat, PacingArgs, RunLimitArgs};
 use crate::error::{Error, ExitCode};
+use crate::files::{check_writable, Writing};
 use crate::iot::AccountClients;
 use crate::ledger::{
-    ItemRecord, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenOptionsLedger,
+    ItemRecord, ItemState, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter,
+    OpenOptionsLedger,
 };
 use crate::manifest::{Manifest, ManifestError, ManifestRow};
 use crate::metrics::{MetricsFile, Snapshot};
 use crate::output;
-use crate::pipeline::{self, ItemEnd};
+use crate::pipeline::{self, ItemEnd, Window};
 use crate::progress::{Progress, ProgressSettings};
 use crate::report::{self, Counts, Summary};
 use crate::session::{Session, Settings};
@@ -73,6 +76,9 @@ pub struct RunSpec<'a> {
 pub struct Execution<'a> {
     /// Certificates in flight at once, per region.
     pub concurrency: usize,
+    /// Certificates each region starts with, alone, before the rest (0: none): see
+    /// [`Window::canary`].
+    pub canary: usize,
     /// Time box, item limit, grace period.
     pub limits: &'a RunLimitArgs,
     /// What the progress display calls the work (`transferring`).
@@ -130,6 +136,8 @@ impl Run {
             .failures
             .clone()
             .unwrap_or_else(|| default_failures(spec.manifest, spec.kind));
+        // Known before the work, not after it: nothing is created, nothing is sent.
+        check_writable(&failures_path, "failure report", Writing::Replace)?;
         let ledger = Ledger::open(
             &ledger_path,
             OpenOptionsLedger {
@@ -266,7 +274,12 @@ impl Run {
                 in_doubt.len()
             );
         }
-        let stop = Stop::new(how.limits.max_items, how.limits.grace);
+        let breaker = self.session.ctx.breaker().clone();
+        let stop = Stop::new(how.limits.max_items, how.limits.grace).with_breaker(breaker.clone());
+        let window = Window {
+            canary: how.canary,
+            concurrency: how.concurrency,
+        };
         let watcher = stop.watch(how.limits.max_duration);
         let progress = Progress::start(&self.view.progress, total, how.verb);
         let tally = progress.tally();
@@ -294,7 +307,7 @@ impl Run {
         let work = futures::future::try_join_all(
             lanes
                 .into_iter()
-                .map(|work| pipeline::run(work, how.concurrency, &stop, &tally, &process)),
+                .map(|work| pipeline::run(work, window, &stop, &tally, &breaker, &process)),
         );
         let ended = match &self.metrics {
             Some(m) => {
@@ -462,6 +475,8 @@ impl Run {
         let state = self.state.lock().expect("ledger state");
         let mut counts = Counts::default();
         let mut remaining = 0u64;
+        // Certificates prepare changed that are neither transferred nor rolled back.
+        let mut left_changed = 0u64;
         for row in self.manifest.rows()?.flatten() {
             let rec = state.get(&row.certificate_id);
             let rec = rec.as_ref();
@@ -469,6 +484,11 @@ impl Run {
                 continue;
             }
             counts.add_record(rec);
+            if rec.is_some_and(|r| {
+                r.state != ItemState::Transferred && r.undo.as_ref().is_some_and(|u| !u.is_empty())
+            }) {
+                left_changed += 1;
+            }
             let settled = rec.is_none_or(|r| r.open_intent.is_none());
             if settled
                 && selection.pick(rec, &row) == Pick::Process
@@ -479,7 +499,10 @@ impl Run {
         }
         let failures = report::write_failure_report(&self.failures_path, &self.manifest, &state)?;
         let stopped = stop.reason();
-        let exit = if stopped.is_some() || counts.in_doubt > 0 || remaining > 0 {
+        let trip = self.session.ctx.breaker().trip();
+        let exit = if let Some(t) = &trip {
+            t.exit_code()
+        } else if stopped.is_some() || counts.in_doubt > 0 || remaining > 0 {
             ExitCode::Stopped
         } else if counts.failed > 0 {
             ExitCode::ItemsFailed
@@ -510,7 +533,30 @@ impl Run {
             }
         }
         output::emit(self.view.output, &summary);
-        Ok(exit)
+        match trip {
+            Some(t) => Err(Error::Halted {
+                message: self.halt_message(&t, left_changed),
+                code: exit,
+            }),
+            None => Ok(exit),
+        }
+    }
+
+    /// The one message a run stopped by the breaker ends with: why, and what became of the
+    /// certificates it had changed.
+    fn halt_message(&self, trip: &Trip, left_changed: u64) -> String {
+        let mut message = trip.describe();
+        if left_changed > 0 {
+            let how = match trip {
+                Trip::Credentials { .. } => "run the same command again with fresh credentials",
+                _ => "run the same command again once the cause is fixed",
+            };
+            message.push_str(&format!(
+                ". {left_changed} certificates are left deactivated or detached (their devices may be offline): {how} to finish them, or `iot-cert-migrate cancel {} --restore` to bring them back",
+                self.manifest.path().display()
+            ));
+        }
+        message
     }
 
     /// The run now, for the metrics file: the counts as `status` makes them, the calls.

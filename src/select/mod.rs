@@ -36,18 +36,6 @@ use crate::pacer::Operation;
 use crate::retry::ErrorClass;
 use summary::{LeftOut, SharedCertificate, Warnings, MAX_EXAMPLES};
 
-/// Error codes that mean the caller's credentials are no good (expired, revoked, unsigned).
-const CREDENTIAL_CODES: &[&str] = &[
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "MissingAuthenticationToken",
-    "IncompleteSignature",
-];
-
 /// Error codes that mean the caller may not make the call.
 const PERMISSION_CODES: &[&str] = &[
     "AccessDenied",
@@ -444,7 +432,8 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
         None => "in use".to_string(),
     };
     let what = format!("{op} in {region}: {f}");
-    let hint = if CREDENTIAL_CODES.contains(&code) {
+    // The codes of refused credentials are the retry policy's (one list).
+    let hint = if f.error.class() == ErrorClass::Credentials {
         format!(
             "the credentials {whose} are not valid (expired or revoked): refresh the credentials and run the same command again"
         )
@@ -462,7 +451,7 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
                 "no good answer after {} attempts: check the endpoint and the network, then run the same command again",
                 f.attempts
             ),
-            ErrorClass::Permanent => "AWS refused the call".to_string(),
+            ErrorClass::Permanent | ErrorClass::Credentials => "AWS refused the call".to_string(),
         }
     };
     Error::Aws(format!("{what}; {hint}; nothing was written"))

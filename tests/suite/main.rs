@@ -3,6 +3,7 @@
 //! (one link step instead of one per file).
 
 mod checkpoint;
+mod failsafe;
 mod harness;
 mod lifecycle;
 mod operator;

@@ -112,17 +112,20 @@ fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
                 (FaultKind::Reset, 0.02),
                 (FaultKind::Timeout, 0.01),
                 (FaultKind::LostReply, 0.02),
+                (FaultKind::Truncated, 0.02),
+                (FaultKind::Empty, 0.02),
+                (FaultKind::Duplicate, 0.02),
             ],
             timeout_hold: Duration::from_secs(3),
             ..SimConfig::unlimited()
         },
         200,
     );
-    // About one call in eight fails here, a hundred times AWS's rate. With the default 5
-    // attempts, 0.125^5 per call over ~1,300 reads would fail an item in ~4% of runs (a
-    // transient error that outlasts --max-attempts is an item failure, by design); 10
-    // attempts make that 1e-9 without changing what is tested: every unknown outcome is
-    // reconciled and nothing is sent twice.
+    // About one read in six fails here, a hundred times AWS's rate. With the default 5
+    // attempts, 0.17^5 per call over ~1,300 reads would fail an item in about one run in
+    // six (a transient error that outlasts --max-attempts is an item failure, by design);
+    // 10 attempts make that 3e-5 without changing what is tested: every unknown outcome
+    // (a lost, garbled or duplicated reply) is reconciled and nothing is sent twice.
     let run = fleet.run(&["--read-timeout", "1", "--max-attempts", "10"]);
     run.expect_code(0);
     assert_eq!(run.count("transferred"), 200);

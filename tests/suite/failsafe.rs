@@ -1,0 +1,500 @@
+//! Fail-safe tests (issue 10): how a run fails when the world breaks — credentials that
+//! expire, a missing permission, an endpoint that goes away, garbled replies, a full disk,
+//! unwritable outputs and hostile files. Each drives the real binary against the simulator
+//! and checks the exit code, the message, the ledger, the failure report and the
+//! simulator's state against each other.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use iot_sim::{CredentialState, DenyRule, FaultKind, OutageMode, Refusal, SimConfig};
+
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// Certificates in the source account that are deactivated but not pending transfer: the
+/// devices waiting offline.
+fn waiting_offline(fleet: &ActiveFleet) -> usize {
+    let state = fleet.env.state();
+    fleet
+        .ids
+        .iter()
+        .filter(|id| {
+            let (_, c) = state.find(id).expect("certificate");
+            c.status == "INACTIVE" && c.pending_target.is_none()
+        })
+        .count()
+}
+
+/// Data rows of a failure report (0 when there is none).
+fn failure_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    if path.exists() {
+        read_csv(path)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Credentials expire mid-run: the run stops within a few requests, exits 1 with one
+/// message naming the cause, whose credentials and what to do, records no failure, leaves
+/// deactivated only certificates that were in flight (and says how many); a plain rerun
+/// with valid credentials finishes every certificate exactly once.
+#[test]
+fn credentials_that_expire_mid_run_stop_it_and_a_plain_rerun_finishes() {
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 60);
+    let concurrency = 8;
+    fleet
+        .env
+        .sim
+        .set_credentials(SOURCE, CredentialState::Expired, Some(120));
+    let c = concurrency.to_string();
+    let run = fleet.run(&["--concurrency", &c]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("refused the credentials")
+            && run.stderr.contains("AWS_ACCESS_KEY_ID")
+            && run.stderr.contains("refresh the credentials")
+            && run.stderr.contains("run the same command again"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("not-a-secret"),
+        "the secret key was printed"
+    );
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one message: {}", run.stderr);
+    // Each item in flight learns it once; nothing new starts after that.
+    let refused = fleet.env.sim.stats().refused_of(Refusal::Expired);
+    assert!(
+        refused >= 1 && refused <= concurrency as u64 + 2,
+        "{refused} requests sent with expired credentials"
+    );
+    assert!(
+        failure_rows(&fleet.env.path("m.failures.csv")).is_empty(),
+        "refused credentials are not the certificates' failures"
+    );
+    let counts = fleet.status_counts();
+    assert_eq!(counts["failed"], 0, "{counts}");
+    let transferred = counts["transferred"].as_u64().unwrap();
+    assert!(
+        transferred > 0 && transferred < 60,
+        "{transferred} transferred before the credentials expired"
+    );
+    let offline = waiting_offline(&fleet);
+    assert!(
+        offline <= concurrency,
+        "{offline} certificates left offline"
+    );
+    if offline > 0 {
+        assert!(
+            run.stderr
+                .contains(&format!("{offline} certificates are left deactivated"))
+                && run.stderr.contains("cancel m.csv --restore"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    fleet
+        .env
+        .sim
+        .set_credentials(SOURCE, CredentialState::Valid, None);
+    let rerun = fleet.run(&[]);
+    rerun.expect_code(0);
+    fleet.assert_all_transferred_once();
+    fleet.assert_ledger_tells_each_change_once();
+}
+
+/// The permission to detach things is missing: the canary certificate alone is touched, it
+/// is rolled back to its exact prior state, and the run exits 1 naming the call, the error
+/// and the permission; the failure is recorded so that the next run starts with the next
+/// certificate.
+#[test]
+fn a_missing_permission_costs_the_canary_only_and_it_is_rolled_back() {
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 30);
+    fleet
+        .env
+        .sim
+        .add_deny(DenyRule {
+            account: SOURCE.into(),
+            operation: "DetachThingPrincipal".into(),
+            resource: None,
+        })
+        .unwrap();
+    let before = fleet.env.state();
+    let run = fleet.run(&[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("AccessDeniedException on DetachThingPrincipal for the canary")
+            && run
+                .stderr
+                .contains("the IAM policy probably lacks iot:DetachThingPrincipal")
+            && run.stderr.contains("rolled back"),
+        "{}",
+        run.stderr
+    );
+    let stats = fleet.env.sim.stats();
+    assert_eq!(stats.calls_of("DetachThingPrincipal"), 1, "{stats:?}");
+    assert_eq!(stats.calls_of("DetachPolicy"), 1, "{stats:?}");
+    assert_eq!(stats.calls_of("TransferCertificate"), 0, "{stats:?}");
+    assert_eq!(
+        fleet.env.state(),
+        before,
+        "every certificate is as before the run"
+    );
+    let rows = failure_rows(&fleet.env.path("m.failures.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["error_code"], "AccessDeniedException");
+    assert_eq!(rows[0]["rolled_back"], "yes");
+
+    // Without the canary, the breaker stops the run after 10 certificates in a row, each
+    // rolled back; the certificates never started stay pending (no rows).
+    let run = fleet.run(&["--canary", "0", "--concurrency", "1"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "AccessDeniedException on DetachThingPrincipal for 10 certificates in a row: the IAM policy probably lacks iot:DetachThingPrincipal"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fleet.env.state(), before);
+    let rows = failure_rows(&fleet.env.path("m.failures.csv"));
+    assert_eq!(rows.len(), 11, "the canary and ten in a row: {rows:?}");
+    assert!(rows.iter().all(|r| r["rolled_back"] == "yes"), "{rows:?}");
+    let counts = fleet.status_counts();
+    assert_eq!(counts["pending"], 19, "{counts}");
+}
+
+/// `--no-rollback` keeps the certificate as prepare left it.
+#[test]
+fn no_rollback_leaves_the_failed_certificate_as_prepare_left_it() {
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 3);
+    fleet
+        .env
+        .sim
+        .add_deny(DenyRule {
+            account: SOURCE.into(),
+            operation: "TransferCertificate".into(),
+            resource: None,
+        })
+        .unwrap();
+    let run = fleet.run(&["--no-rollback"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("NOT rolled back"), "{}", run.stderr);
+    assert_eq!(waiting_offline(&fleet), 1);
+    let rows = failure_rows(&fleet.env.path("m.failures.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["rolled_back"], "no");
+}
+
+/// The endpoint goes away mid-run: the run stops once AWS has answered nothing for
+/// `--max-unreachable`, exits 4, has failure rows only for items that were in flight, and a
+/// rerun once it is back converges with every certificate transferred exactly once.
+#[test]
+fn an_endpoint_gone_mid_run_stops_it_with_exit_4_and_a_rerun_converges() {
+    let mut fleet = ActiveFleet::new(
+        SimConfig {
+            latency: Duration::from_millis(5),
+            ..SimConfig::unlimited()
+        },
+        300,
+    );
+    fleet.rate_scale = "1";
+    let concurrency = 8;
+    let c = concurrency.to_string();
+    let mut run = fleet.spawn(
+        "outage",
+        &[
+            "--concurrency",
+            &c,
+            "--max-unreachable",
+            "5s",
+            "--connect-timeout",
+            "1",
+            "--read-timeout",
+            "2",
+        ],
+    );
+    wait_until("some certificates to be transferred", RUN_LIMIT, || {
+        fleet.env.sim.stats().transfers_effective >= 10 || run.exited()
+    });
+    fleet.env.sim.set_outage(OutageMode::Reset);
+    let gone = Instant::now();
+    let status = run.wait(RUN_LIMIT);
+    let took = gone.elapsed();
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(took < Duration::from_secs(40), "took {took:?} to stop");
+    assert!(
+        stderr.contains("unreachable") || stderr.contains("in a row"),
+        "{stderr}"
+    );
+    println!("stopped {took:?} after the outage began:\n{stderr}");
+    let rows = failure_rows(&fleet.env.path("m.failures.csv"));
+    assert!(
+        rows.len() <= concurrency + 10,
+        "{} failure rows for one outage",
+        rows.len()
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["error_code"] != "AccessDeniedException"),
+        "{rows:?}"
+    );
+
+    fleet.env.sim.set_outage(OutageMode::Off);
+    fleet.rate_scale = "100";
+    let rerun = fleet.run(&[]);
+    rerun.expect_code(0);
+    let state = fleet.env.state();
+    for id in &fleet.ids {
+        let (_, c) = state.find(id).expect("certificate");
+        assert_eq!(c.pending_target.as_deref(), Some(TARGET), "{id}");
+    }
+    let stats = fleet.env.sim.stats();
+    assert_eq!(stats.max_transfers_per_certificate, 1, "transferred twice");
+    assert_eq!(stats.transfers_effective, 300);
+    assert_eq!(fleet.status_counts()["transferred"], 300);
+}
+
+/// Garbled 2xx replies (cut short, empty) and duplicate deliveries of mutating calls:
+/// nothing is recorded as failed, every certificate is transferred exactly once, the ledger
+/// equals the simulator's state, and a plain rerun (no `--retry-failed`) has nothing to do.
+#[test]
+fn garbled_replies_and_duplicate_deliveries_are_reconciled_not_refused() {
+    let fleet = ActiveFleet::new(
+        SimConfig {
+            faults: vec![
+                (FaultKind::Truncated, 0.1),
+                (FaultKind::Empty, 0.1),
+                (FaultKind::Duplicate, 0.2),
+            ],
+            ..SimConfig::unlimited()
+        },
+        100,
+    );
+    let run = fleet.run(&["--max-attempts", "10"]);
+    run.expect_code(0);
+    let stats = fleet.env.sim.stats();
+    for kind in [FaultKind::Truncated, FaultKind::Empty, FaultKind::Duplicate] {
+        assert!(stats.faults_of(kind) > 0, "no {kind} fault: {stats:?}");
+    }
+    fleet.assert_all_transferred_once();
+    fleet.assert_ledger_tells_each_change_once();
+    fleet.assert_ledger_matches_sim();
+    fleet.env.sim.set_faults(vec![]);
+    fleet.env.sim.reset_stats();
+    let rerun = fleet.run(&[]);
+    rerun.expect_code(0);
+    assert_eq!(
+        fleet.env.sim.stats().calls_of("TransferCertificate"),
+        0,
+        "a plain rerun has nothing left to do"
+    );
+}
+
+/// An unwritable failure-report location is found before the first AWS call.
+#[test]
+fn an_unwritable_failure_report_path_is_refused_before_any_call() {
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 5);
+    let run = fleet.run(&["--failures", "no/such/dir/f.csv"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("failure report") && run.stderr.contains("no/such/dir/f.csv"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fleet.env.sim.stats().total_calls(), 0);
+    assert!(!fleet.ledger.exists(), "nothing was created");
+}
+
+/// A FIFO manifest without a writer is refused at once (never opened), naming the path;
+/// a ledger path that is a directory too, once each cause, and with no stray lock file.
+#[test]
+fn a_fifo_manifest_and_a_directory_ledger_are_refused_without_blocking() {
+    let env = Env::unlimited();
+    let fifo = env.path("fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for args in [
+        vec!["validate", "fifo.csv"],
+        vec!["transfer", "fifo.csv", "--deactivate"],
+    ] {
+        let mut child = env
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("the run on a FIFO to end", Duration::from_secs(20), || {
+            child.try_wait().unwrap().is_some()
+        });
+        let run = Run::from(child.wait_with_output().unwrap());
+        // Exit 1: a file that cannot be read as a manifest, not an invalid one.
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("fifo.csv") && run.stderr.contains("FIFO"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.matches("not a regular file").count(),
+            1,
+            "{}",
+            run.stderr
+        );
+    }
+
+    env.fleet("m.csv", 0..3, "INACTIVE", &[], &[]);
+    std::fs::create_dir(env.path("dir.ledger")).unwrap();
+    let run = env.run(&["transfer", "m.csv", "--ledger", "dir.ledger"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("dir.ledger") && run.stderr.contains("is a directory"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("is a directory").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.path("dir.ledger.lock").exists(),
+        "a stray lock was left"
+    );
+    assert_eq!(env.sim.stats().total_calls(), 0);
+}
+
+/// A 200 MB manifest without a line end: refused at once as a row over 1 MiB, with a peak
+/// RSS under 100 MB, and no AWS call. (A sparse file: it takes no disk space.)
+#[test]
+fn a_200_mb_single_line_manifest_is_refused_in_bounded_memory() {
+    let env = Env::unlimited();
+    let path = env.path("huge.csv");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"certificate_id,target_account\n").unwrap();
+        f.set_len(200 << 20).unwrap();
+    }
+    // Reaped by wait4 (which std's wait cannot report RSS from).
+    #[allow(clippy::zombie_processes)]
+    let child = env
+        .cmd(&["transfer", "huge.csv", "--deactivate"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, max_rss_kb) = wait_with_rusage(child.id());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut stderr).unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("huge.csv:2") && stderr.contains("longer than 1,048,576 bytes"),
+        "{stderr}"
+    );
+    println!(
+        "peak RSS of a 200 MB single-line manifest: {} MB",
+        max_rss_kb / 1024
+    );
+    assert!(max_rss_kb < 100 * 1024, "peak RSS {max_rss_kb} KiB");
+    assert_eq!(env.sim.stats().total_calls(), 0);
+}
+
+/// Waits for child `pid`; its exit code and peak RSS (KiB).
+fn wait_with_rusage(pid: u32) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: a plain wait4 on our own child, with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as i32, "wait4");
+    assert!(libc::WIFEXITED(status), "status {status}");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+/// A ledger whose only line is a newer format's header, without a newline, is refused
+/// (exit 2), not taken for a torn line: nothing is moved or rewritten, nothing is sent.
+#[test]
+fn a_future_format_header_without_a_newline_is_refused_untouched() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..3, "INACTIVE", &[], &[]);
+    let header = r#"{"format":2,"kind":"transfer","tool":"iot-cert-migrate","tool_version":"9.0.0","manifest":"m.csv","manifest_sha256":"00","started_at":"2030-01-01T00:00:00.000Z"}"#;
+    let ledger = env.write("m.ledger.jsonl", header);
+    let run = env.run(&["transfer", "m.csv"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("m.ledger.jsonl") && run.stderr.contains("newer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), header);
+    assert!(!env.path("m.ledger.jsonl.torn").exists());
+    assert_eq!(env.sim.stats().total_calls(), 0);
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The disk holding the ledger fills up: exit 1, a message with the real cause and the
+/// ledger's path; once there is room again, the same command finishes the job with every
+/// certificate transferred exactly once.
+#[test]
+fn a_full_disk_names_its_cause_and_the_ledger_and_a_rerun_finishes() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let fleet = ActiveFleet::new(SimConfig::unlimited(), 60);
+    let mnt = fleet.env.path("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount");
+    if !mounted.success() {
+        println!("skipped: mount -t tmpfs failed ({mounted})");
+        return;
+    }
+    let _guard = Tmpfs(mnt.clone());
+    // Leave room for a few dozen certificates' events.
+    let filler = mnt.join("filler");
+    std::fs::write(&filler, vec![0u8; 200 << 10]).unwrap();
+    let ledger = mnt.join("m.ledger.jsonl");
+    let l = ledger.to_str().unwrap();
+    let run = fleet.run(&["--ledger", l]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("No space left on device") && run.stderr.contains(l),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("writer has stopped"), "{}", run.stderr);
+
+    std::fs::remove_file(&filler).unwrap();
+    let rerun = fleet.run(&["--ledger", l]);
+    rerun.expect_code(0);
+    let stats = fleet.env.sim.stats();
+    assert_eq!(stats.max_transfers_per_certificate, 1);
+    assert_eq!(stats.transfers_effective, 60);
+}
