@@ -18,6 +18,7 @@
 mod closed_set;
 
 pub mod aws;
+pub mod carry;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
