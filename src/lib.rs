@@ -19,6 +19,7 @@ mod closed_set;
 
 pub mod aws;
 pub mod breaker;
+pub mod carry;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
