@@ -129,17 +129,7 @@ impl Error {
     /// say (the library's messages include their cause, so printing the whole chain would
     /// repeat it).
     pub fn report(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(e) = source {
-            let msg = e.to_string();
-            if !msg.is_empty() && !line.contains(&msg) {
-                line.push_str(": ");
-                line.push_str(&msg);
-            }
-            source = e.source();
-        }
-        line
+        crate::aws::one_line(self)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
@@ -53,6 +53,20 @@ pub fn check_writable(path: &Path, what: &'static str, how: Writing) -> Result<(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
+    let probe = beside(path, "check");
+    File::options()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A hidden file beside `path`, named for it, this process and `tag`
+/// (`dir/.NAME.PID.TAG`): where a file is written before it is renamed into place, or a
+/// probe of the directory.
+pub fn beside(path: &Path, tag: &str) -> PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -61,14 +75,7 @@ pub fn check_writable(path: &Path, what: &'static str, how: Writing) -> Result<(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let probe = dir.join(format!(".{name}.{}.check", std::process::id()));
-    File::options()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(fail)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    dir.join(format!(".{name}.{}.{tag}", std::process::id()))
 }
 
 #[cfg(test)]

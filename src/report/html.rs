@@ -559,15 +559,7 @@ fn anchor(stage: &str, code: &str) -> String {
 
 /// The temporary file beside `path` that [`write`] renames into place.
 fn temp_beside(path: &Path) -> std::path::PathBuf {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    crate::files::beside(path, "tmp")
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {

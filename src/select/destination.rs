@@ -49,15 +49,7 @@ impl Destination {
             }
             _ => {}
         }
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = crate::files::beside(path, "tmp");
         File::create(&tmp).map_err(|e| io(path, e))?;
         Ok(Destination {
             path: Some(path.to_path_buf()),
