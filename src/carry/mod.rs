@@ -1,5 +1,12 @@
-//! Carrying a certificate's registry objects (policies, things, groups) from the source
-//! account to the target account. Only the policy-document rewrite and the snapshot shape exist so far.
+//! Carrying a certificate's registry objects (policies, things, thing types, static thing
+//! groups) from the source account to the target account: [`read`] takes the snapshot in the
+//! source before prepare changes anything, [`snapshot`] is its shape (a ledger event),
+//! [`store`] holds the snapshots a run rebuilds from, [`rewrite`] makes policy documents name
+//! the target account, [`compare`] tells an existing object from the carried one.
 
+pub mod compare;
+pub mod once;
+pub mod read;
 pub mod rewrite;
 pub mod snapshot;
+pub mod store;

@@ -1,5 +1,5 @@
 //! What one certificate carries, as read from the source account before its first
-//! destructive step: the payload of the (future) snapshot ledger event.
+//! destructive step: the payload of the `snapshot` ledger event.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,25 @@ pub struct CarriedGroup {
     /// Names of the policies attached to this group (documents in [`Snapshot::policies`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
+    /// The group's description, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The group's attributes (sorted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A thing type as carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedThingType {
+    /// Thing type name.
+    pub name: String,
+    /// Its description, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its searchable attributes (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searchable_attributes: Vec<String>,
 }
 
 /// A thing attached to the certificate, as carried.
@@ -57,6 +76,9 @@ pub struct Snapshot {
     /// Things attached to the certificate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub things: Vec<CarriedThing>,
+    /// The things' types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thing_types: Vec<CarriedThingType>,
     /// The things' groups and all their ancestors, parents before children.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<CarriedGroup>,
@@ -81,16 +103,25 @@ mod tests {
                 attributes: BTreeMap::from([("floor".into(), "3".into())]),
                 groups: vec!["child".into()],
             }],
+            thing_types: vec![CarriedThingType {
+                name: "sensor".into(),
+                description: None,
+                searchable_attributes: vec!["floor".into()],
+            }],
             groups: vec![
                 CarriedGroup {
                     name: "root".into(),
                     parent: None,
                     policies: vec!["p1".into()],
+                    description: Some("site".into()),
+                    attributes: BTreeMap::from([("k".into(), "v".into())]),
                 },
                 CarriedGroup {
                     name: "child".into(),
                     parent: Some("root".into()),
                     policies: vec![],
+                    description: None,
+                    attributes: BTreeMap::new(),
                 },
             ],
         };

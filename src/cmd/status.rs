@@ -74,6 +74,7 @@ async fn ask_aws(
             &target,
             line.action,
             line.subject.as_deref(),
+            line.group.as_deref(),
         )
         .await;
         match finding {

@@ -1,9 +1,10 @@
 //! The AWS IoT calls the tool makes, each paced per (account, region, operation) and retried
 //! by one loop that knows throttling from transient from permanent errors ([`call`]), and the
 //! clients of one account, one per region ([`clients`]); the read-only registry listings
-//! `select` makes ([`registry`]).
+//! `select` makes ([`registry`]); the registry objects carry reads and creates ([`carried`]).
 
 mod call;
+mod carried;
 mod clients;
 mod registry;
 

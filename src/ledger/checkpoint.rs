@@ -41,7 +41,8 @@ use crate::certificate::CertStatus;
 const MAGIC: &[u8; 8] = b"ICMCKPT\n";
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
 // 2: failures record whether they were rolled back; undo kept until transferred.
-const FORMAT: u32 = 2;
+// 3: open intents name a thing group (carry).
+const FORMAT: u32 = 3;
 /// The part of the ledger just before the covered length whose digest is kept.
 const SEAM_BYTES: u64 = 1 << 20;
 /// Bytes of one sorted record in the file.
@@ -517,6 +518,7 @@ fn write_intent(w: &mut Encoder, i: &OpenIntent) -> io::Result<()> {
     w.str(i.stage.as_str())?;
     w.str(i.action.as_str())?;
     w.opt_str(i.subject.as_deref())?;
+    w.opt_str(i.group.as_deref())?;
     w.opt_str(i.previous_status.as_ref().map(CertStatus::as_str))
 }
 
@@ -525,6 +527,7 @@ fn read_intent(r: &mut Decoder) -> Result<OpenIntent, Rejected> {
         stage: r.name(Stage::from_name)?,
         action: r.name(Action::from_name)?,
         subject: r.opt_str()?,
+        group: r.opt_str()?,
         previous_status: r.opt_str()?.map(|s| CertStatus::parse(&s)),
     })
 }

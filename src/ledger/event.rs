@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::carry::snapshot::Snapshot;
 use crate::certificate::CertStatus;
 
 closed_set! {
@@ -66,6 +67,8 @@ closed_set! {
         Accept = "accept",
         /// RejectCertificateTransfer.
         Reject = "reject",
+        /// Rebuilding in the target what the certificate carried (after accept).
+        Carry = "carry",
     }
 }
 
@@ -94,6 +97,20 @@ closed_set! {
         Reject = "reject",
         /// AttachPolicy on the target side after accept.
         AttachPolicy = "attach_policy",
+        /// CreateThingType (carry).
+        CreateThingType = "create_thing_type",
+        /// CreateThingGroup (carry).
+        CreateThingGroup = "create_thing_group",
+        /// CreatePolicy (carry).
+        CreatePolicy = "create_policy",
+        /// AttachPolicy to a thing group (carry).
+        AttachGroupPolicy = "attach_group_policy",
+        /// CreateThing (carry).
+        CreateThing = "create_thing",
+        /// AttachThingPrincipal on the target side (carry).
+        AttachThing = "attach_thing",
+        /// AddThingToThingGroup (carry).
+        AddThingToGroup = "add_thing_to_group",
     }
 }
 
@@ -122,6 +139,9 @@ closed_set! {
         Accepted = "accepted",
         /// Terminal (reject): the certificate went back to the source.
         Rejected = "rejected",
+        /// Not a change: what the certificate carries, read before prepare changed anything
+        /// (`transfer --carry`); `details.snapshot` holds it.
+        Snapshot = "snapshot",
     }
 }
 
@@ -153,6 +173,12 @@ pub struct Details {
     /// Thing concerned (detach / attach).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thing: Option<String>,
+    /// Thing type concerned (carry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_type: Option<String>,
+    /// Thing group concerned (carry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Status before prepare changed it (for restore).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<CertStatus>,
@@ -185,6 +211,9 @@ pub struct Details {
     /// back), `false` when changes are left; absent when nothing had been changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<bool>,
+    /// On a `snapshot` event: what the certificate carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Box<Snapshot>>,
 }
 
 impl Details {

@@ -15,12 +15,14 @@
 //! the ledger is ignored with a warning; see [`checkpoint`].
 //!
 //! The parts: [`event`] (the lines and their closed sets), [`state`] (what the events fold
-//! into), the writer, the replay of a file, the checkpoint, and the lock.
+//! into), the writer, the replay of a file, the checkpoint, the lock, and the reading back
+//! of the snapshots carry records.
 
 pub mod checkpoint;
 pub mod event;
 mod lock;
 mod replay;
+mod snapshots;
 pub mod state;
 mod writer;
 
@@ -35,6 +37,7 @@ pub use checkpoint::checkpoint_path;
 pub use event::{
     now_rfc3339, Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via,
 };
+pub use snapshots::read_snapshots;
 pub use state::{
     CertId, Failure, ItemRecord, ItemState, LedgerState, OpenIntent, Undo, UndoHistory,
 };

@@ -128,8 +128,10 @@ pub struct OpenIntent {
     pub stage: Stage,
     /// The call.
     pub action: Action,
-    /// Policy or thing named by the intent.
+    /// Policy, thing or thing type named by the intent.
     pub subject: Option<String>,
+    /// Thing group named by the intent (carry).
+    pub group: Option<String>,
     /// Status before the call (deactivate / reactivate).
     pub previous_status: Option<CertStatus>,
 }
@@ -576,7 +578,12 @@ impl LedgerState {
                 details.open_intent = d.action.map(|action| OpenIntent {
                     stage: ev.stage,
                     action,
-                    subject: d.policy.clone().or_else(|| d.thing.clone()),
+                    subject: d
+                        .policy
+                        .clone()
+                        .or_else(|| d.thing.clone())
+                        .or_else(|| d.thing_type.clone()),
+                    group: d.group.clone(),
                     previous_status: d.previous_status.clone(),
                 });
             }
@@ -617,6 +624,8 @@ impl LedgerState {
                 terminal(&mut next, &mut details, ItemState::Accepted)
             }
             Outcome::Rejected => terminal(&mut next, &mut details, ItemState::Rejected),
+            // A record of what the certificate carries: it changes nothing.
+            Outcome::Snapshot => {}
         }
         next.has_details = !details.is_empty();
         if next.has_details {

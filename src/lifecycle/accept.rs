@@ -196,6 +196,7 @@ async fn accepted_here(item: &Item<'_>, iot: &Iot) -> bool {
         &row.target_account,
         Action::Accept,
         None,
+        None,
     )
     .await;
     matches!(

@@ -1,6 +1,7 @@
 //! The changes the tool makes to a certificate: each knows its ledger action and details, its
 //! stage, and the IoT call that makes it.
 
+use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
 use crate::certificate::CertStatus;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{Action, Details, OpenIntent, Stage, Undo};
@@ -37,12 +38,42 @@ pub enum Change {
     },
     /// AttachPolicy after accept (target side).
     AttachPolicy(String),
+    /// CreateThingType of a carried type (carry).
+    CreateThingType(CarriedThingType),
+    /// CreateThingGroup of a carried static group, its parent created first (carry).
+    CreateThingGroup(CarriedGroup),
+    /// CreatePolicy of a carried policy, its document rewritten for the target (carry).
+    CreatePolicy {
+        /// Policy name.
+        name: String,
+        /// The document, ARNs naming the target account.
+        document: String,
+    },
+    /// AttachPolicy of a carried policy to a thing group (carry).
+    AttachGroupPolicy {
+        /// Policy name.
+        policy: String,
+        /// Thing group name.
+        group: String,
+    },
+    /// CreateThing of a carried thing (carry).
+    CreateThing(CarriedThing),
+    /// AttachThingPrincipal of a carried thing to the certificate (carry).
+    AttachThing(String),
+    /// AddThingToThingGroup of a carried thing (carry).
+    AddThingToGroup {
+        /// Thing name.
+        thing: String,
+        /// Thing group name.
+        group: String,
+    },
 }
 
 impl Change {
     /// The change an open intent names (enough to check whether it took effect).
     pub fn of_intent(open: &OpenIntent) -> Change {
         let subject = || open.subject.clone().unwrap_or_default();
+        let group = || open.group.clone().unwrap_or_default();
         match open.action {
             Action::Deactivate => Change::Deactivate,
             Action::DetachPolicy => Change::DetachPolicy(subject()),
@@ -59,6 +90,38 @@ impl Change {
                 reason: String::new(),
             },
             Action::AttachPolicy => Change::AttachPolicy(subject()),
+            // Enough to ask whether it took effect: the definitions are the snapshot's.
+            Action::CreateThingType => Change::CreateThingType(CarriedThingType {
+                name: subject(),
+                description: None,
+                searchable_attributes: Vec::new(),
+            }),
+            Action::CreateThingGroup => Change::CreateThingGroup(CarriedGroup {
+                name: group(),
+                parent: None,
+                policies: Vec::new(),
+                description: None,
+                attributes: Default::default(),
+            }),
+            Action::CreatePolicy => Change::CreatePolicy {
+                name: subject(),
+                document: String::new(),
+            },
+            Action::AttachGroupPolicy => Change::AttachGroupPolicy {
+                policy: subject(),
+                group: group(),
+            },
+            Action::CreateThing => Change::CreateThing(CarriedThing {
+                name: subject(),
+                thing_type: None,
+                attributes: Default::default(),
+                groups: Vec::new(),
+            }),
+            Action::AttachThing => Change::AttachThing(subject()),
+            Action::AddThingToGroup => Change::AddThingToGroup {
+                thing: subject(),
+                group: group(),
+            },
         }
     }
 
@@ -76,17 +139,41 @@ impl Change {
             Change::Accept { .. } => Action::Accept,
             Change::Reject { .. } => Action::Reject,
             Change::AttachPolicy(_) => Action::AttachPolicy,
+            Change::CreateThingType(_) => Action::CreateThingType,
+            Change::CreateThingGroup(_) => Action::CreateThingGroup,
+            Change::CreatePolicy { .. } => Action::CreatePolicy,
+            Change::AttachGroupPolicy { .. } => Action::AttachGroupPolicy,
+            Change::CreateThing(_) => Action::CreateThing,
+            Change::AttachThing(_) => Action::AttachThing,
+            Change::AddThingToGroup { .. } => Action::AddThingToGroup,
         }
     }
 
-    /// The policy or thing the change concerns.
+    /// The policy, thing or thing type the change concerns.
     pub fn subject(&self) -> Option<&str> {
         match self {
             Change::DetachPolicy(s)
             | Change::DetachThing(s)
             | Change::ReattachPolicy(s)
             | Change::ReattachThing(s)
-            | Change::AttachPolicy(s) => Some(s),
+            | Change::AttachPolicy(s)
+            | Change::AttachThing(s) => Some(s),
+            Change::CreateThingType(t) => Some(&t.name),
+            Change::CreatePolicy { name, .. } => Some(name),
+            Change::AttachGroupPolicy { policy, .. } => Some(policy),
+            Change::CreateThing(t) => Some(&t.name),
+            Change::AddThingToGroup { thing, .. } => Some(thing),
+            _ => None,
+        }
+    }
+
+    /// The thing group the change concerns (carry).
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Change::CreateThingGroup(g) => Some(&g.name),
+            Change::AttachGroupPolicy { group, .. } | Change::AddThingToGroup { group, .. } => {
+                Some(group)
+            }
             _ => None,
         }
     }
@@ -102,6 +189,13 @@ impl Change {
             }
             Change::Accept { .. } | Change::AttachPolicy(_) => Stage::Accept,
             Change::Reject { .. } => Stage::Reject,
+            Change::CreateThingType(_)
+            | Change::CreateThingGroup(_)
+            | Change::CreatePolicy { .. }
+            | Change::AttachGroupPolicy { .. }
+            | Change::CreateThing(_)
+            | Change::AttachThing(_)
+            | Change::AddThingToGroup { .. } => Stage::Carry,
         }
     }
 
@@ -118,9 +212,23 @@ impl Change {
             Change::DetachPolicy(p) | Change::ReattachPolicy(p) | Change::AttachPolicy(p) => {
                 d.policy = Some(p.clone())
             }
-            Change::DetachThing(t) | Change::ReattachThing(t) => d.thing = Some(t.clone()),
+            Change::DetachThing(t) | Change::ReattachThing(t) | Change::AttachThing(t) => {
+                d.thing = Some(t.clone())
+            }
             Change::Reject { reason } => d.message = Some(reason.clone()),
             Change::Transfer | Change::Cancel | Change::Accept { .. } => {}
+            Change::CreateThingType(t) => d.thing_type = Some(t.name.clone()),
+            Change::CreateThingGroup(g) => d.group = Some(g.name.clone()),
+            Change::CreatePolicy { name, .. } => d.policy = Some(name.clone()),
+            Change::AttachGroupPolicy { policy, group } => {
+                d.policy = Some(policy.clone());
+                d.group = Some(group.clone());
+            }
+            Change::CreateThing(t) => d.thing = Some(t.name.clone()),
+            Change::AddThingToGroup { thing, group } => {
+                d.thing = Some(thing.clone());
+                d.group = Some(group.clone());
+            }
         }
         d
     }
@@ -140,7 +248,15 @@ impl Change {
             Change::DetachPolicy(p) => iot.detach_policy(p, arn).await,
             Change::DetachThing(t) => iot.detach_thing(t, arn).await,
             Change::ReattachPolicy(p) | Change::AttachPolicy(p) => iot.attach_policy(p, arn).await,
-            Change::ReattachThing(t) => iot.attach_thing(t, arn).await,
+            Change::ReattachThing(t) | Change::AttachThing(t) => iot.attach_thing(t, arn).await,
+            Change::CreateThingType(t) => iot.create_thing_type(t).await,
+            Change::CreateThingGroup(g) => iot.create_thing_group(g).await,
+            Change::CreatePolicy { name, document } => iot.create_policy(name, document).await,
+            Change::AttachGroupPolicy { policy, group } => {
+                iot.attach_policy(policy, &iot.group_arn(group)).await
+            }
+            Change::CreateThing(t) => iot.create_thing(t).await,
+            Change::AddThingToGroup { thing, group } => iot.add_thing_to_group(thing, group).await,
             Change::Cancel => iot.cancel(id).await,
             Change::Accept { set_as_active } => iot.accept(id, *set_as_active).await,
             Change::Reject { reason } => iot.reject(id, Some(reason)).await,

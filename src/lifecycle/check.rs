@@ -36,7 +36,8 @@ impl Finding {
 }
 
 /// Whether `action` on certificate `id` took effect, asked with `side`'s credentials through
-/// `iot`. `target` is the row's target account; `subject` the policy or thing it named.
+/// `iot`. `target` is the row's target account; `subject` the policy, thing or thing type it
+/// named, `group` the thing group.
 pub async fn took_effect(
     side: Side,
     iot: &Iot,
@@ -44,11 +45,60 @@ pub async fn took_effect(
     target: &str,
     action: Action,
     subject: Option<&str>,
+    group: Option<&str>,
 ) -> Result<Finding, CallFailure> {
     match side {
         Side::Source => source_check(iot, id, target, action, subject).await,
-        Side::Target => target_check(iot, id, action, subject).await,
+        Side::Target => match carry_check(iot, action, subject, group).await? {
+            Some(finding) => Ok(finding),
+            None => target_check(iot, id, action, subject).await,
+        },
     }
+}
+
+/// Whether a carry change to the registry took effect (`None`: not one of those). Each
+/// asks whether the object exists, or is attached or a member, now.
+async fn carry_check(
+    iot: &Iot,
+    action: Action,
+    subject: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<Finding>, CallFailure> {
+    let name = subject.unwrap_or_default();
+    let group = group.unwrap_or_default();
+    let exists = |kind: &str, found: bool| {
+        let seen = if found {
+            format!("{kind} `{name}` exists")
+        } else {
+            format!("no {kind} `{name}`")
+        };
+        Some(Finding::new(Some(found), seen))
+    };
+    Ok(match action {
+        Action::CreateThingType => exists("thing type", iot.thing_type(name).await?.is_some()),
+        Action::CreatePolicy => exists("policy", iot.policy_document(name).await?.is_some()),
+        Action::CreateThing => exists("thing", iot.thing(name).await?.is_some()),
+        Action::CreateThingGroup => {
+            let found = iot.thing_group(group).await?.is_some();
+            let seen = if found {
+                format!("thing group `{group}` exists")
+            } else {
+                format!("no thing group `{group}`")
+            };
+            Some(Finding::new(Some(found), seen))
+        }
+        Action::AttachGroupPolicy => {
+            let names = iot.attached_policies(&iot.group_arn(group)).await?;
+            let seen = format!("thing group `{group}` has policies: {}", names.join(", "));
+            Some(Finding::new(Some(names.iter().any(|n| n == name)), seen))
+        }
+        Action::AddThingToGroup => {
+            let groups = iot.groups_of_thing(name).await?;
+            let seen = format!("thing `{name}` is in groups: {}", groups.join(", "));
+            Some(Finding::new(Some(groups.iter().any(|g| g == group)), seen))
+        }
+        _ => None,
+    })
 }
 
 /// The source account's view (DescribeCertificate, and ListAttachedPolicies,
@@ -117,7 +167,15 @@ async fn source_check(
         // Not pending: a transfer did not happen, a cancel did (or the target rejected).
         Action::Transfer | Action::Accept => Finding::new(Some(false), status.as_str()),
         Action::Cancel => Finding::new(Some(true), status.as_str()),
-        Action::Reject | Action::AttachPolicy => Finding::new(
+        Action::Reject
+        | Action::AttachPolicy
+        | Action::CreateThingType
+        | Action::CreateThingGroup
+        | Action::CreatePolicy
+        | Action::AttachGroupPolicy
+        | Action::CreateThing
+        | Action::AttachThing
+        | Action::AddThingToGroup => Finding::new(
             None,
             format!("{status} (a target-side call: ask with the target's credentials)"),
         ),
@@ -201,6 +259,14 @@ async fn target_check(
             Finding::new(
                 Some(attached),
                 format!("{seen}, policies attached: {}", names.join(", ")),
+            )
+        }
+        Action::AttachThing => {
+            let names = iot.principal_things(&info.arn).await?;
+            let attached = names.iter().any(|n| Some(n.as_str()) == subject);
+            Finding::new(
+                Some(attached),
+                format!("{seen}, things attached: {}", names.join(", ")),
             )
         }
         // Owned by the target: a reject did not happen.

@@ -169,6 +169,7 @@ impl<'a> Item<'a> {
             &self.row.target_account,
             open.action,
             subject,
+            open.group.as_deref(),
         )
         .await;
         let took = match finding {
@@ -255,6 +256,7 @@ impl<'a> Item<'a> {
                 &self.row.target_account,
                 change.action(),
                 change.subject(),
+                change.group(),
             )
             .await;
             match finding {

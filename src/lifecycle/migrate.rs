@@ -379,6 +379,7 @@ impl Migrator {
             &row.target_account,
             Action::Transfer,
             None,
+            None,
         )
         .await;
         match finding {
@@ -476,6 +477,7 @@ impl Migrator {
             &row.certificate_id,
             &row.target_account,
             Action::Transfer,
+            None,
             None,
         )
         .await;

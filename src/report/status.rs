@@ -64,6 +64,9 @@ pub struct DoubtLine {
     /// The policy or thing it named.
     #[serde(skip)]
     pub subject: Option<String>,
+    /// The thing group it named (carry).
+    #[serde(skip)]
+    pub group: Option<String>,
     /// What AWS shows now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_says: Option<String>,
@@ -136,6 +139,7 @@ impl StatusReport {
                     stage: open.stage,
                     action: open.action,
                     subject: open.subject.clone(),
+                    group: open.group.clone(),
                     aws_says: None,
                     took_effect: None,
                     next_run: None,

@@ -1,0 +1,287 @@
+//! The registry calls that carry makes: reading a certificate's policies, things, thing types
+//! and static thing groups (with their definitions) in the source, creating them in the
+//! target, and the account's device endpoint. Every read answers `None` for an object AWS
+//! does not know (404); a reply without the fields every real answer has is unreadable and
+//! asked for again.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
+
+use super::{CallFailure, Iot, NOT_FOUND};
+use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
+use crate::pacer::Operation;
+
+/// A 404 is an answer ("no such object"), not a failure.
+fn absent<T>(res: Result<T, CallFailure>) -> Result<Option<T>, CallFailure> {
+    match res {
+        Ok(v) => Ok(Some(v)),
+        Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+        Err(f) => Err(f),
+    }
+}
+
+fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default().into_iter().collect()
+}
+
+impl Iot {
+    /// GetPolicy: the document of the policy's default version.
+    pub async fn policy_document(&self, name: &str) -> Result<Option<String>, CallFailure> {
+        absent(
+            self.ctx
+                .call_and_read(
+                    &self.scope,
+                    Operation::GetPolicy,
+                    || self.client.get_policy().policy_name(name).send(),
+                    |out| out.policy_document,
+                )
+                .await,
+        )
+    }
+
+    /// DescribeThing: the thing's type and attributes (`groups` left empty).
+    pub async fn thing(&self, name: &str) -> Result<Option<CarriedThing>, CallFailure> {
+        absent(
+            self.ctx
+                .call_and_read(
+                    &self.scope,
+                    Operation::DescribeThing,
+                    || self.client.describe_thing().thing_name(name).send(),
+                    |out| {
+                        out.thing_name.as_ref()?;
+                        Some(CarriedThing {
+                            name: name.to_string(),
+                            thing_type: out.thing_type_name,
+                            attributes: sorted(out.attributes),
+                            groups: Vec::new(),
+                        })
+                    },
+                )
+                .await,
+        )
+    }
+
+    /// DescribeThingType: the type's description and searchable attributes.
+    pub async fn thing_type(&self, name: &str) -> Result<Option<CarriedThingType>, CallFailure> {
+        absent(
+            self.ctx
+                .call_and_read(
+                    &self.scope,
+                    Operation::DescribeThingType,
+                    || {
+                        self.client
+                            .describe_thing_type()
+                            .thing_type_name(name)
+                            .send()
+                    },
+                    |out| {
+                        out.thing_type_name.as_ref()?;
+                        let props = out.thing_type_properties;
+                        let mut searchable = props
+                            .as_ref()
+                            .map(|p| p.searchable_attributes().to_vec())
+                            .unwrap_or_default();
+                        searchable.sort();
+                        Some(CarriedThingType {
+                            name: name.to_string(),
+                            description: props.and_then(|p| p.thing_type_description),
+                            searchable_attributes: searchable,
+                        })
+                    },
+                )
+                .await,
+        )
+    }
+
+    /// DescribeThingGroup: the group's parent, description and attributes (`policies` left
+    /// empty). A dynamic group (one with a query) answers `Ok(Some(None))`: it is not carried.
+    pub async fn thing_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<Option<CarriedGroup>>, CallFailure> {
+        absent(
+            self.ctx
+                .call_and_read(
+                    &self.scope,
+                    Operation::DescribeThingGroup,
+                    || {
+                        self.client
+                            .describe_thing_group()
+                            .thing_group_name(name)
+                            .send()
+                    },
+                    |out| {
+                        out.thing_group_name.as_ref()?;
+                        if out.query_string.is_some() {
+                            return Some(None);
+                        }
+                        let props = out.thing_group_properties;
+                        Some(Some(CarriedGroup {
+                            name: name.to_string(),
+                            parent: out.thing_group_metadata.and_then(|m| m.parent_group_name),
+                            policies: Vec::new(),
+                            description: props
+                                .as_ref()
+                                .and_then(|p| p.thing_group_description.clone()),
+                            attributes: sorted(
+                                props
+                                    .and_then(|p| p.attribute_payload)
+                                    .and_then(|a| a.attributes),
+                            ),
+                        }))
+                    },
+                )
+                .await,
+        )
+    }
+
+    /// ListThingGroupsForThing: the groups the thing is a direct member of (all pages).
+    pub async fn groups_of_thing(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let (groups, next) = self
+                .ctx
+                .call_and_read(
+                    &self.scope,
+                    Operation::ListThingGroupsForThing,
+                    || {
+                        self.client
+                            .list_thing_groups_for_thing()
+                            .thing_name(thing)
+                            .max_results(250)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                    |out| Some((out.thing_groups?, out.next_token)),
+                )
+                .await?;
+            names.extend(groups.into_iter().filter_map(|g| g.group_name));
+            match next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    /// The ARN of a thing group of this account and region (what AttachPolicy and
+    /// ListAttachedPolicies take for a group).
+    pub fn group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:aws:iot:{}:{}:thinggroup/{group}",
+            self.scope.region, self.scope.account
+        )
+    }
+
+    /// CreatePolicy.
+    pub async fn create_policy(&self, name: &str, document: &str) -> Result<(), CallFailure> {
+        self.ctx
+            .call(&self.scope, Operation::CreatePolicy, || {
+                self.client
+                    .create_policy()
+                    .policy_name(name)
+                    .policy_document(document)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// CreateThingType.
+    pub async fn create_thing_type(&self, t: &CarriedThingType) -> Result<(), CallFailure> {
+        let props = ThingTypeProperties::builder()
+            .set_thing_type_description(t.description.clone())
+            .set_searchable_attributes(
+                (!t.searchable_attributes.is_empty()).then(|| t.searchable_attributes.clone()),
+            )
+            .build();
+        self.ctx
+            .call(&self.scope, Operation::CreateThingType, || {
+                self.client
+                    .create_thing_type()
+                    .thing_type_name(&t.name)
+                    .thing_type_properties(props.clone())
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// CreateThingGroup (static), under its parent.
+    pub async fn create_thing_group(&self, g: &CarriedGroup) -> Result<(), CallFailure> {
+        let mut props =
+            ThingGroupProperties::builder().set_thing_group_description(g.description.clone());
+        if !g.attributes.is_empty() {
+            let attrs = g.attributes.clone().into_iter().collect();
+            props = props.attribute_payload(
+                AttributePayload::builder()
+                    .set_attributes(Some(attrs))
+                    .build(),
+            );
+        }
+        let props = props.build();
+        self.ctx
+            .call(&self.scope, Operation::CreateThingGroup, || {
+                self.client
+                    .create_thing_group()
+                    .thing_group_name(&g.name)
+                    .set_parent_group_name(g.parent.clone())
+                    .thing_group_properties(props.clone())
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// CreateThing with its type and attributes.
+    pub async fn create_thing(&self, t: &CarriedThing) -> Result<(), CallFailure> {
+        let attrs = (!t.attributes.is_empty()).then(|| {
+            AttributePayload::builder()
+                .set_attributes(Some(t.attributes.clone().into_iter().collect()))
+                .build()
+        });
+        self.ctx
+            .call(&self.scope, Operation::CreateThing, || {
+                self.client
+                    .create_thing()
+                    .thing_name(&t.name)
+                    .set_thing_type_name(t.thing_type.clone())
+                    .set_attribute_payload(attrs.clone())
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// AddThingToThingGroup.
+    pub async fn add_thing_to_group(&self, thing: &str, group: &str) -> Result<(), CallFailure> {
+        self.ctx
+            .call(&self.scope, Operation::AddThingToThingGroup, || {
+                self.client
+                    .add_thing_to_thing_group()
+                    .thing_name(thing)
+                    .thing_group_name(group)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// DescribeEndpoint `iot:Data-ATS`: the address devices of this account connect to.
+    pub async fn device_endpoint(&self) -> Result<String, CallFailure> {
+        self.ctx
+            .call_and_read(
+                &self.scope,
+                Operation::DescribeEndpoint,
+                || {
+                    self.client
+                        .describe_endpoint()
+                        .endpoint_type("iot:Data-ATS")
+                        .send()
+                },
+                |out| out.endpoint_address.filter(|a| !a.is_empty()),
+            )
+            .await
+    }
+}
