@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::carry::OnConflict;
 use crate::error::EXIT_CODES_HELP;
 use crate::help;
 
@@ -341,6 +342,15 @@ pub struct TransferArgs {
     /// With --accept-profile(-template): activate certificates on accept.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
+    /// Record what each certificate carries (policies with their documents, things with
+    /// type and attributes, static thing groups and their policies) before changing it, for
+    /// `accept --carry`; with --accept-profile(-template), rebuild it in the target too.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub carry: bool,
+    /// With --carry and --accept-profile(-template): what to do with an object that exists
+    /// in the target with another definition (fail the certificate, or reuse the object).
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    pub on_conflict: OnConflict,
     /// Certificates each region starts with, alone, before the others: until one of them is
     /// transferred, a failed change stops the run at once (0 = no canary).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -403,6 +413,20 @@ pub struct AcceptArgs {
     /// Attach this policy after accept (repeatable). It must exist in the target account.
     #[arg(long = "attach-policy", value_name = "NAME", help_heading = WHAT_TO_CHANGE)]
     pub attach_policies: Vec<String>,
+    /// Rebuild what each certificate carried (recorded by `transfer --carry`) in this
+    /// account: thing types, thing groups and their policies, policies (ARNs rewritten to
+    /// this account), things; then attach them as they were.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub carry: bool,
+    /// With --carry: the transfer ledger to read the snapshots from (default: the transfer
+    /// ledger beside the manifest, MANIFEST.ledger.jsonl).
+    #[arg(long, value_name = "PATH", requires = "carry", help_heading = WHAT_TO_CHANGE)]
+    pub from_ledger: Option<PathBuf>,
+    /// With --carry: what to do with an object that exists in this account with another
+    /// definition: fail the certificate (a report row names the object and the difference),
+    /// or reuse the existing object and say so.
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    pub on_conflict: OnConflict,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,

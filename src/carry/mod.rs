@@ -10,3 +10,22 @@ pub mod read;
 pub mod rewrite;
 pub mod snapshot;
 pub mod store;
+
+closed_set! {
+    /// What accept does with an object that exists in the target with another definition.
+    pub enum OnConflict {
+        /// The certificate fails, with a report row naming the object and the difference.
+        Fail = "fail",
+        /// Attach the existing object as it is, and say so.
+        Reuse = "reuse",
+    }
+}
+
+impl OnConflict {
+    /// The flag's parser: `fail` or `reuse`.
+    pub fn parser() -> impl clap::builder::TypedValueParser<Value = OnConflict> {
+        use clap::builder::TypedValueParser;
+        clap::builder::PossibleValuesParser::new(["fail", "reuse"])
+            .map(|s| OnConflict::from_name(&s).expect("one of the possible values"))
+    }
+}

@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::carry::store::SnapshotStore;
 use crate::cli::{GlobalArgs, TransferArgs};
 use crate::error::{Error, ExitCode};
 use crate::ledger::{ItemState, LedgerKind};
-use crate::lifecycle::{AcceptOptions, Acceptor, Allowed, Migrator, Rollback};
+use crate::lifecycle::{AcceptOptions, Acceptor, Allowed, Carrier, Migrator, Rollback};
 use crate::lifecycle::{Mandate, Pick, Work};
 use crate::pipeline::ItemEnd;
 use crate::run::{Execution, FailedItems, Run, RunSpec, UndoHistory};
@@ -15,7 +16,7 @@ use crate::session::TargetProfiles;
 
 /// Runs `transfer` (`--dry-run` is dispatched to `plan` before this).
 pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Error> {
-    let run = Run::open(
+    let mut run = Run::open(
         global,
         RunSpec {
             command: "transfer",
@@ -30,6 +31,15 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
     )
     .await?;
     let clients = run.own_clients().await?;
+    // Combined mode with --carry: each snapshot goes straight to the accept of the same run;
+    // those of earlier runs (transferred, not yet accepted) come from the ledger.
+    let combined = args.accept_profile.is_some() || args.accept_profile_template.is_some();
+    let handover = match (args.carry, combined) {
+        (true, true) => Some(Arc::new(
+            SnapshotStore::load(run.ledger_path(), |_| true).map_err(Error::Ledger)?,
+        )),
+        _ => None,
+    };
     let allowed = Allowed {
         deactivate: args.deactivate,
         detach_policies: args.detach_policies,
@@ -40,17 +50,19 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
     } else {
         Rollback::OnFailure
     };
-    let migrator = Arc::new(
-        Migrator::new(
-            run.writer(),
-            run.state(),
-            clients,
-            allowed,
-            rollback,
-            args.pacing.max_attempts,
-        )
-        .with_propagation_wait(args.propagation_wait),
-    );
+    let mut migrator = Migrator::new(
+        run.writer(),
+        run.state(),
+        clients,
+        allowed,
+        rollback,
+        args.pacing.max_attempts,
+    )
+    .with_propagation_wait(args.propagation_wait);
+    if args.carry {
+        migrator = migrator.with_carry(handover.clone());
+    }
+    let migrator = Arc::new(migrator);
     // End-to-end mode: each transfer is accepted right away with the target's credentials.
     let profiles = TargetProfiles::from_flags(
         args.accept_profile.as_deref(),
@@ -63,9 +75,17 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
                 .session
                 .target_clients(&run.manifest, &p, "--accept-profile")
                 .await?;
+            for t in &targets {
+                if handover.is_some() {
+                    run.add_device_endpoints(t).await;
+                }
+            }
             let options = AcceptOptions {
                 set_as_active: args.set_as_active,
                 attach_policies: Vec::new(),
+                carry: handover
+                    .clone()
+                    .map(|store| Arc::new(Carrier::new(store, args.on_conflict))),
             };
             let writer = run.writer();
             let acceptor = Acceptor::new(

@@ -17,6 +17,7 @@ use crate::ledger::{
 use crate::pacer::Scope;
 use crate::pipeline::{FailedOn, ItemEnd};
 
+use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
 use super::check::{self, Finding, Side};
 use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
@@ -31,12 +32,14 @@ pub fn unfinished(rec: Option<&ItemRecord>) -> Pick {
 }
 
 /// What accept does besides accepting.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AcceptOptions {
     /// Activate certificates on accept.
     pub set_as_active: bool,
     /// Policies to attach after accept.
     pub attach_policies: Vec<String>,
+    /// Rebuild what each certificate carried (`--carry`).
+    pub carry: Option<Arc<Carrier>>,
 }
 
 /// Accepts pending transfers with target-account credentials, write-ahead.
@@ -109,10 +112,12 @@ impl Acceptor {
             match (settled, open.action) {
                 (Settled::InDoubt, _) => return Ok(ItemEnd::InDoubt),
                 (Settled::TookEffect, Action::Reject) => return Ok(ItemEnd::Done),
-                // A policy attachment comes after the accept: the accept is done.
+                // A policy attachment or a carry step comes after the accept: the accept
+                // is done.
                 (Settled::TookEffect, Action::Accept) | (_, Action::AttachPolicy) => {
                     via = Via::Reconciled
                 }
+                _ if open.stage == Stage::Carry => via = Via::Reconciled,
                 _ if work.mandate == Mandate::SettleOnly => {
                     return Ok(ItemEnd::Failed(FailedOn::Refusal))
                 }
@@ -129,6 +134,12 @@ impl Acceptor {
                 let message =
                     format!("{missing}; nothing was changed, run again with --retry-failed");
                 return item.fail(Stage::Accept, NOT_FOUND, message).await;
+            }
+            // Nothing to rebuild from: better left pending than accepted without its policies.
+            if let Some(c) = &self.options.carry {
+                if !c.has_snapshot(&row.certificate_id) {
+                    return item.fail(Stage::Carry, NO_SNAPSHOT, no_snapshot()).await;
+                }
             }
             match item.step(iot, &accept, &arn).await? {
                 StepEnd::Done => {}
@@ -153,7 +164,25 @@ impl Acceptor {
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
-        item.terminal(Stage::Accept, Outcome::Accepted, via, Some(arn))
+        let mut message = None;
+        if let Some(c) = &self.options.carry {
+            match c.carry(&item, iot, &arn).await? {
+                Carried::Done { reused } if reused.is_empty() => {}
+                Carried::Done { reused } => {
+                    let reused = format!("reused (--on-conflict reuse): {}", reused.join("; "));
+                    tracing::warn!(certificate = %row.certificate_id, "{reused}");
+                    message = Some(reused);
+                }
+                Carried::Ended(end) => return Ok(end),
+            }
+        }
+        let details = Details {
+            arn: Some(arn),
+            via: Some(via),
+            message,
+            ..Default::default()
+        };
+        item.record(Stage::Accept, Outcome::Accepted, details)
             .await?;
         Ok(ItemEnd::Done)
     }

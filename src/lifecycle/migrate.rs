@@ -17,6 +17,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::work::{Mandate, Work};
+use crate::carry::read::SnapshotReader;
+use crate::carry::store::SnapshotStore;
 use crate::certificate::{cert_arn, CertStatus};
 use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::ledger::{Action, Details, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via};
@@ -120,6 +122,14 @@ pub struct Migrator {
     rollback: Rollback,
     max_attempts: u32,
     propagation_wait: Duration,
+    carry: Option<Carry>,
+}
+
+/// What `--carry` adds to a migration: the snapshot before the first change.
+struct Carry {
+    reader: SnapshotReader,
+    /// Where the snapshots go besides the ledger: the accept of the same run takes them.
+    handover: Option<Arc<SnapshotStore>>,
 }
 
 impl Migrator {
@@ -141,7 +151,18 @@ impl Migrator {
             rollback,
             max_attempts,
             propagation_wait: DEFAULT_PROPAGATION_WAIT,
+            carry: None,
         }
+    }
+
+    /// Records what each certificate carries (a `snapshot` event) before prepare changes it;
+    /// `handover` also gets each snapshot (for the accept of the same run).
+    pub fn with_carry(mut self, handover: Option<Arc<SnapshotStore>>) -> Self {
+        self.carry = Some(Carry {
+            reader: SnapshotReader::new(),
+            handover,
+        });
+        self
     }
 
     /// Waits out a transfer conflict after the tool's own detaches for up to `wait`.
@@ -235,6 +256,14 @@ impl Migrator {
             return self.fail(&item, iot, arn, Stage::Prepare, refusal).await;
         }
 
+        if let Some(carry) = &self.carry {
+            if let Some(end) = self
+                .snapshot(carry, &item, iot, arn, &policies, &things)
+                .await?
+            {
+                return Ok(end);
+            }
+        }
         for change in prepare_changes(active, &policies, &things) {
             if let Some(end) = self.interrupted(&item, iot, arn).await? {
                 return Ok(end);
@@ -254,6 +283,58 @@ impl Migrator {
         }
         let detached = !policies.is_empty() || !things.is_empty();
         self.transfer(&item, iot, arn, detached).await
+    }
+
+    /// Records what the certificate carries before prepare changes it: what is attached now
+    /// and what an earlier run of this migration detached (the source still has those
+    /// objects). `Some`: the item ended (the source refused a read).
+    async fn snapshot(
+        &self,
+        carry: &Carry,
+        item: &Item<'_>,
+        iot: &Iot,
+        arn: &str,
+        policies: &[String],
+        things: &[String],
+    ) -> Result<Option<ItemEnd>, LedgerError> {
+        let (mut policies, mut things) = (policies.to_vec(), things.to_vec());
+        let undo = {
+            let state = self.state.lock().expect("ledger state");
+            state
+                .get(&item.row().certificate_id)
+                .and_then(|r| r.undo.cloned())
+        };
+        if let Some(undo) = undo {
+            for p in undo.policies {
+                if !policies.contains(&p) {
+                    policies.push(p);
+                }
+            }
+            for t in undo.things {
+                if !things.contains(&t) {
+                    things.push(t);
+                }
+            }
+        }
+        let snapshot = match carry.reader.snapshot(iot, &policies, &things).await {
+            Ok(s) => s,
+            Err(f) => {
+                let end = self
+                    .fail(item, iot, arn, Stage::Prepare, Failing::Call(f))
+                    .await?;
+                return Ok(Some(end));
+            }
+        };
+        if let Some(store) = &carry.handover {
+            store.insert(&item.row().certificate_id, snapshot.clone());
+        }
+        let details = Details {
+            snapshot: Some(Box::new(snapshot)),
+            ..Default::default()
+        };
+        item.record(Stage::Prepare, Outcome::Snapshot, details)
+            .await?;
+        Ok(None)
     }
 
     /// Ends an item that failed: rolls back what prepare changed (unless told not to), then

@@ -6,12 +6,14 @@
 //! - [`item`]: the events of one certificate: the write-ahead step, the settling of an
 //!   intent an earlier run left open (once, for every workflow), and failures;
 //! - the workers that string these together: [`migrate`] (prepare and transfer),
-//!   [`cancel`] (cancel and restore), [`accept`] (accept and reject, target side).
+//!   [`cancel`] (cancel and restore), [`accept`] (accept and reject, target side), [`carry`]
+//!   (the rebuild of what a certificate carried, after accept).
 //!
 //! A new workflow is a new worker over these parts, not a new copy of them.
 
 pub mod accept;
 pub mod cancel;
+pub mod carry;
 pub mod change;
 pub mod check;
 pub mod item;
@@ -21,6 +23,7 @@ pub mod work;
 
 pub use accept::{AcceptOptions, Acceptor, Rejecter};
 pub use cancel::{Canceller, Restore};
+pub use carry::Carrier;
 pub use change::Change;
 pub use check::{Finding, Side};
 pub use item::{Item, Settled, StepEnd};

@@ -126,6 +126,10 @@ pub struct Summary {
     pub failure_report: Option<PathBuf>,
     /// The exit code the process ends with.
     pub exit_code: i32,
+    /// `account (region)` -> the device endpoint (DescribeEndpoint `iot:Data-ATS`) devices
+    /// moved there must connect to (accept and transfer with --carry).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub device_endpoints: BTreeMap<String, String>,
 }
 
 impl Summary {
@@ -193,6 +197,12 @@ impl Render for Summary {
         writeln!(out, "  ledger: {}", self.ledger.display())?;
         if let Some(p) = &self.failure_report {
             writeln!(out, "  failure report: {}", p.display())?;
+        }
+        for (account, address) in &self.device_endpoints {
+            writeln!(
+                out,
+                "  device endpoint of {account}: {address} (devices moved there must connect to it, or to a custom domain pointed at it)"
+            )?;
         }
         let hint = match self.exit_code {
             x if x == ExitCode::ItemsFailed.code() => Some(

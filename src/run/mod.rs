@@ -5,7 +5,7 @@
 
 mod work;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -114,6 +114,8 @@ pub struct Run {
     started: Instant,
     in_scope: Option<RowFilter>,
     metrics: Option<MetricsFile>,
+    /// `account (region)` -> the address its devices connect to, for the summary.
+    device_endpoints: BTreeMap<String, String>,
 }
 
 impl Run {
@@ -185,6 +187,7 @@ impl Run {
             started,
             in_scope: None,
             metrics,
+            device_endpoints: BTreeMap::new(),
         })
     }
 
@@ -192,6 +195,30 @@ impl Run {
     /// counted (e.g. `accept` ignores rows addressed to other target accounts).
     pub fn restrict_to(&mut self, filter: RowFilter) {
         self.in_scope = Some(filter);
+    }
+
+    /// The ledger's path.
+    pub fn ledger_path(&self) -> &Path {
+        &self.ledger_path
+    }
+
+    /// Asks each region of `clients`' account for its device endpoint (DescribeEndpoint
+    /// `iot:Data-ATS`), for the summary: devices must be reconfigured to it. A refusal is a
+    /// warning, not a failure of the run.
+    pub async fn add_device_endpoints(&mut self, clients: &AccountClients) {
+        for region in self.manifest.regions() {
+            let iot = clients.for_region(region.as_deref());
+            let key = format!("{} ({})", clients.account(), iot.scope().region);
+            if self.device_endpoints.contains_key(&key) {
+                continue;
+            }
+            match iot.device_endpoint().await {
+                Ok(address) => {
+                    self.device_endpoints.insert(key, address);
+                }
+                Err(f) => tracing::warn!("cannot read the device endpoint of {key}: {f}"),
+            }
+        }
     }
 
     /// A handle on the ledger writer, for the run's worker.
@@ -526,6 +553,7 @@ impl Run {
             failure_report: Some(self.failures_path.clone())
                 .filter(|_| failures > 0 || counts.failed > 0),
             exit_code: exit.code(),
+            device_endpoints: self.device_endpoints.clone(),
         };
         if let Some(m) = &self.metrics {
             if let Err(e) = m.write_finished(&self.snapshot(&state, processed), exit) {
