@@ -8,8 +8,9 @@
 //! Starts the IoT simulator on 127.0.0.1 with the documented AWS quotas and 20 ms latency,
 //! seeds account 111111111111 with the certificates of `sample-manifests/` (ACTIVE, with
 //! policies and things, as a real fleet would be), then runs the tool itself, step by step:
-//! validate, plan, transfer (with the progress bar), a rerun that has nothing left to do,
-//! accept in each target account, status, and the migration report. Files go to a temporary
+//! validate, plan, transfer with `--carry` (with the progress bar), a rerun that has nothing
+//! left to do, accept with `--carry` in each target account (policies, things, their type and
+//! groups rebuilt there), status, and the migration report. Files go to a temporary
 //! directory; the report page is kept where the first argument says, if one is given.
 
 use std::collections::BTreeMap;
@@ -19,9 +20,19 @@ use std::time::Duration;
 use clap::Parser;
 use iot_cert_migrate::cli::Cli;
 use iot_cert_migrate::manifest::Manifest;
-use iot_sim::{Seed, SeedAccount, SeedCertificate, SimConfig, Simulator};
+use iot_sim::{
+    Seed, SeedAccount, SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
+    SimConfig, Simulator,
+};
 
 const SOURCE: &str = "111111111111";
+
+/// A policy document allowing `iot:*` on one resource of the source account.
+fn policy(resource: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:*","Resource":"arn:aws:iot:us-east-1:{SOURCE}:{resource}"}}]}}"#
+    )
+}
 
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -40,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let manifest = work.path().join("fleet.csv");
     let mut text = String::from("certificate_id,target_account,transfer_message\n");
     let mut seeded = Vec::new();
+    let mut things = Vec::new();
     for path in &manifests {
         let m = Manifest::load(path)?;
         for row in m.rows()? {
@@ -54,6 +66,12 @@ fn main() -> anyhow::Result<()> {
                     .replace('"', "\"\"")
             ));
             let n = seeded.len();
+            things.push(SeedThing {
+                name: format!("device-{n:03}"),
+                thing_type: Some("sensor".into()),
+                attributes: BTreeMap::from([("serial".into(), format!("SN{n:05}"))]),
+                groups: vec![if n % 2 == 0 { "floor-1" } else { "floor-2" }.into()],
+            });
             seeded.push(SeedCertificate {
                 id: row.certificate_id.clone(),
                 // A realistic fleet: most devices online, each with its policy and thing.
@@ -76,6 +94,41 @@ fn main() -> anyhow::Result<()> {
                 SOURCE.to_string(),
                 SeedAccount {
                     certificates: seeded,
+                    // What the devices need to work, and what --carry takes along: the
+                    // policy documents name the source account in their ARNs.
+                    policies: vec![
+                        SeedPolicy {
+                            name: "fleet-device-policy".into(),
+                            document: Some(policy("client/${iot:Connection.Thing.ThingName}")),
+                        },
+                        SeedPolicy {
+                            name: "site-telemetry".into(),
+                            document: Some(policy("topic/site/*")),
+                        },
+                    ],
+                    thing_types: vec![SeedThingType {
+                        name: "sensor".into(),
+                        description: Some("temperature sensor".into()),
+                        searchable_attributes: vec!["serial".into()],
+                    }],
+                    thing_groups: vec![
+                        SeedThingGroup {
+                            name: "site-lyon".into(),
+                            policies: vec!["site-telemetry".into()],
+                            ..Default::default()
+                        },
+                        SeedThingGroup {
+                            name: "floor-1".into(),
+                            parent: Some("site-lyon".into()),
+                            ..Default::default()
+                        },
+                        SeedThingGroup {
+                            name: "floor-2".into(),
+                            parent: Some("site-lyon".into()),
+                            ..Default::default()
+                        },
+                    ],
+                    things,
                     ..Default::default()
                 },
             )]),
@@ -109,7 +162,12 @@ fn main() -> anyhow::Result<()> {
 
     // The ledgers and the failure report land beside the manifest, in the temporary directory.
     let m = manifest.display().to_string();
-    let prepare = ["--deactivate", "--detach-policies", "--detach-things"];
+    let prepare = [
+        "--deactivate",
+        "--detach-policies",
+        "--detach-things",
+        "--carry",
+    ];
 
     step("1. validate the manifest (offline)", &["validate", &m])?;
     step(
@@ -117,7 +175,7 @@ fn main() -> anyhow::Result<()> {
         &["plan", &m],
     )?;
     step(
-        "3. transfer, pacing every operation at the documented quotas",
+        "3. transfer, pacing every operation at the documented quotas, recording what each certificate carries",
         &[&["transfer", m.as_str()][..], &prepare].concat(),
     )?;
     step(
@@ -128,9 +186,9 @@ fn main() -> anyhow::Result<()> {
         let profile = format!("migrate-{target}");
         step(
             &format!(
-                "5. accept in account {target} (its own credentials), activating the certificates"
+                "5. accept in account {target} (its own credentials), activating the certificates and rebuilding their policies, things, type and groups"
             ),
-            &["--profile", &profile, "accept", &m, "--set-as-active"],
+            &["--profile", &profile, "accept", &m, "--set-as-active", "--carry"],
         )?;
     }
     let transfer_ledger = work.path().join("fleet.ledger.jsonl").display().to_string();
@@ -162,9 +220,19 @@ fn main() -> anyhow::Result<()> {
         for c in &acct.certificates {
             *by_status.entry(c.status.as_str()).or_default() += 1;
         }
+        let attached = acct
+            .certificates
+            .iter()
+            .filter(|c| !c.policies.is_empty() && !c.things.is_empty())
+            .count();
         println!(
-            "  account {} ({}): {:?}",
-            acct.account, acct.region, by_status
+            "  account {} ({}): {:?}, {attached} with policy and thing attached; {} policies, {} things, {} thing groups",
+            acct.account,
+            acct.region,
+            by_status,
+            acct.policies.len(),
+            acct.things.len(),
+            acct.thing_groups.len()
         );
     }
     println!(
