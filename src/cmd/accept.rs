@@ -52,6 +52,7 @@ pub async fn run(global: &GlobalArgs, args: AcceptArgs) -> Result<ExitCode, Erro
     if carry.is_some() {
         run.add_device_endpoints(&clients).await;
     }
+    let carrying = carry.is_some();
     let options = AcceptOptions {
         set_as_active: args.set_as_active,
         attach_policies: args.attach_policies,
@@ -74,7 +75,7 @@ pub async fn run(global: &GlobalArgs, args: AcceptArgs) -> Result<ExitCode, Erro
     };
     run.execute(
         how,
-        |rec, _row| unfinished(rec),
+        move |rec, _row| unfinished(rec, carrying),
         move |work| {
             let a = acceptor.clone();
             async move { a.accept(&work).await }

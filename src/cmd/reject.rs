@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: RejectArgs) -> Result<ExitCode, Erro
     };
     run.execute(
         how,
-        |rec, _row| unfinished(rec),
+        |rec, _row| unfinished(rec, false),
         move |work| {
             let r = rejecter.clone();
             async move { r.reject(&work).await }

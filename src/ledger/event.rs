@@ -211,6 +211,9 @@ pub struct Details {
     /// back), `false` when changes are left; absent when nothing had been changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<bool>,
+    /// On an `accepted` event: what the certificate carried was rebuilt too (`--carry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<bool>,
     /// On a `snapshot` event: what the certificate carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Box<Snapshot>>,

@@ -65,6 +65,16 @@ pub enum ItemState {
     Accepted = 5,
     /// The target rejected.
     Rejected = 6,
+    /// The target accepted, and what the certificate carried was rebuilt there
+    /// (`accept --carry`).
+    Carried = 7,
+}
+
+impl ItemState {
+    /// Accepted by the target, carried or not.
+    pub fn is_accepted(self) -> bool {
+        matches!(self, ItemState::Accepted | ItemState::Carried)
+    }
 }
 
 impl ItemState {
@@ -78,6 +88,7 @@ impl ItemState {
             4 => ItemState::Restored,
             5 => ItemState::Accepted,
             6 => ItemState::Rejected,
+            7 => ItemState::Carried,
             _ => return None,
         })
     }
@@ -620,6 +631,9 @@ impl LedgerState {
             }
             Outcome::Cancelled => terminal(&mut next, &mut details, ItemState::Cancelled),
             Outcome::Restored => terminal(&mut next, &mut details, ItemState::Restored),
+            Outcome::Accepted if d.carried == Some(true) => {
+                terminal(&mut next, &mut details, ItemState::Carried)
+            }
             Outcome::AlreadyAccepted | Outcome::Accepted => {
                 terminal(&mut next, &mut details, ItemState::Accepted)
             }

@@ -23,10 +23,12 @@ use super::check::{self, Finding, Side};
 use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
 
 /// What the target side still has to do with a certificate: accepted and rejected ones are
-/// finished; everything else is (still) to do.
-pub fn unfinished(rec: Option<&ItemRecord>) -> Pick {
+/// finished, except that `carry` still has to rebuild what a certificate accepted without it
+/// carried; everything else is (still) to do.
+pub fn unfinished(rec: Option<&ItemRecord>, carry: bool) -> Pick {
     match rec.map(|r| r.state) {
-        Some(ItemState::Accepted | ItemState::Rejected) => Pick::Skip,
+        Some(ItemState::Accepted) if carry => Pick::Process,
+        Some(ItemState::Accepted | ItemState::Carried | ItemState::Rejected) => Pick::Skip,
         _ => Pick::Process,
     }
 }
@@ -126,6 +128,10 @@ impl Acceptor {
         }
         let scope = iot.scope();
         let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
+        // Accepted by an earlier accept without --carry: only the rebuild is left.
+        if self.options.carry.is_some() && via == Via::Call && self.accepted_before(row) {
+            via = Via::AlreadyAccepted;
+        }
         if via == Via::Call {
             let accept = Change::Accept {
                 set_as_active: self.options.set_as_active,
@@ -180,11 +186,18 @@ impl Acceptor {
             arn: Some(arn),
             via: Some(via),
             message,
+            carried: self.options.carry.is_some().then_some(true),
             ..Default::default()
         };
         item.record(Stage::Accept, Outcome::Accepted, details)
             .await?;
         Ok(ItemEnd::Done)
+    }
+
+    /// Whether this ledger records the certificate as accepted already.
+    fn accepted_before(&self, row: &crate::manifest::ManifestRow) -> bool {
+        let state = self.state.lock().expect("ledger state");
+        state.get(&row.certificate_id).map(|r| r.state) == Some(ItemState::Accepted)
     }
 
     /// The first policy to attach that does not exist in `iot`'s account and region, as a

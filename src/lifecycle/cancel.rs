@@ -39,6 +39,7 @@ pub fn concerns_cancel(rec: &ItemRecord) -> bool {
         | ItemState::Cancelled
         | ItemState::Restored
         | ItemState::Accepted
+        | ItemState::Carried
         | ItemState::Rejected => true,
         ItemState::Failed => own_failure(rec) || has_undo(rec),
         ItemState::Started => has_undo(rec),
@@ -68,7 +69,9 @@ pub fn pick(rec: Option<&ItemRecord>, restore: Restore) -> Pick {
         // Prepare ran (partly, or fully) but the transfer never happened or failed.
         ItemState::Started => restore && has_undo(rec),
         ItemState::Failed => own_failure(rec) || (restore && has_undo(rec)),
-        ItemState::Restored | ItemState::Accepted | ItemState::Rejected => false,
+        ItemState::Restored | ItemState::Accepted | ItemState::Carried | ItemState::Rejected => {
+            false
+        }
     };
     if wanted {
         Pick::Process

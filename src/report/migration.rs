@@ -251,7 +251,7 @@ fn furthest<'a>(
     transfer: Option<ItemRecord<'a>>,
 ) -> Option<ItemRecord<'a>> {
     let target_decided = |r: &ItemRecord| {
-        r.open_intent.is_none() && matches!(r.state, ItemState::Accepted | ItemState::Rejected)
+        r.open_intent.is_none() && (r.state.is_accepted() || r.state == ItemState::Rejected)
     };
     let targets_turn = transfer.is_none_or(|t| t.state == ItemState::Transferred);
     let said_something = |r: &ItemRecord| r.state != ItemState::Started || r.open_intent.is_some();

@@ -84,7 +84,7 @@ impl Counts {
             ItemState::Failed => self.failed += 1,
             ItemState::Cancelled => self.cancelled += 1,
             ItemState::Restored => self.restored += 1,
-            ItemState::Accepted => self.accepted += 1,
+            ItemState::Accepted | ItemState::Carried => self.accepted += 1,
             ItemState::Rejected => self.rejected += 1,
         }
     }

@@ -575,3 +575,28 @@ fn sigkill_during_carry_then_rerun_creates_every_object_once() {
     env.run_as(TARGET, &accept).expect_code(0);
     assert_eq!(mutating_calls(&env), calls);
 }
+
+#[test]
+fn accept_carry_after_a_plain_accept_rebuilds_without_accepting_again() {
+    let env = Env::unlimited();
+    let ids = carried_fleet(&env, 3);
+    let mut args = vec!["transfer", "m.csv", "--carry"];
+    args.extend(PREPARE);
+    env.run(&args).expect_code(0);
+    env.run_as(TARGET, &["accept", "m.csv", "--set-as-active"])
+        .expect_code(0);
+    let accepts = env.sim.stats().calls_of("AcceptCertificateTransfer");
+    let carry = env.run_as(TARGET, &["--output", "json", "accept", "m.csv", "--carry"]);
+    carry.expect_code(0);
+    assert_eq!(carry.count("accepted"), 3);
+    assert_eq!(
+        env.sim.stats().calls_of("AcceptCertificateTransfer"),
+        accepts,
+        "the ledger knew they were accepted: no accept was sent again"
+    );
+    assert_rebuilt(&env, &ids);
+    let calls = mutating_calls(&env);
+    env.run_as(TARGET, &["accept", "m.csv", "--carry"])
+        .expect_code(0);
+    assert_eq!(mutating_calls(&env), calls);
+}
