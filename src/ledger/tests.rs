@@ -203,6 +203,19 @@ async fn varied_ledger(path: &Path, undo: UndoHistory) {
             policy: Some(format!("policy-{n}")),
             ..Default::default()
         };
+        if n % 14 == 0 {
+            // In doubt on a carry step that names a group as well as a policy.
+            let attach = Details {
+                action: Some(Action::AttachGroupPolicy),
+                policy: Some(format!("policy-{n}")),
+                group: Some(format!("group-{n}")),
+                ..Default::default()
+            };
+            w.record(ev(Stage::Carry, Outcome::Intent, attach))
+                .await
+                .unwrap();
+            continue;
+        }
         w.record(ev(Stage::Prepare, Outcome::Intent, detach.clone()))
             .await
             .unwrap();
@@ -224,6 +237,15 @@ async fn varied_ledger(path: &Path, undo: UndoHistory) {
                     ..Default::default()
                 };
                 w.record(ev(Stage::Transfer, Outcome::Failed, failed))
+                    .await
+                    .unwrap()
+            }
+            1 if n % 10 == 1 => {
+                let carried = Details {
+                    carried: Some(true),
+                    ..Default::default()
+                };
+                w.record(ev(Stage::Accept, Outcome::Accepted, carried))
                     .await
                     .unwrap()
             }
@@ -282,6 +304,11 @@ async fn a_checkpoint_gives_the_same_state_as_reading_every_line() {
         let (_, state, warnings) = Ledger::read_only(&path, undo).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(snapshot(&state), snapshot(&expected), "{undo:?}");
+        // What carry adds is among what the checkpoint carried.
+        assert!(state.iter().any(|(_, r)| r
+            .open_intent
+            .is_some_and(|i| i.group.as_deref() == Some("group-14"))));
+        assert!(state.iter().any(|(_, r)| r.state == ItemState::Carried));
         assert_eq!(state.len(), 301);
         assert_eq!(state.runs, 1);
         let ledger = Ledger::open(
