@@ -235,6 +235,52 @@ fn assert_each_carry_change_done_once(env: &Env) -> usize {
     done.len()
 }
 
+/// The ledger tells exactly what the target holds: each object of the target's registry was
+/// created by one `done` carry step of the accept ledger, and nothing else was.
+fn assert_ledger_names_every_created_object(env: &Env) {
+    let mut created: Vec<String> = ledger_events(&env.path("m.accept-ledger.jsonl"))
+        .into_iter()
+        .filter(|e| e["stage"] == "carry" && e["outcome"] == "done")
+        .filter_map(|e| {
+            let d = &e["details"];
+            let name = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+            Some(match d["action"].as_str()? {
+                "create_policy" => format!("policy {}", name("policy")),
+                "create_thing_type" => format!("thing type {}", name("thing_type")),
+                "create_thing_group" => format!("group {}", name("group")),
+                "create_thing" => format!("thing {}", name("thing")),
+                _ => return None,
+            })
+        })
+        .collect();
+    created.sort();
+    let dump = env.state();
+    let target = account(&dump, TARGET);
+    let mut held: Vec<String> = target
+        .policies
+        .iter()
+        .map(|p| format!("policy {}", p.name))
+        .chain(
+            target
+                .thing_types
+                .iter()
+                .map(|t| format!("thing type {}", t.name)),
+        )
+        .chain(
+            target
+                .thing_groups
+                .iter()
+                .map(|g| format!("group {}", g.name)),
+        )
+        .chain(target.things.iter().map(|t| format!("thing {}", t.name)))
+        .collect();
+    held.sort();
+    assert_eq!(
+        created, held,
+        "the accept ledger and the target's registry disagree"
+    );
+}
+
 fn snapshots(env: &Env) -> Vec<Value> {
     ledger_events(&env.path("m.ledger.jsonl"))
         .into_iter()
@@ -513,6 +559,7 @@ fn lost_replies_during_carry_create_every_object_once() {
     }
     assert_rebuilt(&env, &ids);
     assert_each_carry_change_done_once(&env);
+    assert_ledger_names_every_created_object(&env);
     let reconciled = ledger_events(&env.path("m.accept-ledger.jsonl"))
         .into_iter()
         .filter(|e| e["stage"] == "carry" && e["outcome"] == "unknown")
@@ -571,6 +618,7 @@ fn sigkill_during_carry_then_rerun_creates_every_object_once() {
     env.run_as(TARGET, &accept).expect_code(0);
     assert_rebuilt(&env, &ids);
     assert_each_carry_change_done_once(&env);
+    assert_ledger_names_every_created_object(&env);
     let calls = mutating_calls(&env);
     env.run_as(TARGET, &accept).expect_code(0);
     assert_eq!(mutating_calls(&env), calls);
