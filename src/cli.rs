@@ -152,6 +152,14 @@ pub enum Command {
     /// Target side: reject the pending transfers addressed to the caller's account.
     #[command(after_long_help = help::REJECT)]
     Reject(RejectArgs),
+    /// Zero downtime: register each certificate in its target account too (the source keeps
+    /// it ACTIVE); --carry rebuilds its policies, things and groups there.
+    #[command(after_long_help = help::REGISTER)]
+    Register(RegisterArgs),
+    /// After register: retire the source's copies the target holds ACTIVE (only the steps
+    /// asked for: --deactivate, --detach-policies, --detach-things).
+    #[command(after_long_help = help::RETIRE)]
+    Retire(RetireArgs),
     /// Read-only: write a manifest of the certificates that match filters (thing group,
     /// thing type, attributes, CA, status, creation date).
     Select(SelectArgs),
@@ -437,6 +445,93 @@ pub struct AcceptArgs {
     #[command(flatten)]
     pub limits: RunLimitArgs,
     /// Ledger and failure report paths.
+    #[command(flatten)]
+    pub files: OutputFiles,
+}
+
+/// Credentials of the target accounts, for commands that act on both sides.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = WHAT_TO_CHANGE)]
+pub struct TargetProfileArgs {
+    /// Profile holding the target account's credentials.
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        conflicts_with = "target_profile_template",
+        required_unless_present = "target_profile_template"
+    )]
+    pub target_profile: Option<String>,
+    /// One profile per target account: `{account}` is replaced by each target account id,
+    /// e.g. 'migrate-{account}'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub target_profile_template: Option<String>,
+}
+
+/// `register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The manifest CSV: certificate_id,target_account[,...][,region].
+    pub manifest: PathBuf,
+    /// The target accounts' credentials.
+    #[command(flatten)]
+    pub targets: TargetProfileArgs,
+    /// Status of the registered copy in the target.
+    #[arg(long, value_name = "STATUS", default_value = "ACTIVE", value_parser = ["ACTIVE", "INACTIVE"], help_heading = WHAT_TO_CHANGE)]
+    pub status: String,
+    /// Also rebuild in the target what each certificate carries (policies, things, their type
+    /// and static groups), as `accept --carry` does.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub carry: bool,
+    /// With --carry: what to do with an object that exists in the target with another
+    /// definition (fail the certificate, or reuse the object).
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    pub on_conflict: OnConflict,
+    /// Try failed items again (they are skipped by default).
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub retry_failed: bool,
+    /// Certificates each region starts with, alone, before the others (0 = no canary).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub canary: usize,
+    /// Pacing and retries.
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+    /// Time box and item limit.
+    #[command(flatten)]
+    pub limits: RunLimitArgs,
+    /// Ledger and failure report paths (default MANIFEST.register-ledger.jsonl,
+    /// MANIFEST.register-failures.csv).
+    #[command(flatten)]
+    pub files: OutputFiles,
+}
+
+/// `retire`.
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The manifest `register` ran with.
+    pub manifest: PathBuf,
+    /// The target accounts' credentials (read only: to confirm each holds its copy ACTIVE).
+    #[command(flatten)]
+    pub targets: TargetProfileArgs,
+    /// Deactivate the source's copy. Devices still connected to the source disconnect.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub deactivate: bool,
+    /// Detach every policy from the source's copy.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub detach_policies: bool,
+    /// Detach every thing from the source's copy.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub detach_things: bool,
+    /// Try failed items again (they are skipped by default).
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub retry_failed: bool,
+    /// Pacing and retries.
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+    /// Time box and item limit.
+    #[command(flatten)]
+    pub limits: RunLimitArgs,
+    /// Ledger and failure report paths (default MANIFEST.retire-ledger.jsonl,
+    /// MANIFEST.retire-failures.csv).
     #[command(flatten)]
     pub files: OutputFiles,
 }

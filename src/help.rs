@@ -110,6 +110,27 @@ Examples:
   iot-cert-migrate --profile target-b reject certs.csv --reason \"wrong fleet\"
 ";
 
+/// `register --help`.
+pub const REGISTER: &str = "\
+Examples:
+  # With the source's credentials (--profile) and one profile per target account: the
+  # certificates stay ACTIVE in the source, devices move as they reconnect to the target.
+  iot-cert-migrate --profile source register certs.csv \\
+      --target-profile-template 'migrate-{account}' --carry
+
+  # Once the devices have moved: retire the source's copies.
+  iot-cert-migrate --profile source retire certs.csv \\
+      --target-profile-template 'migrate-{account}' --deactivate
+";
+
+/// `retire --help`.
+pub const RETIRE: &str = "\
+Examples:
+  # Refuses every certificate the target does not hold ACTIVE; changes only what is asked.
+  iot-cert-migrate --profile source retire certs.csv \\
+      --target-profile-template 'migrate-{account}' --deactivate --detach-policies
+";
+
 /// `completions --help`.
 pub const COMPLETIONS: &str = "\
 Examples:

@@ -88,5 +88,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(&global, args),
         Command::Select(args) => cmd::select::run(&global, args).await,
+        Command::Register(args) => cmd::register::run(&global, args).await,
+        Command::Retire(args) => cmd::retire::run(&global, args).await,
     }
 }

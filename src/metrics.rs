@@ -285,6 +285,8 @@ impl Request {
             Command::Cancel(a) => (&a.files, "cancel", &a.manifest),
             Command::Accept(a) => (&a.files, "accept", &a.manifest),
             Command::Reject(a) => (&a.files, "reject", &a.manifest),
+            Command::Register(a) => (&a.files, "register", &a.manifest),
+            Command::Retire(a) => (&a.files, "retire", &a.manifest),
             _ => return None,
         };
         Some(Request {

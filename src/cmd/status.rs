@@ -61,8 +61,8 @@ async fn ask_aws(
     let regions: Vec<Option<String>> = lines.iter().map(|l| l.region.clone()).collect();
     let clients = session.own_clients(regions).await?;
     let side = match kind {
-        LedgerKind::Transfer => Side::Source,
-        LedgerKind::Accept => Side::Target,
+        LedgerKind::Transfer | LedgerKind::Retire => Side::Source,
+        LedgerKind::Accept | LedgerKind::Register => Side::Target,
     };
     for line in lines.iter_mut() {
         let iot = clients.for_region(line.region.as_deref());

@@ -97,6 +97,59 @@ impl Iot {
         }
     }
 
+    /// DescribeCertificate with the certificate's PEM (what `register` copies); `None` on 404.
+    pub async fn describe_with_pem(
+        &self,
+        id: &str,
+    ) -> Result<Option<(CertificateInfo, String)>, CallFailure> {
+        let res = self
+            .ctx
+            .call_and_read(
+                &self.scope,
+                Operation::DescribeCertificate,
+                || self.client.describe_certificate().certificate_id(id).send(),
+                |out| {
+                    let d = out.certificate_description?;
+                    let info = CertificateInfo {
+                        arn: d.certificate_arn?,
+                        status: CertStatus::parse(d.status?.as_str()),
+                        owner: d.owned_by,
+                    };
+                    Some((info, d.certificate_pem?))
+                },
+            )
+            .await;
+        match res {
+            Ok(found) => Ok(Some(found)),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// RegisterCertificateWithoutCA (SNI_ONLY) with `status`; returns the new copy's ARN. A
+    /// reply without it has an unknown outcome: the caller reconciles.
+    pub async fn register_without_ca(
+        &self,
+        pem: &str,
+        status: &CertStatus,
+    ) -> Result<String, CallFailure> {
+        let status = aws_sdk_iot::types::CertificateStatus::from(status.as_str());
+        self.ctx
+            .call_and_read(
+                &self.scope,
+                Operation::RegisterCertificateWithoutCA,
+                || {
+                    self.client
+                        .register_certificate_without_ca()
+                        .certificate_pem(pem)
+                        .status(status.clone())
+                        .send()
+                },
+                |o| o.certificate_arn,
+            )
+            .await
+    }
+
     /// UpdateCertificate to `status` (`INACTIVE` or `ACTIVE`).
     pub async fn update_status(&self, id: &str, status: &CertStatus) -> Result<(), CallFailure> {
         let status = status.to_sdk();

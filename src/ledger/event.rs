@@ -15,6 +15,10 @@ closed_set! {
         Transfer = "transfer",
         /// `accept` and `reject` (target account side).
         Accept = "accept",
+        /// `register` (the target side of a zero-downtime move).
+        Register = "register",
+        /// `retire` (the source side, after the devices moved to the registered copy).
+        Retire = "retire",
     }
 }
 
@@ -69,6 +73,10 @@ closed_set! {
         Reject = "reject",
         /// Rebuilding in the target what the certificate carried (after accept).
         Carry = "carry",
+        /// RegisterCertificateWithoutCA in the target.
+        Register = "register",
+        /// Retiring the source's copy after `register`.
+        Retire = "retire",
     }
 }
 
@@ -111,6 +119,8 @@ closed_set! {
         AttachThing = "attach_thing",
         /// AddThingToThingGroup (carry).
         AddThingToGroup = "add_thing_to_group",
+        /// RegisterCertificateWithoutCA in the target (register).
+        Register = "register",
     }
 }
 
@@ -139,6 +149,10 @@ closed_set! {
         Accepted = "accepted",
         /// Terminal (reject): the certificate went back to the source.
         Rejected = "rejected",
+        /// Terminal (register): the target holds its own copy of the certificate.
+        Registered = "registered",
+        /// Terminal (retire): the source's copy is retired as the flags asked.
+        Retired = "retired",
         /// Not a change: what the certificate carries, read before prepare changed anything
         /// (`transfer --carry`); `details.snapshot` holds it.
         Snapshot = "snapshot",

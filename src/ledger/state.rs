@@ -68,6 +68,10 @@ pub enum ItemState {
     /// The target accepted, and what the certificate carried was rebuilt there
     /// (`accept --carry`).
     Carried = 7,
+    /// Registered in the target (`register`): the source keeps its copy.
+    Registered = 8,
+    /// The source's copy retired after `register`.
+    Retired = 9,
 }
 
 impl ItemState {
@@ -89,6 +93,8 @@ impl ItemState {
             5 => ItemState::Accepted,
             6 => ItemState::Rejected,
             7 => ItemState::Carried,
+            8 => ItemState::Registered,
+            9 => ItemState::Retired,
             _ => return None,
         })
     }
@@ -638,6 +644,8 @@ impl LedgerState {
                 terminal(&mut next, &mut details, ItemState::Accepted)
             }
             Outcome::Rejected => terminal(&mut next, &mut details, ItemState::Rejected),
+            Outcome::Registered => terminal(&mut next, &mut details, ItemState::Registered),
+            Outcome::Retired => terminal(&mut next, &mut details, ItemState::Retired),
             // A record of what the certificate carries: it changes nothing.
             Outcome::Snapshot => {}
         }

@@ -40,7 +40,9 @@ pub fn concerns_cancel(rec: &ItemRecord) -> bool {
         | ItemState::Restored
         | ItemState::Accepted
         | ItemState::Carried
-        | ItemState::Rejected => true,
+        | ItemState::Rejected
+        | ItemState::Registered
+        | ItemState::Retired => true,
         ItemState::Failed => own_failure(rec) || has_undo(rec),
         ItemState::Started => has_undo(rec),
     }
@@ -69,9 +71,12 @@ pub fn pick(rec: Option<&ItemRecord>, restore: Restore) -> Pick {
         // Prepare ran (partly, or fully) but the transfer never happened or failed.
         ItemState::Started => restore && has_undo(rec),
         ItemState::Failed => own_failure(rec) || (restore && has_undo(rec)),
-        ItemState::Restored | ItemState::Accepted | ItemState::Carried | ItemState::Rejected => {
-            false
-        }
+        ItemState::Restored
+        | ItemState::Accepted
+        | ItemState::Carried
+        | ItemState::Rejected
+        | ItemState::Registered
+        | ItemState::Retired => false,
     };
     if wanted {
         Pick::Process

@@ -67,6 +67,13 @@ pub enum Change {
         /// Thing group name.
         group: String,
     },
+    /// RegisterCertificateWithoutCA of the source's certificate in the target (register).
+    Register {
+        /// The certificate, PEM.
+        pem: String,
+        /// Its status in the target.
+        status: CertStatus,
+    },
 }
 
 impl Change {
@@ -118,6 +125,10 @@ impl Change {
                 groups: Vec::new(),
             }),
             Action::AttachThing => Change::AttachThing(subject()),
+            Action::Register => Change::Register {
+                pem: String::new(),
+                status: open.previous_status.clone().unwrap_or(CertStatus::Active),
+            },
             Action::AddThingToGroup => Change::AddThingToGroup {
                 thing: subject(),
                 group: group(),
@@ -146,6 +157,7 @@ impl Change {
             Change::CreateThing(_) => Action::CreateThing,
             Change::AttachThing(_) => Action::AttachThing,
             Change::AddThingToGroup { .. } => Action::AddThingToGroup,
+            Change::Register { .. } => Action::Register,
         }
     }
 
@@ -196,6 +208,7 @@ impl Change {
             | Change::CreateThing(_)
             | Change::AttachThing(_)
             | Change::AddThingToGroup { .. } => Stage::Carry,
+            Change::Register { .. } => Stage::Register,
         }
     }
 
@@ -216,7 +229,8 @@ impl Change {
                 d.thing = Some(t.clone())
             }
             Change::Reject { reason } => d.message = Some(reason.clone()),
-            Change::Transfer | Change::Cancel | Change::Accept { .. } => {}
+            Change::Transfer | Change::Cancel | Change::Accept { .. } | Change::Register { .. } => {
+            }
             Change::CreateThingType(t) => d.thing_type = Some(t.name.clone()),
             Change::CreateThingGroup(g) => d.group = Some(g.name.clone()),
             Change::CreatePolicy { name, .. } => d.policy = Some(name.clone()),
@@ -257,6 +271,9 @@ impl Change {
             }
             Change::CreateThing(t) => iot.create_thing(t).await,
             Change::AddThingToGroup { thing, group } => iot.add_thing_to_group(thing, group).await,
+            Change::Register { pem, status } => {
+                return iot.register_without_ca(pem, status).await.map(Some)
+            }
             Change::Cancel => iot.cancel(id).await,
             Change::Accept { set_as_active } => iot.accept(id, *set_as_active).await,
             Change::Reject { reason } => iot.reject(id, Some(reason)).await,

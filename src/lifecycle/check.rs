@@ -169,6 +169,7 @@ async fn source_check(
         Action::Cancel => Finding::new(Some(true), status.as_str()),
         Action::Reject
         | Action::AttachPolicy
+        | Action::Register
         | Action::CreateThingType
         | Action::CreateThingGroup
         | Action::CreatePolicy
@@ -252,7 +253,7 @@ async fn target_check(
     }
     let seen = format!("{}, owned by {me}", info.status);
     Ok(match action {
-        Action::Accept => Finding::new(Some(true), seen),
+        Action::Accept | Action::Register => Finding::new(Some(true), seen),
         Action::AttachPolicy => {
             let names = iot.attached_policies(&info.arn).await?;
             let attached = names.iter().any(|n| Some(n.as_str()) == subject);

@@ -7,7 +7,8 @@
 //!   intent an earlier run left open (once, for every workflow), and failures;
 //! - the workers that string these together: [`migrate`] (prepare and transfer),
 //!   [`cancel`] (cancel and restore), [`accept`] (accept and reject, target side), [`carry`]
-//!   (the rebuild of what a certificate carried, after accept).
+//!   (the rebuild of what a certificate carried, after accept), [`register`] (register in the
+//!   target and retire the source's copy: the zero-downtime move).
 //!
 //! A new workflow is a new worker over these parts, not a new copy of them.
 
@@ -19,6 +20,7 @@ pub mod check;
 pub mod item;
 pub mod migrate;
 pub mod observe;
+pub mod register;
 pub mod work;
 
 pub use accept::{AcceptOptions, Acceptor, Rejecter};

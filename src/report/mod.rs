@@ -41,6 +41,16 @@ pub struct Counts {
     pub cancelled: u64,
     /// Transfer cancelled and prepare undone.
     pub restored: u64,
+    /// Registered in the target (`register`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub registered: u64,
+    /// The source's copy retired (`retire`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retired: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -86,6 +96,8 @@ impl Counts {
             ItemState::Restored => self.restored += 1,
             ItemState::Accepted | ItemState::Carried => self.accepted += 1,
             ItemState::Rejected => self.rejected += 1,
+            ItemState::Registered => self.registered += 1,
+            ItemState::Retired => self.retired += 1,
         }
     }
 }
@@ -169,6 +181,8 @@ impl Render for Summary {
             ("rejected", c.rejected),
             ("cancelled", c.cancelled),
             ("restored", c.restored),
+            ("registered", c.registered),
+            ("retired", c.retired),
         ] {
             if n > 0 {
                 line.push_str(&format!("  {name} {n}"));

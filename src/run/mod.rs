@@ -45,6 +45,8 @@ pub fn default_ledger(manifest: &Path, kind: LedgerKind) -> PathBuf {
     match kind {
         LedgerKind::Transfer => default_path(manifest, "ledger.jsonl"),
         LedgerKind::Accept => default_path(manifest, "accept-ledger.jsonl"),
+        LedgerKind::Register => default_path(manifest, "register-ledger.jsonl"),
+        LedgerKind::Retire => default_path(manifest, "retire-ledger.jsonl"),
     }
 }
 
@@ -53,6 +55,8 @@ pub fn default_failures(manifest: &Path, kind: LedgerKind) -> PathBuf {
     match kind {
         LedgerKind::Transfer => default_path(manifest, "failures.csv"),
         LedgerKind::Accept => default_path(manifest, "accept-failures.csv"),
+        LedgerKind::Register => default_path(manifest, "register-failures.csv"),
+        LedgerKind::Retire => default_path(manifest, "retire-failures.csv"),
     }
 }
 

@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod operator;
 mod realaws;
+mod register;
 mod report;
 mod select;
 mod survival;
