@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
 
-use super::{CallFailure, Iot, NOT_FOUND};
+use super::{all_pages, CallFailure, Iot, NOT_FOUND};
 use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
 use crate::pacer::Operation;
 
@@ -138,9 +138,7 @@ impl Iot {
 
     /// ListThingGroupsForThing: the groups the thing is a direct member of (all pages).
     pub async fn groups_of_thing(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             let (groups, next) = self
                 .ctx
                 .call_and_read(
@@ -157,12 +155,12 @@ impl Iot {
                     |out| Some((out.thing_groups?, out.next_token)),
                 )
                 .await?;
-            names.extend(groups.into_iter().filter_map(|g| g.group_name));
-            match next {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(names),
-            }
-        }
+            Ok((
+                groups.into_iter().filter_map(|g| g.group_name).collect(),
+                next,
+            ))
+        })
+        .await
     }
 
     /// The ARN of a thing group of this account and region (what AttachPolicy and

@@ -20,6 +20,25 @@ pub use registry::{ListedCertificate, ListedThing};
 use crate::certificate::{arn_account_and_id, CertStatus};
 use crate::pacer::{Operation, Scope};
 
+/// Follows a listing to its last page: `page(token)` fetches one page and returns its items
+/// and the next token. An absent or empty token ends the listing (AWS IoT answers both).
+pub(crate) async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, CallFailure>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), CallFailure>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = page(token.take()).await?;
+        all.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(all),
+        }
+    }
+}
+
 /// AWS's answer for a resource that does not exist (HTTP 404).
 pub const NOT_FOUND: &str = "ResourceNotFoundException";
 
@@ -167,11 +186,9 @@ impl Iot {
 
     /// Every policy attached to the certificate (all pages).
     pub async fn attached_policies(&self, arn: &str) -> Result<Vec<String>, CallFailure> {
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             // A reply without the list is unreadable: "no policy" must be said, not assumed.
-            let (policies, next_marker) = self
+            let (policies, next) = self
                 .ctx
                 .call_and_read(
                     &self.scope,
@@ -187,22 +204,19 @@ impl Iot {
                     |out| Some((out.policies?, out.next_marker)),
                 )
                 .await?;
-            names.extend(policies.into_iter().filter_map(|p| p.policy_name));
-            match next_marker {
-                Some(m) if !m.is_empty() => marker = Some(m),
-                _ => return Ok(names),
-            }
-        }
+            Ok((
+                policies.into_iter().filter_map(|p| p.policy_name).collect(),
+                next,
+            ))
+        })
+        .await
     }
 
     /// Every thing attached to the certificate (all pages; a garbled page is asked for
     /// again, see [`registry`]).
     pub async fn principal_things(&self, arn: &str) -> Result<Vec<String>, CallFailure> {
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let (things, next_token) = self
-                .ctx
+        all_pages(|token| async move {
+            self.ctx
                 .call_and_read(
                     &self.scope,
                     Operation::ListPrincipalThings,
@@ -216,13 +230,9 @@ impl Iot {
                     },
                     |out| Some((out.things?, out.next_token)),
                 )
-                .await?;
-            names.extend(things);
-            match next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(names),
-            }
-        }
+                .await
+        })
+        .await
     }
 
     /// DetachPolicy.
@@ -419,10 +429,8 @@ impl Iot {
 
     /// Every outgoing (started, not accepted) transfer: certificate id -> target account.
     pub async fn outgoing_transfers(&self) -> Result<HashMap<String, String>, CallFailure> {
-        let mut map = HashMap::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let (outgoing, next_marker) = self
+        let pairs = all_pages(|marker| async move {
+            let (outgoing, next) = self
                 .ctx
                 .call_and_read(
                     &self.scope,
@@ -437,6 +445,7 @@ impl Iot {
                     |out| Some((out.outgoing_certificates?, out.next_marker)),
                 )
                 .await?;
+            let mut pairs = Vec::new();
             for c in outgoing {
                 // `transferredTo` names the target whichever account the ARN carries (the
                 // AWS CLI's example shows the target's; it may be the source's). Without it,
@@ -457,14 +466,13 @@ impl Iot {
                             .map(str::to_string)
                     });
                 if let (Some(id), Some(to)) = (id, to) {
-                    map.insert(id.to_ascii_lowercase(), to);
+                    pairs.push((id.to_ascii_lowercase(), to));
                 }
             }
-            match next_marker {
-                Some(m) if !m.is_empty() => marker = Some(m),
-                _ => return Ok(map),
-            }
-        }
+            Ok((pairs, next))
+        })
+        .await?;
+        Ok(pairs.into_iter().collect())
     }
 }
 

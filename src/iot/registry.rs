@@ -9,7 +9,7 @@ use std::future::Future;
 
 use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 
-use super::{CallFailure, Iot};
+use super::{all_pages, CallFailure, Iot, NOT_FOUND};
 use crate::certificate::CertStatus;
 use crate::pacer::Operation;
 
@@ -70,9 +70,7 @@ impl Iot {
         &self,
         ca: Option<&str>,
     ) -> Result<Vec<ListedCertificate>, CallFailure> {
-        let mut listed = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
+        all_pages(|marker| async move {
             let (certificates, next) = match ca {
                 None => {
                     let out = self
@@ -110,24 +108,21 @@ impl Iot {
                     (out.certificates, out.next_marker)
                 }
             };
-            listed.extend(
-                certificates
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|c| {
-                        Some(ListedCertificate {
-                            id: c.certificate_id?.to_ascii_lowercase(),
-                            arn: c.certificate_arn.unwrap_or_default(),
-                            status: CertStatus::parse(c.status.as_ref().map_or("", |s| s.as_str())),
-                            created: c.creation_date.map(|d| (d.secs(), d.subsec_nanos())),
-                        })
-                    }),
-            );
-            match next {
-                Some(m) if !m.is_empty() => marker = Some(m),
-                _ => return Ok(listed),
-            }
-        }
+            let listed = certificates
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| {
+                    Some(ListedCertificate {
+                        id: c.certificate_id?.to_ascii_lowercase(),
+                        arn: c.certificate_arn.unwrap_or_default(),
+                        status: CertStatus::parse(c.status.as_ref().map_or("", |s| s.as_str())),
+                        created: c.creation_date.map(|d| (d.secs(), d.subsec_nanos())),
+                    })
+                })
+                .collect();
+            Ok((listed, next))
+        })
+        .await
     }
 
     /// Every thing of type `thing_type` (any type when `None`) that has attribute
@@ -137,9 +132,7 @@ impl Iot {
         thing_type: Option<&str>,
         attribute: Option<(&str, &str)>,
     ) -> Result<Vec<ListedThing>, CallFailure> {
-        let mut things = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             let out = self
                 .read_page(
                     Operation::ListThings,
@@ -156,17 +149,15 @@ impl Iot {
                     |o| o.things.is_some(),
                 )
                 .await?;
-            things.extend(out.things.unwrap_or_default().into_iter().filter_map(|t| {
+            let things = out.things.unwrap_or_default().into_iter().filter_map(|t| {
                 Some(ListedThing {
                     name: t.thing_name?,
                     attributes: t.attributes.unwrap_or_default(),
                 })
-            }));
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(things),
-            }
-        }
+            });
+            Ok((things.collect(), out.next_token))
+        })
+        .await
     }
 
     /// The things in static thing group `group`, and with `recursive` those of every group
@@ -176,10 +167,8 @@ impl Iot {
         group: &str,
         recursive: bool,
     ) -> Result<Option<Vec<String>>, CallFailure> {
-        let mut things = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let res = self
+        let listed = all_pages(|token| async move {
+            let out = self
                 .read_page(
                     Operation::ListThingsInThingGroup,
                     || {
@@ -193,27 +182,22 @@ impl Iot {
                     },
                     |o| o.things.is_some(),
                 )
-                .await;
-            let out = match res {
-                Ok(out) => out,
-                Err(f) if f.code() == Some("ResourceNotFoundException") => return Ok(None),
-                Err(f) => return Err(f),
-            };
-            things.extend(out.things.unwrap_or_default());
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(Some(things)),
-            }
+                .await?;
+            Ok((out.things.unwrap_or_default(), out.next_token))
+        })
+        .await;
+        match listed {
+            Ok(things) => Ok(Some(things)),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+            Err(f) => Err(f),
         }
     }
 
     /// The principals (certificate ARNs and others) attached to thing `thing`
     /// (ListThingPrincipals), all pages. A thing deleted since it was listed has none.
     pub async fn thing_principals(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
-        let mut principals = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let res = self
+        let listed = all_pages(|token| async move {
+            let out = self
                 .read_page(
                     Operation::ListThingPrincipals,
                     || {
@@ -226,17 +210,14 @@ impl Iot {
                     },
                     |o| o.principals.is_some(),
                 )
-                .await;
-            let out = match res {
-                Ok(out) => out,
-                Err(f) if f.code() == Some("ResourceNotFoundException") => return Ok(principals),
-                Err(f) => return Err(f),
-            };
-            principals.extend(out.principals.unwrap_or_default());
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(principals),
-            }
+                .await?;
+            Ok((out.principals.unwrap_or_default(), out.next_token))
+        })
+        .await;
+        match listed {
+            Ok(principals) => Ok(principals),
+            Err(f) if f.code() == Some(NOT_FOUND) => Ok(Vec::new()),
+            Err(f) => Err(f),
         }
     }
 }

@@ -260,7 +260,10 @@ fn lost_replies_and_sigkill_during_register_converge_to_one_registration_each() 
         .into_iter()
         .filter(|e| e["outcome"] == "unknown")
         .count();
-    assert!(unknown > 0, "no lost reply hit a mutating call: the test proves nothing");
+    assert!(
+        unknown > 0,
+        "no lost reply hit a mutating call: the test proves nothing"
+    );
     let calls = mutating_calls(&env);
     run(&env, &args).expect_code(0);
     assert_eq!(mutating_calls(&env), calls);
