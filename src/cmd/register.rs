@@ -2,7 +2,6 @@
 //! too (RegisterCertificateWithoutCA with its PEM), and with `--carry` what it carries is
 //! rebuilt there; the source is not changed. The events go to the register ledger.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::certificate::CertStatus;
@@ -35,15 +34,7 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Er
         Error::Usage("register needs --target-profile or --target-profile-template".into())
     })?;
     let source = run.own_clients().await?;
-    let targets = run
-        .session
-        .target_clients(&run.manifest, &profiles, "--target-profile")
-        .await?;
-    // With one profile, the rows of the other target accounts are left to another run.
-    let accounts: HashSet<String> = targets.iter().map(|t| t.account().to_string()).collect();
-    run.restrict_to(Box::new(move |_rec, row| {
-        accounts.contains(&row.target_account)
-    }));
+    let targets = run.targets(&profiles, "--target-profile").await?;
     if args.carry {
         for t in &targets {
             run.add_device_endpoints(t).await;

@@ -2,7 +2,6 @@
 //! holds the certificate ACTIVE, and only as far as the flags say. The events (with what was
 //! changed) go to the retire ledger.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::cli::{GlobalArgs, RetireArgs};
@@ -40,15 +39,7 @@ pub async fn run(global: &GlobalArgs, args: RetireArgs) -> Result<ExitCode, Erro
         Error::Usage("retire needs --target-profile or --target-profile-template".into())
     })?;
     let source = run.own_clients().await?;
-    let targets = run
-        .session
-        .target_clients(&run.manifest, &profiles, "--target-profile")
-        .await?;
-    // With one profile, the rows of the other target accounts are left to another run.
-    let accounts: HashSet<String> = targets.iter().map(|t| t.account().to_string()).collect();
-    run.restrict_to(Box::new(move |_rec, row| {
-        accounts.contains(&row.target_account)
-    }));
+    let targets = run.targets(&profiles, "--target-profile").await?;
     let steps = RetireSteps {
         deactivate: args.deactivate,
         detach_policies: args.detach_policies,

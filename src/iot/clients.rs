@@ -54,6 +54,14 @@ impl AccountClients {
         }
     }
 
+    /// Clients by their account.
+    pub fn by_account(clients: Vec<AccountClients>) -> HashMap<String, AccountClients> {
+        clients
+            .into_iter()
+            .map(|c| (c.account.clone(), c))
+            .collect()
+    }
+
     /// The account these clients act in.
     pub fn account(&self) -> &str {
         &self.account

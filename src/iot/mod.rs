@@ -93,27 +93,7 @@ impl Iot {
     /// DescribeCertificate; `None` when AWS does not know the certificate here (404). A reply
     /// without the description (or its ARN and status) is unreadable: retried.
     pub async fn describe(&self, id: &str) -> Result<Option<CertificateInfo>, CallFailure> {
-        let res = self
-            .ctx
-            .call_and_read(
-                &self.scope,
-                Operation::DescribeCertificate,
-                || self.client.describe_certificate().certificate_id(id).send(),
-                |out| {
-                    let d = out.certificate_description?;
-                    Some(CertificateInfo {
-                        arn: d.certificate_arn?,
-                        status: CertStatus::parse(d.status?.as_str()),
-                        owner: d.owned_by,
-                    })
-                },
-            )
-            .await;
-        match res {
-            Ok(info) => Ok(Some(info)),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
-            Err(f) => Err(f),
-        }
+        Ok(self.describe_full(id).await?.map(|(info, _)| info))
     }
 
     /// DescribeCertificate with the certificate's PEM (what `register` copies); `None` on 404.
@@ -121,6 +101,20 @@ impl Iot {
         &self,
         id: &str,
     ) -> Result<Option<(CertificateInfo, String)>, CallFailure> {
+        match self.describe_full(id).await? {
+            None => Ok(None),
+            Some((info, Some(pem))) => Ok(Some((info, pem))),
+            Some((_, None)) => Err(CallFailure::local(
+                "MissingCertificatePem",
+                format!("DescribeCertificate of {id} answered without the certificate's PEM"),
+            )),
+        }
+    }
+
+    async fn describe_full(
+        &self,
+        id: &str,
+    ) -> Result<Option<(CertificateInfo, Option<String>)>, CallFailure> {
         let res = self
             .ctx
             .call_and_read(
@@ -134,7 +128,7 @@ impl Iot {
                         status: CertStatus::parse(d.status?.as_str()),
                         owner: d.owned_by,
                     };
-                    Some((info, d.certificate_pem?))
+                    Some((info, d.certificate_pem))
                 },
             )
             .await;

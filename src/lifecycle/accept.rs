@@ -69,10 +69,7 @@ impl Acceptor {
         Acceptor {
             ledger,
             state,
-            targets: targets
-                .into_iter()
-                .map(|c| (c.account().to_string(), c))
-                .collect(),
+            targets: AccountClients::by_account(targets),
             options,
             max_attempts,
             policies_known: tokio::sync::Mutex::new(HashMap::new()),

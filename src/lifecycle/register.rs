@@ -74,10 +74,7 @@ impl Registrar {
         Registrar {
             ledger,
             source,
-            targets: targets
-                .into_iter()
-                .map(|c| (c.account().to_string(), c))
-                .collect(),
+            targets: AccountClients::by_account(targets),
             status,
             carry,
             max_attempts,
@@ -267,10 +264,7 @@ impl Retirer {
         Retirer {
             ledger,
             source,
-            targets: targets
-                .into_iter()
-                .map(|c| (c.account().to_string(), c))
-                .collect(),
+            targets: AccountClients::by_account(targets),
             steps,
             max_attempts,
         }

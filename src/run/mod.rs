@@ -30,7 +30,7 @@ use crate::output;
 use crate::pipeline::{self, ItemEnd, Window};
 use crate::progress::{Progress, ProgressSettings};
 use crate::report::{self, Counts, Summary};
-use crate::session::{Session, Settings};
+use crate::session::{Session, Settings, TargetProfiles};
 use crate::stop::Stop;
 
 pub use crate::ledger::UndoHistory;
@@ -240,6 +240,25 @@ impl Run {
     /// The caller's own clients, one per region of the manifest (STS first).
     pub async fn own_clients(&self) -> Result<AccountClients, Error> {
         self.session.own_clients(self.manifest.regions()).await
+    }
+
+    /// The clients of the target accounts that `profiles` holds credentials of (each
+    /// checked with STS first), for a run that acts on both sides. Restricts the run to the
+    /// rows addressed to those accounts: with one profile, the others are left to another run.
+    pub async fn targets(
+        &mut self,
+        profiles: &TargetProfiles,
+        flag: &str,
+    ) -> Result<Vec<AccountClients>, Error> {
+        let targets = self
+            .session
+            .target_clients(&self.manifest, profiles, flag)
+            .await?;
+        let accounts: HashSet<String> = targets.iter().map(|t| t.account().to_string()).collect();
+        self.restrict_to(Box::new(move |_rec, row| {
+            accounts.contains(&row.target_account)
+        }));
+        Ok(targets)
     }
 
     /// The run acts for the target account: its own clients, once it is clear that some
