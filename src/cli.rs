@@ -389,6 +389,30 @@ pub struct PlanArgs {
     /// Write one CSV row per certificate here.
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub plan_out: Option<PathBuf>,
+    /// What to plan: a transfer, or a zero-downtime `register` (needs --target-profile or
+    /// --target-profile-template: the target side is read too).
+    #[arg(long, value_enum, default_value_t = PlanMode::Transfer)]
+    pub mode: PlanMode,
+    /// With --mode register: the target account's profile (read only).
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        conflicts_with = "target_profile_template"
+    )]
+    pub target_profile: Option<String>,
+    /// With --mode register: one profile per target account, `{account}` replaced.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub target_profile_template: Option<String>,
+}
+
+/// What `plan` plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanMode {
+    /// `transfer`.
+    #[default]
+    Transfer,
+    /// `register` (the zero-downtime move).
+    Register,
 }
 
 /// `cancel`.

@@ -4,7 +4,8 @@
 //!
 //! The binary is a thin wrapper around [`run`]. The layers, from the top:
 //! - [`cmd`]: one module per command, thin;
-//! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`],
+//! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`] (and
+//!   [`registration`], its register mode),
 //!   [`select`] (the manifest from the source account's registry),
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
@@ -38,6 +39,7 @@ pub mod pacer;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod registration;
 pub mod report;
 pub mod retry;
 pub mod run;
@@ -74,6 +76,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
                 manifest: args.manifest,
                 plan_out: None,
                 pacing: args.pacing,
+                mode: cli::PlanMode::Transfer,
+                target_profile: None,
+                target_profile_template: None,
             };
             cmd::plan::run(&global, plan).await
         }

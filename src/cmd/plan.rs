@@ -1,12 +1,16 @@
 //! `plan` (and `transfer --dry-run`): read-only, a category per certificate and a duration
-//! estimate. No ledger is opened or locked: a plan can run beside a transfer.
+//! estimate; `--mode register` says whether each certificate can be registered in its
+//! target instead. No ledger is opened or locked: a plan can run beside a transfer.
 
-use crate::cli::{GlobalArgs, PlanArgs};
+use crate::cli::{GlobalArgs, PlanArgs, PlanMode};
 use crate::error::{Error, ExitCode};
+use crate::files::{check_writable, Writing};
 use crate::manifest::Manifest;
 use crate::output;
 use crate::plan::{self, PlanCsv};
 use crate::progress::Progress;
+use crate::registration;
+use crate::session::TargetProfiles;
 use crate::session::{Session, Settings};
 
 /// Runs `plan`.
@@ -15,6 +19,9 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     let manifest = Manifest::load(&args.manifest)?;
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
+    }
+    if args.mode == PlanMode::Register {
+        return register_mode(global, args, settings, manifest).await;
     }
     // Created before the first AWS call: an unwritable path is known before the work.
     let csv = match &args.plan_out {
@@ -36,5 +43,44 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     .await;
     progress.finish();
     output::emit(global.output, &report?);
+    Ok(ExitCode::Success)
+}
+
+/// `plan --mode register`: read-only on both sides.
+async fn register_mode(
+    global: &GlobalArgs,
+    args: PlanArgs,
+    settings: Settings,
+    manifest: Manifest,
+) -> Result<ExitCode, Error> {
+    let profiles = TargetProfiles::from_flags(
+        args.target_profile.as_deref(),
+        args.target_profile_template.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::Usage(
+            "plan --mode register reads the targets too: give --target-profile or \
+             --target-profile-template"
+                .into(),
+        )
+    })?;
+    if let Some(p) = &args.plan_out {
+        check_writable(p, "plan CSV", Writing::Replace)?;
+    }
+    let session = Session::connect(settings).await?;
+    let source = session.own_clients(manifest.regions()).await?;
+    let targets = session
+        .target_clients(&manifest, &profiles, "--target-profile")
+        .await?;
+    let plan = registration::plan(
+        &args.manifest,
+        &manifest,
+        &source,
+        &targets,
+        args.pacing.concurrency,
+        args.plan_out.as_deref(),
+    )
+    .await?;
+    output::emit(global.output, &plan);
     Ok(ExitCode::Success)
 }

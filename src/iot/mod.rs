@@ -58,6 +58,10 @@ pub struct CertificateInfo {
     pub status: CertStatus,
     /// Owning account.
     pub owner: Option<String>,
+    /// The CA certificate that issued it, when registered with one.
+    pub ca_certificate_id: Option<String>,
+    /// `DEFAULT` or `SNI_ONLY`, when AWS says.
+    pub mode: Option<String>,
 }
 
 /// One account in one region: an IoT client and the pacing scope it counts against.
@@ -127,6 +131,8 @@ impl Iot {
                         arn: d.certificate_arn?,
                         status: CertStatus::parse(d.status?.as_str()),
                         owner: d.owned_by,
+                        ca_certificate_id: d.ca_certificate_id,
+                        mode: d.certificate_mode.map(|m| m.as_str().to_string()),
                     };
                     Some((info, d.certificate_pem))
                 },

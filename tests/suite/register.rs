@@ -355,3 +355,87 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
         && e["details"]["previous_status"] == "ACTIVE"
         && e["outcome"] == "done"));
 }
+
+#[test]
+fn plan_mode_register_puts_each_certificate_in_its_category_and_changes_nothing() {
+    let env = Env::unlimited();
+    let ids = fleet(&env, 4);
+    // ids[0] is registered in its target already; ids[3] is revoked; one id is unknown.
+    let first = vec![(ids[0].clone(), TARGET)];
+    env.manifest("first.csv", &first);
+    let mut reg = vec!["register", "first.csv"];
+    reg.extend(TEMPLATE);
+    run(&env, &reg).expect_code(0);
+    let (revoked, revoked_pem) = fake_certificate(100);
+    let mut accounts = BTreeMap::new();
+    accounts.insert(
+        SOURCE.to_string(),
+        SeedAccount {
+            certificates: vec![SeedCertificate {
+                pem: Some(revoked_pem),
+                ..cert(&revoked, "REVOKED", &[], &[])
+            }],
+            ..Default::default()
+        },
+    );
+    env.sim
+        .seed(Seed {
+            region: REGION.to_string(),
+            accounts,
+        })
+        .unwrap();
+    let unknown = fake_certificate(200).0;
+    let rows: Vec<(String, &str)> = vec![
+        (ids[0].clone(), TARGET),
+        (ids[1].clone(), TARGET2),
+        (ids[2].clone(), TARGET),
+        (revoked.clone(), TARGET),
+        (unknown.clone(), TARGET2),
+    ];
+    env.manifest("plan.csv", &rows);
+
+    let no_targets = run(&env, &["plan", "plan.csv", "--mode", "register"]);
+    no_targets.expect_code(2);
+    assert!(
+        no_targets.stderr.contains("--target-profile"),
+        "{}",
+        no_targets.stderr
+    );
+
+    let before = mutating_calls(&env);
+    let mut args = vec![
+        "--output",
+        "json",
+        "plan",
+        "plan.csv",
+        "--mode",
+        "register",
+        "--plan-out",
+        "out.csv",
+    ];
+    args.extend(TEMPLATE);
+    let out = run(&env, &args);
+    out.expect_code(0);
+    assert_eq!(mutating_calls(&env), before, "plan changed something");
+    let json = out.json();
+    let counts = &json["counts"];
+    assert_eq!(counts["registrable"], 2, "{json}");
+    assert_eq!(counts["already_registered"], 1);
+    assert_eq!(counts["not_registrable_status"], 1);
+    assert_eq!(counts["other_region"], 1);
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("issued by AWS IoT"),
+        "{json}"
+    );
+    let csv: BTreeMap<String, String> = read_csv(&env.path("out.csv"))
+        .into_iter()
+        .map(|r| (r["certificate_id"].clone(), r["category"].clone()))
+        .collect();
+    assert_eq!(csv[&ids[0]], "already_registered");
+    assert_eq!(csv[&ids[1]], "registrable");
+    assert_eq!(csv[&revoked], "not_registrable_status");
+    assert_eq!(csv[&unknown], "other_region");
+}
