@@ -160,6 +160,10 @@ pub enum Command {
     /// asked for: --deactivate, --detach-policies, --detach-things).
     #[command(after_long_help = help::RETIRE)]
     Retire(RetireArgs),
+    /// Read-only, both sides: does each certificate work in its target (owned, ACTIVE,
+    /// everything it carried in place)? Exit 0 when all do, 3 otherwise.
+    #[command(after_long_help = help::VERIFY)]
+    Verify(VerifyArgs),
     /// Read-only: write a manifest of the certificates that match filters (thing group,
     /// thing type, attributes, CA, status, creation date).
     Select(SelectArgs),
@@ -489,6 +493,27 @@ pub struct TargetProfileArgs {
     /// e.g. 'migrate-{account}'.
     #[arg(long, value_name = "TEMPLATE")]
     pub target_profile_template: Option<String>,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The manifest of the migration.
+    pub manifest: PathBuf,
+    /// The target accounts' credentials (read only).
+    #[command(flatten)]
+    pub targets: TargetProfileArgs,
+    /// The transfer ledger with what each certificate carried (default: the one beside the
+    /// manifest; for register mode, MANIFEST.register-ledger.jsonl).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub from_ledger: Option<PathBuf>,
+    /// Write the certificates that are not ok here (CSV: certificate_id, target_account,
+    /// category, detail).
+    #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
+    pub out: Option<PathBuf>,
+    /// Pacing and retries.
+    #[command(flatten)]
+    pub pacing: PacingArgs,
 }
 
 /// `register`.

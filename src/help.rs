@@ -110,6 +110,17 @@ Examples:
   iot-cert-migrate --profile target-b reject certs.csv --reason \"wrong fleet\"
 ";
 
+/// `verify --help`.
+pub const VERIFY: &str = "\
+Examples:
+  # After accept --carry: source credentials in --profile, the targets' in a template.
+  iot-cert-migrate --profile source verify certs.csv \\
+      --target-profile-template 'migrate-{account}' --out verify.csv
+
+Categories (the first that applies): not_transferred, pending, inactive, missing_policy,
+missing_thing, missing_group, still_in_source, ok (and unknown when AWS refused a read).
+";
+
 /// `register --help`.
 pub const REGISTER: &str = "\
 Examples:

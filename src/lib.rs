@@ -6,7 +6,8 @@
 //! - [`cmd`]: one module per command, thin;
 //! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`] (and
 //!   [`registration`], its register mode),
-//!   [`select`] (the manifest from the source account's registry),
+//!   [`select`] (the manifest from the source account's registry), [`verify`] (does the
+//!   fleet work in its targets),
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
@@ -46,6 +47,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod stop;
+pub mod verify;
 
 pub use error::{Error, ExitCode};
 
@@ -94,6 +96,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Man(args) => cmd::man::run(&global, args),
         Command::Select(args) => cmd::select::run(&global, args).await,
         Command::Register(args) => cmd::register::run(&global, args).await,
+        Command::Verify(args) => cmd::verify::run(&global, args).await,
         Command::Retire(args) => cmd::retire::run(&global, args).await,
     }
 }

@@ -15,3 +15,4 @@ pub mod select;
 pub mod status;
 pub mod transfer;
 pub mod validate;
+pub mod verify;

@@ -45,7 +45,8 @@ pub fn read_snapshots(
         if lineno == 1 {
             let header: Header = serde_json::from_slice(&line)
                 .map_err(|e| damaged(format!("not a ledger header: {e}")))?;
-            if header.kind != LedgerKind::Transfer {
+            // Both write snapshots: `transfer --carry` and `register --carry`.
+            if !matches!(header.kind, LedgerKind::Transfer | LedgerKind::Register) {
                 return Err(LedgerError::WrongKind {
                     path: path.to_path_buf(),
                     found: header.kind.to_string(),

@@ -36,7 +36,7 @@ const MUTATING: [&str; 15] = [
     "DetachPrincipalPolicy",
 ];
 
-const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
+pub(crate) const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
 
 fn doc(account: &str, resource: &str) -> String {
     format!(
@@ -59,7 +59,7 @@ fn seed(env: &Env, account: &str, data: SeedAccount) {
 /// `thing-i` (type `sensor`, attribute `serial`), the things in group `floor` whose parent
 /// is `site`; `site` has policy `site-policy`, `floor` has `floor-policy`. Every document
 /// names source-account ARNs. Returns the ids; the manifest is `m.csv` (all to TARGET).
-fn carried_fleet(env: &Env, n: u64) -> Vec<String> {
+pub(crate) fn carried_fleet(env: &Env, n: u64) -> Vec<String> {
     let ids: Vec<String> = (0..n).map(cert_id).collect();
     seed(
         env,

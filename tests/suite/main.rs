@@ -14,3 +14,4 @@ mod report;
 mod select;
 mod survival;
 mod transfer;
+mod verify;

@@ -207,6 +207,30 @@ fn register_with_carry_into_two_targets_keeps_the_source_and_a_rerun_changes_not
     let calls = mutating_calls(&env);
     run(&env, &register_args(&["--carry"])).expect_code(0);
     assert_eq!(mutating_calls(&env), calls, "a rerun changed something");
+
+    // verify understands register mode: everything in place in the targets, but the source
+    // still holds ACTIVE copies until retire.
+    let mut verify = vec!["--output", "json", "verify", "m.csv"];
+    verify.extend(TEMPLATE);
+    let before = run(&env, &verify);
+    before.expect_code(3);
+    assert_eq!(
+        before.json()["counts"]["still_in_source"],
+        6,
+        "{}",
+        before.stdout
+    );
+    assert_eq!(
+        before.json()["without_snapshot"],
+        0,
+        "snapshots read from the register ledger"
+    );
+    let mut retire = vec!["retire", "m.csv", "--deactivate"];
+    retire.extend(TEMPLATE);
+    run(&env, &retire).expect_code(0);
+    let after = run(&env, &verify);
+    after.expect_code(0);
+    assert_eq!(after.json()["counts"]["ok"], 6);
 }
 
 #[test]
