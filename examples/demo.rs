@@ -10,7 +10,8 @@
 //! policies and things, as a real fleet would be), then runs the tool itself, step by step:
 //! validate, plan, transfer with `--carry` (with the progress bar), a rerun that has nothing
 //! left to do, accept with `--carry` in each target account (policies, things, their type and
-//! groups rebuilt there), status, and the migration report. Files go to a temporary
+//! groups rebuilt there), status, `verify` (every certificate ok in its target), and the
+//! migration report. Files go to a temporary
 //! directory; the report page is kept where the first argument says, if one is given.
 
 use std::collections::BTreeMap;
@@ -202,10 +203,23 @@ fn main() -> anyhow::Result<()> {
         &["status", &transfer_ledger],
     )?;
     step("7. status of the target side", &["status", &accept_ledger])?;
+    let verified = step(
+        "8. verify, read-only on both sides: every certificate owned by its target, ACTIVE, its policies, thing, type and groups in place",
+        &[
+            "verify",
+            &m,
+            "--target-profile-template",
+            "migrate-{account}",
+        ],
+    )?;
+    anyhow::ensure!(
+        verified == 0,
+        "verify did not find every certificate ok (exit {verified})"
+    );
     let page = work.path().join("report.html");
     let page_arg = page.display().to_string();
     step(
-        "8. the migration report: both ledgers, per target, failures, certificates per minute",
+        "9. the migration report: both ledgers, per target, failures, certificates per minute",
         &["report", &m, "--html", &page_arg],
     )?;
     if let Some(p) = &keep_page {
@@ -242,8 +256,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one command line of the tool in-process, as the binary would.
-fn step(title: &str, args: &[&str]) -> anyhow::Result<()> {
+/// Runs one command line of the tool in-process, as the binary would; returns its exit code.
+fn step(title: &str, args: &[&str]) -> anyhow::Result<i32> {
     println!("\n=== {title}\n$ iot-cert-migrate {}", args.join(" "));
     let argv: Vec<PathBuf> = std::iter::once("iot-cert-migrate")
         .chain(args.iter().copied())
@@ -254,5 +268,5 @@ fn step(title: &str, args: &[&str]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(iot_cert_migrate::run(cli))?;
     println!("(exit code {})", code.code());
-    Ok(())
+    Ok(code.code())
 }
