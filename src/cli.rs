@@ -397,14 +397,19 @@ pub struct PlanArgs {
     /// --target-profile-template: the target side is read too).
     #[arg(long, value_enum, default_value_t = PlanMode::Transfer)]
     pub mode: PlanMode,
-    /// With --mode register: the target account's profile (read only).
+    /// Also list what `--carry` would create in each target (policies, things, their type
+    /// and groups); with --target-profile(-template), what exists there already (reused or
+    /// conflicting).
+    #[arg(long)]
+    pub carry: bool,
+    /// With --mode register or --carry: the target account's profile (read only).
     #[arg(
         long,
         value_name = "PROFILE",
         conflicts_with = "target_profile_template"
     )]
     pub target_profile: Option<String>,
-    /// With --mode register: one profile per target account, `{account}` replaced.
+    /// With --mode register or --carry: one profile per target account, `{account}` replaced.
     #[arg(long, value_name = "TEMPLATE")]
     pub target_profile_template: Option<String>,
 }

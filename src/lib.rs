@@ -79,6 +79,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
                 plan_out: None,
                 pacing: args.pacing,
                 mode: cli::PlanMode::Transfer,
+                carry: args.carry,
                 target_profile: None,
                 target_profile_template: None,
             };

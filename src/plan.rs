@@ -15,6 +15,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::carry::preview::CarryPreview;
 use crate::certificate::CertStatus;
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
@@ -372,6 +373,17 @@ pub struct PlanReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
     elapsed_s: f64,
+    /// `--carry`: what carry would create in each target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carry: Option<CarryPreview>,
+}
+
+impl PlanReport {
+    /// The plan with what carry would create.
+    pub fn with_carry(mut self, carry: CarryPreview) -> Self {
+        self.carry = Some(carry);
+        self
+    }
 }
 
 /// Assesses every certificate of `manifest` with read-only calls through `clients`,
@@ -441,6 +453,7 @@ pub async fn make(
         calls_made: Summary::calls_from(session.ctx.counts()),
         plan_out,
         elapsed_s: started_wall.elapsed().as_secs_f64(),
+        carry: None,
     })
 }
 
@@ -505,6 +518,9 @@ impl Render for PlanReport {
         }
         if let Some(p) = &r.plan_out {
             writeln!(out, "plan CSV: {}", p.display())?;
+        }
+        if let Some(c) = &r.carry {
+            c.write_text(out)?;
         }
         Ok(())
     }

@@ -2,10 +2,12 @@
 //! groups) from the source account to the target account: [`read`] takes the snapshot in the
 //! source before prepare changes anything, [`snapshot`] is its shape (a ledger event),
 //! [`store`] holds the snapshots a run rebuilds from, [`rewrite`] makes policy documents name
-//! the target account, [`compare`] tells an existing object from the carried one.
+//! the target account, [`compare`] tells an existing object from the carried one, [`preview`]
+//! is `plan --carry`.
 
 pub mod compare;
 pub mod once;
+pub mod preview;
 pub mod read;
 pub mod rewrite;
 pub mod snapshot;

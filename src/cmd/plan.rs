@@ -2,6 +2,7 @@
 //! estimate; `--mode register` says whether each certificate can be registered in its
 //! target instead. No ledger is opened or locked: a plan can run beside a transfer.
 
+use crate::carry;
 use crate::cli::{GlobalArgs, PlanArgs, PlanMode};
 use crate::error::{Error, ExitCode};
 use crate::files::{check_writable, Writing};
@@ -30,6 +31,18 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     };
     let session = Session::connect(settings).await?;
     let clients = session.own_clients(manifest.regions()).await?;
+    let profiles = TargetProfiles::from_flags(
+        args.target_profile.as_deref(),
+        args.target_profile_template.as_deref(),
+    );
+    let targets = match (&profiles, args.carry) {
+        (Some(p), true) => {
+            session
+                .target_clients(&manifest, p, "--target-profile")
+                .await?
+        }
+        _ => Vec::new(),
+    };
     let progress = Progress::for_run(global, manifest.len() as u64, "planning");
     let report = plan::make(
         &args.manifest,
@@ -42,7 +55,13 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     )
     .await;
     progress.finish();
-    output::emit(global.output, &report?);
+    let mut report = report?;
+    if args.carry {
+        let preview =
+            carry::preview::preview(&manifest, &clients, &targets, args.pacing.concurrency).await?;
+        report = report.with_carry(preview);
+    }
+    output::emit(global.output, &report);
     Ok(ExitCode::Success)
 }
 

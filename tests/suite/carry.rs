@@ -648,3 +648,81 @@ fn accept_carry_after_a_plain_accept_rebuilds_without_accepting_again() {
         .expect_code(0);
     assert_eq!(mutating_calls(&env), calls);
 }
+
+#[test]
+fn plan_carry_lists_what_would_be_created_and_flags_conflicts_read_only() {
+    let env = Env::unlimited();
+    let mut ids = carried_fleet(&env, 2);
+    // A third certificate with no policy of its own: its device is allowed only through
+    // its thing's group.
+    let lone = cert_id(99);
+    seed(
+        &env,
+        SOURCE,
+        SeedAccount {
+            things: vec![SeedThing {
+                name: "lone".into(),
+                groups: vec!["floor".into()],
+                ..Default::default()
+            }],
+            certificates: vec![cert(&lone, "ACTIVE", &[], &["lone"])],
+            ..Default::default()
+        },
+    );
+    ids.push(lone);
+    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
+    env.manifest("m.csv", &rows);
+    seed(
+        &env,
+        TARGET,
+        SeedAccount {
+            policies: vec![SeedPolicy {
+                name: "direct".into(),
+                document: Some(doc(TARGET, "topic/other")),
+            }],
+            ..Default::default()
+        },
+    );
+    env.write(
+        "aws-config",
+        &format!("[profile t]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"),
+    );
+    let before = mutating_calls(&env);
+    let out = Run::from(
+        env.cmd(&[
+            "--output",
+            "json",
+            "plan",
+            "m.csv",
+            "--carry",
+            "--target-profile",
+            "t",
+        ])
+        .env("AWS_CONFIG_FILE", env.path("aws-config"))
+        .output()
+        .unwrap(),
+    );
+    out.expect_code(0);
+    assert_eq!(mutating_calls(&env), before, "plan changed something");
+    let carry = &out.json()["carry"];
+    let t = &carry["targets"][TARGET];
+    assert_eq!(t["counts"]["policy"]["conflict"], 1, "{carry}");
+    assert_eq!(t["counts"]["policy"]["create"], 2, "{carry}");
+    assert_eq!(t["counts"]["thing"]["create"], 3, "{carry}");
+    assert_eq!(t["counts"]["thing group"]["create"], 2, "{carry}");
+    assert_eq!(t["counts"]["thing type"]["create"], 1, "{carry}");
+    let conflict = &t["conflicts"][0];
+    assert_eq!(conflict["name"], "direct");
+    assert!(conflict["difference"]
+        .as_str()
+        .unwrap()
+        .contains("topic/other"));
+    assert_eq!(carry["only_through_groups"], 1, "{carry}");
+    assert!(carry["warnings"][0].as_str().unwrap().contains("client id"));
+
+    // Without target credentials: what would be created, not checked against a target.
+    let blind = env.run(&["--output", "json", "plan", "m.csv", "--carry"]);
+    blind.expect_code(0);
+    let t = &blind.json()["carry"]["targets"][TARGET];
+    assert_eq!(t["counts"]["policy"]["not_checked"], 3, "{t}");
+}
