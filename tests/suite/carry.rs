@@ -357,6 +357,26 @@ fn a_fleet_moved_with_carry_works_in_the_target_and_reruns_change_nothing() {
     assert!(endpoint.contains("-ats.iot."), "{endpoint}");
     assert_rebuilt(&env, &ids);
     assert!(assert_each_carry_change_done_once(&env) > 0);
+    env.write(
+        "aws-config",
+        &format!("[profile t]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"),
+    );
+    let verify = Run::from(
+        env.cmd(&[
+            "--output",
+            "json",
+            "verify",
+            "m.csv",
+            "--target-profile",
+            "t",
+        ])
+        .env("AWS_CONFIG_FILE", env.path("aws-config"))
+        .output()
+        .unwrap(),
+    );
+    verify.expect_code(0);
+    assert_eq!(verify.json()["counts"]["ok"], 5, "{}", verify.stdout);
+    assert_eq!(verify.json()["without_snapshot"], 0);
 
     // Reruns of both commands make zero mutating calls.
     let calls = mutating_calls(&env);
