@@ -560,6 +560,8 @@ pub struct RegisterArgs {
 
 /// `retire`.
 #[derive(Debug, Args)]
+// `--undo` acts on the source alone: no target credentials needed.
+#[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "undo"])))]
 pub struct RetireArgs {
     /// The manifest `register` ran with.
     pub manifest: PathBuf,
@@ -575,6 +577,9 @@ pub struct RetireArgs {
     /// Detach every thing from the source's copy.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub detach_things: bool,
+    /// Undo what retire changed (re-attach, re-activate), from its ledger.
+    #[arg(long, conflicts_with_all = ["deactivate", "detach_policies", "detach_things"], help_heading = WHAT_TO_CHANGE)]
+    pub undo: bool,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,

@@ -140,6 +140,9 @@ Examples:
   # Refuses every certificate the target does not hold ACTIVE; changes only what is asked.
   iot-cert-migrate --profile source retire certs.csv \\
       --target-profile-template 'migrate-{account}' --deactivate --detach-policies
+
+  # Devices still needed the source after all: put back what that retire changed.
+  iot-cert-migrate --profile source retire certs.csv --undo
 ";
 
 /// `completions --help`.

@@ -5,10 +5,10 @@
 //! far as the flags say.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::carry::{Carried, Carrier};
-use super::change::{prepare_changes, Change};
+use super::change::{prepare_changes, restore_changes, Change};
 use super::check::Side;
 use super::item::{Item, Settled, StepEnd};
 use super::observe::{observe, Observed};
@@ -18,7 +18,7 @@ use crate::carry::store::SnapshotStore;
 use crate::certificate::{cert_arn, CertStatus};
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    Details, ItemRecord, ItemState, LedgerError, LedgerWriter, Outcome, Stage, Via,
+    Details, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via,
 };
 use crate::pipeline::{FailedOn, ItemEnd};
 
@@ -243,6 +243,7 @@ pub struct RetireSteps {
 /// Retires source copies once their target holds the certificate ACTIVE.
 pub struct Retirer {
     ledger: LedgerWriter,
+    state: Arc<Mutex<LedgerState>>,
     source: AccountClients,
     targets: HashMap<String, AccountClients>,
     steps: RetireSteps,
@@ -253,9 +254,11 @@ pub struct Retirer {
 pub const NOT_IN_TARGET: &str = "NotActiveInTarget";
 
 impl Retirer {
-    /// A worker changing the source through `source`, reading the targets through `targets`.
+    /// A worker changing the source through `source`, reading the targets through `targets`,
+    /// keeping what it changed in the ledger's `state`.
     pub fn new(
         ledger: LedgerWriter,
+        state: Arc<Mutex<LedgerState>>,
         source: AccountClients,
         targets: Vec<AccountClients>,
         steps: RetireSteps,
@@ -263,6 +266,7 @@ impl Retirer {
     ) -> Self {
         Retirer {
             ledger,
+            state,
             source,
             targets: AccountClients::by_account(targets),
             steps,
@@ -348,5 +352,46 @@ impl Retirer {
         item.terminal(Stage::Retire, Outcome::Retired, Via::Call, None)
             .await?;
         Ok(ItemEnd::Done)
+    }
+
+    /// `retire --undo`: re-attaches what retire detached and re-activates what it
+    /// deactivated, from the ledger, with the write-ahead steps of `cancel --restore`.
+    pub async fn undo(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
+        let row = &work.row;
+        let iot = self.source.for_row(row);
+        let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
+        if let Some(open) = &work.open {
+            if item.settle(iot, open).await? == Settled::InDoubt {
+                return Ok(ItemEnd::InDoubt);
+            }
+        }
+        let undo = {
+            let state = self.state.lock().expect("ledger state");
+            state
+                .get(&row.certificate_id)
+                .and_then(|r| r.undo.cloned())
+                .unwrap_or_default()
+        };
+        let scope = iot.scope();
+        let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
+        for change in restore_changes(&undo) {
+            match item.step(iot, &change, &arn).await? {
+                StepEnd::Done => {}
+                StepEnd::Refused(f) => return item.fail_call(Stage::Restore, &f).await,
+                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
+            }
+        }
+        item.record(Stage::Restore, Outcome::Restored, Details::default())
+            .await?;
+        Ok(ItemEnd::Done)
+    }
+}
+
+/// What `retire --undo` has to do with a certificate: undo what retire changed and has not
+/// been undone yet.
+pub fn to_undo(rec: Option<&ItemRecord>) -> Pick {
+    match rec.and_then(|r| r.undo) {
+        Some(u) if !u.is_empty() => Pick::Process,
+        _ => Pick::Skip,
     }
 }

@@ -378,6 +378,33 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
     assert!(events.iter().any(|e| e["details"]["action"] == "deactivate"
         && e["details"]["previous_status"] == "ACTIVE"
         && e["outcome"] == "done"));
+
+    // retire --undo puts back what each retirement changed, from its ledger, with the
+    // source's credentials alone; the refused rows are not its business (exit 0).
+    for ledger in ["m.retire2-ledger.jsonl", "m.retire-ledger.jsonl"] {
+        let out = run(
+            &env,
+            &[
+                "--output", "json", "retire", "m.csv", "--undo", "--ledger", ledger,
+            ],
+        );
+        out.expect_code(0);
+        assert_eq!(out.count("restored"), 2, "{ledger}");
+    }
+    let dump = env.state();
+    for (i, id) in ids.iter().enumerate() {
+        let src = dump.find_in(SOURCE, REGION, id).unwrap();
+        assert_eq!(src.status, "ACTIVE", "{id} re-activated");
+        assert_eq!(src.policies, ["device"], "{id} policy re-attached");
+        assert_eq!(src.things, [format!("meter-{i}")]);
+    }
+    let calls = mutating_calls(&env);
+    run(&env, &["retire", "m.csv", "--undo"]).expect_code(0);
+    assert_eq!(
+        mutating_calls(&env),
+        calls,
+        "a second undo changed something"
+    );
 }
 
 #[test]
