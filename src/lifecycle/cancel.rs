@@ -16,7 +16,7 @@ use crate::ledger::{
 };
 use crate::pipeline::ItemEnd;
 
-use super::change::{restore_changes, Change};
+use super::change::Change;
 use super::check::{self, Side, SourceView};
 use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
 
@@ -187,16 +187,7 @@ impl Canceller {
                 rec.and_then(|r| r.undo.cloned())
             })
             .unwrap_or_default();
-        for change in restore_changes(&undo) {
-            match item.step(iot, &change, arn).await? {
-                StepEnd::Done => {}
-                StepEnd::Refused(f) => return item.fail_call(Stage::Restore, &f).await,
-                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
-            }
-        }
-        item.record(Stage::Restore, Outcome::Restored, Details::default())
-            .await?;
-        Ok(ItemEnd::Done)
+        item.restore(iot, &undo, arn).await
     }
 }
 

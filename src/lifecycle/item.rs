@@ -5,13 +5,13 @@
 use crate::breaker::FailedCall;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{
-    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Via,
+    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Undo, Via,
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::{FailedOn, ItemEnd};
 use crate::retry::ErrorClass;
 
-use super::change::Change;
+use super::change::{restore_changes, Change};
 use super::check::{self, Finding, Side};
 
 /// The error code AWS answers when a transfer was already accepted (HTTP 410).
@@ -217,6 +217,21 @@ impl<'a> Item<'a> {
         } else {
             Settled::NotDone
         })
+    }
+
+    /// Puts back what `undo` says was changed (re-attaches, then re-activates), one
+    /// write-ahead step each, and records the certificate `restored`.
+    pub async fn restore(&self, iot: &Iot, undo: &Undo, arn: &str) -> Result<ItemEnd, LedgerError> {
+        for change in restore_changes(undo) {
+            match self.step(iot, &change, arn).await? {
+                StepEnd::Done => {}
+                StepEnd::Refused(f) => return self.fail_call(Stage::Restore, &f).await,
+                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
+            }
+        }
+        self.record(Stage::Restore, Outcome::Restored, Details::default())
+            .await?;
+        Ok(ItemEnd::Done)
     }
 
     /// One write-ahead step: intent, call, outcome. After an unknown outcome AWS is asked

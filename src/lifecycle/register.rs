@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::carry::{Carried, Carrier};
-use super::change::{prepare_changes, restore_changes, Change};
+use super::change::{prepare_changes, Change};
 use super::check::Side;
 use super::item::{Item, Settled, StepEnd};
 use super::observe::{observe, Observed};
@@ -374,16 +374,7 @@ impl Retirer {
         };
         let scope = iot.scope();
         let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
-        for change in restore_changes(&undo) {
-            match item.step(iot, &change, &arn).await? {
-                StepEnd::Done => {}
-                StepEnd::Refused(f) => return item.fail_call(Stage::Restore, &f).await,
-                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
-            }
-        }
-        item.record(Stage::Restore, Outcome::Restored, Details::default())
-            .await?;
-        Ok(ItemEnd::Done)
+        item.restore(iot, &undo, &arn).await
     }
 }
 
