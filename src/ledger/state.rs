@@ -8,9 +8,13 @@
 //! have them: after a migration that is almost none.
 //!
 //! The records sit in one array sorted by id, found through a directory of the ids' leading
-//! bits; certificates new since the array was last sorted wait in a small hash map, merged
-//! into the array when it grows past a fraction of it (and before a checkpoint is written,
-//! which stores the array as it is).
+//! bits and a parallel array of each id's first 8 bytes (a bucket's prefixes share a cache
+//! line, so a lookup reads three lines: directory, prefixes, record); certificates new since
+//! the array was last sorted wait in a small hash map, merged into the array when it grows
+//! past a fraction of it (and before a checkpoint is written, which stores the array as it
+//! is). A resume looks up every manifest row once, in an order unrelated to the array's:
+//! [`LedgerState::get_many`] starts the reads of a batch of rows before it needs any of them,
+//! so their cache misses overlap instead of queueing one after another.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -209,17 +213,36 @@ pub(super) fn decode_hex_id(id: &str) -> Option<[u8; 32]> {
     if digits.len() != 64 {
         return None;
     }
-    let value = |d: u8| match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        _ => None,
-    };
+    // A table and one check at the end: random hex digits make a per-digit branch on
+    // digit-or-letter mispredict about a third of the time, and every manifest row is decoded.
     let mut bytes = [0u8; 32];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        bytes[i] = (value(pair[0])? << 4) | value(pair[1])?;
+    let mut invalid = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        invalid |= high | low;
+        *byte = (high << 4) | low;
     }
-    Some(bytes)
+    (invalid & 0xf0 == 0).then_some(bytes)
 }
+
+/// The value of each lowercase hex digit; 0xff for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut d = 0;
+    while d < 10 {
+        table[b'0' as usize + d] = d as u8;
+        d += 1;
+    }
+    let mut l = 0;
+    while l < 6 {
+        table[b'a' as usize + l] = 10 + l as u8;
+        l += 1;
+    }
+    table
+};
 
 /// A certificate id as text, made on the fly from the stored bytes (no allocation).
 #[derive(Clone, Copy)]
@@ -316,6 +339,13 @@ const MERGE_FRACTION: usize = 8;
 /// The directory has one entry per this many records, about.
 const RECORDS_PER_BUCKET: usize = 8;
 
+/// The first 8 bytes of a key as an integer that orders like the key.
+fn prefix_of(key: &[u8; 32]) -> u64 {
+    let mut lead = [0u8; 8];
+    lead.copy_from_slice(&key[..8]);
+    u64::from_be_bytes(lead)
+}
+
 /// The replayed content of a ledger: one record per certificate id.
 #[derive(Debug)]
 pub struct LedgerState {
@@ -325,6 +355,9 @@ pub struct LedgerState {
     /// `bits` bits `b`.
     directory: Vec<u32>,
     bits: u32,
+    /// `prefixes[i]` is the first 8 bytes of `sorted[i].key`, big-endian: compared as
+    /// integers they order like the keys.
+    prefixes: Vec<u64>,
     /// Hex ids not in `sorted` yet.
     recent: HashMap<[u8; 32], Compact>,
     /// Ids that are not 64 lowercase hex digits (never written by the tool itself).
@@ -345,6 +378,7 @@ impl LedgerState {
             sorted: Vec::new(),
             directory: Vec::new(),
             bits: 0,
+            prefixes: Vec::new(),
             recent: HashMap::new(),
             other: HashMap::new(),
             details: HashMap::new(),
@@ -440,23 +474,92 @@ impl LedgerState {
         self.directory[lead as usize] as usize..self.directory[lead as usize + 1] as usize
     }
 
+    /// Where `key` is (or would be) in `sorted`.
+    fn position(&self, key: &[u8; 32]) -> Result<usize, usize> {
+        self.position_in(key, self.bucket(key))
+    }
+
+    /// Where `key` is (or would be) in `sorted`, searching the bucket `range` only.
+    fn position_in(&self, key: &[u8; 32], range: std::ops::Range<usize>) -> Result<usize, usize> {
+        let prefix = prefix_of(key);
+        let prefixes = &self.prefixes[range.clone()];
+        // Random ids share no prefix, so the full keys are compared for one record at most.
+        let lo = range.start + prefixes.partition_point(|&p| p < prefix);
+        let hi = range.start + prefixes.partition_point(|&p| p <= prefix);
+        match self.sorted[lo..hi].binary_search_by(|s| s.key.cmp(key)) {
+            Ok(i) => Ok(lo + i),
+            Err(i) => Err(lo + i),
+        }
+    }
+
     fn find(&self, key: &[u8; 32]) -> Option<&Compact> {
-        let range = self.bucket(key);
-        let start = range.start;
-        match self.sorted[range].binary_search_by(|s| s.key.cmp(key)) {
-            Ok(i) => Some(&self.sorted[start + i].rec),
+        match self.position(key) {
+            Ok(i) => Some(&self.sorted[i].rec),
             Err(_) => self.recent.get(key),
         }
+    }
+
+    /// The records of many certificates: for each id what [`LedgerState::get`] gives.
+    ///
+    /// Each lookup is a chain of three dependent reads (directory, prefixes, record), and at
+    /// millions of certificates each read is a cache miss. Done in stages over the whole
+    /// batch, every stage's reads are independent of each other and overlap.
+    pub fn get_many<'s>(&'s self, ids: &[&str]) -> Vec<Option<ItemRecord<'s>>> {
+        let keys: Vec<Option<[u8; 32]>> = ids.iter().map(|id| decode_hex_id(id)).collect();
+        let ranges: Vec<std::ops::Range<usize>> = keys
+            .iter()
+            .map(|key| match key {
+                Some(key) => self.bucket(key),
+                None => 0..0,
+            })
+            .collect();
+        // Touch each bucket's prefixes (its first and last, which may lie on two lines)
+        // before searching any of them.
+        let mut touched = 0u64;
+        for range in &ranges {
+            if !range.is_empty() {
+                touched ^= self.prefixes[range.start] ^ self.prefixes[range.end - 1];
+            }
+        }
+        let found: Vec<Result<usize, usize>> = keys
+            .iter()
+            .zip(&ranges)
+            .map(|(key, range)| match key {
+                Some(key) => self.position_in(key, range.clone()),
+                None => Err(0),
+            })
+            .collect();
+        // The same for the records the prefixes pointed at.
+        for at in &found {
+            let (Ok(i) | Err(i)) = *at;
+            if let Some(slot) = self.sorted.get(i) {
+                touched ^= u64::from(slot.key[31]);
+            }
+        }
+        std::hint::black_box(touched);
+        ids.iter()
+            .zip(keys)
+            .zip(found)
+            .map(|((id, key), at)| match (key, at) {
+                (Some(bytes), Ok(i)) => Some(self.view(KeyRef::Hex(&bytes), self.sorted[i].rec)),
+                (Some(bytes), Err(_)) => {
+                    let rec = *self.recent.get(&bytes)?;
+                    Some(self.view(KeyRef::Hex(&bytes), rec))
+                }
+                (None, _) => {
+                    let rec = *self.other.get(*id)?;
+                    Some(self.view(KeyRef::Text(id), rec))
+                }
+            })
+            .collect()
     }
 
     /// The record of `key`, made (in state `Started`) if it is new.
     fn entry(&mut self, key: &CertKey) -> &mut Compact {
         match key {
             CertKey::Hex(bytes) => {
-                let range = self.bucket(bytes);
-                let start = range.start;
-                if let Ok(i) = self.sorted[range].binary_search_by(|s| s.key.cmp(bytes)) {
-                    return &mut self.sorted[start + i].rec;
+                if let Ok(i) = self.position(bytes) {
+                    return &mut self.sorted[i].rec;
                 }
                 if !self.recent.contains_key(bytes)
                     && self.recent.len() >= MERGE_MIN.max(self.sorted.len() / MERGE_FRACTION)
@@ -517,6 +620,11 @@ impl LedgerState {
             self.directory.push(at as u32);
         }
         self.directory.push(self.sorted.len() as u32);
+        self.prefixes = self
+            .sorted
+            .iter()
+            .map(|slot| prefix_of(&slot.key))
+            .collect();
     }
 
     fn lead(&self, key: &[u8; 32]) -> usize {

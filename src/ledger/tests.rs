@@ -524,3 +524,73 @@ fn many_new_certificates_are_merged_into_the_sorted_records_without_losing_one()
     assert!(s.get(&numbered_id(n)).is_none());
     assert_eq!(s.with_details().count() as u64, n - n.div_ceil(3));
 }
+
+#[test]
+fn a_batch_lookup_answers_as_one_lookup_per_id() {
+    let mut s = LedgerState::new(UndoHistory::Drop);
+    let transferred = |id: &str| {
+        Event::new(
+            id,
+            Some("222222222222"),
+            None,
+            Stage::Transfer,
+            Outcome::Transferred,
+        )
+    };
+    // Enough to be merged into the sorted records, then a few that stay recent.
+    for i in 0..100_000u64 {
+        s.apply(&transferred(&numbered_id(i)));
+    }
+    assert!(!s.sorted.is_empty(), "the test needs sorted records");
+    // Ids that share their first 8 bytes (and so their prefix), sorted and recent.
+    let shared = |n: u64| format!("{}{n:016x}", "0".repeat(48));
+    for n in [1, 3, 5] {
+        s.apply(&transferred(&shared(n)));
+    }
+    s.merge_recent();
+    for i in 100_000..100_010u64 {
+        s.apply(&transferred(&numbered_id(i)));
+    }
+    s.apply(&transferred(&shared(7)));
+    s.apply(&transferred("not-a-hex-id"));
+
+    let mut asked: Vec<String> = (0..100_020u64).step_by(7).map(numbered_id).collect();
+    asked.extend((100_000..100_020u64).map(numbered_id));
+    asked.extend((0..9).map(shared));
+    asked.push("not-a-hex-id".into());
+    asked.push("another-one".into());
+    asked.push(numbered_id(5).to_ascii_uppercase());
+    for size in [1, 63, 64, 1000] {
+        for ids in asked.chunks(size) {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let many = s.get_many(&ids);
+            assert_eq!(many.len(), ids.len());
+            for (id, got) in ids.iter().zip(many) {
+                assert_eq!(format!("{got:?}"), format!("{:?}", s.get(id)), "{id}");
+            }
+        }
+    }
+    // The answers themselves, not only their agreement.
+    let found = |id: &str| s.get_many(&[id])[0].is_some();
+    assert!(found(&numbered_id(0)) && found(&numbered_id(100_009)));
+    assert!(found(&shared(5)) && found(&shared(7)) && found("not-a-hex-id"));
+    assert!(!found(&shared(4)) && !found(&numbered_id(100_010)) && !found("another-one"));
+    assert!(!found(&numbered_id(5).to_ascii_uppercase()));
+}
+
+#[test]
+fn only_lowercase_hex_ids_are_decoded() {
+    let id = numbered_id(42);
+    let bytes = super::state::decode_hex_id(&id).expect("hex");
+    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(text, id);
+    for bad in [
+        id.to_ascii_uppercase(),
+        format!("{}g", &id[..63]),
+        format!("{}/", &id[..63]),
+        id[..62].to_string(),
+        format!("{id}0"),
+    ] {
+        assert!(super::state::decode_hex_id(&bad).is_none(), "{bad}");
+    }
+}

@@ -110,7 +110,7 @@ use scan::*;
 pub use writer::{write_manifest, ManifestWriter};
 
 /// One certificate of the manifest (first occurrence of its id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestRow {
     /// Physical line (1-based) where the row starts.
     pub line: u64,
@@ -427,19 +427,11 @@ impl Iterator for Rows {
     type Item = Result<ManifestRow, ManifestError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.advance() {
-            Ok(Some(row)) => Some(Ok(row)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(error) => {
-                self.done = true;
-                Some(Err(error))
-            }
+        let mut row = ManifestRow::default();
+        match self.read_into(&mut row) {
+            Ok(true) => Some(Ok(row)),
+            Ok(false) => None,
+            Err(error) => Some(Err(error)),
         }
     }
 }
@@ -447,6 +439,20 @@ impl Iterator for Rows {
 impl std::iter::FusedIterator for Rows {}
 
 impl Rows {
+    /// The next row, written over `row` (reusing its strings, so a pass over millions of
+    /// rows allocates nothing per row): `Ok(false)` at the end. Like the iterator, it ends
+    /// after the first error.
+    pub fn read_into(&mut self, row: &mut ManifestRow) -> Result<bool, ManifestError> {
+        if self.done {
+            return Ok(false);
+        }
+        let read = self.advance(row);
+        if !matches!(read, Ok(true)) {
+            self.done = true;
+        }
+        read
+    }
+
     fn changed(&self) -> ManifestError {
         ManifestError::Changed {
             path: self.path.clone(),
@@ -469,7 +475,7 @@ impl Rows {
         }
     }
 
-    fn advance(&mut self) -> Result<Option<ManifestRow>, ManifestError> {
+    fn advance(&mut self, out: &mut ManifestRow) -> Result<bool, ManifestError> {
         loop {
             let record = match self.scanner.next_record() {
                 Ok(Some(record)) => record,
@@ -479,7 +485,7 @@ impl Rows {
                         .finish()
                         .map_err(|error| self.read_error(error))?;
                     return if sha256 == self.sha256 {
-                        Ok(None)
+                        Ok(false)
                     } else {
                         Err(self.changed())
                     };
@@ -520,14 +526,27 @@ impl Rows {
                 self.next_duplicate += 1;
                 continue;
             }
-            return Ok(Some(ManifestRow {
-                line: record.line,
-                certificate_id: row.id.to_ascii_lowercase(),
-                target_account: format_account(row.account),
-                transfer_message: row.message.map(str::to_owned),
-                region: row.region.map(str::to_owned),
-            }));
+            out.line = record.line;
+            out.certificate_id.clear();
+            out.certificate_id.push_str(row.id);
+            out.certificate_id.make_ascii_lowercase();
+            out.target_account.clear();
+            write_account(&mut out.target_account, row.account);
+            overwrite(&mut out.transfer_message, row.message);
+            overwrite(&mut out.region, row.region);
+            return Ok(true);
         }
+    }
+}
+
+/// Sets `slot` to `value`, reusing the string it holds.
+fn overwrite(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(text), Some(value)) => {
+            text.clear();
+            text.push_str(value);
+        }
+        (_, value) => *slot = value.map(str::to_owned),
     }
 }
 

@@ -461,7 +461,15 @@ pub(super) fn parse_account(value: &str) -> Option<u64> {
 }
 
 pub(super) fn format_account(account: u64) -> String {
-    format!("{account:012}")
+    let mut text = String::with_capacity(12);
+    write_account(&mut text, account);
+    text
+}
+
+/// Appends the 12 digits of an account id to `text`.
+pub(super) fn write_account(text: &mut String, account: u64) {
+    use std::fmt::Write;
+    write!(text, "{account:012}").expect("writing to a String");
 }
 
 /// `^[a-z]{2}(-[a-z]+)+-\d+$`, e.g. `us-east-1`, `us-gov-west-1`.

@@ -1000,3 +1000,30 @@ fn rows_sharing_a_digest_are_duplicates_only_if_their_ids_are_equal() {
     lines.sort_unstable();
     assert_eq!(lines, vec![2, 3, 5]);
 }
+
+#[test]
+fn rows_read_into_one_reused_row_are_the_rows_the_iterator_gives() {
+    // Optional cells present, absent, then present again: a reused row must not keep a
+    // value from the row before.
+    let content = format!(
+        "certificate_id,target_account,transfer_message,region\n\
+         {},{A},first,eu-west-1\n{},{B},,\n{},{A},third,us-east-1\n",
+        id(1).to_ascii_uppercase(),
+        id(2),
+        id(3)
+    );
+    let (_file, manifest) = load(content);
+    let want = rows(&manifest);
+    let mut reader = manifest.rows().unwrap();
+    let mut row = ManifestRow::default();
+    let mut got = Vec::new();
+    while reader.read_into(&mut row).unwrap() {
+        got.push(row.clone());
+    }
+    assert_eq!(got, want);
+    assert_eq!(got[0].certificate_id, id(1));
+    assert_eq!(got[1].transfer_message, None);
+    assert_eq!(got[1].region, None);
+    assert_eq!(got[2].region.as_deref(), Some("us-east-1"));
+    assert!(!reader.read_into(&mut row).unwrap(), "stays at its end");
+}

@@ -156,8 +156,10 @@ impl Run {
         for w in ledger.warnings() {
             tracing::warn!("{w}");
         }
+        // Whether the resume started from a checkpoint is what an operator asks first when a
+        // nightly run is slower than the last.
         for note in ledger.notes() {
-            tracing::debug!("{note}");
+            tracing::info!("{note}");
         }
         // Only now that the ledger is ours: the file is the run's that holds the ledger.
         let metrics = match &spec.files.metrics_file {
@@ -390,41 +392,64 @@ impl Run {
         let mut total = 0u64;
         let (mut doubtful, mut fresh) = (Vec::new(), Vec::new());
         let mut keep = true;
-        for row in self.manifest.rows()?.flatten() {
-            let rec = state.get(&row.certificate_id);
-            let rec = rec.as_ref();
-            let work = if in_doubt.contains(&row.certificate_id) {
-                if selection.in_scope(rec, &row) {
-                    let mandate = match selection.pick(rec, &row) {
-                        Pick::Process => Mandate::Proceed,
-                        Pick::Skip => Mandate::SettleOnly,
-                    };
-                    let open = rec.and_then(|r| r.open_intent.cloned());
-                    Some((Queue::InDoubt, open, mandate))
-                } else {
-                    in_doubt.remove(&row.certificate_id);
-                    None
-                }
-            } else if selection.pick(rec, &row) == Pick::Process {
-                Some((Queue::Fresh, None, Mandate::Proceed))
-            } else {
-                None
-            };
-            let Some((queue, open, mandate)) = work else {
-                continue;
-            };
-            total += 1;
-            if keep && total > KEPT_ROWS {
-                // Too many to keep: the lanes will stream the manifest instead.
-                keep = false;
-                (doubtful, fresh) = (Vec::new(), Vec::new());
+        let mut rows = self.manifest.rows()?;
+        // Rows are read into the same buffers again and again (a million-row pass must not
+        // allocate per row), and looked up in the state a batch at a time.
+        let mut batch: Vec<ManifestRow> = vec![ManifestRow::default(); LOOKUP_BATCH];
+        loop {
+            let mut filled = 0;
+            while filled < LOOKUP_BATCH && matches!(rows.read_into(&mut batch[filled]), Ok(true)) {
+                filled += 1;
             }
-            if keep {
-                let list = match queue {
-                    Queue::InDoubt => &mut doubtful,
-                    Queue::Fresh => &mut fresh,
+            if filled == 0 {
+                break;
+            }
+            let ids: Vec<&str> = batch[..filled]
+                .iter()
+                .map(|r| r.certificate_id.as_str())
+                .collect();
+            let recs = state.get_many(&ids);
+            for (row, rec) in batch[..filled].iter().zip(recs) {
+                let rec = rec.as_ref();
+                // Hashing every id costs more than the lookup itself: most runs have none in doubt.
+                let doubt = !in_doubt.is_empty() && in_doubt.contains(&row.certificate_id);
+                let work = if doubt {
+                    if selection.in_scope(rec, row) {
+                        let mandate = match selection.pick(rec, row) {
+                            Pick::Process => Mandate::Proceed,
+                            Pick::Skip => Mandate::SettleOnly,
+                        };
+                        let open = rec.and_then(|r| r.open_intent.cloned());
+                        Some((Queue::InDoubt, open, mandate))
+                    } else {
+                        in_doubt.remove(&row.certificate_id);
+                        None
+                    }
+                } else if selection.pick(rec, row) == Pick::Process {
+                    Some((Queue::Fresh, None, Mandate::Proceed))
+                } else {
+                    None
                 };
-                list.push(Work { row, open, mandate });
+                let Some((queue, open, mandate)) = work else {
+                    continue;
+                };
+                total += 1;
+                if keep && total > KEPT_ROWS {
+                    // Too many to keep: the lanes will stream the manifest instead.
+                    keep = false;
+                    (doubtful, fresh) = (Vec::new(), Vec::new());
+                }
+                if keep {
+                    let list = match queue {
+                        Queue::InDoubt => &mut doubtful,
+                        Queue::Fresh => &mut fresh,
+                    };
+                    list.push(Work {
+                        row: row.clone(),
+                        open,
+                        mandate,
+                    });
+                }
             }
         }
         let kept = keep.then(|| {
@@ -658,6 +683,10 @@ fn in_doubt_ids(state: &LedgerState, manifest: &Manifest) -> HashSet<String> {
 /// Items a run keeps from its counting pass, at most: with no more than this many left (a
 /// resumed run near its end), the lanes hand them out without reading the manifest again.
 const KEPT_ROWS: u64 = 1 << 16;
+
+/// Rows the counting pass looks up in the ledger state at once (see
+/// [`LedgerState::get_many`]).
+const LOOKUP_BATCH: usize = 64;
 
 /// Where the counting pass puts an item: items in doubt are handed out first.
 enum Queue {
