@@ -156,10 +156,10 @@ impl Run {
         for w in ledger.warnings() {
             tracing::warn!("{w}");
         }
-        // Whether the resume started from a checkpoint is what an operator asks first when a
-        // nightly run is slower than the last.
+        // Whether the resume started from a checkpoint: a debug line (`-v`), since at the
+        // default level stderr is kept for what the operator must act on.
         for note in ledger.notes() {
-            tracing::info!("{note}");
+            tracing::debug!("{note}");
         }
         // Only now that the ledger is ours: the file is the run's that holds the ledger.
         let metrics = match &spec.files.metrics_file {
