@@ -163,7 +163,12 @@ fn resume(ctx: &Ctx, dir: &Path, sim: &iot_sim::SimHandle, ledger: &Path) -> io:
     let before_len = std::fs::metadata(ledger)?.len();
     let before_calls = sim.stats().calls_of("TransferCertificate");
     let mut cmd = tool(ctx, dir, Some(sim), &args)?;
-    cmd.env("IOT_CERT_MIGRATE_LOG", "info");
+    // The default level, plus the run's one debug line: the note that says whether the
+    // state came from the checkpoint.
+    cmd.env(
+        "IOT_CERT_MIGRATE_LOG",
+        "off,iot_cert_migrate=info,iot_cert_migrate::run=debug",
+    );
     let mut first_transfer = None;
     let watch = support::Contention::start();
     let exit = support::run_child(cmd, Duration::from_millis(1), |elapsed| {
