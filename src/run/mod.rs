@@ -392,66 +392,47 @@ impl Run {
         let mut total = 0u64;
         let (mut doubtful, mut fresh) = (Vec::new(), Vec::new());
         let mut keep = true;
-        let mut rows = self.manifest.rows()?;
-        // Rows are read into the same buffers again and again (a million-row pass must not
-        // allocate per row), and looked up in the state a batch at a time.
-        let mut batch: Vec<ManifestRow> = vec![ManifestRow::default(); LOOKUP_BATCH];
-        loop {
-            let mut filled = 0;
-            while filled < LOOKUP_BATCH && matches!(rows.read_into(&mut batch[filled]), Ok(true)) {
-                filled += 1;
-            }
-            if filled == 0 {
-                break;
-            }
-            let ids: Vec<&str> = batch[..filled]
-                .iter()
-                .map(|r| r.certificate_id.as_str())
-                .collect();
-            let recs = state.get_many(&ids);
-            for (row, rec) in batch[..filled].iter().zip(recs) {
-                let rec = rec.as_ref();
-                // Hashing every id costs more than the lookup itself: most runs have none in doubt.
-                let doubt = !in_doubt.is_empty() && in_doubt.contains(&row.certificate_id);
-                let work = if doubt {
-                    if selection.in_scope(rec, row) {
-                        let mandate = match selection.pick(rec, row) {
-                            Pick::Process => Mandate::Proceed,
-                            Pick::Skip => Mandate::SettleOnly,
-                        };
-                        let open = rec.and_then(|r| r.open_intent.cloned());
-                        Some((Queue::InDoubt, open, mandate))
-                    } else {
-                        in_doubt.remove(&row.certificate_id);
-                        None
-                    }
-                } else if selection.pick(rec, row) == Pick::Process {
-                    Some((Queue::Fresh, None, Mandate::Proceed))
-                } else {
-                    None
-                };
-                let Some((queue, open, mandate)) = work else {
-                    continue;
-                };
-                total += 1;
-                if keep && total > KEPT_ROWS {
-                    // Too many to keep: the lanes will stream the manifest instead.
-                    keep = false;
-                    (doubtful, fresh) = (Vec::new(), Vec::new());
-                }
-                if keep {
-                    let list = match queue {
-                        Queue::InDoubt => &mut doubtful,
-                        Queue::Fresh => &mut fresh,
+        walk_with_records(&self.manifest, &state, |row, rec| {
+            // Hashing every id costs more than the lookup itself: most runs have none in doubt.
+            let doubt = !in_doubt.is_empty() && in_doubt.contains(&row.certificate_id);
+            let work = if doubt {
+                if selection.in_scope(rec, row) {
+                    let mandate = match selection.pick(rec, row) {
+                        Pick::Process => Mandate::Proceed,
+                        Pick::Skip => Mandate::SettleOnly,
                     };
-                    list.push(Work {
-                        row: row.clone(),
-                        open,
-                        mandate,
-                    });
+                    let open = rec.and_then(|r| r.open_intent.cloned());
+                    Some((Queue::InDoubt, open, mandate))
+                } else {
+                    in_doubt.remove(&row.certificate_id);
+                    None
                 }
+            } else if selection.pick(rec, row) == Pick::Process {
+                Some((Queue::Fresh, None, Mandate::Proceed))
+            } else {
+                None
+            };
+            let Some((queue, open, mandate)) = work else {
+                return;
+            };
+            total += 1;
+            if keep && total > KEPT_ROWS {
+                // Too many to keep: the lanes will stream the manifest instead.
+                keep = false;
+                (doubtful, fresh) = (Vec::new(), Vec::new());
             }
-        }
+            if keep {
+                let list = match queue {
+                    Queue::InDoubt => &mut doubtful,
+                    Queue::Fresh => &mut fresh,
+                };
+                list.push(Work {
+                    row: row.clone(),
+                    open,
+                    mandate,
+                });
+            }
+        })?;
         let kept = keep.then(|| {
             doubtful.append(&mut fresh);
             doubtful
@@ -552,11 +533,9 @@ impl Run {
         let mut remaining = 0u64;
         // Certificates prepare changed that are neither transferred nor rolled back.
         let mut left_changed = 0u64;
-        for row in self.manifest.rows()?.flatten() {
-            let rec = state.get(&row.certificate_id);
-            let rec = rec.as_ref();
-            if !selection.in_scope(rec, &row) {
-                continue;
+        walk_with_records(&self.manifest, &state, |row, rec| {
+            if !selection.in_scope(rec, row) {
+                return;
             }
             counts.add_record(rec);
             if rec.is_some_and(|r| {
@@ -566,12 +545,12 @@ impl Run {
             }
             let settled = rec.is_none_or(|r| r.open_intent.is_none());
             if settled
-                && selection.pick(rec, &row) == Pick::Process
+                && selection.pick(rec, row) == Pick::Process
                 && !rec.is_some_and(|r| is_final_failure(r))
             {
                 remaining += 1;
             }
-        }
+        })?;
         let failures = report::write_failure_report(&self.failures_path, &self.manifest, &state)?;
         let stopped = stop.reason();
         let trip = self.session.ctx.breaker().trip();
@@ -687,6 +666,37 @@ const KEPT_ROWS: u64 = 1 << 16;
 /// Rows the counting pass looks up in the ledger state at once (see
 /// [`LedgerState::get_many`]).
 const LOOKUP_BATCH: usize = 64;
+
+/// Calls `f` with every manifest row and its record in the ledger state, in manifest order.
+/// Rows are read into the same buffers again and again (a ten-million-row pass must not
+/// allocate per row) and looked up a batch at a time (`LedgerState::get_many`).
+fn walk_with_records(
+    manifest: &Manifest,
+    state: &LedgerState,
+    mut f: impl FnMut(&ManifestRow, Option<&ItemRecord>),
+) -> Result<(), ManifestError> {
+    let mut rows = manifest.rows()?;
+    let mut batch: Vec<ManifestRow> = vec![ManifestRow::default(); LOOKUP_BATCH];
+    loop {
+        let mut filled = 0;
+        while filled < LOOKUP_BATCH {
+            if !rows.read_into(&mut batch[filled])? {
+                break;
+            }
+            filled += 1;
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        let ids: Vec<&str> = batch[..filled]
+            .iter()
+            .map(|r| r.certificate_id.as_str())
+            .collect();
+        for (row, rec) in batch[..filled].iter().zip(state.get_many(&ids)) {
+            f(row, rec.as_ref());
+        }
+    }
+}
 
 /// Where the counting pass puts an item: items in doubt are handed out first.
 enum Queue {
