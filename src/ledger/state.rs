@@ -22,7 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Action, Details, Event, Outcome, Stage};
-use crate::certificate::CertStatus;
+use crate::certificate::{self, CertStatus, HexCase};
 
 /// Whether a ledger's state keeps what prepare changed. Only undo (`cancel --restore`, and the
 /// rollback of a failed transfer) needs it; without it a large ledger's state stays small.
@@ -209,40 +209,8 @@ enum KeyRef<'a> {
 /// The 32 bytes of a 64-digit lowercase hex id; `None` for anything else (uppercase too, so
 /// that the text of every id round-trips).
 pub(super) fn decode_hex_id(id: &str) -> Option<[u8; 32]> {
-    let digits = id.as_bytes();
-    if digits.len() != 64 {
-        return None;
-    }
-    // A table and one check at the end: random hex digits make a per-digit branch on
-    // digit-or-letter mispredict about a third of the time, and every manifest row is decoded.
-    let mut bytes = [0u8; 32];
-    let mut invalid = 0u8;
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = (
-            HEX_VALUE[usize::from(pair[0])],
-            HEX_VALUE[usize::from(pair[1])],
-        );
-        invalid |= high | low;
-        *byte = (high << 4) | low;
-    }
-    (invalid & 0xf0 == 0).then_some(bytes)
+    certificate::decode_hex_id(id.as_bytes(), HexCase::Lower)
 }
-
-/// The value of each lowercase hex digit; 0xff for every other byte.
-const HEX_VALUE: [u8; 256] = {
-    let mut table = [0xffu8; 256];
-    let mut d = 0;
-    while d < 10 {
-        table[b'0' as usize + d] = d as u8;
-        d += 1;
-    }
-    let mut l = 0;
-    while l < 6 {
-        table[b'a' as usize + l] = 10 + l as u8;
-        l += 1;
-    }
-    table
-};
 
 /// A certificate id as text, made on the fly from the stored bytes (no allocation).
 #[derive(Clone, Copy)]

@@ -6,6 +6,7 @@ use super::{
     hex, ACCOUNT_ID_DIGITS, CERTIFICATE_ID_LEN, HEADER_HELP, MAX_SHOWN_CHARS,
     MAX_TRANSFER_MESSAGE_CHARS,
 };
+use crate::certificate::{decode_hex_id, HexCase};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Field {
@@ -369,7 +370,7 @@ pub(super) fn span_hint(span: &RecordSpan) -> String {
 pub(super) fn parse_id(value: &str) -> Result<IdKey, String> {
     // The common case first, 64 hex digits, in one pass over the bytes (on a
     // ten-million-row manifest the general path below took half of validate's time).
-    if let Some(bytes) = decode_plain_id(value.as_bytes()) {
+    if let Some(bytes) = decode_hex_id(value.as_bytes(), HexCase::Either) {
         return Ok(IdKey {
             bytes,
             prefixed: false,
@@ -407,37 +408,6 @@ pub(super) fn parse_id(value: &str) -> Result<IdKey, String> {
         bytes[offset + i] = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
     }
     Ok(IdKey { bytes, prefixed })
-}
-
-/// The 32 bytes of exactly 64 hex digits (either case); `None` for anything else.
-fn decode_plain_id(digits: &[u8]) -> Option<[u8; 32]> {
-    const INVALID: u8 = 0xff;
-    const VALUES: [u8; 256] = {
-        let mut table = [INVALID; 256];
-        let mut i = 0;
-        while i < 10 {
-            table[b'0' as usize + i] = i as u8;
-            i += 1;
-        }
-        let mut i = 0;
-        while i < 6 {
-            table[b'a' as usize + i] = 10 + i as u8;
-            table[b'A' as usize + i] = 10 + i as u8;
-            i += 1;
-        }
-        table
-    };
-    if digits.len() != CERTIFICATE_ID_LEN {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    let mut bad = 0u8;
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
-        bad |= (high | low) & 0xf0;
-        *byte = (high << 4) | (low & 0xf);
-    }
-    (bad == 0).then_some(bytes)
 }
 
 pub(super) fn hex_value(digit: u8) -> u8 {
