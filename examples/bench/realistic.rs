@@ -264,59 +264,6 @@ fn status(ctx: &mut Ctx, dir: &Path, certs: usize, id: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// `validate` of a manifest of `rows` rows: median of three.
-pub(super) fn validate(ctx: &mut Ctx, rows: usize, id: &str) -> io::Result<()> {
-    println!("## {id}. `validate` of a {rows}-row manifest");
-    println!();
-    let dir = run_dir(ctx, &format!("6-validate-{rows}"))?;
-    let manifest = big_manifest(&dir, rows, &[])?;
-    let mut runs = Vec::new();
-    for _ in 0..3 {
-        let cmd = tool(ctx, &dir, None, &["validate".into(), "big.csv".into()])?;
-        let watch = support::Contention::start();
-        let exit = support::run_child(cmd, Duration::from_millis(20), |_| {})?;
-        let others = watch.others(exit.cpu_s, exit.wall);
-        let (stdout, stderr) = read_output(&dir);
-        if exit.code != Some(0) {
-            return Err(io::Error::other(format!(
-                "validate failed ({:?}):\n{stdout}\n{}",
-                exit.code,
-                tail(&stderr, 20)
-            )));
-        }
-        println!(
-            "- {:.2} s, peak RSS {} ({:.0} MB); {}",
-            exit.wall.as_secs_f64(),
-            opt(exit.max_rss.map(mib), 1, " MiB"),
-            exit.max_rss.unwrap_or(0) as f64 / 1e6,
-            contention(others)
-        );
-        runs.push((exit, others));
-    }
-    println!(
-        "- manifest {:.1} MiB (in the page cache)",
-        mib(std::fs::metadata(&manifest)?.len())
-    );
-    println!();
-    let rss = runs.iter().filter_map(|(e, _)| e.max_rss).max();
-    runs.sort_by_key(|r| r.0.wall);
-    let (median, others) = &runs[1];
-    let wall = median.wall.as_secs_f64();
-    let ok = wall <= 10.0 && rss.is_some_and(|r| r <= 256_000_000);
-    ctx.table.push(Verdict {
-        id: id.into(),
-        scenario: format!("`validate`, {rows}-row manifest (median of 3)"),
-        target: "<= 10 s, peak RSS <= 256 MB".into(),
-        result: format!(
-            "{wall:.2} s, peak RSS {:.0} MB",
-            rss.unwrap_or(0) as f64 / 1e6
-        ) + &load_note(*others),
-        verdict: verdict(ok),
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
-}
-
 fn secs(d: Option<Duration>) -> String {
     d.map(|d| format!("{:.2} s", d.as_secs_f64()))
         .unwrap_or_else(|| "never".into())
