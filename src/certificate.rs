@@ -103,6 +103,9 @@ pub fn certificate_id_of_arn(arn: &str) -> Option<String> {
     arn_account_and_id(arn).map(|(_, id)| id.to_ascii_lowercase())
 }
 
+/// Length of a certificate id, in characters (hex digits).
+pub const CERTIFICATE_ID_LEN: usize = 64;
+
 /// Which letter case the hex digits of a certificate id may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HexCase {
@@ -112,8 +115,8 @@ pub enum HexCase {
     Either,
 }
 
-/// The 32 bytes of a certificate id of exactly 64 hex digits in `case`; `None` for anything
-/// else.
+/// The 32 bytes of a certificate id of exactly [`CERTIFICATE_ID_LEN`] hex digits in `case`;
+/// `None` for anything else.
 #[inline]
 pub fn decode_hex_id(digits: &[u8], case: HexCase) -> Option<[u8; 32]> {
     const LOWER: [u8; 256] = hex_values(false);
@@ -122,7 +125,7 @@ pub fn decode_hex_id(digits: &[u8], case: HexCase) -> Option<[u8; 32]> {
         HexCase::Lower => &LOWER,
         HexCase::Either => &EITHER,
     };
-    if digits.len() != 64 {
+    if digits.len() != CERTIFICATE_ID_LEN {
         return None;
     }
     // A table and one check at the end: random hex digits make a per-digit branch on

@@ -64,8 +64,6 @@ use std::sync::Arc;
 /// At most this many problems (and, separately, warnings) are kept; the rest
 /// are only counted.
 pub const MAX_KEPT_PROBLEMS: usize = 100;
-/// Length of a certificate id, in characters.
-pub const CERTIFICATE_ID_LEN: usize = 64;
 /// Number of digits of an AWS account id.
 pub const ACCOUNT_ID_DIGITS: usize = 12;
 /// Longest transfer message AWS accepts, in characters.
@@ -108,6 +106,8 @@ use problem::*;
 pub use problem::{ManifestError, Problem};
 use scan::*;
 pub use writer::{write_manifest, ManifestWriter};
+
+pub use crate::certificate::CERTIFICATE_ID_LEN;
 
 /// One certificate of the manifest (first occurrence of its id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
