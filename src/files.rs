@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::Error;
 
@@ -53,7 +53,7 @@ pub fn check_writable(path: &Path, what: &'static str, how: Writing) -> Result<(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
-    let probe = beside(path, "check");
+    let probe = crate::durable::beside(path, "check");
     File::options()
         .write(true)
         .create_new(true)
@@ -61,21 +61,6 @@ pub fn check_writable(path: &Path, what: &'static str, how: Writing) -> Result<(
         .map_err(fail)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-/// A hidden file beside `path`, named for it, this process and `tag`
-/// (`dir/.NAME.PID.TAG`): where a file is written before it is renamed into place, or a
-/// probe of the directory.
-pub fn beside(path: &Path, tag: &str) -> PathBuf {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.join(format!(".{name}.{}.{tag}", std::process::id()))
 }
 
 #[cfg(test)]

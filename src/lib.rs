@@ -25,6 +25,7 @@ pub mod carry;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
+pub mod durable;
 pub mod error;
 pub mod files;
 pub mod help;

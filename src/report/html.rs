@@ -559,7 +559,7 @@ fn anchor(stage: &str, code: &str) -> String {
 
 /// The temporary file beside `path` that [`write`] renames into place.
 fn temp_beside(path: &Path) -> std::path::PathBuf {
-    crate::files::beside(path, "tmp")
+    crate::durable::beside(path, "tmp")
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {

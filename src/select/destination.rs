@@ -49,7 +49,7 @@ impl Destination {
             }
             _ => {}
         }
-        let tmp = crate::files::beside(path, "tmp");
+        let tmp = crate::durable::beside(path, "tmp");
         File::create(&tmp).map_err(|e| io(path, e))?;
         Ok(Destination {
             path: Some(path.to_path_buf()),
