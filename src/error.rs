@@ -105,6 +105,15 @@ fn ledger_hint(e: &LedgerError) -> &'static str {
 }
 
 impl Error {
+    /// A file could not be read or written: the one way an I/O error on a path becomes an
+    /// [`Error`].
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     /// The exit code this error ends the process with.
     pub fn exit_code(&self) -> ExitCode {
         match self {
