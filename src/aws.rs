@@ -9,7 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iot::config::SharedCredentialsProvider;
 
-use crate::error::Error;
+use crate::error::{one_line, Error};
 
 /// The AWS options a run was given (all optional: aws-config's default chain fills the rest,
 /// including `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_IOT`).
@@ -139,24 +139,6 @@ pub async fn credentials_problem(profile: Option<&str>, region: Option<Region>) 
             why.unwrap_or_else(|| e.to_string())
         ),
     })
-}
-
-/// An error and its sources on one line, each message once: the SDK's own rendering
-/// (`DisplayErrorContext`) appends a debug dump of the whole error, hundreds of characters
-/// of headers and bodies that tell an operator nothing more.
-pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let msg = e.to_string();
-        // SDK errors often repeat their source's message in their own.
-        if !msg.is_empty() && !line.contains(&msg) {
-            line.push_str(": ");
-            line.push_str(&msg);
-        }
-        source = e.source();
-    }
-    line
 }
 
 /// The region of a loaded configuration.

@@ -1,6 +1,17 @@
 //! `closed_set!`: an enum whose values have one spelling each, used by the ledger, the
 //! reports and the command line alike (serde, `Display` and `as_str` all read the same table).
 
+/// What every `closed_set!` enum offers, for code generic over them (the command line's
+/// parser of such values).
+pub trait ClosedSet: Sized + Copy + Send + Sync + 'static {
+    /// Every value, in declaration order.
+    const ALL: &'static [Self];
+    /// The value's one spelling.
+    fn as_str(self) -> &'static str;
+    /// The value spelled `s`.
+    fn from_name(s: &str) -> Option<Self>;
+}
+
 /// Declares a fieldless enum with one name per value, and derives from that one table:
 /// `as_str`, `from_name`, `ALL`, `Display`, `Serialize` and `Deserialize`.
 macro_rules! closed_set {
@@ -33,6 +44,16 @@ macro_rules! closed_set {
                     $($text => Some($name::$variant),)+
                     _ => None,
                 }
+            }
+        }
+
+        impl $crate::closed_set::ClosedSet for $name {
+            const ALL: &'static [$name] = $name::ALL;
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+            fn from_name(s: &str) -> Option<$name> {
+                $name::from_name(s)
             }
         }
 

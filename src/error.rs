@@ -138,8 +138,26 @@ impl Error {
     /// say (the library's messages include their cause, so printing the whole chain would
     /// repeat it).
     pub fn report(&self) -> String {
-        crate::aws::one_line(self)
+        one_line(self)
     }
+}
+
+/// An error and its sources on one line, each message once: the SDK's own rendering
+/// (`DisplayErrorContext`) appends a debug dump of the whole error, hundreds of characters
+/// of headers and bodies that tell an operator nothing more.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let msg = e.to_string();
+        // SDK errors often repeat their source's message in their own.
+        if !msg.is_empty() && !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        source = e.source();
+    }
+    line
 }
 
 #[cfg(test)]

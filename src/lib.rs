@@ -17,7 +17,7 @@
 #![warn(missing_docs)]
 
 #[macro_use]
-mod closed_set;
+pub mod closed_set;
 
 pub mod aws;
 pub mod breaker;
@@ -56,13 +56,33 @@ use cli::{Cli, Command, PlanArgs};
 
 /// Sets up logging on stderr as the global options ask.
 pub fn init_logging(global: &cli::GlobalArgs) {
-    logging::init(global)
+    logging::init(logging::LogSettings {
+        verbose: global.verbose,
+        quiet: global.quiet,
+        format: global.log_format,
+    })
+}
+
+/// The metrics file a command line asks for; `None` for commands that run no items, or
+/// without the flag.
+fn metrics_request(command: &Command) -> Option<metrics::Request> {
+    let (files, name, manifest) = match command {
+        Command::Transfer(a) if !a.dry_run => (&a.files, "transfer", &a.manifest),
+        Command::Cancel(a) => (&a.files, "cancel", &a.manifest),
+        Command::Accept(a) => (&a.files, "accept", &a.manifest),
+        Command::Reject(a) => (&a.files, "reject", &a.manifest),
+        Command::Register(a) => (&a.files, "register", &a.manifest),
+        Command::Retire(a) => (&a.files, "retire", &a.manifest),
+        _ => return None,
+    };
+    let path = files.metrics_file.clone()?;
+    Some(metrics::Request::new(path, name, manifest.clone()))
 }
 
 /// Runs one command line to completion and returns the exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let started = std::time::SystemTime::now();
-    let metrics = metrics::Request::of(&cli.command);
+    let metrics = metrics_request(&cli.command);
     let result = dispatch(cli).await;
     if let (Some(m), Err(e)) = (&metrics, &result) {
         // A cron job's metrics must show the run that failed, however early it failed.

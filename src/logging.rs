@@ -17,7 +17,26 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::{GlobalArgs, LogFormat};
+/// Format of log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What the command line asks of the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogSettings {
+    /// `-v` counted.
+    pub verbose: u8,
+    /// `-q` counted.
+    pub quiet: u8,
+    /// Text or JSON lines.
+    pub format: LogFormat,
+}
 
 /// The environment variable that replaces the filter of `-v`/`-q`.
 pub const LOG_ENV: &str = "IOT_CERT_MIGRATE_LOG";
@@ -39,16 +58,16 @@ pub fn directives(verbose: u8, quiet: u8) -> String {
     }
 }
 
-/// Sets up logging on stderr as the global options ask.
-pub fn init(global: &GlobalArgs) {
+/// Sets up logging on stderr as `settings` ask.
+pub fn init(settings: LogSettings) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(directives(global.verbose, global.quiet))
+        tracing_subscriber::EnvFilter::new(directives(settings.verbose, settings.quiet))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match global.log_format {
+    let _ = match settings.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
     };

@@ -1,11 +1,10 @@
 //! The `iot-cert-migrate` binary: parse, run, map the outcome to an exit code.
 
-use clap::Parser;
 use iot_cert_migrate::cli::{Cli, LogFormat};
 use iot_cert_migrate::ExitCode;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_checked() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -16,7 +16,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cli::Command;
 use crate::error::{Error, ExitCode};
 use crate::iot::OpCounts;
 use crate::pacer::{Operation, Scope};
@@ -278,22 +277,13 @@ pub struct Request {
 }
 
 impl Request {
-    /// What `command` asks for; `None` for commands that run no items, or without the flag.
-    pub fn of(command: &Command) -> Option<Request> {
-        let (files, name, manifest) = match command {
-            Command::Transfer(a) if !a.dry_run => (&a.files, "transfer", &a.manifest),
-            Command::Cancel(a) => (&a.files, "cancel", &a.manifest),
-            Command::Accept(a) => (&a.files, "accept", &a.manifest),
-            Command::Reject(a) => (&a.files, "reject", &a.manifest),
-            Command::Register(a) => (&a.files, "register", &a.manifest),
-            Command::Retire(a) => (&a.files, "retire", &a.manifest),
-            _ => return None,
-        };
-        Some(Request {
-            path: files.metrics_file.clone()?,
-            command: name,
-            manifest: manifest.clone(),
-        })
+    /// The metrics file at `path` of a run of `command` on `manifest`.
+    pub fn new(path: PathBuf, command: &'static str, manifest: PathBuf) -> Request {
+        Request {
+            path,
+            command,
+            manifest,
+        }
     }
 
     /// Records that the run that started at `started` ended on `error`. Not when another run

@@ -5,7 +5,15 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
+/// What a command prints on stdout, chosen once for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON object, for monitoring.
+    Json,
+}
 
 /// A command's result that can be shown both ways.
 pub trait Render: Serialize {

@@ -17,7 +17,7 @@ use crate::stop::Stop;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailedOn {
     /// The tool refused it (a flag is missing, the certificate is REVOKED, pending to another
-    /// account, ...), or it failed in an earlier run and was only settled: no call failed.
+    /// account, ...): no call failed.
     Refusal,
     /// An AWS call.
     Call(Box<FailedCall>),
@@ -32,6 +32,9 @@ pub enum ItemEnd {
     Failed(FailedOn),
     /// An outcome could not be established; the next run reconciles.
     InDoubt,
+    /// An intent an earlier run left open was settled, and the certificate needs nothing
+    /// more from this run (a failure that waits for `--retry-failed`).
+    Settled,
     /// Stopped by the circuit breaker before it could end (its credentials were refused,
     /// or the breaker tripped before its next change): nothing records an end, it stays
     /// pending for the next run.
@@ -82,6 +85,7 @@ where
             ItemEnd::Done => Some(&tally.done),
             ItemEnd::Failed(_) => Some(&tally.failed),
             ItemEnd::InDoubt => Some(&tally.in_doubt),
+            ItemEnd::Settled => Some(&tally.settled),
             ItemEnd::Interrupted | ItemEnd::Abandoned => None,
         };
         if let Some(c) = counter {

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{GlobalArgs, ProgressMode};
-
 /// Counters of the current run, shared by the workers and the display.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -19,18 +17,33 @@ pub struct Tally {
     pub failed: AtomicU64,
     /// Items left in doubt this run.
     pub in_doubt: AtomicU64,
+    /// Items whose open intent was settled, with nothing more to do this run.
+    pub settled: AtomicU64,
 }
 
 impl Tally {
-    /// Items this run took to an end so far: done, failed or in doubt.
+    /// Items this run took to an end so far: done, failed, in doubt or only settled.
     pub fn finished(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
             + self.in_doubt.load(Ordering::Relaxed)
+            + self.settled.load(Ordering::Relaxed)
     }
 }
 
-/// How progress is shown, from the global options.
+/// When to show a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, else a summary line every --progress-interval.
+    #[default]
+    Auto,
+    /// Always a bar.
+    Always,
+    /// No bar; summary lines every --progress-interval.
+    Never,
+}
+
+/// How progress is shown.
 #[derive(Debug, Clone, Copy)]
 pub struct ProgressSettings {
     /// Bar, lines or auto.
@@ -41,17 +54,6 @@ pub struct ProgressSettings {
     pub quiet: bool,
 }
 
-impl ProgressSettings {
-    /// The settings the global options ask for.
-    pub fn from_global(global: &GlobalArgs) -> Self {
-        ProgressSettings {
-            mode: global.progress,
-            interval: Duration::from_secs_f64(global.progress_interval.max(0.1)),
-            quiet: global.quiet > 0,
-        }
-    }
-}
-
 /// The progress display of one run.
 pub struct Progress {
     tally: Arc<Tally>,
@@ -60,11 +62,6 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts showing progress of `total` items as the global options ask.
-    pub fn for_run(global: &GlobalArgs, total: u64, verb: &'static str) -> Self {
-        Progress::start(&ProgressSettings::from_global(global), total, verb)
-    }
-
     /// Starts showing progress of `total` items; `verb` names the work.
     pub fn start(settings: &ProgressSettings, total: u64, verb: &'static str) -> Self {
         let ProgressSettings {

@@ -3,13 +3,11 @@
 //! client of the run shares, whichever account or region it acts in.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 
 use crate::aws::{self, AwsOptions};
 use crate::breaker::{Breaker, BreakerSettings};
-use crate::cli::{GlobalArgs, PacingArgs};
 use crate::error::Error;
 use crate::iot::{self, AccountClients, CallContext};
 use crate::manifest::Manifest;
@@ -28,54 +26,6 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// When the run stops on systemic failures.
     pub breaker: BreakerSettings,
-}
-
-impl Settings {
-    /// Checks the global AWS options and the command's pacing options.
-    pub fn from_args(global: &GlobalArgs, pacing: &PacingArgs) -> Result<Settings, Error> {
-        Settings::with_region(global, pacing, one_region(global)?)
-    }
-
-    /// Like [`Settings::from_args`] for a command that works in every region `--region`
-    /// names (`select`): the first is the default region; all of them are returned.
-    pub fn for_regions(
-        global: &GlobalArgs,
-        pacing: &PacingArgs,
-    ) -> Result<(Settings, Vec<String>), Error> {
-        let settings = Settings::with_region(global, pacing, global.region.first().cloned())?;
-        Ok((settings, global.region.clone()))
-    }
-
-    fn with_region(
-        global: &GlobalArgs,
-        pacing: &PacingArgs,
-        region: Option<String>,
-    ) -> Result<Settings, Error> {
-        Ok(Settings {
-            aws: aws_options(global, region)?,
-            rates: rate_settings(pacing)?,
-            retry: RetryPolicy {
-                max_attempts: pacing.max_attempts,
-                max_throttle_wait: pacing.max_throttle_wait,
-                ..Default::default()
-            },
-            breaker: BreakerSettings {
-                threshold: pacing.trip_after,
-                max_unreachable: pacing.max_unreachable,
-            },
-        })
-    }
-
-    /// The global AWS options with the defaults for pacing (for read-only commands that take
-    /// no pacing flags).
-    pub fn default_pacing(global: &GlobalArgs) -> Result<Settings, Error> {
-        Ok(Settings {
-            aws: aws_options(global, one_region(global)?)?,
-            rates: RateSettings::default(),
-            retry: RetryPolicy::default(),
-            breaker: BreakerSettings::default(),
-        })
-    }
 }
 
 /// One set of credentials, ready to call AWS.
@@ -236,11 +186,6 @@ impl Session {
                 clients.push(session.clients(&account, manifest.regions(), &region));
             }
             TargetProfiles::Template(t) => {
-                if !t.contains("{account}") {
-                    return Err(Error::Usage(format!(
-                        "{flag}-template {t:?} must contain {{account}}"
-                    )));
-                }
                 for account in targets {
                     let p = t.replace("{account}", &account);
                     let session = self.with_profile(&p).await?;
@@ -256,59 +201,4 @@ impl Session {
         }
         Ok(clients)
     }
-}
-
-/// The one `--region` of a command that works in one region.
-fn one_region(global: &GlobalArgs) -> Result<Option<String>, Error> {
-    match global.region.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.clone())),
-        several => Err(Error::Usage(format!(
-            "--region was given {} times; only select works in several regions",
-            several.len()
-        ))),
-    }
-}
-
-/// The AWS options of the global flags, in default region `region`.
-fn aws_options(global: &GlobalArgs, region: Option<String>) -> Result<AwsOptions, Error> {
-    let secs = |name: &str, v: f64| {
-        if v.is_finite() && v > 0.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(Error::Usage(format!(
-                "--{name} must be a positive number of seconds, got {v}"
-            )))
-        }
-    };
-    Ok(AwsOptions {
-        profile: global.profile.clone(),
-        region,
-        endpoint_url: global.endpoint_url.clone(),
-        connect_timeout: secs("connect-timeout", global.connect_timeout)?,
-        read_timeout: secs("read-timeout", global.read_timeout)?,
-    })
-}
-
-/// The pacer's settings from `--rate` and `--rate-scale`.
-fn rate_settings(pacing: &PacingArgs) -> Result<RateSettings, Error> {
-    if !(pacing.rate_scale.is_finite() && pacing.rate_scale > 0.0) {
-        return Err(Error::Usage(format!(
-            "--rate-scale must be positive, got {}",
-            pacing.rate_scale
-        )));
-    }
-    let mut settings = RateSettings {
-        scale: pacing.rate_scale,
-        ..Default::default()
-    };
-    for r in &pacing.rates {
-        let (op, tps) = RateSettings::parse_override(r)
-            .map_err(|e| Error::Usage(format!("--rate {r}: {e}")))?;
-        settings.overrides.insert(op, tps);
-    }
-    settings
-        .validate()
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(settings)
 }

@@ -14,6 +14,17 @@ use tokio_util::sync::CancellationToken;
 use crate::breaker::{Breaker, Trip};
 use crate::error::ExitCode;
 
+/// Limits that end a run early but cleanly (exit 4; run again to continue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Stop starting new items after this long.
+    pub max_duration: Option<Duration>,
+    /// Stop after starting this many items.
+    pub max_items: Option<u64>,
+    /// After a stop request, how long in-flight items may finish before being abandoned.
+    pub grace: Duration,
+}
+
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {

@@ -11,14 +11,15 @@ use crate::pacer::Scope;
 /// between two reads).
 pub const VANISHED: &str = "CarriedObjectVanished";
 
-type Key = (Scope, String);
+/// A registry object by its account, region and name.
+type NameInScope = (Scope, String);
 
 /// Reads snapshots, sharing what certificates have in common for the whole run.
 #[derive(Default)]
 pub struct SnapshotReader {
-    policies: Once<Key, CarriedPolicy>,
-    groups: Once<Key, Option<CarriedGroup>>,
-    types: Once<Key, CarriedThingType>,
+    policies: Once<NameInScope, CarriedPolicy>,
+    groups: Once<NameInScope, Option<CarriedGroup>>,
+    types: Once<NameInScope, CarriedThingType>,
 }
 
 impl SnapshotReader {

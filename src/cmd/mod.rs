@@ -1,6 +1,7 @@
-//! One module per command, each the same shape: its arguments in, one `run`, the exit code
-//! out. Commands call the library layer (`run`, `lifecycle`, `plan`, `report`, `session`)
-//! and never each other.
+//! One module per command, each the same shape: its arguments in, turned into the library's
+//! option types, one call into the library (`run`, `plan`, `verify`, `report`, `select`),
+//! the exit code out. Commands never call each other. The conversions every command shares
+//! are here, so that no clap type reaches below this layer.
 
 pub mod accept;
 pub mod cancel;
@@ -16,3 +17,113 @@ pub mod status;
 pub mod transfer;
 pub mod validate;
 pub mod verify;
+
+use std::path::Path;
+
+use crate::aws::AwsOptions;
+use crate::breaker::BreakerSettings;
+use crate::cli::{GlobalArgs, OutputFiles, PacingArgs, RunLimitArgs, TargetProfileArgs};
+use crate::pacer::RateSettings;
+use crate::progress::ProgressSettings;
+use crate::retry::RetryPolicy;
+use crate::run::{FailedItems, RunFiles, RunOptions};
+use crate::session::{Settings, TargetProfiles};
+use crate::stop::RunLimits;
+
+/// The AWS, pacing and retry settings of a command line, in its one default region (clap
+/// has checked every value).
+pub fn settings(global: &GlobalArgs, pacing: &PacingArgs) -> Settings {
+    settings_in(global, pacing, global.region.first().cloned())
+}
+
+/// The same in default region `region`.
+pub fn settings_in(global: &GlobalArgs, pacing: &PacingArgs, region: Option<String>) -> Settings {
+    Settings {
+        aws: aws_options(global, region),
+        rates: RateSettings {
+            scale: pacing.rate_scale,
+            overrides: pacing.rates.iter().copied().collect(),
+        },
+        retry: RetryPolicy {
+            max_attempts: pacing.max_attempts,
+            max_throttle_wait: pacing.max_throttle_wait,
+            ..Default::default()
+        },
+        breaker: BreakerSettings {
+            threshold: pacing.trip_after,
+            max_unreachable: pacing.max_unreachable,
+        },
+    }
+}
+
+/// The AWS options of the global flags with the default pacing (for read-only commands that
+/// take no pacing flags).
+pub fn default_settings(global: &GlobalArgs) -> Settings {
+    Settings {
+        aws: aws_options(global, global.region.first().cloned()),
+        rates: RateSettings::default(),
+        retry: RetryPolicy::default(),
+        breaker: BreakerSettings::default(),
+    }
+}
+
+fn aws_options(global: &GlobalArgs, region: Option<String>) -> AwsOptions {
+    AwsOptions {
+        profile: global.profile.clone(),
+        region,
+        endpoint_url: global.endpoint_url.clone(),
+        connect_timeout: global.connect_timeout,
+        read_timeout: global.read_timeout,
+    }
+}
+
+/// How progress shows on stderr.
+pub fn progress(global: &GlobalArgs) -> ProgressSettings {
+    ProgressSettings {
+        mode: global.progress,
+        interval: global
+            .progress_interval
+            .max(std::time::Duration::from_millis(100)),
+        quiet: global.quiet > 0,
+    }
+}
+
+/// The options of a ledger-keeping run.
+pub fn run_options(
+    global: &GlobalArgs,
+    manifest: &Path,
+    files: &OutputFiles,
+    pacing: &PacingArgs,
+    limits: &RunLimitArgs,
+    canary: usize,
+    failed: FailedItems,
+) -> RunOptions {
+    RunOptions {
+        manifest: manifest.to_path_buf(),
+        files: RunFiles {
+            ledger: files.ledger.clone(),
+            failures: files.failures.clone(),
+            metrics: files.metrics_file.clone(),
+        },
+        settings: settings(global, pacing),
+        output: global.output,
+        progress: progress(global),
+        limits: RunLimits {
+            max_duration: limits.max_duration,
+            max_items: limits.max_items,
+            grace: limits.grace,
+        },
+        concurrency: pacing.concurrency,
+        canary,
+        failed,
+    }
+}
+
+/// The target accounts' credentials the flags name (clap requires one of the two flags
+/// wherever they are needed).
+pub fn target_profiles(args: &TargetProfileArgs) -> Option<TargetProfiles> {
+    TargetProfiles::from_flags(
+        args.target_profile.as_deref(),
+        args.target_profile_template.as_deref(),
+    )
+}

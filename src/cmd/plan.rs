@@ -16,7 +16,7 @@ use crate::session::{Session, Settings};
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error> {
-    let settings = Settings::from_args(global, &args.pacing)?;
+    let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
         }
         _ => Vec::new(),
     };
-    let progress = Progress::for_run(global, manifest.len() as u64, "planning");
+    let progress = Progress::start(&super::progress(global), manifest.len() as u64, "planning");
     let report = plan::make(
         &args.manifest,
         &manifest,
@@ -76,13 +76,7 @@ async fn register_mode(
         args.target_profile.as_deref(),
         args.target_profile_template.as_deref(),
     )
-    .ok_or_else(|| {
-        Error::Usage(
-            "plan --mode register reads the targets too: give --target-profile or \
-             --target-profile-template"
-                .into(),
-        )
-    })?;
+    .expect("clap requires target credentials with --mode register");
     if let Some(p) = &args.plan_out {
         check_writable(p, "plan CSV", Writing::Replace)?;
     }

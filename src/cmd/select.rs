@@ -1,19 +1,48 @@
 //! `select`: read-only; writes a manifest of the source account's certificates that match
 //! the filters. Every input and the output path are checked before the first AWS call.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cli::{GlobalArgs, OutputFormat, SelectArgs};
 use crate::error::{Error, ExitCode};
 use crate::output::{self, Render};
-use crate::select::{self, CallTicker, Destination, Exclusions, Filters, Region, Summary};
-use crate::session::{Session, Settings};
+use crate::select::{
+    self, CallTicker, Destination, Exclusions, Filters, GroupFilter, Region, SelectReport,
+};
+use crate::session::Session;
+
+/// The filters of the command line (clap checked each value, and that they can hold
+/// together).
+fn filters(args: &SelectArgs) -> Filters {
+    let (statuses, default_statuses) = Filters::statuses(&args.statuses);
+    let mut attributes = args.attributes.clone();
+    attributes.sort();
+    attributes.dedup();
+    Filters {
+        target_account: args.target_account.clone(),
+        statuses,
+        default_statuses,
+        ca_certificate_id: args.ca_certificate_id.clone(),
+        thing_group: args.thing_group.clone().map(|name| GroupFilter {
+            name,
+            recursive: !args.no_recursive,
+        }),
+        thing_type: args.thing_type.clone(),
+        attributes,
+        created_after: args.created_after.clone(),
+        created_before: args.created_before.clone(),
+        limit: args.limit,
+        transfer_message: args.transfer_message.clone().filter(|m| !m.is_empty()),
+    }
+}
 
 /// Runs `select`.
 pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Error> {
     let started = Instant::now();
-    let (settings, regions) = Settings::for_regions(global, &args.pacing)?;
-    let filters = Filters::from_args(&args)?;
+    // select works in every region --region names; the first is the default.
+    let regions = global.region.clone();
+    let settings = super::settings_in(global, &args.pacing, regions.first().cloned());
+    let filters = filters(&args);
     let exclusions = Exclusions::load(&args.exclude_manifests)?;
     let destination = Destination::open(&args.out, args.force)?;
 
@@ -37,10 +66,7 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             iot: clients.for_region(Some(r)),
         })
         .collect();
-    let ticker = CallTicker::start(
-        session.ctx.clone(),
-        Duration::from_secs_f64(global.progress_interval.max(0.1)),
-    );
+    let ticker = CallTicker::start(session.ctx.clone(), super::progress(global).interval);
     let selection = select::select(
         &searched,
         &filters,
@@ -54,7 +80,7 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
     let manifest = destination.display();
     let to_stdout = destination.is_stdout();
     destination.write(&selection.rows, selection.with_region)?;
-    let summary = Summary {
+    let summary = SelectReport {
         command: "select",
         manifest,
         target_account: filters.target_account.clone(),

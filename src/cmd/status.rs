@@ -12,7 +12,7 @@ use crate::manifest::Manifest;
 use crate::output;
 use crate::report::status::{is_ledger, DoubtLine, StatusReport};
 use crate::run::default_ledger;
-use crate::session::{Session, Settings};
+use crate::session::Session;
 
 /// Runs `status`: counts per state from the ledger (and the manifest, for pending items).
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
@@ -57,7 +57,7 @@ async fn ask_aws(
     kind: LedgerKind,
     lines: &mut [DoubtLine],
 ) -> Result<(), Error> {
-    let session = Session::connect(Settings::default_pacing(global)?).await?;
+    let session = Session::connect(super::default_settings(global)).await?;
     let regions: Vec<Option<String>> = lines.iter().map(|l| l.region.clone()).collect();
     let clients = session.own_clients(regions).await?;
     let side = match kind {

@@ -12,20 +12,14 @@ use crate::manifest::Manifest;
 use crate::output;
 use crate::progress::Progress;
 use crate::run::default_ledger;
-use crate::session::{Session, Settings, TargetProfiles};
+use crate::session::Session;
 use crate::verify::{verify, Sides};
 
 /// Runs `verify`.
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
-    let settings = Settings::from_args(global, &args.pacing)?;
+    let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
-    let profiles = TargetProfiles::from_flags(
-        args.targets.target_profile.as_deref(),
-        args.targets.target_profile_template.as_deref(),
-    )
-    .ok_or_else(|| {
-        Error::Usage("verify needs --target-profile or --target-profile-template".into())
-    })?;
+    let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
     if let Some(p) = &args.out {
         check_writable(p, "verify CSV", Writing::Replace)?;
     }
@@ -58,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         targets: AccountClients::by_account(targets),
         snapshots,
     };
-    let progress = Progress::for_run(global, manifest.len() as u64, "verifying");
+    let progress = Progress::start(&super::progress(global), manifest.len() as u64, "verifying");
     let report = verify(
         &args.manifest,
         &manifest,

@@ -264,14 +264,14 @@ where
         _ if credentials_error(&err).is_some() => CallError {
             code: None,
             http_status: None,
-            message: crate::aws::one_line(credentials_error(&err).expect("checked")),
+            message: crate::error::one_line(credentials_error(&err).expect("checked")),
             kind: FailureKind::Credentials,
             request_id,
         },
         SdkError::ConstructionFailure(_) => CallError {
             code: None,
             http_status: None,
-            message: crate::aws::one_line(&err),
+            message: crate::error::one_line(&err),
             kind: FailureKind::Construction,
             request_id,
         },
@@ -288,7 +288,7 @@ where
             // The causes only, once each: the kind already says "dispatch failure", and the
             // SDK's error context repeats it with a Debug dump.
             message: std::error::Error::source(&err)
-                .map_or_else(|| err.to_string(), crate::aws::one_line),
+                .map_or_else(|| err.to_string(), crate::error::one_line),
             kind: if d.is_timeout() {
                 FailureKind::Timeout
             } else {
@@ -301,7 +301,7 @@ where
             http_status: status,
             message: format!(
                 "the reply could not be read ({})",
-                crate::aws::one_line(&err)
+                crate::error::one_line(&err)
             ),
             kind: FailureKind::Garbled,
             request_id,

@@ -1,137 +1,143 @@
-//! The target-side workers: [`Acceptor`] (AcceptCertificateTransfer, then the policies the
-//! operator asked for) and [`Rejecter`] (RejectCertificateTransfer). `transfer
-//! --accept-profile(-template)` uses the acceptor to accept each certificate right after its
-//! transfer.
+//! The target-side workflows: [`Acceptor`] (AcceptCertificateTransfer, then the policies the
+//! operator asked for and, with `--carry`, the rebuild of what the certificate carried) and
+//! [`Rejecter`] (RejectCertificateTransfer). `transfer --accept-profile(-template)` composes
+//! the acceptor with the migrate workflow (see `transfer_accept`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::work::{Mandate, Pick, Work};
+use crate::carry::store::SnapshotStore;
+use crate::carry::OnConflict;
 use crate::certificate::cert_arn;
+use crate::error::Error;
 use crate::iot::NOT_FOUND;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    Action, Details, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage,
-    Via,
+    Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
+    UndoHistory, Via,
 };
+use crate::manifest::ManifestRow;
 use crate::pacer::Scope;
-use crate::pipeline::{FailedOn, ItemEnd};
+use crate::pipeline::ItemEnd;
 
 use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
 use super::check::{self, Finding, Side};
-use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
+use super::item::{Item, StepEnd, ALREADY_COMPLETED};
+use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// What the target side still has to do with a certificate: accepted and rejected ones are
 /// finished, except that `carry` still has to rebuild what a certificate accepted without it
 /// carried; everything else is (still) to do.
-pub fn unfinished(rec: Option<&ItemRecord>, carry: bool) -> Pick {
+pub fn unfinished(rec: Option<&ItemRecord>, carry: bool) -> bool {
     match rec.map(|r| r.state) {
-        Some(ItemState::Accepted) if carry => Pick::Process,
-        Some(ItemState::Accepted | ItemState::Carried | ItemState::Rejected) => Pick::Skip,
-        _ => Pick::Process,
+        Some(ItemState::Accepted) => carry,
+        Some(ItemState::Carried | ItemState::Rejected) => false,
+        _ => true,
     }
 }
 
-/// What accept does besides accepting.
-#[derive(Clone, Default)]
+/// The intents the target side settles (with the target's credentials): an accept's, its
+/// rebuild's, a reject's. A source-side intent in the same ledger is left to its command.
+pub fn settles(open: &OpenIntent) -> bool {
+    matches!(open.stage, Stage::Accept | Stage::Carry | Stage::Reject)
+}
+
+/// The ledger `accept` and `reject` write.
+pub const ACCEPT_LEDGER: LedgerSpec = LedgerSpec {
+    kind: LedgerKind::Accept,
+    undo: UndoHistory::Drop,
+};
+
+/// `--carry` on the target side: the rebuild from the snapshots a transfer recorded.
+#[derive(Debug, Clone)]
+pub struct CarryFrom {
+    /// The transfer ledger with the snapshots.
+    pub ledger: PathBuf,
+    /// What to do with an object that exists in the target with another definition.
+    pub on_conflict: OnConflict,
+}
+
+/// What `accept` tells the acceptor.
+#[derive(Debug, Clone, Default)]
 pub struct AcceptOptions {
     /// Activate certificates on accept.
     pub set_as_active: bool,
     /// Policies to attach after accept.
     pub attach_policies: Vec<String>,
     /// Rebuild what each certificate carried (`--carry`).
-    pub carry: Option<Arc<Carrier>>,
+    pub carry: Option<CarryFrom>,
 }
 
 /// Accepts pending transfers with target-account credentials, write-ahead.
 pub struct Acceptor {
-    ledger: LedgerWriter,
-    state: Arc<Mutex<LedgerState>>,
     /// Target account -> its clients.
     targets: HashMap<String, AccountClients>,
-    options: AcceptOptions,
-    max_attempts: u32,
+    set_as_active: bool,
+    attach_policies: Vec<String>,
+    carry: Option<Carrier>,
     /// Whether each policy to attach exists, per account and region (GetPolicy's answers).
     policies_known: tokio::sync::Mutex<HashMap<(Scope, String), bool>>,
 }
 
 impl Acceptor {
-    /// A worker for the target accounts of `targets`, writing to `ledger` (whose `state` it
-    /// reads to know what is left to accept).
+    /// An acceptor for the target accounts of `targets`; `carry` rebuilds from its store.
     pub fn new(
-        ledger: LedgerWriter,
-        state: Arc<Mutex<LedgerState>>,
         targets: Vec<AccountClients>,
-        options: AcceptOptions,
-        max_attempts: u32,
+        set_as_active: bool,
+        attach_policies: Vec<String>,
+        carry: Option<Carrier>,
     ) -> Self {
         Acceptor {
-            ledger,
-            state,
             targets: AccountClients::by_account(targets),
-            options,
-            max_attempts,
+            set_as_active,
+            attach_policies,
+            carry,
             policies_known: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// The accounts this acceptor holds credentials of.
-    pub fn accounts(&self) -> Vec<String> {
+    /// Whether the acceptor holds credentials of the row's target account.
+    pub fn serves(&self, row: &ManifestRow) -> bool {
+        self.targets.contains_key(&row.target_account)
+    }
+
+    /// The client for the row's target account, if the acceptor holds its credentials.
+    fn client(&self, row: &ManifestRow) -> Option<&Iot> {
+        self.targets
+            .get(&row.target_account)
+            .map(|c| c.for_row(row))
+    }
+
+    /// The target accounts the acceptor holds credentials of.
+    pub fn accounts(&self) -> HashSet<String> {
         self.targets.keys().cloned().collect()
     }
 
-    /// Whether an item of a transfer run is the acceptor's alone: its transfer is recorded
-    /// (only the accept is left) or an accept intent is open.
-    pub fn takes_over(&self, work: &Work) -> bool {
-        if !self.targets.contains_key(&work.row.target_account) {
-            return false;
-        }
-        match &work.open {
-            Some(open) => open.stage == Stage::Accept,
-            None => {
-                let state = self.state.lock().expect("ledger state");
-                state.get(&work.row.certificate_id).map(|r| r.state) == Some(ItemState::Transferred)
-            }
-        }
-    }
-
-    /// Accepts the row's pending transfer, then attaches the target-side policies. Rows for
-    /// a target without credentials are left as they are.
-    pub async fn accept(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
-        let Some(clients) = self.targets.get(&row.target_account) else {
+    /// Accepts the row's pending transfer (unless an earlier run did: `work.resume`), then
+    /// attaches the target-side policies and rebuilds what it carried. Rows for a target
+    /// without credentials are left as they are.
+    pub async fn accept(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
+        let Some(iot) = self.client(row) else {
             return Ok(ItemEnd::Done);
         };
-        let iot = clients.for_row(row);
-        let item = Item::new(&self.ledger, row, Side::Target, self.max_attempts);
-        let mut via = Via::Call;
-        if let Some(open) = &work.open {
-            let settled = item.settle(iot, open).await?;
-            match (settled, open.action) {
-                (Settled::InDoubt, _) => return Ok(ItemEnd::InDoubt),
-                (Settled::TookEffect, Action::Reject) => return Ok(ItemEnd::Done),
-                // A policy attachment or a carry step comes after the accept: the accept
-                // is done.
-                (Settled::TookEffect, Action::Accept) | (_, Action::AttachPolicy) => {
-                    via = Via::Reconciled
-                }
-                _ if open.stage == Stage::Carry => via = Via::Reconciled,
-                _ if work.mandate == Mandate::SettleOnly => {
-                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
-                }
-                _ => {}
-            }
-        }
+        let item = work.item(Side::Target);
+        let mut via = match work.resume {
+            Resume::Start => Via::Call,
+            Resume::AfterMainCall => Via::Reconciled,
+        };
         let scope = iot.scope();
         let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
         // Accepted by an earlier accept without --carry: only the rebuild is left.
-        if self.options.carry.is_some() && via == Via::Call && self.accepted_before(row) {
+        let accepted_before = work.record(|r| r.map(|r| r.state)) == Some(ItemState::Accepted);
+        if self.carry.is_some() && via == Via::Call && accepted_before {
             via = Via::AlreadyAccepted;
         }
         if via == Via::Call {
             let accept = Change::Accept {
-                set_as_active: self.options.set_as_active,
+                set_as_active: self.set_as_active,
             };
             if let Some(missing) = self.missing_policy(iot).await {
                 let message =
@@ -139,7 +145,7 @@ impl Acceptor {
                 return item.fail(Stage::Accept, NOT_FOUND, message).await;
             }
             // Nothing to rebuild from: better left pending than accepted without its policies.
-            if let Some(c) = &self.options.carry {
+            if let Some(c) = &self.carry {
                 if !c.has_snapshot(&row.certificate_id) {
                     return item.fail(Stage::Carry, NO_SNAPSHOT, no_snapshot()).await;
                 }
@@ -157,7 +163,7 @@ impl Acceptor {
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
-        for p in &self.options.attach_policies {
+        for p in &self.attach_policies {
             match item
                 .step(iot, &Change::AttachPolicy(p.clone()), &arn)
                 .await?
@@ -168,7 +174,7 @@ impl Acceptor {
             }
         }
         let mut message = None;
-        if let Some(c) = &self.options.carry {
+        if let Some(c) = &self.carry {
             match c.carry(&item, iot, &arn).await? {
                 Carried::Done { reused } if reused.is_empty() => {}
                 Carried::Done { reused } => {
@@ -183,18 +189,12 @@ impl Acceptor {
             arn: Some(arn),
             via: Some(via),
             message,
-            carried: self.options.carry.is_some().then_some(true),
+            carried: self.carry.is_some().then_some(true),
             ..Default::default()
         };
         item.record(Stage::Accept, Outcome::Accepted, details)
             .await?;
         Ok(ItemEnd::Done)
-    }
-
-    /// Whether this ledger records the certificate as accepted already.
-    fn accepted_before(&self, row: &crate::manifest::ManifestRow) -> bool {
-        let state = self.state.lock().expect("ledger state");
-        state.get(&row.certificate_id).map(|r| r.state) == Some(ItemState::Accepted)
     }
 
     /// The first policy to attach that does not exist in `iot`'s account and region, as a
@@ -204,7 +204,7 @@ impl Acceptor {
     /// nothing (and is not asked again): AttachPolicy will tell.
     async fn missing_policy(&self, iot: &Iot) -> Option<String> {
         let mut known = self.policies_known.lock().await;
-        for p in &self.options.attach_policies {
+        for p in &self.attach_policies {
             let key = (iot.scope().clone(), p.clone());
             let exists = match known.get(&key) {
                 Some(exists) => *exists,
@@ -221,6 +221,87 @@ impl Acceptor {
             }
         }
         None
+    }
+}
+
+/// Where accept goes on after an earlier run's intent was settled: once the accept took
+/// effect (or a step after it was open: a policy attachment, a rebuild step), only what
+/// comes after it is left.
+pub fn accept_after_settle(open: &OpenIntent, took_effect: bool) -> AfterSettle {
+    let accepted = (open.action == Action::Accept && took_effect)
+        || open.action == Action::AttachPolicy
+        || open.stage == Stage::Carry;
+    AfterSettle::Continue(if accepted {
+        Resume::AfterMainCall
+    } else {
+        Resume::Start
+    })
+}
+
+impl Workflow for Acceptor {
+    type Options = AcceptOptions;
+    const COMMAND: &'static str = "accept";
+
+    fn ledger(_: &AcceptOptions) -> LedgerSpec {
+        ACCEPT_LEDGER
+    }
+
+    async fn connect(setup: &mut Setup<'_>, options: AcceptOptions) -> Result<Self, Error> {
+        // Read before any AWS call: a missing or damaged transfer ledger stops nothing midway.
+        let carry = match &options.carry {
+            None => None,
+            Some(from) => {
+                let store = SnapshotStore::load(&from.ledger, |_| true).map_err(|e| {
+                    Error::Config(format!(
+                        "--carry rebuilds what `transfer --carry` recorded in its ledger, and that \
+                         ledger cannot be read: {e}; name it with --from-ledger"
+                    ))
+                })?;
+                tracing::info!(
+                    "{} certificates have a snapshot in {}",
+                    store.len(),
+                    from.ledger.display()
+                );
+                Some(Carrier::new(Arc::new(store), from.on_conflict))
+            }
+        };
+        let clients = setup.as_target().await?;
+        if carry.is_some() {
+            setup.add_device_endpoints(&clients).await;
+        }
+        Ok(Acceptor::new(
+            vec![clients],
+            options.set_as_active,
+            options.attach_policies,
+            carry,
+        ))
+    }
+
+    fn verb(&self) -> &'static str {
+        "accepting"
+    }
+
+    fn in_scope(&self, _rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
+        self.serves(row)
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        unfinished(rec, self.carry.is_some())
+    }
+
+    fn settler(&self, row: &ManifestRow, open: &OpenIntent) -> Option<(&Iot, Side)> {
+        settles(open)
+            .then(|| self.client(row))
+            .flatten()
+            .map(|iot| (iot, Side::Target))
+    }
+
+    fn after_settle(&self, _row: &ManifestRow, open: &OpenIntent, took: bool) -> AfterSettle {
+        accept_after_settle(open, took)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.accept(&work).await
     }
 }
 
@@ -247,52 +328,25 @@ async fn accepted_here(item: &Item<'_>, iot: &Iot) -> bool {
     )
 }
 
+/// What `reject` tells the rejecter.
+#[derive(Debug, Clone)]
+pub struct RejectOptions {
+    /// Why; the source account sees it.
+    pub reason: String,
+}
+
 /// Rejects pending transfers with target-account credentials, write-ahead.
 pub struct Rejecter {
-    ledger: LedgerWriter,
     clients: AccountClients,
     reason: String,
-    max_attempts: u32,
 }
 
 impl Rejecter {
-    /// A worker rejecting with `reason` in `clients`' account.
-    pub fn new(
-        ledger: LedgerWriter,
-        clients: AccountClients,
-        reason: String,
-        max_attempts: u32,
-    ) -> Self {
-        Rejecter {
-            ledger,
-            clients,
-            reason,
-            max_attempts,
-        }
-    }
-
     /// Rejects the row's pending transfer.
-    pub async fn reject(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
+    pub async fn reject(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
         let iot: &Iot = self.clients.for_row(row);
-        let item = Item::new(&self.ledger, row, Side::Target, self.max_attempts);
-        if let Some(open) = &work.open {
-            let settled = item.settle(iot, open).await?;
-            match (settled, open.action) {
-                (Settled::InDoubt, _) => return Ok(ItemEnd::InDoubt),
-                (Settled::TookEffect, Action::Reject) => return Ok(ItemEnd::Done),
-                // An interrupted accept went through: there is nothing left to reject.
-                (Settled::TookEffect, Action::Accept | Action::AttachPolicy) => {
-                    item.terminal(Stage::Accept, Outcome::Accepted, Via::Reconciled, None)
-                        .await?;
-                    return Ok(ItemEnd::Done);
-                }
-                _ if work.mandate == Mandate::SettleOnly => {
-                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
-                }
-                _ => {}
-            }
-        }
+        let item = work.item(Side::Target);
         let scope = iot.scope();
         let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
         let reject = Change::Reject {
@@ -325,5 +379,58 @@ impl Rejecter {
             StepEnd::Refused(f) => item.fail_call(Stage::Reject, &f).await,
             StepEnd::InDoubt => Ok(ItemEnd::InDoubt),
         }
+    }
+}
+
+/// Where reject goes on after an earlier run's intent was settled: an accept that went
+/// through (or a step after it) leaves nothing to reject, and the certificate is recorded
+/// accepted; anything else is rejected now.
+pub fn reject_after_settle(open: &OpenIntent, took_effect: bool) -> AfterSettle {
+    if took_effect && matches!(open.action, Action::Accept | Action::AttachPolicy) {
+        return AfterSettle::Ends {
+            stage: Stage::Accept,
+            outcome: Outcome::Accepted,
+        };
+    }
+    AfterSettle::Continue(Resume::Start)
+}
+
+impl Workflow for Rejecter {
+    type Options = RejectOptions;
+    const COMMAND: &'static str = "reject";
+
+    fn ledger(_: &RejectOptions) -> LedgerSpec {
+        ACCEPT_LEDGER
+    }
+
+    async fn connect(setup: &mut Setup<'_>, options: RejectOptions) -> Result<Self, Error> {
+        Ok(Rejecter {
+            clients: setup.as_target().await?,
+            reason: options.reason,
+        })
+    }
+
+    fn verb(&self) -> &'static str {
+        "rejecting"
+    }
+
+    fn in_scope(&self, _rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
+        row.target_account == self.clients.account()
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        unfinished(rec, false)
+    }
+
+    fn settler(&self, row: &ManifestRow, open: &OpenIntent) -> Option<(&Iot, Side)> {
+        settles(open).then(|| (self.clients.for_row(row), Side::Target))
+    }
+
+    fn after_settle(&self, _row: &ManifestRow, open: &OpenIntent, took: bool) -> AfterSettle {
+        reject_after_settle(open, took)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.reject(&work).await
     }
 }

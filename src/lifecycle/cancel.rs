@@ -1,4 +1,4 @@
-//! The cancel worker: CancelCertificateTransfer of a certificate the transfer ledger records
+//! The cancel workflow: CancelCertificateTransfer of a certificate the transfer ledger records
 //! as transferred, and with restore the undo of what prepare changed (re-attach the detached
 //! policies and things, re-activate what was ACTIVE), from what the ledger recorded.
 //!
@@ -6,19 +6,20 @@
 //! certificates were cancelled and leaves them alone. A certificate the target already
 //! accepted is recorded as accepted, not as a failure.
 
-use std::sync::{Arc, Mutex};
-
-use super::work::{Pick, Work};
 use crate::certificate::CertStatus;
+use crate::error::Error;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    Details, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via,
+    Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
+    UndoHistory, Via,
 };
+use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
 
 use super::change::Change;
 use super::check::{self, Side, SourceView};
-use super::item::{Item, Settled, StepEnd, ALREADY_COMPLETED};
+use super::item::{Item, StepEnd, ALREADY_COMPLETED};
+use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// Whether cancel also undoes prepare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +62,11 @@ fn has_undo(rec: &ItemRecord) -> bool {
     rec.undo.as_ref().is_some_and(|u| !u.is_empty())
 }
 
-/// What cancel does with a certificate, given what the ledger says of it.
-pub fn pick(rec: Option<&ItemRecord>, restore: Restore) -> Pick {
-    let Some(rec) = rec else { return Pick::Skip };
+/// Whether cancel still has work with a certificate, given what the ledger says of it.
+pub fn wanted(rec: Option<&ItemRecord>, restore: Restore) -> bool {
+    let Some(rec) = rec else { return false };
     let restore = restore == Restore::Yes;
-    let wanted = match rec.state {
+    match rec.state {
         ItemState::Transferred => true,
         ItemState::Cancelled => restore,
         // Prepare ran (partly, or fully) but the transfer never happened or failed.
@@ -77,68 +78,28 @@ pub fn pick(rec: Option<&ItemRecord>, restore: Restore) -> Pick {
         | ItemState::Rejected
         | ItemState::Registered
         | ItemState::Retired => false,
-    };
-    if wanted {
-        Pick::Process
-    } else {
-        Pick::Skip
     }
 }
 
 /// Cancels transfers (and undoes prepare) with the source account's credentials.
 pub struct Canceller {
-    ledger: LedgerWriter,
-    state: Arc<Mutex<LedgerState>>,
     clients: AccountClients,
     restore: Restore,
-    max_attempts: u32,
 }
 
 impl Canceller {
-    /// A worker writing to the transfer ledger through `ledger`, reading its `state`.
-    pub fn new(
-        ledger: LedgerWriter,
-        state: Arc<Mutex<LedgerState>>,
-        clients: AccountClients,
-        restore: Restore,
-        max_attempts: u32,
-    ) -> Self {
-        Canceller {
-            ledger,
-            state,
-            clients,
-            restore,
-            max_attempts,
-        }
-    }
-
-    /// What `f` makes of the ledger's record of the certificate as it stands now.
-    fn with_record<T>(&self, id: &str, f: impl FnOnce(Option<&ItemRecord>) -> T) -> T {
-        f(self.state.lock().expect("ledger state").get(id).as_ref())
-    }
-
     /// Cancels (and restores) one certificate.
-    pub async fn cancel(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
+    pub async fn cancel(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
         let id = row.certificate_id.as_str();
-        let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
+        let item = work.item(Side::Source);
         let iot = self.clients.for_row(row);
-        if let Some(open) = &work.open {
-            if item.settle(iot, open).await? == Settled::InDoubt {
-                return Ok(ItemEnd::InDoubt);
-            }
-            // Decide afresh from the ledger as it now stands (a transfer found done is cancelled).
-            if self.with_record(id, |rec| pick(rec, self.restore)) == Pick::Skip {
-                return Ok(ItemEnd::Done);
-            }
-        }
-
         let info = match check::source_view(iot, id).await {
             Ok(SourceView::Owned(info)) => info,
             Ok(SourceView::Gone(why)) => return already_accepted(&item, &why).await,
             Err(f) => return item.fail_call(Stage::Cancel, &f).await,
         };
-        let state = self.with_record(id, |rec| rec.map(|r| r.state));
+        let state = work.record(|rec| rec.map(|r| r.state));
         if info.status == CertStatus::PendingTransfer {
             match item.step(iot, &Change::Cancel, &info.arn).await? {
                 StepEnd::Done => {
@@ -172,22 +133,66 @@ impl Canceller {
         if self.restore == Restore::No {
             return Ok(ItemEnd::Done);
         }
-        self.undo_prepare(&item, iot, &info.arn).await
+        // Re-attach what prepare detached, then re-activate what it deactivated.
+        let undo = work
+            .record(|rec| rec.and_then(|r| r.undo.cloned()))
+            .unwrap_or_default();
+        item.restore(iot, &undo, &info.arn).await
+    }
+}
+
+impl Workflow for Canceller {
+    type Options = Restore;
+    const COMMAND: &'static str = "cancel";
+
+    /// The transfer's own ledger, so that a later `transfer` rerun knows these certificates
+    /// were cancelled; only restore needs what prepare changed.
+    fn ledger(restore: &Restore) -> LedgerSpec {
+        LedgerSpec {
+            kind: LedgerKind::Transfer,
+            undo: match restore {
+                Restore::Yes => UndoHistory::Keep,
+                Restore::No => UndoHistory::Drop,
+            },
+        }
     }
 
-    /// Re-attaches what prepare detached, then re-activates what it deactivated.
-    async fn undo_prepare(
-        &self,
-        item: &Item<'_>,
-        iot: &Iot,
-        arn: &str,
-    ) -> Result<ItemEnd, LedgerError> {
-        let undo = self
-            .with_record(&item.row().certificate_id, |rec| {
-                rec.and_then(|r| r.undo.cloned())
-            })
-            .unwrap_or_default();
-        item.restore(iot, &undo, arn).await
+    async fn connect(setup: &mut Setup<'_>, restore: Restore) -> Result<Self, Error> {
+        Ok(Canceller {
+            clients: setup.own_clients().await?,
+            restore,
+        })
+    }
+
+    fn verb(&self) -> &'static str {
+        match self.restore {
+            Restore::Yes => "cancelling and restoring",
+            Restore::No => "cancelling",
+        }
+    }
+
+    /// Certificates the transfer never touched (or refused untouched) are none of cancel's
+    /// business: they are neither processed nor counted.
+    fn in_scope(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        rec.is_some_and(concerns_cancel)
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        wanted(rec, self.restore)
+    }
+
+    /// Cancel settles whatever the transfer ledger left open, with the source's credentials.
+    fn settler(&self, row: &ManifestRow, _open: &OpenIntent) -> Option<(&Iot, Side)> {
+        Some((self.clients.for_row(row), Side::Source))
+    }
+
+    /// What the ledger now says decides (a transfer found done is cancelled).
+    fn after_settle(&self, _row: &ManifestRow, _open: &OpenIntent, _took: bool) -> AfterSettle {
+        AfterSettle::Continue(Resume::Start)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.cancel(&work).await
     }
 }
 

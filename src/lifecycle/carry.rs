@@ -50,19 +50,20 @@ enum Shared {
 }
 
 /// Why ensuring a shared object stopped.
-enum Stop {
+enum Halt {
     Call(CallFailure),
     InDoubt,
     Ledger(LedgerError),
 }
 
-type Key = (Scope, &'static str, String);
+/// A shared object (type, group, policy) by its account and region, kind and name.
+type SharedObject = (Scope, &'static str, String);
 
 /// Rebuilds what certificates carried, in the accepting account.
 pub struct Carrier {
     store: Arc<SnapshotStore>,
     on_conflict: OnConflict,
-    shared: Once<Key, Shared>,
+    shared: Once<SharedObject, Shared>,
 }
 
 impl Carrier {
@@ -105,9 +106,9 @@ impl Carrier {
                 let end = item.fail(Stage::Carry, CONFLICT, message).await?;
                 Ok(Carried::Ended(end))
             }
-            Err(Stop::Call(f)) => Ok(Carried::Ended(item.fail_call(Stage::Carry, &f).await?)),
-            Err(Stop::InDoubt) => Ok(Carried::Ended(ItemEnd::InDoubt)),
-            Err(Stop::Ledger(e)) => Err(e),
+            Err(Halt::Call(f)) => Ok(Carried::Ended(item.fail_call(Stage::Carry, &f).await?)),
+            Err(Halt::InDoubt) => Ok(Carried::Ended(ItemEnd::InDoubt)),
+            Err(Halt::Ledger(e)) => Err(e),
         }
     }
 
@@ -118,7 +119,7 @@ impl Carrier {
         iot: &Iot,
         arn: &str,
         s: &Snapshot,
-    ) -> Result<Result<Vec<String>, String>, Stop> {
+    ) -> Result<Result<Vec<String>, String>, Halt> {
         let mut reused = Vec::new();
         let mut judge = |found: Shared| -> Result<(), String> {
             match found {
@@ -190,7 +191,7 @@ impl Carrier {
         iot: &Iot,
         arn: &str,
         t: &CarriedThingType,
-    ) -> Result<Shared, Stop> {
+    ) -> Result<Shared, Halt> {
         let key = (iot.scope().clone(), "thing type", t.name.clone());
         self.shared
             .get(&key, || async {
@@ -212,7 +213,7 @@ impl Carrier {
         iot: &Iot,
         arn: &str,
         g: &CarriedGroup,
-    ) -> Result<Shared, Stop> {
+    ) -> Result<Shared, Halt> {
         let key = (iot.scope().clone(), "thing group", g.name.clone());
         self.shared
             .get(&key, || async {
@@ -238,7 +239,7 @@ impl Carrier {
         arn: &str,
         name: &str,
         document: &str,
-    ) -> Result<Shared, Stop> {
+    ) -> Result<Shared, Halt> {
         let key = (iot.scope().clone(), "policy", name.to_string());
         self.shared
             .get(&key, || async {
@@ -263,7 +264,7 @@ impl Carrier {
         arn: &str,
         group: &str,
         policy: &str,
-    ) -> Result<Shared, Stop> {
+    ) -> Result<Shared, Halt> {
         let key = (
             iot.scope().clone(),
             "group policy",
@@ -290,7 +291,7 @@ impl Carrier {
         iot: &Iot,
         arn: &str,
         t: &CarriedThing,
-    ) -> Result<Shared, Stop> {
+    ) -> Result<Shared, Halt> {
         match read(iot.thing(&t.name).await)? {
             Some(found) => Ok(differs("thing", &t.name, compare::thing(t, &found))),
             None => create(item, iot, arn, Change::CreateThing(t.clone())).await,
@@ -315,20 +316,20 @@ fn differs(kind: &str, name: &str, difference: Option<String>) -> Shared {
     }
 }
 
-fn read<T>(res: Result<T, CallFailure>) -> Result<T, Stop> {
-    res.map_err(Stop::Call)
+fn read<T>(res: Result<T, CallFailure>) -> Result<T, Halt> {
+    res.map_err(Halt::Call)
 }
 
 /// One write-ahead step of the item.
-async fn step(item: &Item<'_>, iot: &Iot, arn: &str, change: Change) -> Result<(), Stop> {
-    match item.step(iot, &change, arn).await.map_err(Stop::Ledger)? {
+async fn step(item: &Item<'_>, iot: &Iot, arn: &str, change: Change) -> Result<(), Halt> {
+    match item.step(iot, &change, arn).await.map_err(Halt::Ledger)? {
         StepEnd::Done => Ok(()),
-        StepEnd::Refused(f) => Err(Stop::Call(f)),
-        StepEnd::InDoubt => Err(Stop::InDoubt),
+        StepEnd::Refused(f) => Err(Halt::Call(f)),
+        StepEnd::InDoubt => Err(Halt::InDoubt),
     }
 }
 
-async fn create(item: &Item<'_>, iot: &Iot, arn: &str, change: Change) -> Result<Shared, Stop> {
+async fn create(item: &Item<'_>, iot: &Iot, arn: &str, change: Change) -> Result<Shared, Halt> {
     step(item, iot, arn, change).await.map(|()| Shared::InPlace)
 }
 

@@ -7,6 +7,19 @@ use crate::iot::{CallFailure, Iot};
 use crate::ledger::{Action, Details, OpenIntent, Stage, Undo};
 use crate::manifest::ManifestRow;
 
+/// The destructive steps the operator allowed on a source certificate: prepare's before a
+/// transfer, retire's after a registration (`--deactivate`, `--detach-policies`,
+/// `--detach-things`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrepareSteps {
+    /// Deactivate ACTIVE certificates.
+    pub deactivate: bool,
+    /// Detach attached policies.
+    pub detach_policies: bool,
+    /// Detach attached things.
+    pub detach_things: bool,
+}
+
 /// One mutating call on one certificate, with its subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {

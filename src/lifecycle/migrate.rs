@@ -1,9 +1,10 @@
-//! The migrate worker: prepare -> transfer for one certificate.
+//! The migrate workflow (`transfer`): prepare -> transfer for one certificate.
 //!
-//! Settle an intent left open by an earlier run; observe (DescribeCertificate,
-//! ListAttachedPolicies, ListPrincipalThings); refuse anything the operator did not allow
-//! before changing anything; deactivate and detach (each a write-ahead step);
-//! TransferCertificate.
+//! Observe (DescribeCertificate, ListAttachedPolicies, ListPrincipalThings); refuse anything
+//! the operator did not allow before changing anything; deactivate and detach (each a
+//! write-ahead step); TransferCertificate. An intent an earlier run left open was settled by
+//! the run before: a transfer that took effect is recorded, and the certificate observed
+//! afresh otherwise.
 //!
 //! A certificate that fails after prepare changed it is rolled back (by default): the same
 //! write-ahead steps as `cancel --restore` re-attach its policies and things and re-activate
@@ -11,37 +12,30 @@
 //! When the circuit breaker trips, an item in flight stops before its next change and is
 //! rolled back the same way (unless AWS refused the credentials or is out of reach).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::work::{Mandate, Work};
 use crate::carry::read::SnapshotReader;
 use crate::carry::store::SnapshotStore;
 use crate::certificate::{cert_arn, CertStatus};
+use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
-use crate::ledger::{Action, Details, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via};
+use crate::ledger::{
+    Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
+    Undo, UndoHistory, Via,
+};
+use crate::manifest::ManifestRow;
 use crate::pacer::Operation;
-use crate::pipeline::{FailedOn, ItemEnd};
+use crate::pipeline::ItemEnd;
 use crate::retry::{Backoff, CallError};
 
-use super::change::{prepare_changes, restore_changes, Change};
+use super::change::{prepare_changes, restore_changes, Change, PrepareSteps};
 use super::check::{self, Finding, Side};
-use super::item::{error_details, refusal_details, Item, Settled, StepEnd};
+use super::item::{error_details, refusal_details, Item, StepEnd};
 use super::observe::{observe, Observed};
-
-/// The destructive steps of prepare the operator allowed (`--deactivate`,
-/// `--detach-policies`, `--detach-things`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Allowed {
-    /// Deactivate ACTIVE certificates.
-    pub deactivate: bool,
-    /// Detach attached policies.
-    pub detach_policies: bool,
-    /// Detach attached things.
-    pub detach_things: bool,
-}
+use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// How long a TransferCertificate refused with 409 right after the tool's own detaches is
 /// waited out, by default (`--propagation-wait`): AWS applies detaches asynchronously
@@ -113,14 +107,24 @@ const CONFLICT: &str = "TransferConflictException";
 /// What AWS may answer instead (undocumented) for a certificate already pending transfer.
 const STATE: &str = "CertificateStateException";
 
+/// What `transfer` tells the migrate workflow.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrateOptions {
+    /// The destructive steps of prepare the operator allowed.
+    pub steps: PrepareSteps,
+    /// What happens to a certificate that fails after prepare changed it.
+    pub rollback: Rollback,
+    /// How long a transfer refused right after the tool's own detaches is waited out.
+    pub propagation_wait: Duration,
+    /// Record what each certificate carries before its first change (`--carry`).
+    pub carry: bool,
+}
+
 /// Prepares and transfers certificates with the source account's credentials.
 pub struct Migrator {
-    ledger: LedgerWriter,
-    state: Arc<Mutex<LedgerState>>,
     clients: AccountClients,
-    allowed: Allowed,
+    steps: PrepareSteps,
     rollback: Rollback,
-    max_attempts: u32,
     propagation_wait: Duration,
     carry: Option<Carry>,
 }
@@ -133,69 +137,36 @@ struct Carry {
 }
 
 impl Migrator {
-    /// A worker writing to `ledger` (whose `state` keeps what prepare changed), acting
-    /// through `clients` (the source account's).
+    /// A worker acting through `clients` (the source account's); with carry, `handover`
+    /// also gets each snapshot (for the accept of the same run).
     pub fn new(
-        ledger: LedgerWriter,
-        state: Arc<Mutex<LedgerState>>,
         clients: AccountClients,
-        allowed: Allowed,
-        rollback: Rollback,
-        max_attempts: u32,
+        options: MigrateOptions,
+        handover: Option<Arc<SnapshotStore>>,
     ) -> Self {
         Migrator {
-            ledger,
-            state,
             clients,
-            allowed,
-            rollback,
-            max_attempts,
-            propagation_wait: DEFAULT_PROPAGATION_WAIT,
-            carry: None,
+            steps: options.steps,
+            rollback: options.rollback,
+            propagation_wait: options.propagation_wait,
+            carry: options.carry.then(|| Carry {
+                reader: SnapshotReader::new(),
+                handover,
+            }),
         }
     }
 
-    /// Records what each certificate carries (a `snapshot` event) before prepare changes it;
-    /// `handover` also gets each snapshot (for the accept of the same run).
-    pub fn with_carry(mut self, handover: Option<Arc<SnapshotStore>>) -> Self {
-        self.carry = Some(Carry {
-            reader: SnapshotReader::new(),
-            handover,
-        });
-        self
+    /// The source account's clients.
+    pub fn clients(&self) -> &AccountClients {
+        &self.clients
     }
 
-    /// Waits out a transfer conflict after the tool's own detaches for up to `wait`.
-    pub fn with_propagation_wait(mut self, wait: Duration) -> Self {
-        self.propagation_wait = wait;
-        self
-    }
-
-    /// Migrates one certificate.
-    pub async fn migrate(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
-        let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
+    /// Migrates one certificate: observe, refuse what was not allowed, snapshot, prepare,
+    /// transfer.
+    pub async fn migrate(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
+        let item = work.item(Side::Source);
         let iot = self.clients.for_row(row);
-        if let Some(open) = &work.open {
-            // A restore intent is a rollback's (or `cancel --restore`'s): the ledger's undo
-            // history takes it from there once it is settled.
-            if !matches!(
-                open.stage,
-                Stage::Prepare | Stage::Transfer | Stage::Restore
-            ) {
-                // A cancel or accept intent: only that command can settle it.
-                tracing::warn!(certificate = %row.certificate_id, "in doubt after an interrupted {}: run that command again", open.stage);
-                return Ok(ItemEnd::InDoubt);
-            }
-            match item.settle(iot, open).await? {
-                Settled::InDoubt => return Ok(ItemEnd::InDoubt),
-                Settled::TookEffect if open.action == Action::Transfer => return Ok(ItemEnd::Done),
-                Settled::TookEffect | Settled::NotDone => {}
-            }
-            if work.mandate == Mandate::SettleOnly {
-                return Ok(ItemEnd::Failed(FailedOn::Refusal));
-            }
-        }
 
         // Observe before changing anything.
         let (info, policies, things) = match observe(iot, row).await {
@@ -253,44 +224,48 @@ impl Migrator {
                 code: "NotAllowed",
                 message,
             };
-            return self.fail(&item, iot, arn, Stage::Prepare, refusal).await;
+            return self
+                .fail(work, &item, iot, arn, Stage::Prepare, refusal)
+                .await;
         }
 
         if let Some(carry) = &self.carry {
             if let Some(end) = self
-                .snapshot(carry, &item, iot, arn, &policies, &things)
+                .snapshot(carry, work, &item, iot, arn, &policies, &things)
                 .await?
             {
                 return Ok(end);
             }
         }
         for change in prepare_changes(active, &policies, &things) {
-            if let Some(end) = self.interrupted(&item, iot, arn).await? {
+            if let Some(end) = self.interrupted(work, &item, iot, arn).await? {
                 return Ok(end);
             }
             match item.step(iot, &change, arn).await? {
                 StepEnd::Done => {}
                 StepEnd::Refused(f) => {
                     return self
-                        .fail(&item, iot, arn, Stage::Prepare, Failing::Call(f))
+                        .fail(work, &item, iot, arn, Stage::Prepare, Failing::Call(f))
                         .await
                 }
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
             }
         }
-        if let Some(end) = self.interrupted(&item, iot, arn).await? {
+        if let Some(end) = self.interrupted(work, &item, iot, arn).await? {
             return Ok(end);
         }
         let detached = !policies.is_empty() || !things.is_empty();
-        self.transfer(&item, iot, arn, detached).await
+        self.transfer(work, &item, iot, arn, detached).await
     }
 
     /// Records what the certificate carries before prepare changes it: what is attached now
     /// and what an earlier run of this migration detached (the source still has those
     /// objects). `Some`: the item ended (the source refused a read).
+    #[allow(clippy::too_many_arguments)]
     async fn snapshot(
         &self,
         carry: &Carry,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
@@ -298,12 +273,7 @@ impl Migrator {
         things: &[String],
     ) -> Result<Option<ItemEnd>, LedgerError> {
         let (mut policies, mut things) = (policies.to_vec(), things.to_vec());
-        let undo = {
-            let state = self.state.lock().expect("ledger state");
-            state
-                .get(&item.row().certificate_id)
-                .and_then(|r| r.undo.cloned())
-        };
+        let undo = undo_of(work);
         if let Some(undo) = undo {
             for p in undo.policies {
                 if !policies.contains(&p) {
@@ -320,7 +290,7 @@ impl Migrator {
             Ok(s) => s,
             Err(f) => {
                 let end = self
-                    .fail(item, iot, arn, Stage::Prepare, Failing::Call(f))
+                    .fail(work, item, iot, arn, Stage::Prepare, Failing::Call(f))
                     .await?;
                 return Ok(Some(end));
             }
@@ -341,6 +311,7 @@ impl Migrator {
     /// records the failure, saying whether it was rolled back.
     async fn fail(
         &self,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
@@ -355,7 +326,7 @@ impl Migrator {
             }
             Failing::Call(f) => (error_details(&Details::default(), &f), Some(f)),
         };
-        let (rolled_back, note) = self.roll_back(item, iot, arn).await?.note();
+        let (rolled_back, note) = self.roll_back(work, item, iot, arn).await?.note();
         details.rolled_back = rolled_back;
         if let Some(m) = details.message.as_mut() {
             m.push_str(&note);
@@ -368,6 +339,7 @@ impl Migrator {
     /// fail). `None`: go on.
     async fn interrupted(
         &self,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
@@ -375,7 +347,7 @@ impl Migrator {
         if !iot.breaker().is_tripped() {
             return Ok(None);
         }
-        let rolled = self.roll_back(item, iot, arn).await?;
+        let rolled = self.roll_back(work, item, iot, arn).await?;
         tracing::info!(certificate = %item.row().certificate_id, "stopped by the circuit breaker before its next change ({rolled:?})");
         Ok(Some(ItemEnd::Interrupted))
     }
@@ -384,16 +356,12 @@ impl Migrator {
     /// ledger recorded it), with the write-ahead steps of `cancel --restore`.
     async fn roll_back(
         &self,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
     ) -> Result<RolledBack, LedgerError> {
-        let undo = {
-            let state = self.state.lock().expect("ledger state");
-            state
-                .get(&item.row().certificate_id)
-                .and_then(|r| r.undo.cloned())
-        };
+        let undo = undo_of(work);
         let Some(undo) = undo.filter(|u| !u.is_empty()) else {
             return Ok(RolledBack::Nothing);
         };
@@ -427,16 +395,16 @@ impl Migrator {
     /// Why prepare may not go on without another flag (empty: it may).
     fn refusals(&self, active: bool, policies: &[String], things: &[String]) -> Vec<String> {
         let mut refusals = Vec::new();
-        if active && !self.allowed.deactivate {
+        if active && !self.steps.deactivate {
             refusals.push("certificate is ACTIVE: pass --deactivate to deactivate it (devices using it will disconnect)".to_string());
         }
-        if !policies.is_empty() && !self.allowed.detach_policies {
+        if !policies.is_empty() && !self.steps.detach_policies {
             refusals.push(format!(
                 "policies attached ({}): pass --detach-policies",
                 policies.join(", ")
             ));
         }
-        if !things.is_empty() && !self.allowed.detach_things {
+        if !things.is_empty() && !self.steps.detach_things {
             refusals.push(format!(
                 "things attached ({}): pass --detach-things",
                 things.join(", ")
@@ -506,6 +474,7 @@ impl Migrator {
     /// out (they propagate asynchronously), then what is attached is observed again.
     async fn transfer(
         &self,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
@@ -536,10 +505,10 @@ impl Migrator {
                 continue;
             }
             if detached && conflict {
-                return self.conflict_after_wait(item, iot, arn, &f).await;
+                return self.conflict_after_wait(work, item, iot, arn, &f).await;
             }
             return self
-                .fail(item, iot, arn, Stage::Transfer, Failing::Call(f))
+                .fail(work, item, iot, arn, Stage::Transfer, Failing::Call(f))
                 .await;
         }
     }
@@ -585,6 +554,7 @@ impl Migrator {
     /// thing attached now was attached by someone else after the detach.
     async fn conflict_after_wait(
         &self,
+        work: &Work<'_>,
         item: &Item<'_>,
         iot: &Iot,
         arn: &str,
@@ -598,7 +568,7 @@ impl Migrator {
             (Ok(p), Ok(t)) => (p, t),
             (Err(e), _) | (_, Err(e)) => {
                 return self
-                    .fail(item, iot, arn, Stage::Transfer, Failing::Call(e))
+                    .fail(work, item, iot, arn, Stage::Transfer, Failing::Call(e))
                     .await
             }
         };
@@ -627,6 +597,75 @@ impl Migrator {
             code: CONFLICT,
             message,
         };
-        self.fail(item, iot, arn, Stage::Transfer, refusal).await
+        self.fail(work, item, iot, arn, Stage::Transfer, refusal)
+            .await
+    }
+}
+
+/// What prepare changed on the certificate and nothing has undone yet, as the ledger says.
+fn undo_of(work: &Work<'_>) -> Option<Undo> {
+    work.record(|rec| rec.and_then(|r| r.undo.cloned()))
+}
+
+/// Whether `transfer` still has to work on a certificate: never touched, started, or failed
+/// (the run skips failures a person must fix). Transferred, cancelled, restored, accepted
+/// or rejected certificates are never sent again by a rerun (a nightly cron job must not
+/// undo an operator's cancel).
+pub fn untransferred(rec: Option<&ItemRecord>) -> bool {
+    matches!(
+        rec.map(|r| r.state),
+        None | Some(ItemState::Started | ItemState::Failed)
+    )
+}
+
+/// The intents `transfer` settles: its own (prepare, transfer) and a rollback's (restore:
+/// the ledger's undo history takes it from there). A cancel's or accept's is left to that
+/// command.
+pub fn settles(open: &OpenIntent) -> bool {
+    matches!(
+        open.stage,
+        Stage::Prepare | Stage::Transfer | Stage::Restore
+    )
+}
+
+/// The ledger `transfer` writes: what prepare changed is kept until the certificate is
+/// transferred (a certificate that fails is rolled back from it).
+pub const TRANSFER_LEDGER: LedgerSpec = LedgerSpec {
+    kind: LedgerKind::Transfer,
+    undo: UndoHistory::UntilTransferred,
+};
+
+impl Workflow for Migrator {
+    type Options = MigrateOptions;
+    const COMMAND: &'static str = "transfer";
+
+    fn ledger(_: &MigrateOptions) -> LedgerSpec {
+        TRANSFER_LEDGER
+    }
+
+    async fn connect(setup: &mut Setup<'_>, options: MigrateOptions) -> Result<Self, Error> {
+        Ok(Migrator::new(setup.own_clients().await?, options, None))
+    }
+
+    fn verb(&self) -> &'static str {
+        "transferring"
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        untransferred(rec)
+    }
+
+    fn settler(&self, row: &ManifestRow, open: &OpenIntent) -> Option<(&Iot, Side)> {
+        settles(open).then(|| (self.clients.for_row(row), Side::Source))
+    }
+
+    /// A transfer that took effect is recorded as transferred (and no longer wanted);
+    /// anything else is observed afresh.
+    fn after_settle(&self, _row: &ManifestRow, _open: &OpenIntent, _took: bool) -> AfterSettle {
+        AfterSettle::Continue(Resume::Start)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.migrate(&work).await
     }
 }

@@ -1,16 +1,19 @@
-//! The per-certificate lifecycle, one layer under the commands.
+//! The per-certificate lifecycle, one layer under the run.
 //!
+//! - [`workflow`]: the one shape every ledger-keeping command has ([`Workflow`]): its
+//!   ledger, its scope, what a rerun still wants, who settles an open intent and what that
+//!   means for it, how one certificate is processed;
 //! - [`observe`]: the read-only look at a certificate before anything changes;
 //! - [`change`]: the changes the tool makes, each with its ledger action, details and call;
 //! - [`check`]: whether a change took effect, asked with either side's credentials;
 //! - [`item`]: the events of one certificate: the write-ahead step, the settling of an
-//!   intent an earlier run left open (once, for every workflow), and failures;
-//! - the workers that string these together: [`migrate`] (prepare and transfer),
-//!   [`cancel`] (cancel and restore), [`accept`] (accept and reject, target side), [`carry`]
-//!   (the rebuild of what a certificate carried, after accept), [`register`] (register in the
-//!   target and retire the source's copy: the zero-downtime move).
+//!   intent an earlier run left open, and failures;
+//! - the workflows: [`migrate`] (prepare and transfer), [`cancel`] (cancel and restore),
+//!   [`accept`] (accept and reject, target side), [`transfer_accept`] (the two composed),
+//!   [`register`] and [`retire`] (the zero-downtime move), and [`carry`] (the rebuild of
+//!   what a certificate carried, after accept or register).
 //!
-//! A new workflow is a new worker over these parts, not a new copy of them.
+//! A new workflow is one file here and a thin command.
 
 pub mod accept;
 pub mod cancel;
@@ -21,14 +24,19 @@ pub mod item;
 pub mod migrate;
 pub mod observe;
 pub mod register;
-pub mod work;
+pub mod retire;
+pub mod transfer_accept;
+pub mod workflow;
 
-pub use accept::{AcceptOptions, Acceptor, Rejecter};
+pub use accept::{AcceptOptions, Acceptor, CarryFrom, RejectOptions, Rejecter};
 pub use cancel::{Canceller, Restore};
 pub use carry::Carrier;
-pub use change::Change;
+pub use change::{Change, PrepareSteps};
 pub use check::{Finding, Side};
 pub use item::{Item, Settled, StepEnd};
-pub use migrate::{Allowed, Migrator, Rollback};
+pub use migrate::{MigrateOptions, Migrator, Rollback};
 pub use observe::{observe, Observed};
-pub use work::{Mandate, Pick, Work};
+pub use register::{RegisterOptions, Registrar};
+pub use retire::{RetireOptions, Retirer, UndoRetire};
+pub use transfer_accept::{TransferAccept, TransferAcceptOptions};
+pub use workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};

@@ -1,33 +1,45 @@
-//! The zero-downtime workflow: [`Registrar`] registers the source's certificate in the target
-//! (RegisterCertificateWithoutCA with the PEM DescribeCertificate returns) and, with
-//! `--carry`, rebuilds what it carries there; nothing changes in the source. [`Retirer`]
-//! retires the source's copy afterwards, only once the target holds it ACTIVE, and only as
-//! far as the flags say.
+//! The zero-downtime workflow, first half: [`Registrar`] registers the source's certificate
+//! in the target (RegisterCertificateWithoutCA with the PEM DescribeCertificate returns)
+//! and, with `--carry`, rebuilds what it carries there; nothing changes in the source. The
+//! second half, retiring the source's copy, is `retire`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::carry::{Carried, Carrier};
-use super::change::{prepare_changes, Change};
+use super::change::Change;
 use super::check::Side;
-use super::item::{Item, Settled, StepEnd};
-use super::observe::{observe, Observed};
-use super::work::{Mandate, Pick, Work};
+use super::item::{Item, StepEnd};
+use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::carry::read::SnapshotReader;
 use crate::carry::store::SnapshotStore;
+use crate::carry::OnConflict;
 use crate::certificate::{cert_arn, CertStatus};
+use crate::error::Error;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    Details, ItemRecord, ItemState, LedgerError, LedgerState, LedgerWriter, Outcome, Stage, Via,
+    Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
+    UndoHistory, Via,
 };
-use crate::pipeline::{FailedOn, ItemEnd};
+use crate::manifest::ManifestRow;
+use crate::pipeline::ItemEnd;
+use crate::session::TargetProfiles;
 
 /// What `register` still has to do with a certificate: registered ones are finished.
-pub fn unregistered(rec: Option<&ItemRecord>) -> Pick {
-    match rec.map(|r| r.state) {
-        Some(ItemState::Registered) => Pick::Skip,
-        _ => Pick::Process,
-    }
+pub fn unregistered(rec: Option<&ItemRecord>) -> bool {
+    rec.map(|r| r.state) != Some(ItemState::Registered)
+}
+
+/// What `register` tells the registrar.
+#[derive(Debug, Clone)]
+pub struct RegisterOptions {
+    /// The target accounts' credentials.
+    pub profiles: TargetProfiles,
+    /// Status of the registered copy in the target.
+    pub status: CertStatus,
+    /// `--carry`, with what to do with an object that exists in the target with another
+    /// definition.
+    pub carry: Option<OnConflict>,
 }
 
 /// What `register --carry` adds: the snapshot, read in the source, and the rebuild.
@@ -51,59 +63,26 @@ impl RegisterCarry {
 
 /// Registers certificates of the source account in their target accounts.
 pub struct Registrar {
-    ledger: LedgerWriter,
     source: AccountClients,
     /// Target account -> its clients.
     targets: HashMap<String, AccountClients>,
+    accounts: HashSet<String>,
     status: CertStatus,
     carry: Option<RegisterCarry>,
-    max_attempts: u32,
 }
 
 impl Registrar {
-    /// A worker reading the source through `source`, registering with `status` through
-    /// `targets`.
-    pub fn new(
-        ledger: LedgerWriter,
-        source: AccountClients,
-        targets: Vec<AccountClients>,
-        status: CertStatus,
-        carry: Option<RegisterCarry>,
-        max_attempts: u32,
-    ) -> Self {
-        Registrar {
-            ledger,
-            source,
-            targets: AccountClients::by_account(targets),
-            status,
-            carry,
-            max_attempts,
-        }
-    }
-
     /// Registers the row's certificate in its target (once: a copy the target holds already
     /// is found, not registered again), then rebuilds what it carries.
-    pub async fn register(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
+    pub async fn register(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
         let Some(target) = self.targets.get(&row.target_account) else {
             return Ok(ItemEnd::Done);
         };
         let iot = target.for_row(row);
         let source = self.source.for_row(row);
-        let item = Item::new(&self.ledger, row, Side::Target, self.max_attempts);
-        let mut registered = false;
-        if let Some(open) = &work.open {
-            match item.settle(iot, open).await? {
-                Settled::InDoubt => return Ok(ItemEnd::InDoubt),
-                // A carry step comes after the registration.
-                Settled::TookEffect => registered = true,
-                _ if open.stage == Stage::Carry => registered = true,
-                _ if work.mandate == Mandate::SettleOnly => {
-                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
-                }
-                Settled::NotDone => {}
-            }
-        }
+        let item = work.item(Side::Target);
+        let registered = work.resume == Resume::AfterMainCall;
         let id = &row.certificate_id;
         let (info, pem) = match source.describe_with_pem(id).await {
             Ok(Some(found)) => found,
@@ -219,170 +198,70 @@ impl Registrar {
     }
 }
 
-/// What `retire` still has to do with a certificate: retired ones are finished (a ledger
-/// records one retirement; more steps later go to another `--ledger`).
-pub fn unretired(rec: Option<&ItemRecord>) -> Pick {
-    match rec.map(|r| r.state) {
-        Some(ItemState::Retired) => Pick::Skip,
-        _ => Pick::Process,
-    }
+/// Where register goes on after an earlier run's intent was settled: a registration that
+/// took effect, or any step of the rebuild (which comes after it), leaves only the rebuild.
+pub fn register_after_settle(open: &OpenIntent, took_effect: bool) -> AfterSettle {
+    AfterSettle::Continue(if took_effect || open.stage == Stage::Carry {
+        Resume::AfterMainCall
+    } else {
+        Resume::Start
+    })
 }
 
-/// The destructive steps `retire` may take on the source's copy (each only if its flag
-/// was given).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RetireSteps {
-    /// `--deactivate`.
-    pub deactivate: bool,
-    /// `--detach-policies`.
-    pub detach_policies: bool,
-    /// `--detach-things`.
-    pub detach_things: bool,
-}
+impl Workflow for Registrar {
+    type Options = RegisterOptions;
+    const COMMAND: &'static str = "register";
 
-/// Retires source copies once their target holds the certificate ACTIVE.
-pub struct Retirer {
-    ledger: LedgerWriter,
-    state: Arc<Mutex<LedgerState>>,
-    source: AccountClients,
-    targets: HashMap<String, AccountClients>,
-    steps: RetireSteps,
-    max_attempts: u32,
-}
-
-/// The error code of a row whose target does not hold the certificate ACTIVE.
-pub const NOT_IN_TARGET: &str = "NotActiveInTarget";
-
-impl Retirer {
-    /// A worker changing the source through `source`, reading the targets through `targets`,
-    /// keeping what it changed in the ledger's `state`.
-    pub fn new(
-        ledger: LedgerWriter,
-        state: Arc<Mutex<LedgerState>>,
-        source: AccountClients,
-        targets: Vec<AccountClients>,
-        steps: RetireSteps,
-        max_attempts: u32,
-    ) -> Self {
-        Retirer {
-            ledger,
-            state,
-            source,
-            targets: AccountClients::by_account(targets),
-            steps,
-            max_attempts,
+    fn ledger(_: &RegisterOptions) -> LedgerSpec {
+        LedgerSpec {
+            kind: LedgerKind::Register,
+            undo: UndoHistory::Drop,
         }
     }
 
-    /// Confirms that the target holds the certificate ACTIVE, then takes the steps asked
-    /// for, write-ahead (what they changed is recorded, for undo).
-    pub async fn retire(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
-        let Some(target) = self.targets.get(&row.target_account) else {
-            return Ok(ItemEnd::Done);
-        };
-        let iot = self.source.for_row(row);
-        let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
-        if let Some(open) = &work.open {
-            match item.settle(iot, open).await? {
-                Settled::InDoubt => return Ok(ItemEnd::InDoubt),
-                _ if work.mandate == Mandate::SettleOnly => {
-                    return Ok(ItemEnd::Failed(FailedOn::Refusal))
-                }
-                _ => {}
-            }
-        }
-        let id = &row.certificate_id;
-        let there = target.for_row(row);
-        match there.describe(id).await {
-            Ok(Some(info))
-                if info.owner.as_deref() == Some(there.scope().account.as_str())
-                    && info.status == CertStatus::Active => {}
-            Ok(found) => {
-                let seen = match found {
-                    Some(info) => format!("{} there", info.status),
-                    None => "not there".to_string(),
-                };
-                let message = format!(
-                    "target account {} does not hold the certificate ACTIVE ({seen}): \
-                     register it first; nothing was changed in the source",
-                    row.target_account
-                );
-                return item.fail(Stage::Retire, NOT_IN_TARGET, message).await;
-            }
-            Err(f) => return item.fail_call(Stage::Retire, &f).await,
-        }
-        let (info, policies, things) = match observe(iot, row).await {
-            Ok(Observed::Transferable {
-                info,
-                policies,
-                things,
-            }) => (info, policies, things),
-            Ok(other) => {
-                let seen = match other {
-                    Observed::NotFound => "not found in the source account".to_string(),
-                    Observed::SameAccount(_) => "owned by the target account".to_string(),
-                    Observed::Pending(_) => "PENDING_TRANSFER".to_string(),
-                    Observed::NotTransferable(info) | Observed::Transferable { info, .. } => {
-                        info.status.to_string()
-                    }
-                };
-                let message = format!("the source's copy cannot be retired: it is {seen}");
-                return item
-                    .fail(Stage::Retire, "CertificateStateException", message)
-                    .await;
-            }
-            Err(f) => return item.fail_call(Stage::Retire, &f).await,
-        };
-        let s = self.steps;
-        let policies = if s.detach_policies {
-            policies
-        } else {
-            Vec::new()
-        };
-        let things = if s.detach_things { things } else { Vec::new() };
-        let active = s.deactivate && info.status == CertStatus::Active;
-        for change in prepare_changes(active, &policies, &things) {
-            match item.step(iot, &change, &info.arn).await? {
-                StepEnd::Done => {}
-                StepEnd::Refused(f) => return item.fail_call(Stage::Retire, &f).await,
-                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
-            }
-        }
-        item.terminal(Stage::Retire, Outcome::Retired, Via::Call, None)
+    async fn connect(setup: &mut Setup<'_>, options: RegisterOptions) -> Result<Self, Error> {
+        let source = setup.own_clients().await?;
+        let targets = setup
+            .session
+            .target_clients(setup.manifest, &options.profiles, "--target-profile")
             .await?;
-        Ok(ItemEnd::Done)
-    }
-
-    /// `retire --undo`: re-attaches what retire detached and re-activates what it
-    /// deactivated, from the ledger, with the write-ahead steps of `cancel --restore`.
-    pub async fn undo(&self, work: &Work) -> Result<ItemEnd, LedgerError> {
-        let row = &work.row;
-        let iot = self.source.for_row(row);
-        let item = Item::new(&self.ledger, row, Side::Source, self.max_attempts);
-        if let Some(open) = &work.open {
-            if item.settle(iot, open).await? == Settled::InDoubt {
-                return Ok(ItemEnd::InDoubt);
+        if options.carry.is_some() {
+            for t in &targets {
+                setup.add_device_endpoints(t).await;
             }
         }
-        let undo = {
-            let state = self.state.lock().expect("ledger state");
-            state
-                .get(&row.certificate_id)
-                .and_then(|r| r.undo.cloned())
-                .unwrap_or_default()
-        };
-        let scope = iot.scope();
-        let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
-        item.restore(iot, &undo, &arn).await
+        Ok(Registrar {
+            source,
+            accounts: accounts_of(&targets),
+            targets: AccountClients::by_account(targets),
+            status: options.status,
+            carry: options.carry.map(RegisterCarry::new),
+        })
     }
-}
 
-/// What `retire --undo` has to do with a certificate: undo what retire changed and has not
-/// been undone yet.
-pub fn to_undo(rec: Option<&ItemRecord>) -> Pick {
-    match rec.and_then(|r| r.undo) {
-        Some(u) if !u.is_empty() => Pick::Process,
-        _ => Pick::Skip,
+    fn verb(&self) -> &'static str {
+        "registering"
+    }
+
+    /// Rows of target accounts without credentials here are left to another run.
+    fn in_scope(&self, _rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
+        self.accounts.contains(&row.target_account)
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        unregistered(rec)
+    }
+
+    fn settler(&self, row: &ManifestRow, _open: &OpenIntent) -> Option<(&Iot, Side)> {
+        let target = self.targets.get(&row.target_account)?;
+        Some((target.for_row(row), Side::Target))
+    }
+
+    fn after_settle(&self, _row: &ManifestRow, open: &OpenIntent, took: bool) -> AfterSettle {
+        register_after_settle(open, took)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.register(&work).await
     }
 }

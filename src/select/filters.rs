@@ -1,15 +1,11 @@
 //! The filters of `select`, checked before anything is sent to AWS: a bad value is exit 2,
 //! naming its flag.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::certificate::CertStatus;
-use crate::cli::SelectArgs;
 use crate::error::Error;
-use crate::manifest::{
-    Manifest, ACCOUNT_ID_DIGITS, CERTIFICATE_ID_LEN, MAX_TRANSFER_MESSAGE_CHARS,
-};
+use crate::manifest::Manifest;
 
 /// A point in time: seconds and nanoseconds since the Unix epoch (UTC), as the listings give
 /// creation dates.
@@ -61,162 +57,19 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Checks the filters of a `select` command line.
-    pub fn from_args(args: &SelectArgs) -> Result<Filters, Error> {
-        let usage =
-            |flag: &str, value: &str, why: &str| Error::Usage(format!("{flag} {value:?}: {why}"));
-        let account = args.target_account.trim();
-        if account.len() != ACCOUNT_ID_DIGITS || !account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(usage(
-                "--target-account",
-                &args.target_account,
-                "an AWS account id is exactly 12 digits",
-            ));
-        }
-        let mut statuses = Vec::new();
-        for s in &args.statuses {
-            let status = CertStatus::parse(&s.trim().to_ascii_uppercase());
-            match status {
-                CertStatus::Active | CertStatus::Inactive => {
-                    if !statuses.contains(&status) {
-                        statuses.push(status)
-                    }
-                }
-                CertStatus::Other(_) => {
-                    return Err(usage(
-                        "--status",
-                        s,
-                        "unknown status; use ACTIVE or INACTIVE (repeatable)",
-                    ))
-                }
-                other => {
-                    return Err(usage(
-                        "--status",
-                        s,
-                        &format!(
-                            "a {other} certificate cannot be transferred; use ACTIVE or INACTIVE \
-                             ({other} certificates are left out and counted in the summary)"
-                        ),
-                    ))
-                }
+    /// The statuses to keep: those asked for, once each, or ACTIVE and INACTIVE (`true`: the
+    /// default).
+    pub fn statuses(asked: &[CertStatus]) -> (Vec<CertStatus>, bool) {
+        let mut statuses: Vec<CertStatus> = Vec::new();
+        for s in asked {
+            if !statuses.contains(s) {
+                statuses.push(s.clone());
             }
         }
-        let default_statuses = statuses.is_empty();
-        if default_statuses {
-            statuses = vec![CertStatus::Active, CertStatus::Inactive];
+        if statuses.is_empty() {
+            return (vec![CertStatus::Active, CertStatus::Inactive], true);
         }
-        let ca_certificate_id = match &args.ca_certificate_id {
-            None => None,
-            Some(id) => {
-                let trimmed = id.trim();
-                if trimmed.len() != CERTIFICATE_ID_LEN
-                    || !trimmed.bytes().all(|b| b.is_ascii_hexdigit())
-                {
-                    return Err(usage(
-                        "--ca-certificate-id",
-                        id,
-                        "a CA certificate id is 64 hexadecimal characters",
-                    ));
-                }
-                Some(trimmed.to_ascii_lowercase())
-            }
-        };
-        let name = |flag: &str, value: &str| -> Result<String, Error> {
-            let v = value.trim();
-            if v.is_empty()
-                || v.len() > 128
-                || !v
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
-            {
-                return Err(usage(
-                    flag,
-                    value,
-                    "a name is 1 to 128 letters, digits, ':', '_' or '-'",
-                ));
-            }
-            Ok(v.to_string())
-        };
-        let thing_group = match &args.thing_group {
-            None => None,
-            Some(g) => Some(GroupFilter {
-                name: name("--thing-group", g)?,
-                recursive: !args.no_recursive,
-            }),
-        };
-        let thing_type = match &args.thing_type {
-            None => None,
-            Some(t) => Some(name("--thing-type", t)?),
-        };
-        let mut attributes: BTreeMap<String, String> = BTreeMap::new();
-        for a in &args.attributes {
-            let Some((n, v)) = a.split_once('=') else {
-                return Err(usage("--attribute", a, "expected NAME=VALUE"));
-            };
-            let (n, v) = (n.trim(), v.trim());
-            if n.is_empty() || v.is_empty() {
-                return Err(usage(
-                    "--attribute",
-                    a,
-                    "expected NAME=VALUE with a name and a value",
-                ));
-            }
-            if let Some(old) = attributes.insert(n.to_string(), v.to_string()) {
-                if old != v {
-                    return Err(usage(
-                        "--attribute",
-                        a,
-                        &format!(
-                            "attribute {n} is also required to be {old:?}: no thing can match both"
-                        ),
-                    ));
-                }
-            }
-        }
-        let bound = |flag: &str, value: &Option<String>| -> Result<Option<DateBound>, Error> {
-            match value {
-                None => Ok(None),
-                Some(text) => parse_time(text)
-                    .map(|at| {
-                        Some(DateBound {
-                            text: text.trim().to_string(),
-                            at,
-                        })
-                    })
-                    .map_err(|why| usage(flag, text, &why)),
-            }
-        };
-        let created_after = bound("--created-after", &args.created_after)?;
-        let created_before = bound("--created-before", &args.created_before)?;
-        if let (Some(a), Some(b)) = (&created_after, &created_before) {
-            if a.at >= b.at {
-                return Err(Error::Usage(format!(
-                    "--created-after {} is not before --created-before {}: nothing can match",
-                    a.text, b.text
-                )));
-            }
-        }
-        if let Some(m) = &args.transfer_message {
-            let chars = m.chars().count();
-            if chars > MAX_TRANSFER_MESSAGE_CHARS {
-                return Err(Error::Usage(format!(
-                    "--transfer-message is {chars} characters long; AWS takes at most {MAX_TRANSFER_MESSAGE_CHARS}"
-                )));
-            }
-        }
-        Ok(Filters {
-            target_account: account.to_string(),
-            statuses,
-            default_statuses,
-            ca_certificate_id,
-            thing_group,
-            thing_type,
-            attributes: attributes.into_iter().collect(),
-            created_after,
-            created_before,
-            limit: args.limit,
-            transfer_message: args.transfer_message.clone().filter(|m| !m.is_empty()),
-        })
+        (statuses, false)
     }
 
     /// Whether any filter works through things (ListThingPrincipals).

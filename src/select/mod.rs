@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 
 pub use destination::Destination;
-pub use filters::{Exclusions, Filters};
-pub use summary::{FilterCount, Summary};
+pub use filters::{parse_time, DateBound, Exclusions, Filters, GroupFilter};
+pub use summary::{FilterCount, SelectReport};
 
 use crate::certificate::{certificate_id_of_arn, CertStatus};
 use crate::error::Error;
@@ -85,7 +85,7 @@ impl Drop for CallTicker {
 }
 
 /// What `select` found: the manifest's rows (sorted by id) and the summary's counts.
-pub struct Selection {
+pub struct Found {
     /// One row per certificate, sorted by id.
     pub rows: Vec<ManifestRow>,
     /// Whether the rows carry a region (several regions were searched).
@@ -119,7 +119,7 @@ pub async fn select(
     exclusions: &Exclusions,
     concurrency: usize,
     profile: Option<&str>,
-) -> Result<Selection, Error> {
+) -> Result<Found, Error> {
     let picks = futures::future::try_join_all(
         regions
             .iter()
@@ -218,7 +218,7 @@ pub async fn select(
             region: with_region.then(|| regions[i].name.clone()),
         })
         .collect();
-    Ok(Selection {
+    Ok(Found {
         rows,
         with_region,
         filters: funnel,

@@ -91,7 +91,7 @@ pub struct Warnings {
 
 /// The summary of one `select`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct SelectReport {
     /// Always `select`.
     pub command: &'static str,
     /// Where the manifest went (`-` for stdout).
@@ -114,7 +114,7 @@ pub struct Summary {
     pub elapsed_s: f64,
 }
 
-impl Render for Summary {
+impl Render for SelectReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let into = if self.manifest == "-" {
             "stdout".to_string()

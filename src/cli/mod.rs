@@ -1,13 +1,27 @@
-//! The command line, defined once: help text and validation come from these types.
+//! The command line, defined once: help text and validation come from these types. The
+//! value parsers ([`values`]) turn each flag into the domain type the library takes, and
+//! [`Cli::parse_checked`] refuses what no single value shows (two flags that cannot hold
+//! together), so that everything the command line can get wrong is refused by clap, in its
+//! style, with exit 2. Only the commands (`cmd/`) see these types.
+
+pub mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::carry::OnConflict;
+use crate::certificate::CertStatus;
 use crate::error::EXIT_CODES_HELP;
 use crate::help;
+use crate::pacer::Operation;
+use crate::select::DateBound;
+use values::{at_least_one, closed};
+
+pub use crate::logging::LogFormat;
+pub use crate::output::OutputFormat;
+pub use crate::progress::ProgressMode;
 
 /// Help heading of the options that say how to reach AWS.
 pub const AWS_CONNECTION: &str = "AWS connection";
@@ -33,38 +47,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Output format of the summary on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    /// For people.
-    #[default]
-    Text,
-    /// One JSON object, for monitoring.
-    Json,
-}
-
-/// When to show a progress bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ProgressMode {
-    /// A bar when stderr is a terminal, else a summary line every --progress-interval.
-    #[default]
-    Auto,
-    /// Always a bar.
-    Always,
-    /// No bar; summary lines every --progress-interval.
-    Never,
-}
-
-/// Format of log lines on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum LogFormat {
-    /// Human-readable.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Options shared by every command. AWS options behave as in the AWS CLI; when absent,
 /// the usual `AWS_*` variables and profiles apply (`AWS_PROFILE`, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IOT`, ...).
@@ -81,11 +63,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL", help_heading = AWS_CONNECTION)]
     pub endpoint_url: Option<String>,
     /// TCP connect timeout in seconds.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 3.1, help_heading = AWS_CONNECTION)]
-    pub connect_timeout: f64,
+    #[arg(long, global = true, value_name = "SECS", default_value = "3.1", value_parser = values::seconds, help_heading = AWS_CONNECTION)]
+    pub connect_timeout: Duration,
     /// Read timeout in seconds for each AWS response.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 20.0, help_heading = AWS_CONNECTION)]
-    pub read_timeout: f64,
+    #[arg(long, global = true, value_name = "SECS", default_value = "20", value_parser = values::seconds, help_heading = AWS_CONNECTION)]
+    pub read_timeout: Duration,
     /// Summary format on stdout.
     #[arg(
         long,
@@ -107,8 +89,8 @@ pub struct GlobalArgs {
     )]
     pub progress: ProgressMode,
     /// Seconds between summary lines when no progress bar is shown.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30.0, help_heading = FILES_AND_OUTPUT)]
-    pub progress_interval: f64,
+    #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = values::seconds, help_heading = FILES_AND_OUTPUT)]
+    pub progress_interval: Duration,
     /// Log line format on stderr.
     #[arg(
         long,
@@ -126,6 +108,72 @@ pub struct GlobalArgs {
     /// Less output (-q: warnings and errors only, -qq: errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = FILES_AND_OUTPUT)]
     pub quiet: u8,
+}
+
+impl Cli {
+    /// Parses the process's arguments, and refuses as clap does (its style, exit 2) what no
+    /// single value shows: flags that cannot hold together.
+    pub fn parse_checked() -> Result<Cli, clap::Error> {
+        let cli = Cli::try_parse()?;
+        if let Err((kind, message)) = cli.check() {
+            let mut command = Cli::command();
+            let name = cli.command_name();
+            let sub = command.find_subcommand_mut(name).cloned();
+            return Err(match sub {
+                Some(mut sub) => sub.error(kind, message),
+                None => command.error(kind, message),
+            });
+        }
+        Ok(cli)
+    }
+
+    /// The subcommand's name, as typed.
+    fn command_name(&self) -> &'static str {
+        match &self.command {
+            Command::Transfer(_) => "transfer",
+            Command::Validate(_) => "validate",
+            Command::Status(_) => "status",
+            Command::Plan(_) => "plan",
+            Command::Cancel(_) => "cancel",
+            Command::Accept(_) => "accept",
+            Command::Reject(_) => "reject",
+            Command::Register(_) => "register",
+            Command::Retire(_) => "retire",
+            Command::Verify(_) => "verify",
+            Command::Select(_) => "select",
+            Command::Report(_) => "report",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
+
+    /// What the flags of this command line say together.
+    fn check(&self) -> Result<(), (clap::error::ErrorKind, String)> {
+        use clap::error::ErrorKind;
+        let regions = self.global.region.len();
+        if regions > 1 && !matches!(self.command, Command::Select(_)) {
+            return Err((
+                ErrorKind::ArgumentConflict,
+                format!("--region was given {regions} times; only select works in several regions"),
+            ));
+        }
+        match &self.command {
+            Command::Plan(p)
+                if p.mode == PlanMode::Register
+                    && p.target_profile.is_none()
+                    && p.target_profile_template.is_none() =>
+            {
+                Err((
+                    ErrorKind::MissingRequiredArgument,
+                    "plan --mode register reads the targets too: give --target-profile or \
+                     --target-profile-template"
+                        .into(),
+                ))
+            }
+            Command::Select(s) => s.check(),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The commands.
@@ -212,17 +260,6 @@ pub struct ManArgs {
     pub out: Option<PathBuf>,
 }
 
-/// A whole number of at least 1 (a count of attempts or of certificates in flight).
-fn at_least_one<T>(s: &str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + From<u8>,
-{
-    match s.trim().parse::<T>() {
-        Ok(n) if n >= T::from(1) => Ok(n),
-        _ => Err("must be a whole number of at least 1".into()),
-    }
-}
-
 /// `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -249,13 +286,14 @@ pub struct StatusArgs {
 pub struct PacingArgs {
     /// Requests per second for one operation, per account and region (repeatable), e.g.
     /// `--rate TransferCertificate=20`. Defaults are the documented quotas (see README).
-    #[arg(long = "rate", value_name = "OP=TPS")]
-    pub rates: Vec<String>,
+    #[arg(long = "rate", value_name = "OP=TPS", value_parser = values::rate)]
+    pub rates: Vec<(Operation, f64)>,
     /// Multiplies every operation's rate (for accounts with raised quotas).
     #[arg(
         long,
         value_name = "F",
-        default_value_t = 1.0,
+        default_value = "1",
+        value_parser = values::rate_scale,
         env = "IOT_CERT_MIGRATE_RATE_SCALE"
     )]
     pub rate_scale: f64,
@@ -349,7 +387,7 @@ pub struct TransferArgs {
     pub accept_profile: Option<String>,
     /// Like --accept-profile, one profile per target account: `{account}` is replaced,
     /// e.g. 'migrate-{account}'.
-    #[arg(long, value_name = "TEMPLATE", help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, help_heading = WHAT_TO_CHANGE)]
     pub accept_profile_template: Option<String>,
     /// With --accept-profile(-template): activate certificates on accept.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
@@ -361,7 +399,7 @@ pub struct TransferArgs {
     pub carry: bool,
     /// With --carry and --accept-profile(-template): what to do with an object that exists
     /// in the target with another definition (fail the certificate, or reuse the object).
-    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = closed::<OnConflict>(), help_heading = WHAT_TO_CHANGE)]
     pub on_conflict: OnConflict,
     /// Certificates each region starts with, alone, before the others: until one of them is
     /// transferred, a failed change stops the run at once (0 = no canary).
@@ -410,7 +448,7 @@ pub struct PlanArgs {
     )]
     pub target_profile: Option<String>,
     /// With --mode register or --carry: one profile per target account, `{account}` replaced.
-    #[arg(long, value_name = "TEMPLATE")]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template)]
     pub target_profile_template: Option<String>,
 }
 
@@ -466,7 +504,7 @@ pub struct AcceptArgs {
     /// With --carry: what to do with an object that exists in this account with another
     /// definition: fail the certificate (a report row names the object and the difference),
     /// or reuse the existing object and say so.
-    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = closed::<OnConflict>(), help_heading = WHAT_TO_CHANGE)]
     pub on_conflict: OnConflict,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
@@ -496,7 +534,7 @@ pub struct TargetProfileArgs {
     pub target_profile: Option<String>,
     /// One profile per target account: `{account}` is replaced by each target account id,
     /// e.g. 'migrate-{account}'.
-    #[arg(long, value_name = "TEMPLATE")]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template)]
     pub target_profile_template: Option<String>,
 }
 
@@ -530,15 +568,15 @@ pub struct RegisterArgs {
     #[command(flatten)]
     pub targets: TargetProfileArgs,
     /// Status of the registered copy in the target.
-    #[arg(long, value_name = "STATUS", default_value = "ACTIVE", value_parser = ["ACTIVE", "INACTIVE"], help_heading = WHAT_TO_CHANGE)]
-    pub status: String,
+    #[arg(long, value_name = "STATUS", default_value = "ACTIVE", value_parser = values::movable_status, help_heading = WHAT_TO_CHANGE)]
+    pub status: CertStatus,
     /// Also rebuild in the target what each certificate carries (policies, things, their type
     /// and static groups), as `accept --carry` does.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub carry: bool,
     /// With --carry: what to do with an object that exists in the target with another
     /// definition (fail the certificate, or reuse the object).
-    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = OnConflict::parser(), help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_name = "WHAT", requires = "carry", default_value = "fail", value_parser = closed::<OnConflict>(), help_heading = WHAT_TO_CHANGE)]
     pub on_conflict: OnConflict,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
@@ -562,6 +600,8 @@ pub struct RegisterArgs {
 #[derive(Debug, Args)]
 // `--undo` acts on the source alone: no target credentials needed.
 #[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "undo"])))]
+// Retire changes only what it is told to.
+#[command(group(ArgGroup::new("steps").multiple(true).required(true).args(["deactivate", "detach_policies", "detach_things", "undo"])))]
 pub struct RetireArgs {
     /// The manifest `register` ran with.
     pub manifest: PathBuf,
@@ -601,7 +641,7 @@ pub struct RejectArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
     /// Why (at most 128 characters); the source account sees it.
-    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_parser = values::reject_reason, help_heading = WHAT_TO_CHANGE)]
     pub reason: String,
     /// Pacing and retries.
     #[command(flatten)]
@@ -614,11 +654,44 @@ pub struct RejectArgs {
     pub files: OutputFiles,
 }
 
+impl SelectArgs {
+    /// Filters that no certificate can match together.
+    fn check(&self) -> Result<(), (clap::error::ErrorKind, String)> {
+        use clap::error::ErrorKind;
+        if let (Some(a), Some(b)) = (&self.created_after, &self.created_before) {
+            if a.at >= b.at {
+                return Err((
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "--created-after {} is not before --created-before {}: nothing can match",
+                        a.text, b.text
+                    ),
+                ));
+            }
+        }
+        for (i, (name, value)) in self.attributes.iter().enumerate() {
+            if let Some((_, other)) = self.attributes[..i]
+                .iter()
+                .find(|(n, v)| n == name && v != value)
+            {
+                return Err((
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "--attribute {name}={value}: attribute {name} is also required to be \
+                         {other:?}: no thing can match both"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `select`.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// The account the selected certificates are to move to (12 digits).
-    #[arg(long, value_name = "ACCOUNT")]
+    #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
     pub target_account: String,
     /// Where to write the manifest; `-` is stdout.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
@@ -627,31 +700,31 @@ pub struct SelectArgs {
     #[arg(long)]
     pub force: bool,
     /// Keep certificates with this status (repeatable): ACTIVE or INACTIVE [default: both].
-    #[arg(long = "status", value_name = "STATUS")]
-    pub statuses: Vec<String>,
+    #[arg(long = "status", value_name = "STATUS", value_parser = values::movable_status)]
+    pub statuses: Vec<CertStatus>,
     /// Only certificates issued by this CA certificate (64 hex; ListCertificatesByCA).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = values::ca_certificate_id)]
     pub ca_certificate_id: Option<String>,
     /// Only certificates of things in this static thing group or the groups below it.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = values::registry_name)]
     pub thing_group: Option<String>,
     /// With --thing-group: its direct members only, not those of its child groups.
     #[arg(long, requires = "thing_group")]
     pub no_recursive: bool,
     /// Only certificates of things of this thing type.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = values::registry_name)]
     pub thing_type: Option<String>,
     /// Only certificates of things with this attribute value (repeatable: all must match).
-    #[arg(long = "attribute", value_name = "NAME=VALUE")]
-    pub attributes: Vec<String>,
+    #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = values::attribute)]
+    pub attributes: Vec<(String, String)>,
     /// Only certificates created at or after this time (RFC 3339, or YYYY-MM-DD for
     /// midnight UTC).
-    #[arg(long, value_name = "DATE")]
-    pub created_after: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = values::date)]
+    pub created_after: Option<DateBound>,
     /// Only certificates created before this time (RFC 3339, or YYYY-MM-DD for midnight
     /// UTC).
-    #[arg(long, value_name = "DATE")]
-    pub created_before: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = values::date)]
+    pub created_before: Option<DateBound>,
     /// Leave out the certificates listed in this manifest, e.g. an earlier wave
     /// (repeatable).
     #[arg(long = "exclude-manifest", value_name = "PATH")]
@@ -660,7 +733,7 @@ pub struct SelectArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub limit: Option<usize>,
     /// The transfer_message of every row (at most 128 characters).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = values::transfer_message)]
     pub transfer_message: Option<String>,
     /// Pacing and retries.
     #[command(flatten)]

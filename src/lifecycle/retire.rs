@@ -1,0 +1,238 @@
+//! The zero-downtime workflow, second half: [`Retirer`] retires the source's copy of a
+//! certificate `register` copied, only once the target holds it ACTIVE and only as far as
+//! the flags say; [`UndoRetire`] puts back what a retire changed, from its ledger.
+
+use std::collections::{HashMap, HashSet};
+
+use super::change::{prepare_changes, PrepareSteps};
+use super::check::Side;
+use super::item::StepEnd;
+use super::observe::{observe, Observed};
+use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
+use crate::certificate::{cert_arn, CertStatus};
+use crate::error::Error;
+use crate::iot::{AccountClients, Iot};
+use crate::ledger::{
+    ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage, UndoHistory, Via,
+};
+use crate::manifest::ManifestRow;
+use crate::pipeline::ItemEnd;
+use crate::session::TargetProfiles;
+
+/// What `retire` still has to do with a certificate: retired ones are finished (a ledger
+/// records one retirement; more steps later go to another `--ledger`).
+pub fn unretired(rec: Option<&ItemRecord>) -> bool {
+    rec.map(|r| r.state) != Some(ItemState::Retired)
+}
+
+/// The ledger `retire` (and its undo) writes: what retire changed is kept, for undo.
+pub const RETIRE_LEDGER: LedgerSpec = LedgerSpec {
+    kind: LedgerKind::Retire,
+    undo: UndoHistory::Keep,
+};
+
+/// What `retire` tells the retirer.
+#[derive(Debug, Clone)]
+pub struct RetireOptions {
+    /// The target accounts' credentials (read only).
+    pub profiles: TargetProfiles,
+    /// The steps to take on the source's copy (each only if its flag was given).
+    pub steps: PrepareSteps,
+}
+
+/// Retires source copies once their target holds the certificate ACTIVE.
+pub struct Retirer {
+    source: AccountClients,
+    targets: HashMap<String, AccountClients>,
+    accounts: HashSet<String>,
+    steps: PrepareSteps,
+}
+
+/// The error code of a row whose target does not hold the certificate ACTIVE.
+pub const NOT_IN_TARGET: &str = "NotActiveInTarget";
+
+impl Retirer {
+    /// Confirms that the target holds the certificate ACTIVE, then takes the steps asked
+    /// for, write-ahead (what they changed is recorded, for undo).
+    pub async fn retire(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
+        let Some(target) = self.targets.get(&row.target_account) else {
+            return Ok(ItemEnd::Done);
+        };
+        let iot = self.source.for_row(row);
+        let item = work.item(Side::Source);
+        let id = &row.certificate_id;
+        let there = target.for_row(row);
+        match there.describe(id).await {
+            Ok(Some(info))
+                if info.owner.as_deref() == Some(there.scope().account.as_str())
+                    && info.status == CertStatus::Active => {}
+            Ok(found) => {
+                let seen = match found {
+                    Some(info) => format!("{} there", info.status),
+                    None => "not there".to_string(),
+                };
+                let message = format!(
+                    "target account {} does not hold the certificate ACTIVE ({seen}): \
+                     register it first; nothing was changed in the source",
+                    row.target_account
+                );
+                return item.fail(Stage::Retire, NOT_IN_TARGET, message).await;
+            }
+            Err(f) => return item.fail_call(Stage::Retire, &f).await,
+        }
+        let (info, policies, things) = match observe(iot, row).await {
+            Ok(Observed::Transferable {
+                info,
+                policies,
+                things,
+            }) => (info, policies, things),
+            Ok(other) => {
+                let seen = match other {
+                    Observed::NotFound => "not found in the source account".to_string(),
+                    Observed::SameAccount(_) => "owned by the target account".to_string(),
+                    Observed::Pending(_) => "PENDING_TRANSFER".to_string(),
+                    Observed::NotTransferable(info) | Observed::Transferable { info, .. } => {
+                        info.status.to_string()
+                    }
+                };
+                let message = format!("the source's copy cannot be retired: it is {seen}");
+                return item
+                    .fail(Stage::Retire, "CertificateStateException", message)
+                    .await;
+            }
+            Err(f) => return item.fail_call(Stage::Retire, &f).await,
+        };
+        let s = self.steps;
+        let policies = if s.detach_policies {
+            policies
+        } else {
+            Vec::new()
+        };
+        let things = if s.detach_things { things } else { Vec::new() };
+        let active = s.deactivate && info.status == CertStatus::Active;
+        for change in prepare_changes(active, &policies, &things) {
+            match item.step(iot, &change, &info.arn).await? {
+                StepEnd::Done => {}
+                StepEnd::Refused(f) => return item.fail_call(Stage::Retire, &f).await,
+                StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
+            }
+        }
+        item.terminal(Stage::Retire, Outcome::Retired, Via::Call, None)
+            .await?;
+        Ok(ItemEnd::Done)
+    }
+}
+
+/// What `retire --undo` has to do with a certificate: undo what retire changed and has not
+/// been undone yet.
+pub fn to_undo(rec: Option<&ItemRecord>) -> bool {
+    rec.and_then(|r| r.undo).is_some_and(|u| !u.is_empty())
+}
+
+impl Workflow for Retirer {
+    type Options = RetireOptions;
+    const COMMAND: &'static str = "retire";
+
+    fn ledger(_: &RetireOptions) -> LedgerSpec {
+        RETIRE_LEDGER
+    }
+
+    async fn connect(setup: &mut Setup<'_>, options: RetireOptions) -> Result<Self, Error> {
+        let source = setup.own_clients().await?;
+        let targets = setup
+            .session
+            .target_clients(setup.manifest, &options.profiles, "--target-profile")
+            .await?;
+        Ok(Retirer {
+            source,
+            accounts: accounts_of(&targets),
+            targets: AccountClients::by_account(targets),
+            steps: options.steps,
+        })
+    }
+
+    fn verb(&self) -> &'static str {
+        "retiring"
+    }
+
+    /// Rows of target accounts without credentials here are left to another run.
+    fn in_scope(&self, _rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
+        self.accounts.contains(&row.target_account)
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        unretired(rec)
+    }
+
+    fn settler(&self, row: &ManifestRow, _open: &OpenIntent) -> Option<(&Iot, Side)> {
+        Some((self.source.for_row(row), Side::Source))
+    }
+
+    /// Retire looks at the source afresh whatever an earlier run left.
+    fn after_settle(&self, _row: &ManifestRow, _open: &OpenIntent, _took: bool) -> AfterSettle {
+        AfterSettle::Continue(Resume::Start)
+    }
+
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        self.retire(&work).await
+    }
+}
+
+/// `retire --undo`: puts back what a retire ledger says retire changed (re-attach,
+/// re-activate), with the source's credentials alone: no target credentials are needed to
+/// bring the devices back.
+pub struct UndoRetire {
+    source: AccountClients,
+}
+
+impl Workflow for UndoRetire {
+    type Options = ();
+    const COMMAND: &'static str = "retire";
+
+    fn ledger(_: &()) -> LedgerSpec {
+        RETIRE_LEDGER
+    }
+
+    async fn connect(setup: &mut Setup<'_>, _: ()) -> Result<Self, Error> {
+        Ok(UndoRetire {
+            source: setup.own_clients().await?,
+        })
+    }
+
+    fn verb(&self) -> &'static str {
+        "undoing retire"
+    }
+
+    /// Only what this ledger says retire changed (or undo already put back) is this run's
+    /// business: a refused retirement changed nothing and has nothing to undo.
+    fn in_scope(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        rec.is_some_and(|r| r.state == ItemState::Restored || r.undo.is_some_and(|u| !u.is_empty()))
+    }
+
+    fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
+        to_undo(rec)
+    }
+
+    fn settler(&self, row: &ManifestRow, _open: &OpenIntent) -> Option<(&Iot, Side)> {
+        Some((self.source.for_row(row), Side::Source))
+    }
+
+    fn after_settle(&self, _row: &ManifestRow, _open: &OpenIntent, _took: bool) -> AfterSettle {
+        AfterSettle::Continue(Resume::Start)
+    }
+
+    /// Re-attaches what retire detached and re-activates what it deactivated, from the
+    /// ledger, with the write-ahead steps of `cancel --restore`.
+    async fn process(&self, work: Work<'_>) -> Result<ItemEnd, LedgerError> {
+        let row = work.row;
+        let iot = self.source.for_row(row);
+        let item = work.item(Side::Source);
+        let undo = work
+            .record(|rec| rec.and_then(|r| r.undo.cloned()))
+            .unwrap_or_default();
+        let scope = iot.scope();
+        let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
+        item.restore(iot, &undo, &arn).await
+    }
+}
