@@ -22,12 +22,3 @@ closed_set! {
         Reuse = "reuse",
     }
 }
-
-impl OnConflict {
-    /// The flag's parser: `fail` or `reuse`.
-    pub fn parser() -> impl clap::builder::TypedValueParser<Value = OnConflict> {
-        use clap::builder::TypedValueParser;
-        clap::builder::PossibleValuesParser::new(["fail", "reuse"])
-            .map(|s| OnConflict::from_name(&s).expect("one of the possible values"))
-    }
-}
