@@ -13,8 +13,8 @@ use crate::state::{
 };
 use crate::validate;
 use crate::world::{
-    cert_arn, hex_key, paginate, policy_arn, random_uuid, thing_arn, with_marker, AccountData,
-    Call, Caller, Page, Reply, ThingFilter, World,
+    cert_arn, hex_key, policy_arn, random_uuid, thing_arn, AccountData, Call, Caller, Page, Reply,
+    ThingFilter, World,
 };
 
 /// Most static thing groups one thing can be in.
@@ -232,8 +232,15 @@ fn group_ref(region: &str, account: &str, name: &str) -> Value {
     json!({ "groupName": name, "groupArn": group_arn(region, account, name) })
 }
 
+fn with_marker(mut body: Value, field: &str, next: Option<String>) -> Value {
+    if let (Some(n), Some(obj)) = (next, body.as_object_mut()) {
+        obj.insert(field.to_string(), json!(n));
+    }
+    body
+}
+
 fn page_of(items: Vec<(String, Value)>, page: &Page, field: &str, token: &str) -> Reply {
-    let (list, next) = paginate(items, true, page.marker.as_deref(), page.size);
+    let (list, next) = page.ascending_of(items);
     let mut body = Map::new();
     body.insert(field.to_string(), Value::Array(list));
     Reply::Json(with_marker(Value::Object(body), token, next))
@@ -452,8 +459,7 @@ impl World {
                             .collect()
                     })
                     .unwrap_or_default();
-                let (list, next) =
-                    paginate(items, page.ascending, page.marker.as_deref(), page.size);
+                let (list, next) = page.of(items);
                 Ok(Reply::Json(with_marker(
                     json!({ "policies": list }),
                     "nextMarker",
