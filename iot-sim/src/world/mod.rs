@@ -27,6 +27,7 @@ use crate::errors::ApiError;
 use crate::registry::{CaCert, Group, Policy, Thing, ThingType};
 
 pub use attachments::MAX_POLICIES_PER_TARGET;
+pub(crate) use attachments::{ListAttachedPoliciesResponse, PolicyNameAndArn};
 pub use call::{Call, Caller, ThingFilter};
 pub(crate) use certificates::Cert;
 pub(crate) use paging::hex_key;
