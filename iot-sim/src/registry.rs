@@ -1,10 +1,13 @@
 //! The fleet registry of each (account, region): policies with documents,
 //! thing types, things, static thing groups, CA certificates, the device
-//! data endpoint, and certificate registration without a CA.
+//! data endpoint, and certificate registration without a CA. Replies are
+//! serde structs named after the API's output shapes (`DescribeThingResponse`,
+//! `GroupNameAndArn`, ...).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::{SeedAccount, DEFAULT_POLICY_DOCUMENT};
 use crate::errors::ApiError;
@@ -13,8 +16,8 @@ use crate::state::{
 };
 use crate::validate;
 use crate::world::{
-    cert_arn, hex_key, paginate, policy_arn, random_uuid, thing_arn, with_marker, AccountData,
-    Call, Caller, Page, Reply, ThingFilter, World,
+    cert_arn, hex_key, policy_arn, random_uuid, thing_arn, AccountData, Call, Caller,
+    ListAttachedPoliciesResponse, PolicyNameAndArn, Reply, ThingFilter, World,
 };
 
 /// Most static thing groups one thing can be in.
@@ -216,27 +219,228 @@ fn check_document(doc: &str) -> Result<(), ApiError> {
     }
 }
 
-fn thing_json(region: &str, account: &str, name: &str, t: &Thing) -> Value {
-    let mut m = Map::new();
-    m.insert("thingName".into(), json!(name));
-    if let Some(ty) = &t.thing_type {
-        m.insert("thingTypeName".into(), json!(ty));
+/// CreatePolicyResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatePolicyResponse<'a> {
+    policy_name: &'a str,
+    policy_arn: String,
+    policy_document: &'a str,
+    policy_version_id: &'a str,
+}
+
+/// GetPolicyResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetPolicyResponse<'a> {
+    policy_name: &'a str,
+    policy_arn: String,
+    policy_document: &'a str,
+    default_version_id: String,
+    creation_date: f64,
+    last_modified_date: f64,
+    generation_id: &'a str,
+}
+
+/// ListPoliciesResponse: the members of ListAttachedPoliciesResponse.
+type ListPoliciesResponse<'a> = ListAttachedPoliciesResponse<'a>;
+
+/// CreateThingResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateThingResponse<'a> {
+    thing_name: &'a str,
+    thing_arn: String,
+    thing_id: &'a str,
+}
+
+/// DescribeThingResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeThingResponse<'a> {
+    default_client_id: &'a str,
+    thing_name: &'a str,
+    thing_id: &'a str,
+    thing_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_type_name: Option<&'a str>,
+    attributes: &'a BTreeMap<String, String>,
+    version: u64,
+}
+
+/// ThingAttribute: a thing as ListThings lists it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingAttribute<'a> {
+    thing_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_type_name: Option<&'a str>,
+    thing_arn: String,
+    attributes: &'a BTreeMap<String, String>,
+    version: u64,
+}
+
+/// ListThingsResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListThingsResponse<'a> {
+    things: Vec<ThingAttribute<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// ListThingPrincipalsResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListThingPrincipalsResponse {
+    principals: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// CreateThingTypeResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateThingTypeResponse<'a> {
+    thing_type_name: &'a str,
+    thing_type_arn: String,
+    thing_type_id: &'a str,
+}
+
+/// DescribeThingTypeResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeThingTypeResponse<'a> {
+    thing_type_name: &'a str,
+    thing_type_id: &'a str,
+    thing_type_arn: String,
+    thing_type_properties: ThingTypeProperties<'a>,
+    thing_type_metadata: ThingTypeMetadata,
+}
+
+/// ThingTypeProperties.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingTypeProperties<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_type_description: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    searchable_attributes: &'a [String],
+}
+
+/// ThingTypeMetadata.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingTypeMetadata {
+    deprecated: bool,
+    creation_date: f64,
+}
+
+/// CreateThingGroupResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateThingGroupResponse<'a> {
+    thing_group_name: &'a str,
+    thing_group_arn: String,
+    thing_group_id: &'a str,
+}
+
+/// DescribeThingGroupResponse (of a static group: no index or query).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeThingGroupResponse<'a> {
+    thing_group_name: &'a str,
+    thing_group_id: &'a str,
+    thing_group_arn: String,
+    version: u64,
+    thing_group_properties: ThingGroupProperties<'a>,
+    thing_group_metadata: ThingGroupMetadata<'a>,
+}
+
+/// ThingGroupProperties.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingGroupProperties<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_group_description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribute_payload: Option<AttributePayload<'a>>,
+}
+
+/// AttributePayload.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttributePayload<'a> {
+    attributes: &'a BTreeMap<String, String>,
+}
+
+/// ThingGroupMetadata: the parent and the path from the root, for a child.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingGroupMetadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_group_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_to_parent_thing_groups: Option<Vec<GroupNameAndArn<'a>>>,
+    creation_date: f64,
+}
+
+/// GroupNameAndArn.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupNameAndArn<'a> {
+    group_name: &'a str,
+    group_arn: String,
+}
+
+/// AddThingToThingGroupResponse: an empty object.
+#[derive(Serialize)]
+struct AddThingToThingGroupResponse {}
+
+/// ListThingGroupsForThingResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListThingGroupsForThingResponse<'a> {
+    thing_groups: Vec<GroupNameAndArn<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// ListThingsInThingGroupResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListThingsInThingGroupResponse<'a> {
+    things: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// DescribeEndpointResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeEndpointResponse {
+    endpoint_address: String,
+}
+
+impl<'a> ThingAttribute<'a> {
+    fn of(region: &str, account: &str, name: &'a str, t: &'a Thing) -> Self {
+        ThingAttribute {
+            thing_name: name,
+            thing_type_name: t.thing_type.as_deref(),
+            thing_arn: thing_arn(region, account, name),
+            attributes: &t.attributes,
+            version: t.version,
+        }
     }
-    m.insert("thingArn".into(), json!(thing_arn(region, account, name)));
-    m.insert("attributes".into(), json!(t.attributes));
-    m.insert("version".into(), json!(t.version));
-    Value::Object(m)
 }
 
-fn group_ref(region: &str, account: &str, name: &str) -> Value {
-    json!({ "groupName": name, "groupArn": group_arn(region, account, name) })
-}
-
-fn page_of(items: Vec<(String, Value)>, page: &Page, field: &str, token: &str) -> Reply {
-    let (list, next) = paginate(items, true, page.marker.as_deref(), page.size);
-    let mut body = Map::new();
-    body.insert(field.to_string(), Value::Array(list));
-    Reply::Json(with_marker(Value::Object(body), token, next))
+impl<'a> GroupNameAndArn<'a> {
+    fn of(region: &str, account: &str, name: &'a str) -> Self {
+        GroupNameAndArn {
+            group_name: name,
+            group_arn: group_arn(region, account, name),
+        }
+    }
 }
 
 impl World {
@@ -413,12 +617,12 @@ impl World {
                     )));
                 }
                 self.ensure_policy(r, a, &name, Some(&document), now);
-                Ok(Reply::Json(json!({
-                    "policyName": name,
-                    "policyArn": policy_arn(r, a, &name),
-                    "policyDocument": document,
-                    "policyVersionId": "1",
-                })))
+                Ok(Reply::of(&CreatePolicyResponse {
+                    policy_name: &name,
+                    policy_arn: policy_arn(r, a, &name),
+                    policy_document: &document,
+                    policy_version_id: "1",
+                }))
             }
             Call::GetPolicy { name } => {
                 let p = self
@@ -427,38 +631,37 @@ impl World {
                     .ok_or_else(|| {
                         ApiError::not_found(format!("The policy {name} does not exist"))
                     })?;
-                Ok(Reply::Json(json!({
-                    "policyName": name,
-                    "policyArn": policy_arn(r, a, &name),
-                    "policyDocument": p.document,
-                    "defaultVersionId": p.default_version.to_string(),
-                    "creationDate": p.creation,
-                    "lastModifiedDate": p.creation,
-                    "generationId": p.generation_id,
-                })))
+                Ok(Reply::of(&GetPolicyResponse {
+                    policy_name: &name,
+                    policy_arn: policy_arn(r, a, &name),
+                    policy_document: &p.document,
+                    default_version_id: p.default_version.to_string(),
+                    creation_date: p.creation,
+                    last_modified_date: p.creation,
+                    generation_id: &p.generation_id,
+                }))
             }
             Call::ListPolicies { page } => {
-                let items: Vec<(String, Value)> = self
+                let items: Vec<(String, PolicyNameAndArn<'_>)> = self
                     .data(r, a)
                     .map(|d| {
                         d.policies
                             .keys()
                             .map(|n| {
-                                (
-                                    hex_key(n),
-                                    json!({"policyName": n, "policyArn": policy_arn(r, a, n)}),
-                                )
+                                let policy = PolicyNameAndArn {
+                                    policy_name: n,
+                                    policy_arn: policy_arn(r, a, n),
+                                };
+                                (hex_key(n), policy)
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                let (list, next) =
-                    paginate(items, page.ascending, page.marker.as_deref(), page.size);
-                Ok(Reply::Json(with_marker(
-                    json!({ "policies": list }),
-                    "nextMarker",
-                    next,
-                )))
+                let (policies, next_marker) = page.of(items);
+                Ok(Reply::of(&ListPoliciesResponse {
+                    policies,
+                    next_marker,
+                }))
             }
             Call::CreateThing {
                 name,
@@ -476,11 +679,11 @@ impl World {
                 if let Some(t) = d.things.get(&name) {
                     // the same configuration succeeds, a different one is refused
                     if t.thing_type == thing_type && t.attributes == attributes {
-                        return Ok(Reply::Json(json!({
-                            "thingName": name,
-                            "thingArn": thing_arn(r, a, &name),
-                            "thingId": t.id,
-                        })));
+                        return Ok(Reply::of(&CreateThingResponse {
+                            thing_name: &name,
+                            thing_arn: thing_arn(r, a, &name),
+                            thing_id: &t.id,
+                        }));
                     }
                     return Err(ApiError::already_exists(format!(
                         "Thing {name} already exists in account with different attributes"
@@ -497,46 +700,55 @@ impl World {
                         groups: BTreeSet::new(),
                     },
                 );
-                Ok(Reply::Json(json!({
-                    "thingName": name,
-                    "thingArn": thing_arn(r, a, &name),
-                    "thingId": id,
-                })))
+                Ok(Reply::of(&CreateThingResponse {
+                    thing_name: &name,
+                    thing_arn: thing_arn(r, a, &name),
+                    thing_id: &id,
+                }))
             }
             Call::DescribeThing { name } => {
                 let t = self.thing(r, a, &name)?;
-                let mut v = thing_json(r, a, &name, t);
-                let m = v.as_object_mut().expect("an object");
-                m.insert("defaultClientId".into(), json!(name));
-                m.insert("thingId".into(), json!(t.id));
-                Ok(Reply::Json(v))
+                Ok(Reply::of(&DescribeThingResponse {
+                    default_client_id: &name,
+                    thing_name: &name,
+                    thing_id: &t.id,
+                    thing_arn: thing_arn(r, a, &name),
+                    thing_type_name: t.thing_type.as_deref(),
+                    attributes: &t.attributes,
+                    version: t.version,
+                }))
             }
             Call::ListThings { filter, page } => {
-                let items: Vec<(String, Value)> = self
+                let items: Vec<(String, ThingAttribute<'_>)> = self
                     .data(r, a)
                     .map(|d| {
                         d.things
                             .iter()
                             .filter(|(_, t)| thing_matches(t, &filter))
-                            .map(|(n, t)| (hex_key(n), thing_json(r, a, n, t)))
+                            .map(|(n, t)| (hex_key(n), ThingAttribute::of(r, a, n, t)))
                             .collect()
                     })
                     .unwrap_or_default();
-                Ok(page_of(items, &page, "things", "nextToken"))
+                let (things, next_token) = page.ascending_of(items);
+                Ok(Reply::of(&ListThingsResponse { things, next_token }))
             }
             Call::ListThingPrincipals { name, page } => {
                 self.thing(r, a, &name)?;
                 let d = self.data(r, a).expect("the thing exists");
-                let items: Vec<(String, Value)> = d
+                let items: Vec<(String, String)> = d
                     .certs
                     .values()
                     .filter(|c| c.has_thing(&name))
                     .map(|c| {
                         let arn = cert_arn(r, a, c.id());
-                        (hex_key(&arn), json!(arn))
+                        (hex_key(&arn), arn)
                     })
                     .collect();
-                Ok(page_of(items, &page, "principals", "nextToken"))
+                let (principals, next_token) = page.ascending_of(items);
+                Ok(Reply::of(&ListThingPrincipalsResponse {
+                    principals,
+                    next_token,
+                }))
             }
             Call::CreateThingType {
                 name,
@@ -559,11 +771,11 @@ impl World {
                         creation: now,
                     },
                 );
-                Ok(Reply::Json(json!({
-                    "thingTypeName": name,
-                    "thingTypeArn": thing_type_arn(r, a, &name),
-                    "thingTypeId": id,
-                })))
+                Ok(Reply::of(&CreateThingTypeResponse {
+                    thing_type_name: &name,
+                    thing_type_arn: thing_type_arn(r, a, &name),
+                    thing_type_id: &id,
+                }))
             }
             Call::DescribeThingType { name } => {
                 let t = self
@@ -572,23 +784,19 @@ impl World {
                     .ok_or_else(|| {
                         ApiError::not_found(format!("Thing type {name} does not exist"))
                     })?;
-                let mut props = Map::new();
-                if let Some(desc) = &t.description {
-                    props.insert("thingTypeDescription".into(), json!(desc));
-                }
-                if !t.searchable_attributes.is_empty() {
-                    props.insert(
-                        "searchableAttributes".into(),
-                        json!(t.searchable_attributes),
-                    );
-                }
-                Ok(Reply::Json(json!({
-                    "thingTypeName": name,
-                    "thingTypeId": t.id,
-                    "thingTypeArn": thing_type_arn(r, a, &name),
-                    "thingTypeProperties": Value::Object(props),
-                    "thingTypeMetadata": {"deprecated": false, "creationDate": t.creation},
-                })))
+                Ok(Reply::of(&DescribeThingTypeResponse {
+                    thing_type_name: &name,
+                    thing_type_id: &t.id,
+                    thing_type_arn: thing_type_arn(r, a, &name),
+                    thing_type_properties: ThingTypeProperties {
+                        thing_type_description: t.description.as_deref(),
+                        searchable_attributes: &t.searchable_attributes,
+                    },
+                    thing_type_metadata: ThingTypeMetadata {
+                        deprecated: false,
+                        creation_date: t.creation,
+                    },
+                }))
             }
             Call::CreateThingGroup {
                 name,
@@ -614,11 +822,11 @@ impl World {
                         && g.description == description
                         && g.attributes == attributes
                     {
-                        return Ok(Reply::Json(json!({
-                            "thingGroupName": name,
-                            "thingGroupArn": group_arn(r, a, &name),
-                            "thingGroupId": g.id,
-                        })));
+                        return Ok(Reply::of(&CreateThingGroupResponse {
+                            thing_group_name: &name,
+                            thing_group_arn: group_arn(r, a, &name),
+                            thing_group_id: &g.id,
+                        }));
                     }
                     return Err(ApiError::already_exists(format!(
                         "Thing group {name} already exists with different properties"
@@ -636,11 +844,11 @@ impl World {
                         creation: now,
                     },
                 );
-                Ok(Reply::Json(json!({
-                    "thingGroupName": name,
-                    "thingGroupArn": group_arn(r, a, &name),
-                    "thingGroupId": id,
-                })))
+                Ok(Reply::of(&CreateThingGroupResponse {
+                    thing_group_name: &name,
+                    thing_group_arn: group_arn(r, a, &name),
+                    thing_group_id: &id,
+                }))
             }
             Call::DescribeThingGroup { name } => {
                 let d = self.data(r, a);
@@ -650,33 +858,28 @@ impl World {
                 let d = d.expect("the group exists");
                 let mut roots: Vec<String> = ancestry(d, &name, true).into_iter().skip(1).collect();
                 roots.reverse();
-                let mut props = Map::new();
-                if let Some(desc) = &g.description {
-                    props.insert("thingGroupDescription".into(), json!(desc));
-                }
-                if !g.attributes.is_empty() {
-                    props.insert(
-                        "attributePayload".into(),
-                        json!({ "attributes": g.attributes }),
-                    );
-                }
-                let mut meta = Map::new();
-                if let Some(p) = &g.parent {
-                    meta.insert("parentGroupName".into(), json!(p));
-                    meta.insert(
-                        "rootToParentThingGroups".into(),
-                        Value::Array(roots.iter().map(|n| group_ref(r, a, n)).collect()),
-                    );
-                }
-                meta.insert("creationDate".into(), json!(g.creation));
-                Ok(Reply::Json(json!({
-                    "thingGroupName": name,
-                    "thingGroupId": g.id,
-                    "thingGroupArn": group_arn(r, a, &name),
-                    "version": 1,
-                    "thingGroupProperties": Value::Object(props),
-                    "thingGroupMetadata": Value::Object(meta),
-                })))
+                let properties = ThingGroupProperties {
+                    thing_group_description: g.description.as_deref(),
+                    attribute_payload: (!g.attributes.is_empty()).then_some(AttributePayload {
+                        attributes: &g.attributes,
+                    }),
+                };
+                let metadata = ThingGroupMetadata {
+                    parent_group_name: g.parent.as_deref(),
+                    root_to_parent_thing_groups: g
+                        .parent
+                        .as_ref()
+                        .map(|_| roots.iter().map(|n| GroupNameAndArn::of(r, a, n)).collect()),
+                    creation_date: g.creation,
+                };
+                Ok(Reply::of(&DescribeThingGroupResponse {
+                    thing_group_name: &name,
+                    thing_group_id: &g.id,
+                    thing_group_arn: group_arn(r, a, &name),
+                    version: 1,
+                    thing_group_properties: properties,
+                    thing_group_metadata: metadata,
+                }))
             }
             Call::AddThingToThingGroup { group, thing } => {
                 let d = self.data_entry(r, a);
@@ -698,16 +901,20 @@ impl World {
                     t.groups.insert(group);
                     t.version += 1;
                 }
-                Ok(Reply::Json(json!({})))
+                Ok(Reply::of(&AddThingToThingGroupResponse {}))
             }
             Call::ListThingGroupsForThing { name, page } => {
                 let t = self.thing(r, a, &name)?;
                 let items = t
                     .groups
                     .iter()
-                    .map(|g| (hex_key(g), group_ref(r, a, g)))
+                    .map(|g| (hex_key(g), GroupNameAndArn::of(r, a, g)))
                     .collect();
-                Ok(page_of(items, &page, "thingGroups", "nextToken"))
+                let (thing_groups, next_token) = page.ascending_of(items);
+                Ok(Reply::of(&ListThingGroupsForThingResponse {
+                    thing_groups,
+                    next_token,
+                }))
             }
             Call::ListThingsInThingGroup {
                 name,
@@ -730,9 +937,13 @@ impl World {
                     .things
                     .iter()
                     .filter(|(_, t)| t.groups.iter().any(|g| groups.contains(g)))
-                    .map(|(n, _)| (hex_key(n), json!(n)))
+                    .map(|(n, _)| (hex_key(n), n.as_str()))
                     .collect();
-                Ok(page_of(items, &page, "things", "nextToken"))
+                let (things, next_token) = page.ascending_of(items);
+                Ok(Reply::of(&ListThingsInThingGroupResponse {
+                    things,
+                    next_token,
+                }))
             }
             Call::ListCertificatesByCa { ca_id, page } => {
                 self.list_certificates_where(caller, &page, |c| {
@@ -742,7 +953,9 @@ impl World {
             Call::DescribeEndpoint { endpoint_type } => {
                 let ty = endpoint_type.as_deref().unwrap_or("iot:Data");
                 match data_endpoint(a, r, ty) {
-                    Some(address) => Ok(Reply::Json(json!({ "endpointAddress": address }))),
+                    Some(endpoint_address) => {
+                        Ok(Reply::of(&DescribeEndpointResponse { endpoint_address }))
+                    }
                     None => Err(ApiError::invalid_request(format!(
                         "Endpoint type {ty} is not valid"
                     ))),
