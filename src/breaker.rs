@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ExitCode;
 use crate::pacer::{Operation, Scope};
-use crate::retry::{CallError, ErrorClass, FailureKind};
+use crate::retry::{AwsCode, CallError, ErrorClass, FailureKind};
 
 /// When the breaker trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,11 +174,9 @@ fn likely_cause(call: &FailedCall) -> String {
         Operation::GetCallerIdentity => "sts",
         _ => "iot",
     };
-    match call.error.bare_code() {
-        Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedException") => {
-            format!("the IAM policy probably lacks {service}:{op}")
-        }
-        Some("ResourceNotFoundException") if op == Operation::DescribeCertificate => {
+    match &call.error {
+        e if e.is_permission_refusal() => format!("the IAM policy probably lacks {service}:{op}"),
+        e if e.is(AwsCode::ResourceNotFound) && op == Operation::DescribeCertificate => {
             "the certificates are not in this account and region: check --profile, --region and the manifest's region column".into()
         }
         _ => match call.error.class() {

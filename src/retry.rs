@@ -13,6 +13,30 @@ use std::time::Duration;
 
 use rand::Rng;
 
+closed_set! {
+    /// The AWS IoT error codes the tool decides on; every other code is reported as AWS
+    /// sent it.
+    pub enum AwsCode {
+        /// The resource does not exist (HTTP 404).
+        ResourceNotFound = "ResourceNotFoundException",
+        /// A resource limit (HTTP 410), e.g. an 11th policy on a certificate: permanent for
+        /// the item, not a rate limit.
+        LimitExceeded = "LimitExceededException",
+        /// A transfer while something is (or still counts as) attached, or while the
+        /// certificate is already pending transfer (HTTP 409).
+        TransferConflict = "TransferConflictException",
+        /// What AWS may answer instead (undocumented) for a certificate already pending
+        /// transfer, or one whose status does not allow the call.
+        CertificateState = "CertificateStateException",
+        /// The transfer was already accepted (HTTP 410).
+        TransferAlreadyCompleted = "TransferAlreadyCompletedException",
+        /// The caller may not (HTTP 403): what the source may hear once the target accepted.
+        AccessDenied = "AccessDeniedException",
+        /// The caller is not allowed (HTTP 401): the same, in another words.
+        Unauthorized = "UnauthorizedException",
+    }
+}
+
 /// How a failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -182,6 +206,19 @@ impl CallError {
             .as_deref()
             .map(normalize_code)
             .filter(|c| !c.is_empty())
+    }
+
+    /// Whether AWS answered with `code` (whatever suffix or namespace it sent).
+    pub fn is(&self, code: AwsCode) -> bool {
+        self.bare_code() == Some(code.as_str())
+    }
+
+    /// Whether AWS said the caller may not make the call (IoT's 403 and 401 codes, and
+    /// STS's `AccessDenied`).
+    pub fn is_permission_refusal(&self) -> bool {
+        self.is(AwsCode::AccessDenied)
+            || self.is(AwsCode::Unauthorized)
+            || self.bare_code() == Some("AccessDenied")
     }
 
     /// The name the failure is reported under: AWS's error code, or a name for what

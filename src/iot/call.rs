@@ -50,6 +50,11 @@ impl CallFailure {
     pub fn code(&self) -> Option<&str> {
         self.error.code.as_deref()
     }
+
+    /// Whether AWS answered with `code`.
+    pub fn is(&self, code: super::AwsCode) -> bool {
+        self.error.is(code)
+    }
 }
 
 impl std::fmt::Display for CallFailure {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
 
-use super::{all_pages, CallFailure, Iot, NOT_FOUND};
+use super::{all_pages, AwsCode, CallFailure, Iot};
 use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
 use crate::pacer::Operation;
 
@@ -16,7 +16,7 @@ use crate::pacer::Operation;
 fn absent<T>(res: Result<T, CallFailure>) -> Result<Option<T>, CallFailure> {
     match res {
         Ok(v) => Ok(Some(v)),
-        Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+        Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
         Err(f) => Err(f),
     }
 }

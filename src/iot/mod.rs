@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+pub use crate::retry::AwsCode;
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
 pub use registry::{ListedCertificate, ListedThing};
@@ -39,12 +40,6 @@ where
     }
 }
 
-/// AWS's answer for a resource that does not exist (HTTP 404).
-pub const NOT_FOUND: &str = "ResourceNotFoundException";
-
-/// AWS IoT's answer for a resource limit (HTTP 410), e.g. an 11th policy on a certificate:
-/// permanent for the item, not a rate limit.
-pub const LIMIT_EXCEEDED: &str = "LimitExceededException";
 
 /// AWS IoT's limit of policies attached to one certificate (or thing group).
 pub const POLICIES_PER_TARGET: usize = 10;
@@ -140,7 +135,7 @@ impl Iot {
             .await;
         match res {
             Ok(found) => Ok(Some(found)),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -264,7 +259,7 @@ impl Iot {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(mut f) if f.code() == Some(LIMIT_EXCEEDED) => {
+            Err(mut f) if f.is(AwsCode::LimitExceeded) => {
                 f.error.message = format!(
                     "cannot attach policy `{policy}`: the certificate is at AWS IoT's limit of \
                      {POLICIES_PER_TARGET} policies per certificate (AWS says: {}); detach one \
@@ -273,7 +268,7 @@ impl Iot {
                 );
                 Err(f)
             }
-            Err(mut f) if f.code() == Some(NOT_FOUND) => {
+            Err(mut f) if f.is(AwsCode::ResourceNotFound) => {
                 if matches!(self.policy_exists(policy).await, Ok(false)) {
                     f.error.message = self.missing("policy", policy, "CreatePolicy");
                 }
@@ -293,7 +288,7 @@ impl Iot {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(false),
+            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
             Err(f) => Err(f),
         }
     }
@@ -308,7 +303,7 @@ impl Iot {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(false),
+            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
             Err(f) => Err(f),
         }
     }
@@ -351,7 +346,7 @@ impl Iot {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(mut f) if f.code() == Some(NOT_FOUND) => {
+            Err(mut f) if f.is(AwsCode::ResourceNotFound) => {
                 if matches!(self.thing_exists(thing).await, Ok(false)) {
                     f.error.message = self.missing("thing", thing, "CreateThing");
                 }

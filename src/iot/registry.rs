@@ -9,7 +9,7 @@ use std::future::Future;
 
 use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 
-use super::{all_pages, CallFailure, Iot, NOT_FOUND};
+use super::{all_pages, AwsCode, CallFailure, Iot};
 use crate::certificate::CertStatus;
 use crate::pacer::Operation;
 
@@ -188,7 +188,7 @@ impl Iot {
         .await;
         match listed {
             Ok(things) => Ok(Some(things)),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(None),
+            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -216,7 +216,7 @@ impl Iot {
         .await;
         match listed {
             Ok(principals) => Ok(principals),
-            Err(f) if f.code() == Some(NOT_FOUND) => Ok(Vec::new()),
+            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(Vec::new()),
             Err(f) => Err(f),
         }
     }

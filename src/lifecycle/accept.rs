@@ -11,8 +11,7 @@ use crate::carry::store::SnapshotStore;
 use crate::carry::OnConflict;
 use crate::certificate::cert_arn;
 use crate::error::Error;
-use crate::iot::NOT_FOUND;
-use crate::iot::{AccountClients, Iot};
+use crate::iot::{AccountClients, AwsCode, Iot};
 use crate::ledger::{
     Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
     UndoHistory, Via,
@@ -24,7 +23,7 @@ use crate::pipeline::ItemEnd;
 use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
 use super::check::{self, Finding, Side};
-use super::item::{Item, StepEnd, ALREADY_COMPLETED};
+use super::item::{Item, StepEnd};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// What the target side still has to do with a certificate: accepted and rejected ones are
@@ -142,7 +141,9 @@ impl Acceptor {
             if let Some(missing) = self.missing_policy(iot).await {
                 let message =
                     format!("{missing}; nothing was changed, run again with --retry-failed");
-                return item.fail(Stage::Accept, NOT_FOUND, message).await;
+                return item
+                    .fail(Stage::Accept, AwsCode::ResourceNotFound.as_str(), message)
+                    .await;
             }
             // Nothing to rebuild from: better left pending than accepted without its policies.
             if let Some(c) = &self.carry {
@@ -155,7 +156,7 @@ impl Acceptor {
                 // Accepted by an earlier run whose record was lost, or by hand. AWS answers
                 // 410, or (undocumented) another refusal: a read confirms.
                 StepEnd::Refused(f)
-                    if f.code() == Some(ALREADY_COMPLETED) || accepted_here(&item, iot).await =>
+                    if f.is(AwsCode::TransferAlreadyCompleted) || accepted_here(&item, iot).await =>
                 {
                     via = Via::AlreadyAccepted
                 }

@@ -8,7 +8,7 @@
 
 use crate::certificate::CertStatus;
 use crate::error::Error;
-use crate::iot::{AccountClients, Iot};
+use crate::iot::{AccountClients, AwsCode, Iot};
 use crate::ledger::{
     Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
     UndoHistory, Via,
@@ -18,7 +18,7 @@ use crate::pipeline::ItemEnd;
 
 use super::change::Change;
 use super::check::{self, Side, SourceView};
-use super::item::{Item, StepEnd, ALREADY_COMPLETED};
+use super::item::{Item, StepEnd};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// Whether cancel also undoes prepare.
@@ -111,7 +111,7 @@ impl Canceller {
                     )
                     .await?;
                 }
-                StepEnd::Refused(f) if f.code() == Some(ALREADY_COMPLETED) => {
+                StepEnd::Refused(f) if f.is(AwsCode::TransferAlreadyCompleted) => {
                     return already_accepted(&item, &f.error.message).await;
                 }
                 StepEnd::Refused(f) => return item.fail_call(Stage::Cancel, &f).await,

@@ -5,7 +5,7 @@
 use tokio::time::Instant;
 
 use crate::certificate::CertStatus;
-use crate::iot::{CallFailure, CertificateInfo, Iot};
+use crate::iot::{AwsCode, CallFailure, CertificateInfo, Iot};
 use crate::ledger::Action;
 
 /// Which account's credentials a worker holds.
@@ -211,7 +211,7 @@ pub async fn source_view(iot: &Iot, id: &str) -> Result<SourceView, CallFailure>
             let gone = format!("not in account {me} any more (the target accepted it)");
             return Ok(SourceView::Gone(gone));
         }
-        Err(f) if AFTER_ACCEPT_REFUSALS.contains(&f.code().unwrap_or("")) => f,
+        Err(f) if AFTER_ACCEPT_REFUSALS.iter().any(|c| f.is(*c)) => f,
         Err(f) => return Err(f),
     };
     match iot.pending_target(id, Instant::now()).await {
@@ -225,7 +225,7 @@ pub async fn source_view(iot: &Iot, id: &str) -> Result<SourceView, CallFailure>
 }
 
 /// What the source's DescribeCertificate may answer, besides 404, once the target accepted.
-const AFTER_ACCEPT_REFUSALS: [&str; 2] = ["AccessDeniedException", "UnauthorizedException"];
+const AFTER_ACCEPT_REFUSALS: [AwsCode; 2] = [AwsCode::AccessDenied, AwsCode::Unauthorized];
 
 /// The target account's view (DescribeCertificate, and ListAttachedPolicies for a policy
 /// attachment).

@@ -14,9 +14,6 @@ use crate::retry::ErrorClass;
 use super::change::{restore_changes, Change};
 use super::check::{self, Finding, Side};
 
-/// The error code AWS answers when a transfer was already accepted (HTTP 410).
-pub const ALREADY_COMPLETED: &str = "TransferAlreadyCompletedException";
-
 /// How a write-ahead step ended.
 #[derive(Debug)]
 pub enum StepEnd {

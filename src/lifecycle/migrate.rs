@@ -21,7 +21,7 @@ use crate::carry::read::SnapshotReader;
 use crate::carry::store::SnapshotStore;
 use crate::certificate::{cert_arn, CertStatus};
 use crate::error::Error;
-use crate::iot::{AccountClients, CallFailure, Iot};
+use crate::iot::{AccountClients, AwsCode, CallFailure, Iot};
 use crate::ledger::{
     Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
     Undo, UndoHistory, Via,
@@ -100,12 +100,6 @@ const PROPAGATION_BACKOFF: Backoff = Backoff {
     cap: Duration::from_secs(5),
 };
 
-/// AWS's answer to a transfer while something is (or still counts as) attached, or while the
-/// certificate is already pending transfer.
-const CONFLICT: &str = "TransferConflictException";
-
-/// What AWS may answer instead (undocumented) for a certificate already pending transfer.
-const STATE: &str = "CertificateStateException";
 
 /// What `transfer` tells the migrate workflow.
 #[derive(Debug, Clone, Copy)]
@@ -488,11 +482,11 @@ impl Migrator {
                 StepEnd::InDoubt => return Ok(ItemEnd::InDoubt),
                 StepEnd::Refused(f) => f,
             };
-            let conflict = f.code() == Some(CONFLICT);
+            let conflict = f.is(AwsCode::TransferConflict);
             let left = self.propagation_wait.saturating_sub(started.elapsed());
             let wait = detached && conflict && !left.is_zero();
             // Confirmed once before waiting and once after: nothing else makes it pending.
-            if (conflict || f.code() == Some(STATE)) && (waits == 0 || !wait) {
+            if (conflict || f.is(AwsCode::CertificateState)) && (waits == 0 || !wait) {
                 if let Some(end) = self.pending_to_target(item, iot).await? {
                     return Ok(end);
                 }
@@ -594,7 +588,7 @@ impl Migrator {
             )
         };
         let refusal = Failing::Refusal {
-            code: CONFLICT,
+            code: AwsCode::TransferConflict.as_str(),
             message,
         };
         self.fail(work, item, iot, arn, Stage::Transfer, refusal)

@@ -36,13 +36,6 @@ use crate::pacer::Operation;
 use crate::retry::ErrorClass;
 use summary::{LeftOut, SharedCertificate, Warnings, MAX_EXAMPLES};
 
-/// Error codes that mean the caller may not make the call.
-const PERMISSION_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedException",
-];
-
 /// One region to select in: its name and the client of the source account there.
 pub struct Region<'a> {
     /// The region.
@@ -426,7 +419,6 @@ async fn shared_certificates(
 
 /// The one message a failed read ends `select` with: what failed, why, and what to do.
 fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailure) -> Error {
-    let code = f.error.bare_code().unwrap_or("");
     let whose = match profile {
         Some(p) => format!("of profile {p}"),
         None => "in use".to_string(),
@@ -437,7 +429,7 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
         format!(
             "the credentials {whose} are not valid (expired or revoked): refresh the credentials and run the same command again"
         )
-    } else if PERMISSION_CODES.contains(&code) || f.error.http_status == Some(403) {
+    } else if f.error.is_permission_refusal() || f.error.http_status == Some(403) {
         format!(
             "the IAM policy of the credentials {whose} probably lacks iot:{op} (see the README's IAM permissions for select)"
         )
