@@ -21,6 +21,8 @@ pub mod item;
 pub mod migrate;
 pub mod observe;
 pub mod register;
+#[cfg(test)]
+mod tests;
 pub mod work;
 
 pub use accept::{AcceptOptions, Acceptor, Rejecter};
