@@ -6,6 +6,8 @@
 mod call;
 mod carried;
 mod clients;
+#[cfg(test)]
+pub(crate) mod fake;
 mod registry;
 
 use std::collections::HashMap;

@@ -25,6 +25,8 @@ pub mod migrate;
 pub mod observe;
 pub mod register;
 pub mod retire;
+#[cfg(test)]
+mod tests;
 pub mod transfer_accept;
 pub mod workflow;
 
