@@ -1,8 +1,17 @@
 //! `closed_set!`: an enum whose values have one spelling each, used by the ledger, the
 //! reports and the command line alike (serde, `Display` and `as_str` all read the same table).
 
+/// What every `closed_set!` enum has, for code written once for all of them (the verdict
+/// engine counts any verdict's categories).
+pub trait ClosedSet: Copy + Ord + std::fmt::Debug + 'static {
+    /// Every value, in declaration order.
+    const ALL: &'static [Self];
+    /// The value's name.
+    fn as_str(self) -> &'static str;
+}
+
 /// Declares a fieldless enum with one name per value, and derives from that one table:
-/// `as_str`, `from_name`, `ALL`, `Display`, `Serialize` and `Deserialize`.
+/// `as_str`, `from_name`, `ALL`, [`ClosedSet`], `Display`, `Serialize` and `Deserialize`.
 macro_rules! closed_set {
     (
         $(#[$meta:meta])*
@@ -33,6 +42,14 @@ macro_rules! closed_set {
                     $($text => Some($name::$variant),)+
                     _ => None,
                 }
+            }
+        }
+
+        impl $crate::closed_set::ClosedSet for $name {
+            const ALL: &'static [$name] = $name::ALL;
+
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
             }
         }
 

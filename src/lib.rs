@@ -17,7 +17,7 @@
 #![warn(missing_docs)]
 
 #[macro_use]
-mod closed_set;
+pub mod closed_set;
 
 pub mod aws;
 pub mod breaker;
