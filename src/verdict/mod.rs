@@ -391,7 +391,7 @@ mod tests {
         Sweep {
             concurrency: 4,
             progress: ProgressSettings {
-                mode: crate::cli::ProgressMode::Never,
+                mode: Default::default(),
                 interval: Duration::from_secs(60),
                 quiet: true,
             },
