@@ -15,29 +15,29 @@ use crate::report::neutralise;
 /// A verdict's CSV being written; in place once [`VerdictCsv::finish`]ed.
 pub struct VerdictCsv {
     path: PathBuf,
-    writer: csv::Writer<Destination>,
+    writer: csv::Writer<Sink>,
 }
 
 /// Where the rows go.
-enum Destination {
+enum Sink {
     /// A temporary file beside the path, renamed over it at the end.
     Replacing(Replacement),
     /// A device or a pipe: nothing to rename.
     InPlace(File),
 }
 
-impl Write for Destination {
+impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Destination::Replacing(r) => r.write(buf),
-            Destination::InPlace(f) => f.write(buf),
+            Sink::Replacing(r) => r.write(buf),
+            Sink::InPlace(f) => f.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Destination::Replacing(r) => r.flush(),
-            Destination::InPlace(f) => f.flush(),
+            Sink::Replacing(r) => r.flush(),
+            Sink::InPlace(f) => f.flush(),
         }
     }
 }
@@ -49,21 +49,21 @@ impl VerdictCsv {
     pub fn create(path: &Path, what: &'static str) -> Result<VerdictCsv, Error> {
         // stat, not open: a FIFO is only opened once it is known to be one.
         let device = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-        let destination = if device {
+        let sink = if device {
             check_writable(path, what, Writing::InPlace)?;
             let file = OpenOptions::new()
                 .write(true)
                 .truncate(true)
                 .open(path)
                 .map_err(|e| Error::io(path, e))?;
-            Destination::InPlace(file)
+            Sink::InPlace(file)
         } else {
             check_writable(path, what, Writing::Replace)?;
-            Destination::Replacing(Replacement::create(path).map_err(|e| Error::io(path, e))?)
+            Sink::Replacing(Replacement::create(path).map_err(|e| Error::io(path, e))?)
         };
         Ok(VerdictCsv {
             path: path.to_path_buf(),
-            writer: csv::Writer::from_writer(destination),
+            writer: csv::Writer::from_writer(sink),
         })
     }
 
@@ -90,13 +90,13 @@ impl VerdictCsv {
     /// Puts the CSV in place: a regular file is synced and renamed over the path.
     pub fn finish(self) -> Result<(), Error> {
         let path = self.path;
-        let destination = self
+        let sink = self
             .writer
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?;
-        match destination {
-            Destination::Replacing(r) => r.commit(),
-            Destination::InPlace(mut f) => f.flush(),
+        match sink {
+            Sink::Replacing(r) => r.commit(),
+            Sink::InPlace(mut f) => f.flush(),
         }
         .map_err(|e| Error::io(&path, e))
     }
