@@ -7,7 +7,7 @@
 //!
 //! A first signal stops rows from starting; rows in flight get [`GRACE`] to finish; the
 //! result then says how far the pass got ([`Stopped`]): the first certificates of the
-//! manifest, in order, and the CSV holds exactly those. A second signal exits at once.
+//! manifest, in order, and the CSV covers exactly those. A second signal exits at once.
 
 mod csv_file;
 
