@@ -1,9 +1,9 @@
 //! `closed_set!`: an enum whose values have one spelling each, used by the ledger, the
 //! reports and the command line alike (serde, `Display` and `as_str` all read the same table).
 
-/// What every `closed_set!` enum offers, for code generic over them (the command line's
-/// parser of such values).
-pub trait ClosedSet: Sized + Copy + Send + Sync + 'static {
+/// What every `closed_set!` enum offers, for code written once for all of them (the
+/// command line's parser of such values, the verdict engine's counts per category).
+pub trait ClosedSet: Copy + Ord + Send + Sync + std::fmt::Debug + 'static {
     /// Every value, in declaration order.
     const ALL: &'static [Self];
     /// The value's one spelling.
@@ -13,7 +13,7 @@ pub trait ClosedSet: Sized + Copy + Send + Sync + 'static {
 }
 
 /// Declares a fieldless enum with one name per value, and derives from that one table:
-/// `as_str`, `from_name`, `ALL`, `Display`, `Serialize` and `Deserialize`.
+/// `as_str`, `from_name`, `ALL`, [`ClosedSet`], `Display`, `Serialize` and `Deserialize`.
 macro_rules! closed_set {
     (
         $(#[$meta:meta])*

@@ -14,7 +14,8 @@ pub enum Writing {
     /// A temporary file in the same directory, renamed over the path (the failure report):
     /// the directory must take a new file, and the path must not be a directory or a device.
     Replace,
-    /// Written in place, from the start (the plan CSV): a device or a pipe is fine.
+    /// Written in place, from the start (a verdict CSV given as a device or a pipe, such as
+    /// `/dev/stdout`): a device or a pipe is fine.
     InPlace,
 }
 

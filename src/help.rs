@@ -82,6 +82,17 @@ pub const PLAN: &str = "\
 Examples:
   iot-cert-migrate --profile source plan certs.csv
   iot-cert-migrate --profile source plan certs.csv --plan-out plan.csv
+
+Categories: ready, needs_deactivation, has_policies, has_things (these three combine),
+already_pending, pending_to_other, not_transferable, not_found, same_account, and unknown
+when AWS could not be asked (it refused or failed a read; the detail says what it answered).
+--mode register: registrable, already_registered, not_registrable_status, other_region,
+unknown. --carry, per object in each target: create, reuse, conflict, not_checked (no target
+credentials given), unknown.
+
+Ctrl-C (or SIGTERM) stops starting certificates, lets those in flight finish, prints the
+plan of the certificates done so far (it says how many) and exits 4; --plan-out then holds
+those. A second Ctrl-C exits at once, leaving an existing --plan-out file as it was.
 ";
 
 /// `cancel --help`.
@@ -118,7 +129,12 @@ Examples:
       --target-profile-template 'migrate-{account}' --out verify.csv
 
 Categories (the first that applies): not_transferred, pending, inactive, missing_policy,
-missing_thing, missing_group, still_in_source, ok (and unknown when AWS refused a read).
+missing_thing, missing_group, still_in_source, ok (and unknown when AWS could not be asked:
+it refused or failed a read; the detail says what it answered).
+
+Ctrl-C (or SIGTERM) stops starting certificates, lets those in flight finish, prints the
+verdicts so far (it says how many) and exits 4; --out then holds those. A second Ctrl-C
+exits at once, leaving an existing --out file as it was.
 ";
 
 /// `register --help`.

@@ -7,7 +7,8 @@
 //! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`] (and
 //!   [`registration`], its register mode),
 //!   [`select`] (the manifest from the source account's registry), [`verify`] (does the
-//!   fleet work in its targets),
+//!   fleet work in its targets), [`verdict`] (the one pass of those read-only verdicts:
+//!   rows, concurrency, Ctrl-C, progress, counts, listing, CSV),
 //!   [`report`] (counts, summary, failure report, status), [`output`];
 //! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
@@ -48,6 +49,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod stop;
+pub mod verdict;
 pub mod verify;
 
 pub use error::{Error, ExitCode};

@@ -9,9 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -23,87 +21,44 @@ use crate::lifecycle::{observe, Observed};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
 use crate::pacer::{Operation, RateSettings, Scope};
-use crate::progress::Tally;
-use crate::report::{neutralise, OpSummary, Summary};
+use crate::report::{OpSummary, Summary};
 use crate::session::Session;
+use crate::verdict::{Listing, Stopped, Sweep, Verdict, VerdictCsv};
 
 /// Certificates listed per category in the text output (the CSV has them all).
 const TEXT_LIST_LIMIT: usize = 20;
 /// Certificates listed per category in the JSON output (the CSV has them all).
 const JSON_LIST_LIMIT: usize = 1000;
 
-/// Header of the `--plan-out` CSV.
-pub const PLAN_CSV_HEADER: [&str; 10] = [
-    "certificate_id",
-    "target_account",
-    "region",
-    "category",
-    "status",
-    "policies",
-    "things",
-    "pending_to",
-    "calls_needed",
-    "detail",
-];
-
-/// What a certificate needs before (or instead of) its transfer. A certificate is in one
-/// category, except that needs-deactivation, has-policies and has-things combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// INACTIVE, nothing attached: transfers as it is.
-    Ready,
-    /// ACTIVE: needs `--deactivate` (its devices disconnect).
-    NeedsDeactivation,
-    /// Policies attached: needs `--detach-policies`.
-    HasPolicies,
-    /// Things attached: needs `--detach-things`.
-    HasThings,
-    /// Already pending transfer to its target: will be recorded as transferred.
-    AlreadyPending,
-    /// Pending transfer to another account: that transfer must be cancelled first.
-    PendingToOther,
-    /// REVOKED or another status that cannot be transferred.
-    NotTransferable,
-    /// Not found in the source account (in that region).
-    NotFound,
-    /// Already owned by its target account.
-    SameAccount,
-    /// AWS could not be asked (see the detail).
-    Error,
+closed_set! {
+    /// What a certificate needs before (or instead of) its transfer. A certificate is in one
+    /// category, except that needs-deactivation, has-policies and has-things combine.
+    pub enum Category {
+        /// INACTIVE, nothing attached: transfers as it is.
+        Ready = "ready",
+        /// ACTIVE: needs `--deactivate` (its devices disconnect).
+        NeedsDeactivation = "needs_deactivation",
+        /// Policies attached: needs `--detach-policies`.
+        HasPolicies = "has_policies",
+        /// Things attached: needs `--detach-things`.
+        HasThings = "has_things",
+        /// Already pending transfer to its target: will be recorded as transferred.
+        AlreadyPending = "already_pending",
+        /// Pending transfer to another account: that transfer must be cancelled first.
+        PendingToOther = "pending_to_other",
+        /// REVOKED or another status that cannot be transferred.
+        NotTransferable = "not_transferable",
+        /// Not found in the source account (in that region).
+        NotFound = "not_found",
+        /// Already owned by its target account.
+        SameAccount = "same_account",
+        /// AWS could not be asked (it refused or failed a read): the detail says what it
+        /// answered.
+        Unknown = "unknown",
+    }
 }
 
 impl Category {
-    /// Every category, in display order.
-    pub const ALL: [Category; 10] = [
-        Category::Ready,
-        Category::NeedsDeactivation,
-        Category::HasPolicies,
-        Category::HasThings,
-        Category::AlreadyPending,
-        Category::PendingToOther,
-        Category::NotTransferable,
-        Category::NotFound,
-        Category::SameAccount,
-        Category::Error,
-    ];
-
-    /// The name used in the CSV and the JSON output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Ready => "ready",
-            Category::NeedsDeactivation => "needs_deactivation",
-            Category::HasPolicies => "has_policies",
-            Category::HasThings => "has_things",
-            Category::AlreadyPending => "already_pending",
-            Category::PendingToOther => "pending_to_other",
-            Category::NotTransferable => "not_transferable",
-            Category::NotFound => "not_found",
-            Category::SameAccount => "same_account",
-            Category::Error => "error",
-        }
-    }
-
     fn title(self) -> &'static str {
         match self {
             Category::Ready => "ready to transfer",
@@ -119,7 +74,7 @@ impl Category {
             Category::NotTransferable => "status cannot be transferred",
             Category::NotFound => "not found in the source account",
             Category::SameAccount => "already owned by their target account",
-            Category::Error => "could not be checked",
+            Category::Unknown => "AWS could not be asked (the detail says what it answered)",
         }
     }
 }
@@ -176,8 +131,8 @@ impl Assessment {
         }
     }
 
-    fn error(mut self, f: &CallFailure) -> Self {
-        self.categories = vec![Category::Error];
+    fn unknown(mut self, f: &CallFailure) -> Self {
+        self.categories = vec![Category::Unknown];
         self.detail = Some(f.to_string());
         self
     }
@@ -185,7 +140,7 @@ impl Assessment {
     fn category_names(&self) -> String {
         self.categories
             .iter()
-            .map(|c| c.name())
+            .map(|c| c.as_str())
             .collect::<Vec<_>>()
             .join(";")
     }
@@ -211,12 +166,12 @@ impl Assessment {
     }
 }
 
-/// Looks at one certificate with read-only calls.
+/// Looks at one certificate with read-only calls: the plan's classify function.
 async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
     let mut a = Assessment::new(row, iot.scope());
     let observed = match observe(iot, row).await {
         Ok(o) => o,
-        Err(f) => return a.error(&f),
+        Err(f) => return a.unknown(&f),
     };
     a.calls_needed = 1;
     let info = match observed {
@@ -241,7 +196,7 @@ async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
                     }];
                     a.pending_to = to;
                 }
-                Err(f) => return a.error(&f),
+                Err(f) => return a.unknown(&f),
             }
             return a;
         }
@@ -319,10 +274,7 @@ pub struct Estimate {
 }
 
 /// Duration ≈ max over operations of calls / rate, per scope; scopes run side by side.
-fn estimate(
-    calls: &BTreeMap<Scope, BTreeMap<Operation, u64>>,
-    settings: &RateSettings,
-) -> Estimate {
+fn estimate(calls: &CallsNeeded, settings: &RateSettings) -> Estimate {
     let scopes: Vec<ScopeEstimate> = calls
         .iter()
         .map(|(scope, ops)| {
@@ -350,13 +302,68 @@ fn estimate(
     }
 }
 
-/// The certificates of one category.
-#[derive(Debug, Default, Clone, Serialize)]
-struct CategoryReport {
-    count: u64,
-    /// The first certificates (see `truncated`).
-    certificates: Vec<Assessment>,
-    truncated: bool,
+/// The plan's verdict: the source account's clients, and when the plan started (for
+/// ListOutgoingCertificates' cache).
+struct Planning<'a> {
+    clients: &'a AccountClients,
+    started: Instant,
+}
+
+/// Calls `transfer` will make, per (account, region) and operation.
+type CallsNeeded = BTreeMap<Scope, BTreeMap<Operation, u64>>;
+
+impl Verdict for Planning<'_> {
+    type Category = Category;
+    type Finding = Assessment;
+    type Totals = CallsNeeded;
+    const VERB: &'static str = "planning";
+    const LISTED: usize = JSON_LIST_LIMIT;
+    const CSV_HEADER: &'static [&'static str] = &[
+        "certificate_id",
+        "target_account",
+        "region",
+        "category",
+        "status",
+        "policies",
+        "things",
+        "pending_to",
+        "calls_needed",
+        "detail",
+    ];
+
+    async fn classify(&self, row: &ManifestRow) -> Assessment {
+        assess(self.clients.for_row(row), row, self.started).await
+    }
+
+    fn categories(a: &Assessment) -> &[Category] {
+        &a.categories
+    }
+
+    fn csv_row(a: &Assessment) -> Option<Vec<String>> {
+        Some(vec![
+            a.certificate_id.clone(),
+            a.target_account.clone(),
+            a.region.clone(),
+            a.category_names(),
+            a.status.clone().unwrap_or_default(),
+            a.policies.join(";"),
+            a.things.join(";"),
+            a.pending_to.clone().unwrap_or_default(),
+            a.calls_needed.to_string(),
+            a.detail.clone().unwrap_or_default(),
+        ])
+    }
+
+    fn add_up(calls: &mut CallsNeeded, a: &Assessment) {
+        let ops = calls.entry(a.scope.clone()).or_default();
+        for (op, n) in &a.calls {
+            *ops.entry(*op).or_default() += n;
+        }
+        if a.categories.contains(&Category::AlreadyPending) {
+            // One listing per scope serves every pending certificate.
+            ops.entry(Operation::ListOutgoingCertificates).or_insert(1);
+        }
+    }
 }
 
 /// The plan's output.
@@ -366,13 +373,16 @@ pub struct PlanReport {
     manifest: PathBuf,
     source_account: String,
     certificates: u64,
-    categories: BTreeMap<&'static str, CategoryReport>,
+    categories: BTreeMap<&'static str, Listing<Assessment>>,
     estimate: Estimate,
     /// The read-only calls this plan made.
     calls_made: BTreeMap<String, OpSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
     elapsed_s: f64,
+    /// Set when a signal stopped the plan before every certificate was assessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<Stopped>,
     /// `--carry`: what carry would create in each target.
     #[serde(skip_serializing_if = "Option::is_none")]
     carry: Option<CarryPreview>,
@@ -384,75 +394,46 @@ impl PlanReport {
         self.carry = Some(carry);
         self
     }
+
+    /// Whether a signal stopped the plan (or its carry preview) early.
+    pub fn stopped(&self) -> bool {
+        self.stopped.is_some() || self.carry.as_ref().is_some_and(|c| c.stopped.is_some())
+    }
 }
 
 /// Assesses every certificate of `manifest` with read-only calls through `clients`,
-/// `concurrency` at a time, writing each to `csv` (in manifest order) as it comes.
+/// writing each to `csv` (in manifest order).
 pub async fn make(
     manifest_path: &Path,
     manifest: &Manifest,
     session: &Session,
     clients: &AccountClients,
-    concurrency: usize,
-    mut csv: Option<PlanCsv>,
-    tally: &Tally,
+    sweep: &Sweep,
+    csv: Option<VerdictCsv>,
 ) -> Result<PlanReport, Error> {
     let started_wall = std::time::Instant::now();
-    let started = Instant::now();
-    let mut categories: BTreeMap<Category, CategoryReport> = Category::ALL
-        .iter()
-        .map(|c| (*c, CategoryReport::default()))
-        .collect();
-    let mut calls: BTreeMap<Scope, BTreeMap<Operation, u64>> = BTreeMap::new();
-    let mut certificates = 0u64;
-    // `buffered` keeps manifest order in the CSV while `concurrency` certificates are asked
-    // about at once.
-    let mut assessments = futures::stream::iter(manifest.rows()?)
-        .map(|row| async move {
-            let row = row?;
-            Ok::<_, Error>(assess(clients.for_row(&row), &row, started).await)
-        })
-        .buffered(concurrency);
-    while let Some(a) = assessments.next().await {
-        let a = a?;
-        tally.done.fetch_add(1, Ordering::Relaxed);
-        certificates += 1;
-        if let Some(w) = csv.as_mut() {
-            w.write(&a)?;
-        }
-        let ops = calls.entry(a.scope.clone()).or_default();
-        for (op, n) in &a.calls {
-            *ops.entry(*op).or_default() += n;
-        }
-        if a.categories.contains(&Category::AlreadyPending) {
-            // One listing per scope serves every pending certificate.
-            ops.entry(Operation::ListOutgoingCertificates).or_insert(1);
-        }
-        for c in &a.categories {
-            let r = categories.get_mut(c).expect("every category");
-            r.count += 1;
-            if r.certificates.len() < JSON_LIST_LIMIT {
-                r.certificates.push(a.clone());
-            } else {
-                r.truncated = true;
-            }
-        }
-    }
-    drop(assessments);
-    let plan_out = csv.as_ref().map(|w| w.path.clone());
-    if let Some(w) = csv {
-        w.finish()?;
-    }
+    let verdict = Planning {
+        clients,
+        started: Instant::now(),
+    };
+    let judged = sweep
+        .judge(&verdict, manifest.rows()?, manifest.len() as u64, csv)
+        .await?;
     Ok(PlanReport {
         command: "plan",
         manifest: manifest_path.to_path_buf(),
         source_account: clients.account().to_string(),
-        certificates,
-        categories: categories.into_iter().map(|(c, r)| (c.name(), r)).collect(),
-        estimate: estimate(&calls, &session.settings.rates),
+        certificates: judged.judged,
+        categories: judged
+            .listings
+            .into_iter()
+            .map(|(c, l)| (c.as_str(), l))
+            .collect(),
+        estimate: estimate(&judged.totals, &session.settings.rates),
         calls_made: Summary::calls_from(session.ctx.counts()),
-        plan_out,
+        plan_out: judged.csv,
         elapsed_s: started_wall.elapsed().as_secs_f64(),
+        stopped: judged.stopped,
         carry: None,
     })
 }
@@ -467,12 +448,15 @@ impl Render for PlanReport {
             r.certificates,
             r.source_account
         )?;
-        for c in Category::ALL {
-            let rep = &r.categories[c.name()];
+        if let Some(s) = &r.stopped {
+            s.write_text(out)?;
+        }
+        for &c in Category::ALL {
+            let rep = &r.categories[c.as_str()];
             if rep.count == 0 {
                 continue;
             }
-            writeln!(out, "\n{} — {} ({})", c.name(), c.title(), rep.count)?;
+            writeln!(out, "\n{} — {} ({})", c.as_str(), c.title(), rep.count)?;
             for a in rep.certificates.iter().take(TEXT_LIST_LIMIT) {
                 writeln!(
                     out,
@@ -523,62 +507,5 @@ impl Render for PlanReport {
             c.write_text(out)?;
         }
         Ok(())
-    }
-}
-
-/// The `--plan-out` CSV, written as certificates are assessed.
-pub struct PlanCsv {
-    path: PathBuf,
-    writer: csv::Writer<std::fs::File>,
-}
-
-impl PlanCsv {
-    /// Creates the CSV at `path` and writes its header.
-    pub fn create(path: &Path) -> Result<Self, Error> {
-        let file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer
-            .write_record(PLAN_CSV_HEADER)
-            .map_err(|e| io_error(path, e.into()))?;
-        Ok(PlanCsv {
-            path: path.to_path_buf(),
-            writer,
-        })
-    }
-
-    fn write(&mut self, a: &Assessment) -> Result<(), Error> {
-        let calls = a.calls_needed.to_string();
-        let cells = [
-            a.certificate_id.clone(),
-            a.target_account.clone(),
-            a.region.clone(),
-            a.category_names(),
-            a.status.clone().unwrap_or_default(),
-            a.policies.join(";"),
-            a.things.join(";"),
-            a.pending_to.clone().unwrap_or_default(),
-            calls,
-            a.detail.clone().unwrap_or_default(),
-        ];
-        // Names and AWS messages come from outside: keep spreadsheets from running them.
-        self.writer
-            .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
-            .map_err(|e| io_error(&self.path, e.into()))
-    }
-
-    fn finish(mut self) -> Result<(), Error> {
-        self.writer.flush().map_err(|e| io_error(&self.path, e))?;
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|e| io_error(&self.path, e.into_error()))?;
-        file.sync_all().map_err(|e| io_error(&self.path, e))
-    }
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }

@@ -1,11 +1,10 @@
 //! `plan --mode register`: read-only on both sides, whether each certificate can be registered
 //! in its target account (the zero-downtime move), in one category per certificate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::certificate::CertStatus;
@@ -13,7 +12,7 @@ use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
-use crate::report::failures::neutralise;
+use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
 
 closed_set! {
     /// Whether a certificate can be registered in its target.
@@ -27,7 +26,8 @@ closed_set! {
         /// Not in the source account in the row's Region (in another Region, or gone):
         /// registration works within one Region only.
         OtherRegion = "other_region",
-        /// AWS refused a read (the detail says what it answered).
+        /// AWS could not be asked (it refused or failed a read; the detail says what it
+        /// answered), or no credentials were given for the target.
         Unknown = "unknown",
     }
 }
@@ -67,87 +67,149 @@ pub struct RegistrationPlan {
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
+    /// Set when a signal stopped the plan before every certificate was assessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
 }
 
 /// At most this many not-registrable certificates are listed in the text and JSON output
 /// (all are in `--plan-out`).
 const LISTED: usize = 50;
 
-/// Header of the `--plan-out` CSV in register mode.
-const CSV_HEADER: [&str; 6] = [
-    "certificate_id",
-    "target_account",
-    "region",
-    "category",
-    "source_status",
-    "detail",
-];
+/// The register-mode verdict: the source's clients and each target's.
+struct Registering<'a> {
+    source: &'a AccountClients,
+    targets: HashMap<String, AccountClients>,
+}
 
-/// Assesses every row: DescribeCertificate in the source (status, CA, mode) and in its
-/// target (a copy there already?), `concurrency` rows at a time; writes `plan_out` in
-/// manifest order.
+impl Verdict for Registering<'_> {
+    type Category = Registrability;
+    type Finding = Registration;
+    /// Registrable certificates issued by AWS IoT itself.
+    type Totals = u64;
+    const VERB: &'static str = "planning";
+    const LISTED: usize = LISTED;
+    const CSV_HEADER: &'static [&'static str] = &[
+        "certificate_id",
+        "target_account",
+        "region",
+        "category",
+        "source_status",
+        "detail",
+    ];
+
+    /// DescribeCertificate in the source (status, CA, mode) and in its target (a copy
+    /// there already?).
+    async fn classify(&self, row: &ManifestRow) -> Registration {
+        let src = self.source.for_row(row);
+        let mut r = Registration {
+            certificate_id: row.certificate_id.clone(),
+            target_account: row.target_account.clone(),
+            region: src.scope().region.clone(),
+            category: Registrability::Unknown,
+            source_status: None,
+            detail: String::new(),
+            issued_by_aws_iot: false,
+        };
+        let refused = |r: &mut Registration, side: &str, f: CallFailure| {
+            r.category = Registrability::Unknown;
+            r.detail = format!("{side}: {f}");
+        };
+        let info = match src.describe(&row.certificate_id).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                r.category = Registrability::OtherRegion;
+                r.detail = format!(
+                    "not in source account {} in {}: registration works within one Region",
+                    self.source.account(),
+                    r.region
+                );
+                return r;
+            }
+            Err(f) => {
+                refused(&mut r, "source", f);
+                return r;
+            }
+        };
+        r.source_status = Some(info.status.to_string());
+        r.issued_by_aws_iot = info.ca_certificate_id.is_none()
+            && info.mode.as_deref().unwrap_or("DEFAULT") == "DEFAULT";
+        if !matches!(info.status, CertStatus::Active | CertStatus::Inactive) {
+            r.category = Registrability::NotRegistrableStatus;
+            r.detail = format!(
+                "{} in the source: only ACTIVE or INACTIVE certificates are registered",
+                info.status
+            );
+            return r;
+        }
+        let Some(target) = self.targets.get(&row.target_account) else {
+            r.detail = "no credentials for this target account".into();
+            return r;
+        };
+        let there = target.for_row(row);
+        match there.describe(&row.certificate_id).await {
+            Ok(Some(copy)) if copy.owner.as_deref() == Some(target.account()) => {
+                r.category = Registrability::AlreadyRegistered;
+                r.detail = format!("{} in the target", copy.status);
+            }
+            Ok(_) => {
+                r.category = Registrability::Registrable;
+                r.detail = format!("{} in the source, not in the target yet", info.status);
+            }
+            Err(f) => refused(&mut r, "target", f),
+        }
+        r
+    }
+
+    fn categories(r: &Registration) -> &[Registrability] {
+        std::slice::from_ref(&r.category)
+    }
+
+    fn listed(category: Registrability) -> bool {
+        !matches!(
+            category,
+            Registrability::Registrable | Registrability::AlreadyRegistered
+        )
+    }
+
+    fn csv_row(r: &Registration) -> Option<Vec<String>> {
+        Some(vec![
+            r.certificate_id.clone(),
+            r.target_account.clone(),
+            r.region.clone(),
+            r.category.to_string(),
+            r.source_status.clone().unwrap_or_default(),
+            r.detail.clone(),
+        ])
+    }
+
+    fn add_up(aws_issued: &mut u64, r: &Registration) {
+        if r.issued_by_aws_iot && r.category == Registrability::Registrable {
+            *aws_issued += 1;
+        }
+    }
+}
+
+/// Assesses every row of `manifest` (source and target read, nothing changed), writing
+/// `plan_out` in manifest order.
 pub async fn plan(
     manifest_path: &Path,
     manifest: &Manifest,
     source: &AccountClients,
     targets: &[AccountClients],
-    concurrency: usize,
-    plan_out: Option<&Path>,
+    sweep: &Sweep,
+    plan_out: Option<VerdictCsv>,
 ) -> Result<RegistrationPlan, Error> {
-    let targets = AccountClients::by_account(targets.to_vec());
-    let mut csv = match plan_out {
-        Some(p) => {
-            let mut w = csv::Writer::from_path(p).map_err(|e| io_error(p, e.into()))?;
-            w.write_record(CSV_HEADER)
-                .map_err(|e| io_error(p, e.into()))?;
-            Some(w)
-        }
-        None => None,
+    let verdict = Registering {
+        source,
+        targets: AccountClients::by_account(targets.to_vec()),
     };
-    let mut counts: BTreeMap<&'static str, u64> = Registrability::ALL
-        .iter()
-        .map(|c| (c.as_str(), 0))
-        .collect();
-    let mut listed = Vec::new();
-    let mut aws_issued = 0u64;
-    let mut certificates = 0u64;
-    let targets = &targets;
-    let mut stream = futures::stream::iter(manifest.rows()?)
-        .map(|row| async move {
-            let row = row?;
-            Ok::<_, Error>(assess(source, targets, &row).await)
-        })
-        .buffered(concurrency.max(1));
-    while let Some(r) = stream.next().await {
-        let r = r?;
-        certificates += 1;
-        *counts.entry(r.category.as_str()).or_default() += 1;
-        if r.issued_by_aws_iot && r.category == Registrability::Registrable {
-            aws_issued += 1;
-        }
-        if let (Some(w), Some(p)) = (csv.as_mut(), plan_out) {
-            let cells = [
-                r.certificate_id.as_str(),
-                r.target_account.as_str(),
-                r.region.as_str(),
-                r.category.as_str(),
-                r.source_status.as_deref().unwrap_or(""),
-                r.detail.as_str(),
-            ];
-            w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
-                .map_err(|e| io_error(p, e.into()))?;
-        }
-        if !matches!(
-            r.category,
-            Registrability::Registrable | Registrability::AlreadyRegistered
-        ) && listed.len() < LISTED
-        {
-            listed.push(r);
-        }
-    }
-    if let (Some(mut w), Some(p)) = (csv, plan_out) {
-        w.flush().map_err(|e| io_error(p, e))?;
-    }
+    let total = manifest.len() as u64;
+    let judged = sweep
+        .judge(&verdict, manifest.rows()?, total, plan_out)
+        .await?;
+    let (not_registrable, _) = judged.first_listed(LISTED);
+    let aws_issued = judged.totals;
     let mut warnings = Vec::new();
     if aws_issued > 0 {
         warnings.push(format!(
@@ -163,85 +225,14 @@ pub async fn plan(
         mode: "register",
         manifest: manifest_path.to_path_buf(),
         source_account: source.account().to_string(),
-        certificates,
-        counts,
-        not_registrable: listed,
+        certificates: judged.judged,
+        counts: judged.counts_by_name(),
+        not_registrable,
         issued_by_aws_iot: aws_issued,
         warnings,
-        plan_out: plan_out.map(Path::to_path_buf),
+        plan_out: judged.csv,
+        stopped: judged.stopped,
     })
-}
-
-async fn assess(
-    source: &AccountClients,
-    targets: &std::collections::HashMap<String, AccountClients>,
-    row: &ManifestRow,
-) -> Registration {
-    let src = source.for_row(row);
-    let mut r = Registration {
-        certificate_id: row.certificate_id.clone(),
-        target_account: row.target_account.clone(),
-        region: src.scope().region.clone(),
-        category: Registrability::Unknown,
-        source_status: None,
-        detail: String::new(),
-        issued_by_aws_iot: false,
-    };
-    let refused = |r: &mut Registration, side: &str, f: CallFailure| {
-        r.category = Registrability::Unknown;
-        r.detail = format!("{side}: {f}");
-    };
-    let info = match src.describe(&row.certificate_id).await {
-        Ok(Some(info)) => info,
-        Ok(None) => {
-            r.category = Registrability::OtherRegion;
-            r.detail = format!(
-                "not in source account {} in {}: registration works within one Region",
-                source.account(),
-                r.region
-            );
-            return r;
-        }
-        Err(f) => {
-            refused(&mut r, "source", f);
-            return r;
-        }
-    };
-    r.source_status = Some(info.status.to_string());
-    r.issued_by_aws_iot =
-        info.ca_certificate_id.is_none() && info.mode.as_deref().unwrap_or("DEFAULT") == "DEFAULT";
-    if !matches!(info.status, CertStatus::Active | CertStatus::Inactive) {
-        r.category = Registrability::NotRegistrableStatus;
-        r.detail = format!(
-            "{} in the source: only ACTIVE or INACTIVE certificates are registered",
-            info.status
-        );
-        return r;
-    }
-    let Some(target) = targets.get(&row.target_account) else {
-        r.detail = "no credentials for this target account".into();
-        return r;
-    };
-    let there = target.for_row(row);
-    match there.describe(&row.certificate_id).await {
-        Ok(Some(copy)) if copy.owner.as_deref() == Some(target.account()) => {
-            r.category = Registrability::AlreadyRegistered;
-            r.detail = format!("{} in the target", copy.status);
-        }
-        Ok(_) => {
-            r.category = Registrability::Registrable;
-            r.detail = format!("{} in the source, not in the target yet", info.status);
-        }
-        Err(f) => refused(&mut r, "target", f),
-    }
-    r
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 impl Render for RegistrationPlan {
@@ -253,6 +244,9 @@ impl Render for RegistrationPlan {
             self.certificates,
             self.source_account
         )?;
+        if let Some(s) = &self.stopped {
+            s.write_text(out)?;
+        }
         for c in Registrability::ALL {
             writeln!(out, "  {:<24} {}", c.as_str(), self.counts[c.as_str()])?;
         }

@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::carry::snapshot::Snapshot;
@@ -17,12 +15,11 @@ use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::lifecycle::check::{source_view, SourceView};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
-use crate::progress::Tally;
-use crate::report::neutralise;
+use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
 
 closed_set! {
     /// Where a certificate stands, in the order the categories are tried.
-    pub enum Verdict {
+    pub enum Standing {
         /// Never transferred: still the source's, not pending, and not in the target.
         NotTransferred = "not_transferred",
         /// Transferred, not accepted yet.
@@ -39,22 +36,26 @@ closed_set! {
         StillInSource = "still_in_source",
         /// Owned by the target, ACTIVE, everything carried in place.
         Ok = "ok",
-        /// AWS refused a read: the detail says what it answered.
+        /// AWS could not be asked (it refused or failed a read): the detail says what it
+        /// answered.
         Unknown = "unknown",
     }
 }
 
-/// One certificate's verdict.
+/// One certificate's standing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked {
     /// The certificate.
     pub certificate_id: String,
     /// Its target account.
     pub target_account: String,
-    /// Its verdict.
-    pub category: Verdict,
+    /// Its standing.
+    pub category: Standing,
     /// What is missing or wrong, for a person (empty when ok).
     pub detail: String,
+    /// Whether the ledger had a snapshot of what it carried.
+    #[serde(skip)]
+    pub had_snapshot: bool,
 }
 
 /// What `verify` found.
@@ -63,7 +64,7 @@ pub struct VerifyReport {
     command: &'static str,
     manifest: PathBuf,
     certificates: u64,
-    /// Certificates per verdict.
+    /// Certificates per standing.
     pub counts: BTreeMap<&'static str, u64>,
     /// Certificates the transfer ledger has no snapshot of: checked for ownership and
     /// status only.
@@ -74,12 +75,15 @@ pub struct VerifyReport {
     not_ok_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     out: Option<PathBuf>,
+    /// Set when a signal stopped the run before every certificate was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
 }
 
 impl VerifyReport {
     /// Whether every certificate is ok.
     pub fn all_ok(&self) -> bool {
-        self.counts[Verdict::Ok.as_str()] == self.certificates
+        self.counts[Standing::Ok.as_str()] == self.certificates
     }
 }
 
@@ -88,7 +92,7 @@ const LISTED: usize = 1000;
 /// Not-ok certificates listed in the text output.
 const TEXT_LISTED: usize = 20;
 
-/// What `verify` reads with.
+/// What `verify` reads with; the verdict itself.
 pub struct Sides<'a> {
     /// The source account's clients.
     pub source: &'a AccountClients,
@@ -98,115 +102,99 @@ pub struct Sides<'a> {
     pub snapshots: HashMap<String, Snapshot>,
 }
 
-/// Verifies every manifest row, `concurrency` at a time, writing the not-ok ones to `out`
-/// (in manifest order).
+impl Verdict for Sides<'_> {
+    type Category = Standing;
+    type Finding = Checked;
+    /// Certificates without a snapshot.
+    type Totals = u64;
+    const VERB: &'static str = "verifying";
+    const LISTED: usize = LISTED;
+    const CSV_HEADER: &'static [&'static str] =
+        &["certificate_id", "target_account", "category", "detail"];
+
+    async fn classify(&self, row: &ManifestRow) -> Checked {
+        let snapshot = self.snapshots.get(&row.certificate_id);
+        let target = self.targets[&row.target_account].for_row(row);
+        let source = self.source.for_row(row);
+        let (category, detail) = match standing(source, target, row, snapshot).await {
+            Ok(v) => v,
+            Err(f) => (Standing::Unknown, f.to_string()),
+        };
+        Checked {
+            certificate_id: row.certificate_id.clone(),
+            target_account: row.target_account.clone(),
+            category,
+            detail,
+            had_snapshot: snapshot.is_some(),
+        }
+    }
+
+    fn categories(c: &Checked) -> &[Standing] {
+        std::slice::from_ref(&c.category)
+    }
+
+    fn listed(category: Standing) -> bool {
+        category != Standing::Ok
+    }
+
+    fn csv_row(c: &Checked) -> Option<Vec<String>> {
+        (c.category != Standing::Ok).then(|| {
+            vec![
+                c.certificate_id.clone(),
+                c.target_account.clone(),
+                c.category.to_string(),
+                c.detail.clone(),
+            ]
+        })
+    }
+
+    fn add_up(without_snapshot: &mut u64, c: &Checked) {
+        *without_snapshot += u64::from(!c.had_snapshot);
+    }
+}
+
+/// Verifies every manifest row whose target `sides` has credentials for, writing the not-ok
+/// ones to `out` (in manifest order).
 pub async fn verify(
     manifest_path: &Path,
     manifest: &Manifest,
     sides: &Sides<'_>,
-    concurrency: usize,
-    out: Option<&Path>,
-    tally: &Tally,
+    sweep: &Sweep,
+    out: Option<VerdictCsv>,
 ) -> Result<VerifyReport, Error> {
-    let io = |p: &Path, e: std::io::Error| Error::Io {
-        path: p.to_path_buf(),
-        source: e,
-    };
-    let mut csv = match out {
-        Some(p) => {
-            let mut w = csv::Writer::from_path(p).map_err(|e| io(p, e.into()))?;
-            w.write_record(["certificate_id", "target_account", "category", "detail"])
-                .map_err(|e| io(p, e.into()))?;
-            Some((w, p))
-        }
-        None => None,
-    };
-    let mut counts: BTreeMap<&'static str, u64> =
-        Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
-    let (mut certificates, mut without_snapshot) = (0u64, 0u64);
-    let mut not_ok = Vec::new();
-    let mut truncated = false;
     // Rows of target accounts without credentials here (one --target-profile, several
     // targets) are left to another run: neither checked nor counted.
-    let mut checks = futures::stream::iter(manifest.rows()?)
-        .filter(|row| {
-            let keep = row
-                .as_ref()
-                .map_or(true, |r| sides.targets.contains_key(&r.target_account));
-            std::future::ready(keep)
-        })
-        .map(|row| async move {
-            let row = row?;
-            Ok::<_, Error>(check(sides, &row).await)
-        })
-        .buffered(concurrency.max(1));
-    while let Some(c) = checks.next().await {
-        let (c, had_snapshot) = c?;
-        tally.done.fetch_add(1, Ordering::Relaxed);
-        certificates += 1;
-        if !had_snapshot {
-            without_snapshot += 1;
-        }
-        *counts.entry(c.category.as_str()).or_default() += 1;
-        if c.category == Verdict::Ok {
-            continue;
-        }
-        if let Some((w, p)) = csv.as_mut() {
-            let cells = [
-                c.certificate_id.as_str(),
-                c.target_account.as_str(),
-                c.category.as_str(),
-                c.detail.as_str(),
-            ];
-            w.write_record(cells.iter().map(|s| neutralise(s).into_owned()))
-                .map_err(|e| io(p, e.into()))?;
-        }
-        if not_ok.len() < LISTED {
-            not_ok.push(c);
-        } else {
-            truncated = true;
-        }
-    }
-    drop(checks);
-    if let Some((mut w, p)) = csv {
-        w.flush().map_err(|e| io(p, e))?;
-    }
+    let ours = |account: &str| sides.targets.contains_key(account);
+    let total = manifest
+        .targets()
+        .iter()
+        .filter(|t| ours(&t.account))
+        .map(|t| t.certificates as u64)
+        .sum();
+    let rows = manifest
+        .rows()?
+        .filter(|row| row.as_ref().map_or(true, |r| ours(&r.target_account)));
+    let judged = sweep.judge(sides, rows, total, out).await?;
+    let (not_ok, not_ok_truncated) = judged.first_listed(LISTED);
     Ok(VerifyReport {
         command: "verify",
         manifest: manifest_path.to_path_buf(),
-        certificates,
-        counts,
-        without_snapshot,
+        certificates: judged.judged,
+        counts: judged.counts_by_name(),
+        without_snapshot: judged.totals,
         not_ok,
-        not_ok_truncated: truncated,
-        out: out.map(Path::to_path_buf),
+        not_ok_truncated,
+        out: judged.csv,
+        stopped: judged.stopped,
     })
 }
 
-/// The verdict of one row, and whether it had a snapshot.
-async fn check(sides: &Sides<'_>, row: &ManifestRow) -> (Checked, bool) {
-    let snapshot = sides.snapshots.get(&row.certificate_id);
-    let target = &sides.targets[&row.target_account];
-    let source = sides.source.for_row(row);
-    let (category, detail) = match verdict(source, target.for_row(row), row, snapshot).await {
-        Ok(v) => v,
-        Err(f) => (Verdict::Unknown, f.to_string()),
-    };
-    let checked = Checked {
-        certificate_id: row.certificate_id.clone(),
-        target_account: row.target_account.clone(),
-        category,
-        detail,
-    };
-    (checked, snapshot.is_some())
-}
-
-async fn verdict(
+async fn standing(
     source: &Iot,
     target: &Iot,
     row: &ManifestRow,
     snapshot: Option<&Snapshot>,
-) -> Result<(Verdict, String), CallFailure> {
+) -> Result<(Standing, String), CallFailure> {
     let id = &row.certificate_id;
     let here = target.scope().account.as_str();
     let copy = target.describe(id).await?;
@@ -215,25 +203,25 @@ async fn verdict(
         .filter(|c| c.owner.as_deref() == Some(here) && c.status != CertStatus::PendingTransfer);
     let Some(info) = owned else {
         if copy.is_some_and(|c| c.status == CertStatus::PendingTransfer) {
-            return Ok((Verdict::Pending, format!("pending transfer to {here}")));
+            return Ok((Standing::Pending, format!("pending transfer to {here}")));
         }
         return Ok(match source_view(source, id).await? {
             SourceView::Owned(s) if s.status == CertStatus::PendingTransfer => (
-                Verdict::Pending,
+                Standing::Pending,
                 "pending transfer, not accepted yet".into(),
             ),
             SourceView::Owned(s) => (
-                Verdict::NotTransferred,
+                Standing::NotTransferred,
                 format!("{} in the source, not in the target", s.status),
             ),
             SourceView::Gone(seen) => (
-                Verdict::NotTransferred,
+                Standing::NotTransferred,
                 format!("not in the target account, and the source says: {seen}"),
             ),
         });
     };
     if info.status != CertStatus::Active {
-        return Ok((Verdict::Inactive, format!("{} in the target", info.status)));
+        return Ok((Standing::Inactive, format!("{} in the target", info.status)));
     }
     if let Some(s) = snapshot {
         if let Some(missing) = carried_missing(target, &info.arn, s).await? {
@@ -243,12 +231,12 @@ async fn verdict(
     if let SourceView::Owned(s) = source_view(source, id).await? {
         if s.status == CertStatus::Active && s.owner.as_deref() != Some(here) {
             return Ok((
-                Verdict::StillInSource,
+                Standing::StillInSource,
                 "the source still holds an ACTIVE copy (retire it once the devices moved)".into(),
             ));
         }
     }
-    Ok((Verdict::Ok, String::new()))
+    Ok((Standing::Ok, String::new()))
 }
 
 /// The first kind of carried object missing in the target (policies, then things, then
@@ -257,7 +245,7 @@ async fn carried_missing(
     iot: &Iot,
     arn: &str,
     s: &Snapshot,
-) -> Result<Option<(Verdict, String)>, CallFailure> {
+) -> Result<Option<(Standing, String)>, CallFailure> {
     let mut policies = Vec::new();
     let attached = iot.attached_policies(arn).await?;
     for p in &s.attached_policies {
@@ -282,7 +270,7 @@ async fn carried_missing(
         }
     }
     if !policies.is_empty() {
-        return Ok(Some((Verdict::MissingPolicy, policies.join("; "))));
+        return Ok(Some((Standing::MissingPolicy, policies.join("; "))));
     }
     let mut things = Vec::new();
     let principal_things = iot.principal_things(arn).await?;
@@ -297,7 +285,7 @@ async fn carried_missing(
         }
     }
     if !things.is_empty() {
-        return Ok(Some((Verdict::MissingThing, things.join("; "))));
+        return Ok(Some((Standing::MissingThing, things.join("; "))));
     }
     for t in &s.things {
         if t.groups.is_empty() {
@@ -311,7 +299,7 @@ async fn carried_missing(
         }
     }
     if !groups.is_empty() {
-        return Ok(Some((Verdict::MissingGroup, groups.join("; "))));
+        return Ok(Some((Standing::MissingGroup, groups.join("; "))));
     }
     Ok(None)
 }
@@ -324,9 +312,12 @@ impl Render for VerifyReport {
             self.manifest.display(),
             self.certificates
         )?;
-        for v in Verdict::ALL {
+        if let Some(s) = &self.stopped {
+            s.write_text(out)?;
+        }
+        for v in Standing::ALL {
             let n = self.counts[v.as_str()];
-            if n > 0 || *v == Verdict::Ok {
+            if n > 0 || *v == Standing::Ok {
                 writeln!(out, "  {:<16} {n}", v.as_str())?;
             }
         }

@@ -3,18 +3,34 @@
 //! targets' credentials, each object is looked up there too: absent (to create), the same
 //! (reused) or different (a conflict, with the difference).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write;
 
-use futures::StreamExt;
 use serde::Serialize;
 
+use super::once::Once;
 use super::read::SnapshotReader;
 use super::snapshot::Snapshot;
 use super::{compare, rewrite};
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestRow};
+use crate::pacer::Scope;
+use crate::verdict::{Stopped, Sweep, Verdict};
+
+closed_set! {
+    /// Whether what a certificate carries could be read in the source.
+    pub enum SnapshotRead {
+        /// Read: each object is previewed in the certificate's target.
+        Read = "read",
+        /// Not in the source account: nothing to carry.
+        NotInSource = "not_in_source",
+        /// AWS could not be asked (it refused or failed a read).
+        Unknown = "unknown",
+    }
+}
 
 closed_set! {
     /// What carry would do with one object in one target.
@@ -25,21 +41,23 @@ closed_set! {
         Reuse = "reuse",
         /// There with another definition: the certificate would fail (or `--on-conflict reuse`).
         Conflict = "conflict",
-        /// The target was not read (no target credentials given).
+        /// The target was not read: no target credentials were given.
         NotChecked = "not_checked",
+        /// AWS could not be asked about it in the target (it refused or failed the read).
+        Unknown = "unknown",
     }
 }
 
 /// One object of one kind in one target.
 #[derive(Debug, Clone, Serialize)]
-pub struct Planned {
+pub struct ObjectPreview {
     /// `policy`, `thing type`, `thing group` or `thing`.
     pub kind: &'static str,
     /// Its name.
     pub name: String,
     /// What carry would do.
     pub fate: Fate,
-    /// The difference, for a conflict.
+    /// The difference, for a conflict; AWS's answer, for an unknown.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub difference: String,
 }
@@ -50,9 +68,9 @@ pub struct TargetPreview {
     /// Objects per kind and fate.
     pub counts: BTreeMap<String, BTreeMap<&'static str, u64>>,
     /// The conflicts (all of them).
-    pub conflicts: Vec<Planned>,
+    pub conflicts: Vec<ObjectPreview>,
     /// Shared objects (policies, thing types, groups) by name, with their fate.
-    pub shared: Vec<Planned>,
+    pub shared: Vec<ObjectPreview>,
     /// Attachments carry would make: policies and things to certificates, things to
     /// groups, policies to groups.
     pub attachments: u64,
@@ -69,6 +87,131 @@ pub struct CarryPreview {
     pub unreadable: u64,
     /// What the operator should know.
     pub warnings: Vec<String>,
+    /// Set when a signal stopped the preview before every certificate was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// What carry would do for one certificate: its snapshot read in the source, each object
+/// looked up in its target.
+#[derive(Debug, Clone)]
+pub struct CertificatePreview {
+    target_account: String,
+    read: SnapshotRead,
+    /// AWS's answer, when the snapshot could not be read.
+    detail: String,
+    objects: Vec<ObjectPreview>,
+    attachments: u64,
+    only_through_groups: bool,
+}
+
+/// The preview's verdict: the source's and targets' clients, the snapshot reader, and the
+/// fate of each shared object, looked up once per target.
+struct Previewing<'a> {
+    source: &'a AccountClients,
+    targets: HashMap<String, AccountClients>,
+    reader: SnapshotReader,
+    shared: Once<(Scope, &'static str, String), (Fate, String)>,
+}
+
+/// The preview being added up in manifest order: a shared object is reported by the first
+/// certificate that carries it to its target.
+#[derive(Default)]
+struct Adding {
+    preview: CarryPreview,
+    reported: HashSet<(String, &'static str, String)>,
+    unreadable_example: Option<String>,
+}
+
+impl Verdict for Previewing<'_> {
+    type Category = SnapshotRead;
+    type Finding = CertificatePreview;
+    type Totals = Adding;
+    const VERB: &'static str = "previewing carry";
+    const LISTED: usize = 0;
+
+    async fn classify(&self, row: &ManifestRow) -> CertificatePreview {
+        let mut p = CertificatePreview {
+            target_account: row.target_account.clone(),
+            read: SnapshotRead::Unknown,
+            detail: String::new(),
+            objects: Vec::new(),
+            attachments: 0,
+            only_through_groups: false,
+        };
+        let iot = self.source.for_row(row);
+        let s = match read_snapshot(&self.reader, iot, &row.certificate_id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                p.read = SnapshotRead::NotInSource;
+                return p;
+            }
+            Err(f) => {
+                p.detail = f.to_string();
+                return p;
+            }
+        };
+        p.read = SnapshotRead::Read;
+        p.only_through_groups =
+            s.attached_policies.is_empty() && s.groups.iter().any(|g| !g.policies.is_empty());
+        p.attachments = (s.attached_policies.len()
+            + s.things.len()
+            + s.things.iter().map(|x| x.groups.len()).sum::<usize>()
+            + s.groups.iter().map(|g| g.policies.len()).sum::<usize>())
+            as u64;
+        let s = for_target(s, &row.target_account);
+        let there = self
+            .targets
+            .get(&row.target_account)
+            .map(|c| c.for_row(row));
+        p.objects = self.objects(there, &s).await;
+        p
+    }
+
+    fn categories(p: &CertificatePreview) -> &[SnapshotRead] {
+        std::slice::from_ref(&p.read)
+    }
+
+    fn listed(_: SnapshotRead) -> bool {
+        false
+    }
+
+    fn add_up(a: &mut Adding, p: &CertificatePreview) {
+        match p.read {
+            SnapshotRead::Read => {}
+            SnapshotRead::NotInSource => return,
+            SnapshotRead::Unknown => {
+                a.preview.unreadable += 1;
+                a.unreadable_example.get_or_insert_with(|| p.detail.clone());
+                return;
+            }
+        }
+        a.preview.only_through_groups += u64::from(p.only_through_groups);
+        let t = a
+            .preview
+            .targets
+            .entry(p.target_account.clone())
+            .or_default();
+        t.attachments += p.attachments;
+        for o in &p.objects {
+            let shared = o.kind != "thing";
+            if shared
+                && !a
+                    .reported
+                    .insert((p.target_account.clone(), o.kind, o.name.clone()))
+            {
+                continue;
+            }
+            let counts = t.counts.entry(o.kind.to_string()).or_default();
+            *counts.entry(o.fate.as_str()).or_default() += 1;
+            if o.fate == Fate::Conflict {
+                t.conflicts.push(o.clone());
+            }
+            if shared {
+                t.shared.push(o.clone());
+            }
+        }
+    }
 }
 
 /// Reads what every certificate carries in the source and, with `targets`, what each
@@ -77,73 +220,39 @@ pub async fn preview(
     manifest: &Manifest,
     source: &AccountClients,
     targets: &[AccountClients],
-    concurrency: usize,
+    sweep: &Sweep,
 ) -> Result<CarryPreview, Error> {
-    let reader = SnapshotReader::new();
-    let targets = AccountClients::by_account(targets.to_vec());
-    let reader = &reader;
-    let mut snapshots = futures::stream::iter(manifest.rows()?)
-        .map(|row| async move {
-            let row = row?;
-            let iot = source.for_row(&row);
-            let snapshot = read_snapshot(reader, iot, &row.certificate_id).await;
-            Ok::<_, Error>((row, snapshot))
-        })
-        .buffered(concurrency.max(1));
-    let mut out = CarryPreview::default();
-    // (target, kind, name) -> fate, looked up once.
-    let mut seen: HashMap<(String, &'static str, String), Fate> = HashMap::new();
-    let mut unreadable_example = None;
-    while let Some(next) = snapshots.next().await {
-        let (row, snapshot) = next?;
-        let s = match snapshot {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(f) => {
-                out.unreadable += 1;
-                unreadable_example.get_or_insert_with(|| f.to_string());
-                continue;
-            }
-        };
-        if s.attached_policies.is_empty() && s.groups.iter().any(|g| !g.policies.is_empty()) {
-            out.only_through_groups += 1;
-        }
-        let account = row.target_account.clone();
-        let there = targets.get(&account).map(|c| c.for_row(&row));
-        let t = out.targets.entry(account.clone()).or_default();
-        t.attachments += (s.attached_policies.len()
-            + s.things.len()
-            + s.things.iter().map(|x| x.groups.len()).sum::<usize>()
-            + s.groups.iter().map(|g| g.policies.len()).sum::<usize>())
-            as u64;
-        let s = for_target(s, &account);
-        for p in plan_objects(there, &s, &mut seen, &account).await {
-            let counts = t.counts.entry(p.kind.to_string()).or_default();
-            *counts.entry(p.fate.as_str()).or_default() += 1;
-            if p.fate == Fate::Conflict {
-                t.conflicts.push(p.clone());
-            }
-            if p.kind != "thing" {
-                t.shared.push(p);
-            }
-        }
-    }
-    if out.only_through_groups > 0 {
-        out.warnings.push(format!(
+    let verdict = Previewing {
+        source,
+        targets: AccountClients::by_account(targets.to_vec()),
+        reader: SnapshotReader::new(),
+        shared: Once::default(),
+    };
+    let judged = sweep
+        .judge(&verdict, manifest.rows()?, manifest.len() as u64, None)
+        .await?;
+    let Adding {
+        mut preview,
+        unreadable_example,
+        ..
+    } = judged.totals;
+    if preview.only_through_groups > 0 {
+        preview.warnings.push(format!(
             "{} certificates have no policy of their own: their devices get permissions only \
              through thing-group policies, which AWS IoT applies only to a device that connects \
              with its thing's name as client id and while its thing is attached and in the group. \
              Check that the devices connect that way before moving them",
-            out.only_through_groups
+            preview.only_through_groups
         ));
     }
     if let Some(e) = unreadable_example {
-        out.warnings.push(format!(
+        preview.warnings.push(format!(
             "{} certificates: what they carry could not be read ({e})",
-            out.unreadable
+            preview.unreadable
         ));
     }
-    Ok(out)
+    preview.stopped = judged.stopped;
+    Ok(preview)
 }
 
 /// The snapshot `transfer --carry` would take now (`None`: not in the source).
@@ -167,92 +276,103 @@ fn for_target(mut s: Snapshot, target: &str) -> Snapshot {
     s
 }
 
-/// Each object of the snapshot with its fate in the target; shared objects already seen
-/// for this target are not repeated.
-async fn plan_objects(
-    there: Option<&Iot>,
-    s: &Snapshot,
-    seen: &mut HashMap<(String, &'static str, String), Fate>,
-    account: &str,
-) -> Vec<Planned> {
-    let mut planned = Vec::new();
-    let mut add = |kind: &'static str, name: &str, found: Fate, difference: String| {
-        planned.push(Planned {
-            kind,
-            name: name.to_string(),
-            fate: found,
-            difference,
-        });
-    };
-    let fate = |d: Option<Option<String>>| match d {
-        None => (Fate::NotChecked, String::new()),
-        Some(None) => (Fate::Reuse, String::new()),
-        Some(Some(d)) => (Fate::Conflict, d),
-    };
-    for t in &s.thing_types {
-        if seen.contains_key(&(account.into(), "thing type", t.name.clone())) {
-            continue;
+/// What a lookup in the target says about a carried object: absent, the same, or different
+/// (`differs` tells how).
+fn fate_of<T>(
+    found: Result<Option<T>, CallFailure>,
+    differs: impl FnOnce(&T) -> Option<String>,
+) -> (Fate, String) {
+    match found {
+        Ok(None) => (Fate::Create, String::new()),
+        Ok(Some(found)) => match differs(&found) {
+            None => (Fate::Reuse, String::new()),
+            Some(d) => (Fate::Conflict, d),
+        },
+        Err(e) => (Fate::Unknown, e.to_string()),
+    }
+}
+
+impl Previewing<'_> {
+    /// Each object of the snapshot with its fate in the target (`None`: not read).
+    async fn objects(&self, there: Option<&Iot>, s: &Snapshot) -> Vec<ObjectPreview> {
+        let mut objects = Vec::new();
+        let mut add = |kind: &'static str, name: &str, (fate, difference): (Fate, String)| {
+            objects.push(ObjectPreview {
+                kind,
+                name: name.to_string(),
+                fate,
+                difference,
+            });
+        };
+        for t in &s.thing_types {
+            let fate = self.shared(there, "thing type", &t.name, |iot| async move {
+                fate_of(iot.thing_type(&t.name).await, |f| compare::thing_type(t, f))
+            });
+            add("thing type", &t.name, fate.await);
         }
-        let (f, d) = match there {
-            None => fate(None),
-            Some(iot) => match iot.thing_type(&t.name).await {
-                Ok(Some(found)) => fate(Some(compare::thing_type(t, &found))),
-                Ok(None) => (Fate::Create, String::new()),
-                Err(e) => (Fate::NotChecked, e.to_string()),
-            },
-        };
-        seen.insert((account.into(), "thing type", t.name.clone()), f);
-        add("thing type", &t.name, f, d);
-    }
-    for g in &s.groups {
-        if seen.contains_key(&(account.into(), "thing group", g.name.clone())) {
-            continue;
+        for g in &s.groups {
+            let fate = self.shared(there, "thing group", &g.name, |iot| async move {
+                fate_of(iot.thing_group(&g.name).await, |f| match f {
+                    Some(found) => compare::group(g, found),
+                    None => Some("a dynamic group of that name exists".into()),
+                })
+            });
+            add("thing group", &g.name, fate.await);
         }
-        let (f, d) = match there {
-            None => fate(None),
-            Some(iot) => match iot.thing_group(&g.name).await {
-                Ok(Some(Some(found))) => fate(Some(compare::group(g, &found))),
-                Ok(Some(None)) => (Fate::Conflict, "a dynamic group of that name exists".into()),
-                Ok(None) => (Fate::Create, String::new()),
-                Err(e) => (Fate::NotChecked, e.to_string()),
-            },
-        };
-        seen.insert((account.into(), "thing group", g.name.clone()), f);
-        add("thing group", &g.name, f, d);
-    }
-    for p in &s.policies {
-        if seen.contains_key(&(account.into(), "policy", p.name.clone())) {
-            continue;
+        for p in &s.policies {
+            let fate = self.shared(there, "policy", &p.name, |iot| async move {
+                fate_of(iot.policy_document(&p.name).await, |f| {
+                    compare::policy(&p.document, f)
+                })
+            });
+            add("policy", &p.name, fate.await);
         }
-        let (f, d) = match there {
-            None => fate(None),
-            Some(iot) => match iot.policy_document(&p.name).await {
-                Ok(Some(found)) => fate(Some(compare::policy(&p.document, &found))),
-                Ok(None) => (Fate::Create, String::new()),
-                Err(e) => (Fate::NotChecked, e.to_string()),
-            },
-        };
-        seen.insert((account.into(), "policy", p.name.clone()), f);
-        add("policy", &p.name, f, d);
+        for t in &s.things {
+            let fate = match there {
+                None => (Fate::NotChecked, String::new()),
+                Some(iot) => fate_of(iot.thing(&t.name).await, |f| compare::thing(t, f)),
+            };
+            add("thing", &t.name, fate);
+        }
+        objects
     }
-    for t in &s.things {
-        let (f, d) = match there {
-            None => fate(None),
-            Some(iot) => match iot.thing(&t.name).await {
-                Ok(Some(found)) => fate(Some(compare::thing(t, &found))),
-                Ok(None) => (Fate::Create, String::new()),
-                Err(e) => (Fate::NotChecked, e.to_string()),
-            },
+
+    /// The fate of a shared object in the target `there`, looked up once per target
+    /// (account and region) by whichever certificate asks first.
+    async fn shared<'a, F, Fut>(
+        &self,
+        there: Option<&'a Iot>,
+        kind: &'static str,
+        name: &str,
+        look_up: F,
+    ) -> (Fate, String)
+    where
+        F: FnOnce(&'a Iot) -> Fut,
+        Fut: Future<Output = (Fate, String)>,
+    {
+        let Some(iot) = there else {
+            return (Fate::NotChecked, String::new());
         };
-        add("thing", &t.name, f, d);
+        let key = (iot.scope().clone(), kind, name.to_string());
+        let found = self
+            .shared
+            .get(&key, || async { Ok::<_, Infallible>(look_up(iot).await) })
+            .await;
+        match found {
+            Ok(fate) => fate,
+            Err(never) => match never {},
+        }
     }
-    planned
 }
 
 impl CarryPreview {
     /// The text form, appended to the plan's.
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "\ncarry (what `--carry` would create in each target):")?;
+        if let Some(s) = &self.stopped {
+            write!(out, "  ")?;
+            s.write_text(out)?;
+        }
         for (account, t) in &self.targets {
             writeln!(out, "  target {account}: {} attachments", t.attachments)?;
             for (kind, fates) in &t.counts {

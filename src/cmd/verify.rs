@@ -1,18 +1,18 @@
 //! `verify`: read-only on both sides, one verdict per certificate; exit 0 when every
-//! certificate works in its target, 3 otherwise.
+//! certificate works in its target, 3 otherwise, 4 when a signal stopped it.
 
 use std::collections::HashMap;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::error::{Error, ExitCode};
-use crate::files::{check_writable, Writing};
 use crate::iot::AccountClients;
 use crate::ledger::{read_snapshots, LedgerKind};
 use crate::manifest::Manifest;
 use crate::output;
-use crate::progress::Progress;
 use crate::run::default_ledger;
 use crate::session::Session;
+use crate::stop::Stop;
+use crate::verdict::{self, Sweep, VerdictCsv};
 use crate::verify::{verify, Sides};
 
 /// Runs `verify`.
@@ -20,9 +20,10 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
     let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
-    if let Some(p) = &args.out {
-        check_writable(p, "verify CSV", Writing::Replace)?;
-    }
+    let out = match &args.out {
+        Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
+        None => None,
+    };
     // What the certificates carried: from the transfer ledger, or register's.
     let ledger = args.from_ledger.clone().unwrap_or_else(|| {
         let transfer = default_ledger(&args.manifest, LedgerKind::Transfer);
@@ -52,20 +53,16 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         targets: AccountClients::by_account(targets),
         snapshots,
     };
-    let progress = Progress::start(&super::progress(global), manifest.len() as u64, "verifying");
-    let report = verify(
-        &args.manifest,
-        &manifest,
-        &sides,
+    let sweep = Sweep::start(
         args.pacing.concurrency,
-        args.out.as_deref(),
-        &progress.tally(),
-    )
-    .await;
-    progress.finish();
-    let report = report?;
+        super::progress(global),
+        Stop::new(None, verdict::GRACE),
+    );
+    let report = verify(&args.manifest, &manifest, &sides, &sweep, out).await?;
     output::emit(global.output, &report);
-    Ok(if report.all_ok() {
+    Ok(if report.stopped.is_some() {
+        ExitCode::Stopped
+    } else if report.all_ok() {
         ExitCode::Success
     } else {
         ExitCode::ItemsFailed

@@ -197,7 +197,7 @@ fn plan_puts_every_certificate_in_its_categories_and_changes_nothing() {
         sorted(&[&missing, &owned_by_target])
     );
     assert_eq!(plan_ids(&plan, "same_account"), sorted(&[&same_account]));
-    assert_eq!(plan_ids(&plan, "error"), Vec::<String>::new());
+    assert_eq!(plan_ids(&plan, "unknown"), Vec::<String>::new());
     let other = &plan["categories"]["pending_to_other"]["certificates"][0];
     assert_eq!(other["pending_to"], TARGET2);
     assert_no_mutating_call(&env, "plan");

@@ -14,4 +14,5 @@ mod report;
 mod select;
 mod survival;
 mod transfer;
+mod verdict;
 mod verify;
