@@ -26,8 +26,10 @@ fn checkpoint(ledger: &Path) -> PathBuf {
     PathBuf::from(format!("{}.checkpoint", ledger.display()))
 }
 
-fn checkpoint_tmp(ledger: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.checkpoint.tmp", ledger.display()))
+/// The temporary file run `pid` writes the checkpoint to (`.NAME.PID.tmp` beside it).
+fn checkpoint_tmp(ledger: &Path, pid: u32) -> PathBuf {
+    let name = ledger.file_name().unwrap().to_string_lossy();
+    ledger.with_file_name(format!(".{name}.checkpoint.{pid}.tmp"))
 }
 
 /// Runs `--max-items N` and checks that it stopped there after transferring N.
@@ -65,7 +67,7 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
     );
     // A checkpoint after every group commit: most of a run is spent next to one.
     let vars = [NOTES, ("IOT_CERT_MIGRATE_CHECKPOINT_EVERY", "1")];
-    let tmp = checkpoint_tmp(&fleet.ledger);
+    let mut left: Option<PathBuf> = None;
     let mut rng = rng("checkpoint-kill");
     let (mut runs, mut during_write, mut warned) = (0, 0, 0);
     let mut interrupted_before = false;
@@ -77,6 +79,7 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
         );
         let before = fleet.ledger_lines();
         let mut run = fleet.spawn_with_env(&format!("run-{runs}"), &[], &vars);
+        let tmp = checkpoint_tmp(&fleet.ledger, run.child.id());
         let grow = rng.random_range(1..=150);
         wait_until("the ledger to grow", RUN_LIMIT, || {
             fleet.ledger_lines() >= before + 1 + grow || run.exited()
@@ -101,9 +104,13 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
             warned += 1;
         }
         assert!(!stderr.contains(NOT_USED), "run {runs}:\n{stderr}");
+        if let Some(earlier) = left.take() {
+            assert!(!earlier.exists(), "{earlier:?} was not removed");
+        }
         // The temporary file outlived the process: the kill cut the write short.
         interrupted_before = tmp.exists();
         during_write += usize::from(interrupted_before);
+        left = interrupted_before.then_some(tmp);
     }
     let last = fleet
         .spawn_with_env("final", &[], &[NOTES])
@@ -120,7 +127,10 @@ fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
         last.stderr
     );
     assert!(!last.stderr.contains(NOT_USED), "{}", last.stderr);
-    assert!(!tmp.exists(), "the interrupted write was not removed");
+    assert!(
+        left.is_none_or(|tmp| !tmp.exists()),
+        "the interrupted write was not removed"
+    );
     eprintln!("checkpoint kill: {during_write} kills during a write ({warned} warned mid-run) in {runs} runs");
     fleet.assert_all_transferred_once();
 }
