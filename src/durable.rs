@@ -6,10 +6,22 @@
 //! Every output that replaces a file goes through [`Replacement`]: the failure report, the
 //! HTML report, the metrics file, `select`'s manifest, the ledger's checkpoint, the plan and
 //! verify CSVs. It knows only `std`, so every layer (the ledger too) can use it.
+//!
+//! A process killed between the temporary file's creation and the rename leaves that file
+//! behind (`.NAME.PID.tmp`, a dot file: collectors that read `*.prom` or `*.csv` skip it).
+//! The next write of the same path removes those whose process is no longer running
+//! ([`left_behind`]).
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Buffer between the writer and the temporary file.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// The tag of the temporary file beside the path ([`beside`]).
+const TEMPORARY: &str = "tmp";
 
 /// A file being written, renamed into place by [`Replacement::commit`]. Dropped without a
 /// commit, it removes its temporary file and leaves the path as it was.
@@ -20,14 +32,19 @@ pub struct Replacement {
 }
 
 impl Replacement {
-    /// Starts replacing `path`: creates the temporary file beside it.
+    /// Starts replacing `path`: removes what earlier writes that were killed left beside it
+    /// ([`left_behind`]), then creates the temporary file.
     pub fn create(path: &Path) -> io::Result<Replacement> {
-        let tmp = beside(path, "tmp");
+        for stale in left_behind(path) {
+            // Best effort: one that cannot be removed only takes some space.
+            let _ = std::fs::remove_file(stale);
+        }
+        let tmp = beside(path, TEMPORARY);
         let file = File::create(&tmp)?;
         Ok(Replacement {
             path: path.to_path_buf(),
             tmp,
-            file: Some(BufWriter::new(file)),
+            file: Some(BufWriter::with_capacity(BUFFER_BYTES, file)),
         })
     }
 
@@ -45,6 +62,15 @@ impl Replacement {
         drop(file);
         std::fs::rename(&self.tmp, &self.path)?;
         sync_dir_of(&self.path)
+    }
+}
+
+impl fmt::Debug for Replacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replacement")
+            .field("path", &self.path)
+            .field("tmp", &self.tmp)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,6 +131,43 @@ pub fn beside(path: &Path, tag: &str) -> PathBuf {
     parent_dir(path).join(format!(".{name}.{}.{tag}", std::process::id()))
 }
 
+/// The temporary files beside `path` that writes of it by processes no longer running left
+/// behind (`.NAME.PID.tmp`): a write killed before its rename. Those of a running process
+/// (another run writing the same path right now) are not listed. Only where the running
+/// processes can be told (Linux's `/proc`); elsewhere none are.
+pub fn left_behind(path: &Path) -> Vec<PathBuf> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{name}.");
+    let suffix = format!(".{TEMPORARY}");
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let file_name = entry.file_name();
+            let pid: u32 = file_name
+                .to_str()?
+                .strip_prefix(&prefix)?
+                .strip_suffix(&suffix)?
+                .parse()
+                .ok()?;
+            (process_ended(pid) == Some(true)).then(|| entry.path())
+        })
+        .collect()
+}
+
+/// Whether process `pid` has ended; `None` when this system cannot tell.
+fn process_ended(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !cfg!(target_os = "linux") || !proc.join("self").exists() {
+        return None;
+    }
+    Some(!proc.join(pid.to_string()).exists())
+}
+
 /// The directory `path` is in (`.` for a bare file name).
 fn parent_dir(path: &Path) -> &Path {
     path.parent()
@@ -139,6 +202,42 @@ mod tests {
         assert_eq!(e.to_string(), "disk on fire");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// The pid of a process that has ended.
+    fn ended_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    }
+
+    #[test]
+    fn a_write_removes_what_killed_writes_of_the_same_path_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let dead = ended_pid();
+        let stale = dir.path().join(format!(".out.csv.{dead}.tmp"));
+        // Another path's, a running process's (this one's parent), and files of other shapes.
+        let keep = [
+            format!(".other.csv.{dead}.tmp"),
+            format!(".out.csv.{}.tmp", std::os::unix::process::parent_id()),
+            format!(".out.csv.{dead}.check"),
+            format!(".out.csv.x{dead}.tmp"),
+            format!("out.csv.{dead}.tmp"),
+        ];
+        for name in keep.iter().chain([&format!(".out.csv.{dead}.tmp")]) {
+            std::fs::write(dir.path().join(name), "half").unwrap();
+        }
+        if process_ended(dead).is_none() {
+            return; // this system cannot tell which processes run: nothing is removed
+        }
+        assert_eq!(left_behind(&path), vec![stale.clone()]);
+        replace(&path, |w| w.write_all(b"new")).unwrap();
+        assert!(!stale.exists());
+        for name in &keep {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The metrics file for cron and monitoring (`--metrics-file PATH`): the state of a run in
 //! the Prometheus text exposition format, for node_exporter's textfile collector or any
-//! scraper of files. It is written atomically (a temporary file beside it, then a rename)
-//! when the run has its ledger, at every `--progress-interval`, and at the end, fatal errors
-//! included.
+//! scraper of files. It is replaced durably ([`crate::durable`]) when the run has its ledger,
+//! at every `--progress-interval`, and at the end, fatal errors included.
 //!
 //! Every series carries the labels `command` and `manifest`, so that the files of several
 //! jobs can sit side by side in one collector directory. Counters count this run; the
@@ -237,34 +236,11 @@ impl MetricsFile {
         out.text
     }
 
-    /// Replaces the file atomically: a reader (the collector) sees the old or the new file,
-    /// never half of one.
+    /// Replaces the file ([`crate::durable::replace`]): a reader (the collector) sees the old
+    /// or the new file, never half of one.
     fn write(&self, text: &str) -> Result<(), Error> {
-        let io = |source| Error::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // A dot file: node_exporter's collector reads only `*.prom`.
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        });
-        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &self.path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        Ok(())
+        crate::durable::replace(&self.path, |w| w.write_all(text.as_bytes()))
+            .map_err(|e| Error::io(&self.path, e))
     }
 }
 

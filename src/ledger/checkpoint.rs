@@ -4,8 +4,9 @@
 //!
 //! It is a cache, never the record: the ledger stays complete and is never shortened, and a
 //! checkpoint that does not verify is ignored (with a warning) and the whole ledger replayed.
-//! It is written atomically (a temporary file, synced, renamed over the old one, the directory
-//! synced), so a crash leaves the old checkpoint or the new one, never half of one.
+//! It is written durably ([`crate::durable`]: a temporary file, synced, renamed over the old
+//! one, the directory synced), so a crash leaves the old checkpoint or the new one, never half
+//! of one.
 //!
 //! # Format (binary, little-endian)
 //!
@@ -24,14 +25,13 @@
 //! checkpoint makes the next run replay the whole ledger (and write a new one).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::event::{Action, Stage};
-use super::replay::sync_parent_dir;
 use super::state::{
     CertKey, Compact, Destination, Failure, ItemDetails, ItemState, LedgerState, OpenIntent, Slot,
     Undo, UndoHistory,
@@ -52,13 +52,6 @@ const RECORD_BYTES: u64 = 32 + 1 + 4;
 pub fn checkpoint_path(ledger: &Path) -> PathBuf {
     let mut p = ledger.as_os_str().to_owned();
     p.push(".checkpoint");
-    PathBuf::from(p)
-}
-
-/// `LEDGER.checkpoint.tmp`: a checkpoint being written.
-pub(super) fn temporary_path(ledger: &Path) -> PathBuf {
-    let mut p = checkpoint_path(ledger).into_os_string();
-    p.push(".tmp");
     PathBuf::from(p)
 }
 
@@ -259,8 +252,7 @@ pub(super) fn load(
 }
 
 /// Writes the checkpoint of `state`, which covers the first `covered` bytes of the ledger,
-/// atomically. The state's recent records are merged first (the file stores one sorted
-/// array).
+/// durably. The state's recent records are merged first (the file stores one sorted array).
 pub(super) fn write(
     ledger_path: &Path,
     ledger: &mut File,
@@ -272,34 +264,21 @@ pub(super) fn write(
         .ok_or_else(|| io::Error::other("the ledger has no header line"))?;
     let seam = covered.len.min(SEAM_BYTES);
     let seam_digest = range_digest(ledger, covered.len - seam, covered.len)?;
-
-    let tmp = temporary_path(ledger_path);
-    let written = write_file(&tmp, state, covered, &header, seam, &seam_digest);
-    if let Err(e) = written {
-        // Best effort: a half-written file would only be warned about and removed later.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, checkpoint_path(ledger_path))?;
-    sync_parent_dir(ledger_path);
-    Ok(())
+    crate::durable::replace(&checkpoint_path(ledger_path), |out| {
+        encode(out, state, covered, &header, seam, &seam_digest)
+    })
 }
 
-fn write_file(
-    tmp: &Path,
+fn encode(
+    out: impl Write,
     state: &LedgerState,
     covered: Covered,
     header: &[u8; 32],
     seam: u64,
     seam_digest: &[u8; 32],
 ) -> io::Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
     let mut w = Encoder {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        inner: out,
         hasher: Sha256::new(),
     };
     w.bytes(MAGIC)?;
@@ -349,9 +328,7 @@ fn write_file(
         w.option(d.undo.as_ref(), write_undo)?;
     }
     let digest: [u8; 32] = w.hasher.clone().finalize().into();
-    w.inner.write_all(&digest)?;
-    let file = w.inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
+    w.inner.write_all(&digest)
 }
 
 /// SHA-256 of the ledger's first line (newline included); `None` if it has no whole line.
@@ -462,12 +439,12 @@ impl Decoder {
 }
 
 /// Writes the checkpoint's fields, hashing every byte.
-struct Encoder {
-    inner: BufWriter<File>,
+struct Encoder<W> {
+    inner: W,
     hasher: Sha256,
 }
 
-impl Encoder {
+impl<W: Write> Encoder<W> {
     fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hasher.update(bytes);
         self.inner.write_all(bytes)
@@ -502,7 +479,7 @@ impl Encoder {
     fn option<T: ?Sized>(
         &mut self,
         value: Option<&T>,
-        write: impl FnOnce(&mut Encoder, &T) -> io::Result<()>,
+        write: impl FnOnce(&mut Encoder<W>, &T) -> io::Result<()>,
     ) -> io::Result<()> {
         match value {
             None => self.u8(0),
@@ -514,7 +491,7 @@ impl Encoder {
     }
 }
 
-fn write_intent(w: &mut Encoder, i: &OpenIntent) -> io::Result<()> {
+fn write_intent<W: Write>(w: &mut Encoder<W>, i: &OpenIntent) -> io::Result<()> {
     w.str(i.stage.as_str())?;
     w.str(i.action.as_str())?;
     w.opt_str(i.subject.as_deref())?;
@@ -532,7 +509,7 @@ fn read_intent(r: &mut Decoder) -> Result<OpenIntent, Rejected> {
     })
 }
 
-fn write_failure(w: &mut Encoder, f: &Failure) -> io::Result<()> {
+fn write_failure<W: Write>(w: &mut Encoder<W>, f: &Failure) -> io::Result<()> {
     w.str(f.stage.as_str())?;
     w.str(&f.error_code)?;
     w.option(f.http_status.as_ref(), |w, s| w.u16(*s))?;
@@ -563,7 +540,7 @@ fn read_failure(r: &mut Decoder) -> Result<Failure, Rejected> {
     })
 }
 
-fn write_undo(w: &mut Encoder, u: &Undo) -> io::Result<()> {
+fn write_undo<W: Write>(w: &mut Encoder<W>, u: &Undo) -> io::Result<()> {
     w.opt_str(u.previous_status.as_ref().map(CertStatus::as_str))?;
     for list in [&u.policies, &u.things] {
         w.u64(list.len() as u64)?;

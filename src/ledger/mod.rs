@@ -45,7 +45,7 @@ pub use writer::LedgerWriter;
 
 use checkpoint::{Covered, Rejected};
 use lock::LedgerLock;
-use replay::{replay, set_aside_torn_tail, sync_parent_dir};
+use replay::{replay, set_aside_torn_tail};
 
 /// Version of the ledger format written in the header; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -207,9 +207,8 @@ impl Ledger {
             .map_err(|e| LedgerError::io(path, e))?;
         let mut warnings = Vec::new();
         let mut notes = Vec::new();
-        let tmp = checkpoint::temporary_path(path);
-        if tmp.exists() {
-            // We hold the lock: no other run can be writing it.
+        // We hold the lock: a checkpoint being written is this run's, none is another's.
+        for tmp in crate::durable::left_behind(&checkpoint_path(path)) {
             warnings.push(format!(
                 "{}: a checkpoint write was interrupted (the run was killed or the machine stopped); ignoring and removing it",
                 tmp.display()
@@ -275,7 +274,7 @@ impl Ledger {
                     len: write_line(&mut file, path, &header)?,
                     lines: 1,
                 };
-                sync_parent_dir(path);
+                crate::durable::sync_dir_of(path).map_err(|e| LedgerError::io(path, e))?;
                 header
             }
         };

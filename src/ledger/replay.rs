@@ -210,17 +210,3 @@ pub(super) fn set_aside_torn_tail(
     file.sync_all().map_err(io)?;
     Ok(())
 }
-
-pub(super) fn sync_parent_dir(path: &Path) {
-    // Makes the new file's directory entry durable; best effort on platforms that refuse.
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::scan::csv_to_io;
@@ -22,13 +22,14 @@ pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> io::Result<()> {
 }
 
 /// Streaming counterpart of [`write_manifest`], to generate large manifests
-/// without holding their rows in memory.
-pub struct ManifestWriter {
-    pub(super) writer: csv::Writer<BufWriter<File>>,
-    pub(super) with_region: bool,
+/// without holding their rows in memory: to a file ([`ManifestWriter::create`]) or to any
+/// writer ([`ManifestWriter::new`]: `select`'s durable replacement, stdout).
+pub struct ManifestWriter<W: Write = BufWriter<File>> {
+    writer: csv::Writer<W>,
+    with_region: bool,
 }
 
-impl fmt::Debug for ManifestWriter {
+impl<W: Write> fmt::Debug for ManifestWriter<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManifestWriter")
             .field("with_region", &self.with_region)
@@ -41,9 +42,16 @@ impl ManifestWriter {
     /// `certificate_id,target_account,transfer_message[,region]`.
     pub fn create(path: &Path, with_region: bool) -> io::Result<ManifestWriter> {
         let file = BufWriter::with_capacity(WRITE_BUFFER_BYTES, File::create(path)?);
+        ManifestWriter::new(file, with_region)
+    }
+}
+
+impl<W: Write> ManifestWriter<W> {
+    /// Writes the header `certificate_id,target_account,transfer_message[,region]` to `out`.
+    pub fn new(out: W, with_region: bool) -> io::Result<ManifestWriter<W>> {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(file);
+            .from_writer(out);
         let mut header = vec!["certificate_id", "target_account", "transfer_message"];
         if with_region {
             header.push("region");
@@ -82,14 +90,12 @@ impl ManifestWriter {
         result.map_err(csv_to_io)
     }
 
-    /// Flushes everything to the file.
+    /// Flushes everything to the writer.
     pub fn finish(self) -> io::Result<()> {
-        let file = self
+        let mut out = self
             .writer
             .into_inner()
-            .map_err(|error| io::Error::other(error.to_string()))?;
-        file.into_inner()
-            .map_err(|error| io::Error::other(error.to_string()))?;
-        Ok(())
+            .map_err(|error| error.into_error())?;
+        out.flush()
     }
 }

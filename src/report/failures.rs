@@ -1,7 +1,7 @@
-//! The failure report: one CSV row per certificate that is failed now, written atomically
-//! (temporary file, fsync, rename) so a reader never sees half of it.
+//! The failure report: one CSV row per certificate that is failed now, written durably
+//! ([`crate::durable`]) so that a reader never sees half of it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::Error;
 use crate::ledger::{CertId, ItemRecord, ItemState, LedgerState};
@@ -19,9 +19,8 @@ pub const FAILURE_REPORT_HEADER: [&str; 8] = [
     "rolled_back",
 ];
 
-/// Writes the failure report of every failed manifest certificate (sorted by id) atomically:
-/// to a temporary file in the same directory, synced, then renamed over `path`.
-/// Returns the number of rows.
+/// Writes the failure report of every failed manifest certificate (sorted by id) over `path`
+/// ([`crate::durable::replace`]). Returns the number of rows.
 pub fn write_failure_report(
     path: &Path,
     manifest: &Manifest,
@@ -35,19 +34,9 @@ pub fn write_failure_report(
         })
         .collect();
     rows.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir, path).map_err(io)?;
-    {
-        let mut w = csv::Writer::from_writer(&mut tmp.1);
-        w.write_record(FAILURE_REPORT_HEADER)
-            .map_err(|e| io(e.into()))?;
+    crate::durable::replace(path, |w| {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record(FAILURE_REPORT_HEADER)?;
         for (id, rec) in &rows {
             let f = rec.failure;
             let stage = f.map(|f| f.stage.as_str()).unwrap_or("");
@@ -71,24 +60,12 @@ pub fn write_failure_report(
                 neutralise(f.map(|f| f.message.as_str()).unwrap_or("")).as_ref(),
                 attempts.as_str(),
                 rolled_back,
-            ])
-            .map_err(|e| io(e.into()))?;
+            ])?;
         }
-        w.flush().map_err(io)?;
-    }
-    tmp.1.sync_all().map_err(io)?;
-    std::fs::rename(&tmp.0, path).map_err(io)?;
+        w.flush()
+    })
+    .map_err(|e| Error::io(path, e))?;
     Ok(rows.len())
-}
-
-fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let f = std::fs::File::create(&tmp)?;
-    Ok((tmp, f))
 }
 
 /// Makes a cell safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or CR would

@@ -4,9 +4,12 @@
 //! that a machine can read the page as well as a person.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
+use crate::durable;
 use crate::error::Error;
+use crate::files::{self, Writing};
 
 use super::migration::{
     busy_spans, format_duration, format_time, runs, states, MigrationReport, Series, DEFAULT_REGION,
@@ -557,42 +560,16 @@ fn anchor(stage: &str, code: &str) -> String {
         .collect()
 }
 
-/// The temporary file beside `path` that [`write`] renames into place.
-fn temp_beside(path: &Path) -> std::path::PathBuf {
-    crate::durable::beside(path, "tmp")
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Checks, before the ledgers are read, that the page can be written at `path` (its
 /// directory exists and takes a new file, and `path` is not a directory).
 pub fn check_writable(path: &Path) -> Result<(), Error> {
-    if path.is_dir() {
-        return Err(io_error(
-            path,
-            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
-        ));
-    }
-    let tmp = temp_beside(path);
-    std::fs::File::create(&tmp).map_err(|e| io_error(path, e))?;
-    let _ = std::fs::remove_file(&tmp);
-    Ok(())
+    files::check_writable(path, "HTML report", Writing::Replace)
 }
 
-/// Writes the page atomically (a temporary file beside it, then a rename): whoever opens
-/// it meanwhile sees the old page or the new one.
+/// Writes the page over `path` ([`durable::replace`]): whoever opens it meanwhile, or after a
+/// crash, sees the old page or the new one, whole.
 pub fn write(path: &Path, page: &str) -> Result<(), Error> {
-    let tmp = temp_beside(path);
-    let written = std::fs::write(&tmp, page).and_then(|_| std::fs::rename(&tmp, path));
-    written.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, source)
-    })
+    durable::replace(path, |w| w.write_all(page.as_bytes())).map_err(|e| Error::io(path, e))
 }
 
 /// Text for HTML (element content and quoted attribute values alike).

@@ -1,33 +1,26 @@
 //! The ledger's checkpoint (issue 15) survives what happens to files in real life: a run
-//! killed while it writes the checkpoint, a checkpoint older than its ledger, a ledger
-//! truncated below what its checkpoint covers, a checkpoint of another ledger. In every case
+//! killed while it writes the checkpoint (tests/suite/durability.rs), a checkpoint older than
+//! its ledger, a ledger truncated below what its checkpoint covers, a checkpoint of another
+//! ledger. In every case
 //! the rerun resumes correctly (each certificate transferred exactly once) and says what it
 //! did with the checkpoint: used it, or ignored it with the documented warning.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::harness::*;
 use iot_sim::SimConfig;
-use rand::Rng;
-
-const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Logs the ledger's notes ("state read from its checkpoint ..."), which are debug lines.
-const NOTES: (&str, &str) = ("IOT_CERT_MIGRATE_LOG", "debug");
+pub const NOTES: (&str, &str) = ("IOT_CERT_MIGRATE_LOG", "debug");
 
 /// The note of a run that started from its checkpoint.
-const FROM_CHECKPOINT: &str = "state read from its checkpoint";
+pub const FROM_CHECKPOINT: &str = "state read from its checkpoint";
 
 /// The start of every warning about a checkpoint that was not used.
-const NOT_USED: &str = "not used:";
+pub const NOT_USED: &str = "not used:";
 
 fn checkpoint(ledger: &Path) -> PathBuf {
     PathBuf::from(format!("{}.checkpoint", ledger.display()))
-}
-
-fn checkpoint_tmp(ledger: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.checkpoint.tmp", ledger.display()))
 }
 
 /// Runs `--max-items N` and checks that it stopped there after transferring N.
@@ -45,84 +38,6 @@ fn transferred_via(ledger: &Path, via: &str) -> Vec<String> {
         .filter(|e| e["outcome"] == "transferred" && e["details"]["via"] == via)
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// SIGKILL while the checkpoint is being written (its temporary file exists when the kill
-/// lands), several times: each next run warns that the write was interrupted and removes
-/// the temporary file, and the job ends with every certificate transferred exactly once.
-#[test]
-fn sigkill_while_the_checkpoint_is_written_then_reruns_finish_exactly_once() {
-    use std::os::unix::process::ExitStatusExt;
-    /// Kills that must land during a checkpoint write.
-    const KILLS_DURING_WRITE: usize = 3;
-    let fleet = ActiveFleet::new(
-        SimConfig {
-            latency: Duration::from_millis(2),
-            latency_jitter: Duration::from_millis(3),
-            ..SimConfig::unlimited()
-        },
-        400,
-    );
-    // A checkpoint after every group commit: most of a run is spent next to one.
-    let vars = [NOTES, ("IOT_CERT_MIGRATE_CHECKPOINT_EVERY", "1")];
-    let tmp = checkpoint_tmp(&fleet.ledger);
-    let mut rng = rng("checkpoint-kill");
-    let (mut runs, mut during_write, mut warned) = (0, 0, 0);
-    let mut interrupted_before = false;
-    while during_write < KILLS_DURING_WRITE {
-        runs += 1;
-        assert!(
-            runs <= 40,
-            "{during_write} kills during a write in {runs} runs"
-        );
-        let before = fleet.ledger_lines();
-        let mut run = fleet.spawn_with_env(&format!("run-{runs}"), &[], &vars);
-        let grow = rng.random_range(1..=150);
-        wait_until("the ledger to grow", RUN_LIMIT, || {
-            fleet.ledger_lines() >= before + 1 + grow || run.exited()
-        });
-        wait_until("a checkpoint write", RUN_LIMIT, || {
-            tmp.exists() || run.exited()
-        });
-        let _ = run.child.kill();
-        let status = run.wait(RUN_LIMIT);
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "run {runs} ended by itself ({status}): the fleet is too small\n{}",
-            run.stderr()
-        );
-        let stderr = run.stderr();
-        if interrupted_before {
-            assert!(
-                stderr.contains("a checkpoint write was interrupted"),
-                "run {runs} after a kill during a checkpoint write did not say so:\n{stderr}"
-            );
-            warned += 1;
-        }
-        assert!(!stderr.contains(NOT_USED), "run {runs}:\n{stderr}");
-        // The temporary file outlived the process: the kill cut the write short.
-        interrupted_before = tmp.exists();
-        during_write += usize::from(interrupted_before);
-    }
-    let last = fleet
-        .spawn_with_env("final", &[], &[NOTES])
-        .finish(RUN_LIMIT);
-    last.expect_code(0);
-    assert!(
-        last.stderr.contains("a checkpoint write was interrupted"),
-        "{}",
-        last.stderr
-    );
-    assert!(
-        last.stderr.contains(FROM_CHECKPOINT),
-        "the checkpoint kept by the rename was not used:\n{}",
-        last.stderr
-    );
-    assert!(!last.stderr.contains(NOT_USED), "{}", last.stderr);
-    assert!(!tmp.exists(), "the interrupted write was not removed");
-    eprintln!("checkpoint kill: {during_write} kills during a write ({warned} warned mid-run) in {runs} runs");
-    fleet.assert_all_transferred_once();
 }
 
 /// A checkpoint older than the ledger (it covers the first run; a second run added lines and

@@ -3,9 +3,11 @@
 //! with hermetic AWS settings (no profile files, no instance metadata).
 
 mod fleet;
+mod kill;
 mod tools;
 
 pub use fleet::*;
+pub use kill::*;
 pub use tools::*;
 
 use std::collections::BTreeMap;
