@@ -42,7 +42,6 @@ where
     }
 }
 
-
 /// AWS IoT's limit of policies attached to one certificate (or thing group).
 pub const POLICIES_PER_TARGET: usize = 10;
 

@@ -156,7 +156,8 @@ impl Acceptor {
                 // Accepted by an earlier run whose record was lost, or by hand. AWS answers
                 // 410, or (undocumented) another refusal: a read confirms.
                 StepEnd::Refused(f)
-                    if f.is(AwsCode::TransferAlreadyCompleted) || accepted_here(&item, iot).await =>
+                    if f.is(AwsCode::TransferAlreadyCompleted)
+                        || accepted_here(&item, iot).await =>
                 {
                     via = Via::AlreadyAccepted
                 }

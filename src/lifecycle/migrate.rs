@@ -100,7 +100,6 @@ const PROPAGATION_BACKOFF: Backoff = Backoff {
     cap: Duration::from_secs(5),
 };
 
-
 /// What `transfer` tells the migrate workflow.
 #[derive(Debug, Clone, Copy)]
 pub struct MigrateOptions {

@@ -456,3 +456,98 @@ fn checkpoint_whole(bytes: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Certificates `plan` and `verify` judge into their CSVs (at rates the simulator allows): the
+/// CSV fills while they run and is put in place at the end, so most kills land mid-write.
+const JUDGED: u64 = 1_000;
+
+/// `plan --plan-out plan.csv`: one row per certificate, in manifest order.
+#[test]
+fn a_kill_while_the_plan_csv_is_written_leaves_the_old_csv_or_the_new_one_whole() {
+    let env = Env::unlimited();
+    let ids = env.fleet("m.csv", 0..JUDGED, "INACTIVE", &[], &[]);
+    let csv = env.path("plan.csv");
+    let kills = kill_during_writes(
+        "plan-csv",
+        || {
+            env.cmd(&[
+                "plan",
+                "m.csv",
+                "--plan-out",
+                "plan.csv",
+                "--rate-scale",
+                "1000",
+            ])
+        },
+        &csv,
+        |bytes| verdict_csv_whole(bytes, "category", &ids, "ready"),
+    );
+    kills.last.expect_code(0);
+}
+
+/// `verify --out verify.csv`: one row per certificate that is not ok (none was transferred:
+/// every one), in manifest order.
+#[test]
+fn a_kill_while_the_verify_csv_is_written_leaves_the_old_csv_or_the_new_one_whole() {
+    let env = Env::unlimited();
+    let ids = env.fleet("m.csv", 0..JUDGED, "INACTIVE", &[], &[]);
+    env.write(
+        "aws-config",
+        &format!("[profile migrate-{TARGET}]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"),
+    );
+    let csv = env.path("verify.csv");
+    let args = [
+        "verify",
+        "m.csv",
+        "--target-profile-template",
+        "migrate-{account}",
+        "--out",
+        "verify.csv",
+        "--rate-scale",
+        "1000",
+    ];
+    let kills = kill_during_writes(
+        "verify-csv",
+        || {
+            let mut c = env.cmd(&args);
+            c.env("AWS_CONFIG_FILE", env.path("aws-config"));
+            c
+        },
+        &csv,
+        |bytes| verdict_csv_whole(bytes, "category", &ids, "not_transferred"),
+    );
+    kills.last.expect_code(3);
+}
+
+/// A verdict CSV with a row for each of `ids`, in that order, each in `category` (the column
+/// named `column`).
+fn verdict_csv_whole(
+    bytes: &[u8],
+    column: &str,
+    ids: &[String],
+    category: &str,
+) -> Result<(), String> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers().map_err(|e| e.to_string())?.clone();
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or(format!("no {name} column in {header:?}"))
+    };
+    let (id_at, category_at) = (at("certificate_id")?, at(column)?);
+    let mut expected = ids.iter();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("row {}: {e}", i + 1))?;
+        let Some(id) = expected.next() else {
+            return Err(format!("row {}: one row too many", i + 1));
+        };
+        if record.get(id_at) != Some(id.as_str()) || record.get(category_at) != Some(category) {
+            return Err(format!("row {}: {record:?}", i + 1));
+        }
+    }
+    match expected.len() {
+        0 => Ok(()),
+        missing => Err(format!("{missing} rows missing")),
+    }
+}
