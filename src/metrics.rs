@@ -28,7 +28,7 @@ const STS_ACCOUNT: &str = "sts";
 
 /// What a run looks like at one moment.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub struct Reading {
     /// Certificates of the manifest per state, as `status` counts them.
     pub counts: Counts,
     /// Requests, throttles and errors per operation, account and region, this run.
@@ -78,14 +78,14 @@ impl MetricsFile {
     }
 
     /// Writes the state of a run that is going on.
-    pub fn write_running(&self, snapshot: &Snapshot) -> Result<(), Error> {
-        self.write(&self.render(Some(snapshot), None))
+    pub fn write_running(&self, reading: &Reading) -> Result<(), Error> {
+        self.write(&self.render(Some(reading), None))
     }
 
     /// Writes the state of a run that ended with `exit`.
-    pub fn write_finished(&self, snapshot: &Snapshot, exit: ExitCode) -> Result<(), Error> {
+    pub fn write_finished(&self, reading: &Reading, exit: ExitCode) -> Result<(), Error> {
         let end = (SystemTime::now(), exit.code());
-        self.write(&self.render(Some(snapshot), Some(end)))
+        self.write(&self.render(Some(reading), Some(end)))
     }
 
     /// Writes the end of a run that stopped on a fatal error before it could count: the
@@ -96,19 +96,19 @@ impl MetricsFile {
 
     /// Like [`MetricsFile::write_running`], but a failure is a warning: a migration does not
     /// stop because its metrics cannot be written.
-    pub fn refresh(&self, snapshot: &Snapshot) {
-        if let Err(e) = self.write_running(snapshot) {
+    pub fn refresh(&self, reading: &Reading) {
+        if let Err(e) = self.write_running(reading) {
             tracing::warn!("metrics file not updated: {e}");
         }
     }
 
-    /// Runs `work` to its end, refreshing the file with `snapshot` every `every` meanwhile
+    /// Runs `work` to its end, refreshing the file with `reading` every `every` meanwhile
     /// (the first time after `every`: the run wrote the file when it started).
     pub async fn refresh_during<F: Future>(
         &self,
         work: F,
         every: Duration,
-        snapshot: impl Fn() -> Snapshot,
+        reading: impl Fn() -> Reading,
     ) -> F::Output {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -116,13 +116,13 @@ impl MetricsFile {
         loop {
             tokio::select! {
                 out = &mut work => return out,
-                _ = ticks.tick() => self.refresh(&snapshot()),
+                _ = ticks.tick() => self.refresh(&reading()),
             }
         }
     }
 
     /// The file's text.
-    fn render(&self, now: Option<&Snapshot>, end: Option<(SystemTime, i32)>) -> String {
+    fn render(&self, now: Option<&Reading>, end: Option<(SystemTime, i32)>) -> String {
         let mut out = Exposition::new(format!(
             "command=\"{}\",manifest=\"{}\"",
             escape_label(self.command),
@@ -386,7 +386,7 @@ mod tests {
         )
     }
 
-    fn snapshot() -> Snapshot {
+    fn reading() -> Reading {
         let mut calls = BTreeMap::new();
         calls.insert(
             Operation::TransferCertificate,
@@ -399,7 +399,7 @@ mod tests {
                 },
             )]),
         );
-        Snapshot {
+        Reading {
             counts: Counts {
                 transferred: 12,
                 pending: 4,
@@ -415,7 +415,7 @@ mod tests {
     fn a_running_snapshot_renders_every_family_with_common_labels() {
         let dir = tempfile::tempdir().unwrap();
         let f = file(dir.path());
-        f.write_running(&snapshot()).unwrap();
+        f.write_running(&reading()).unwrap();
         let text = std::fs::read_to_string(dir.path().join("m.prom")).unwrap();
         let common = r#"command="transfer",manifest="dir/we\"ird.csv""#;
         for line in [
@@ -442,12 +442,12 @@ mod tests {
     fn the_last_finished_run_is_carried_over_while_the_next_runs() {
         let dir = tempfile::tempdir().unwrap();
         file(dir.path())
-            .write_finished(&snapshot(), ExitCode::ItemsFailed)
+            .write_finished(&reading(), ExitCode::ItemsFailed)
             .unwrap();
         let next = file(dir.path());
         assert_eq!(next.earlier.exit_code, Some(3));
         let end = next.earlier.end.expect("end carried");
-        next.write_running(&Snapshot::default()).unwrap();
+        next.write_running(&Reading::default()).unwrap();
         let text = std::fs::read_to_string(dir.path().join("m.prom")).unwrap();
         assert!(
             text.contains("} 3\n") && text.contains("last_exit_code{"),
@@ -484,7 +484,7 @@ mod tests {
             Path::new("m.csv"),
             SystemTime::now(),
         );
-        let e = f.write_running(&Snapshot::default()).unwrap_err();
+        let e = f.write_running(&Reading::default()).unwrap_err();
         assert!(e.to_string().contains("no/such/dir/m.prom"), "{e}");
     }
 }

@@ -16,12 +16,12 @@ use tokio::time::Instant;
 use crate::carry::preview::CarryPreview;
 use crate::certificate::CertStatus;
 use crate::error::Error;
-use crate::iot::{AccountClients, CallFailure, Iot};
+use crate::iot::{AccountClients, CallFailure, Iot, OpCounts};
 use crate::lifecycle::{observe, Observed};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
 use crate::pacer::{Operation, RateSettings, Scope};
-use crate::report::{OpSummary, Summary};
+use crate::report::Summary;
 use crate::session::Session;
 use crate::verdict::{Listing, Stopped, Sweep, Verdict, VerdictCsv};
 
@@ -33,7 +33,7 @@ const JSON_LIST_LIMIT: usize = 1000;
 closed_set! {
     /// What a certificate needs before (or instead of) its transfer. A certificate is in one
     /// category, except that needs-deactivation, has-policies and has-things combine.
-    pub enum Category {
+    pub enum Need {
         /// INACTIVE, nothing attached: transfers as it is.
         Ready = "ready",
         /// ACTIVE: needs `--deactivate` (its devices disconnect).
@@ -58,23 +58,21 @@ closed_set! {
     }
 }
 
-impl Category {
+impl Need {
     fn title(self) -> &'static str {
         match self {
-            Category::Ready => "ready to transfer",
-            Category::NeedsDeactivation => {
-                "ACTIVE: needs --deactivate (devices using them disconnect)"
-            }
-            Category::HasPolicies => "policies attached: needs --detach-policies",
-            Category::HasThings => "things attached: needs --detach-things",
-            Category::AlreadyPending => {
+            Need::Ready => "ready to transfer",
+            Need::NeedsDeactivation => "ACTIVE: needs --deactivate (devices using them disconnect)",
+            Need::HasPolicies => "policies attached: needs --detach-policies",
+            Need::HasThings => "things attached: needs --detach-things",
+            Need::AlreadyPending => {
                 "already pending to their target (recorded as transferred, no call)"
             }
-            Category::PendingToOther => "pending to another account: cancel that transfer first",
-            Category::NotTransferable => "status cannot be transferred",
-            Category::NotFound => "not found in the source account",
-            Category::SameAccount => "already owned by their target account",
-            Category::Unknown => "AWS could not be asked (the detail says what it answered)",
+            Need::PendingToOther => "pending to another account: cancel that transfer first",
+            Need::NotTransferable => "status cannot be transferred",
+            Need::NotFound => "not found in the source account",
+            Need::SameAccount => "already owned by their target account",
+            Need::Unknown => "AWS could not be asked (the detail says what it answered)",
         }
     }
 }
@@ -89,7 +87,7 @@ pub struct Assessment {
     /// Region the certificate is looked for in.
     pub region: String,
     /// Categories (several only for the needs-deactivation / has-policies / has-things mix).
-    pub categories: Vec<Category>,
+    pub categories: Vec<Need>,
     /// Status as AWS reported it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -132,7 +130,7 @@ impl Assessment {
     }
 
     fn unknown(mut self, f: &CallFailure) -> Self {
-        self.categories = vec![Category::Unknown];
+        self.categories = vec![Need::Unknown];
         self.detail = Some(f.to_string());
         self
     }
@@ -146,14 +144,14 @@ impl Assessment {
     }
 
     /// What to show beside the id under `category`.
-    fn detail_for(&self, category: Category) -> String {
+    fn detail_for(&self, category: Need) -> String {
         match category {
-            Category::NeedsDeactivation | Category::NotTransferable => {
+            Need::NeedsDeactivation | Need::NotTransferable => {
                 self.status.clone().unwrap_or_default()
             }
-            Category::HasPolicies => self.policies.join(", "),
-            Category::HasThings => self.things.join(", "),
-            Category::AlreadyPending | Category::PendingToOther => {
+            Need::HasPolicies => self.policies.join(", "),
+            Need::HasThings => self.things.join(", "),
+            Need::AlreadyPending | Need::PendingToOther => {
                 format!(
                     "pending to {}",
                     self.pending_to
@@ -176,12 +174,12 @@ async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
     a.calls_needed = 1;
     let info = match observed {
         Observed::NotFound => {
-            a.categories = vec![Category::NotFound];
+            a.categories = vec![Need::NotFound];
             return a;
         }
         Observed::SameAccount(info) => {
             a.status = Some(info.status.to_string());
-            a.categories = vec![Category::SameAccount];
+            a.categories = vec![Need::SameAccount];
             return a;
         }
         Observed::Pending(info) => {
@@ -190,9 +188,9 @@ async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
                 Ok(to) => {
                     let ours = to.as_deref() == Some(row.target_account.as_str());
                     a.categories = vec![if ours {
-                        Category::AlreadyPending
+                        Need::AlreadyPending
                     } else {
-                        Category::PendingToOther
+                        Need::PendingToOther
                     }];
                     a.pending_to = to;
                 }
@@ -202,7 +200,7 @@ async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
         }
         Observed::NotTransferable(info) => {
             a.status = Some(info.status.to_string());
-            a.categories = vec![Category::NotTransferable];
+            a.categories = vec![Need::NotTransferable];
             return a;
         }
         Observed::Transferable {
@@ -218,16 +216,16 @@ async fn assess(iot: &Iot, row: &ManifestRow, started: Instant) -> Assessment {
     };
     let active = info.status == CertStatus::Active;
     if active {
-        a.categories.push(Category::NeedsDeactivation);
+        a.categories.push(Need::NeedsDeactivation);
     }
     if !a.policies.is_empty() {
-        a.categories.push(Category::HasPolicies);
+        a.categories.push(Need::HasPolicies);
     }
     if !a.things.is_empty() {
-        a.categories.push(Category::HasThings);
+        a.categories.push(Need::HasThings);
     }
     if a.categories.is_empty() {
-        a.categories.push(Category::Ready);
+        a.categories.push(Need::Ready);
     }
     // What transfer will send: observe, prepare, transfer.
     let mut add = |op, n: u64| {
@@ -313,7 +311,7 @@ struct Planning<'a> {
 type CallsNeeded = BTreeMap<Scope, BTreeMap<Operation, u64>>;
 
 impl Verdict for Planning<'_> {
-    type Category = Category;
+    type Category = Need;
     type Finding = Assessment;
     type Totals = CallsNeeded;
     const VERB: &'static str = "planning";
@@ -335,7 +333,7 @@ impl Verdict for Planning<'_> {
         assess(self.clients.for_row(row), row, self.started).await
     }
 
-    fn categories(a: &Assessment) -> &[Category] {
+    fn categories(a: &Assessment) -> &[Need] {
         &a.categories
     }
 
@@ -359,7 +357,7 @@ impl Verdict for Planning<'_> {
         for (op, n) in &a.calls {
             *ops.entry(*op).or_default() += n;
         }
-        if a.categories.contains(&Category::AlreadyPending) {
+        if a.categories.contains(&Need::AlreadyPending) {
             // One listing per scope serves every pending certificate.
             ops.entry(Operation::ListOutgoingCertificates).or_insert(1);
         }
@@ -376,7 +374,7 @@ pub struct PlanReport {
     categories: BTreeMap<&'static str, Listing<Assessment>>,
     estimate: Estimate,
     /// The read-only calls this plan made.
-    calls_made: BTreeMap<String, OpSummary>,
+    calls_made: BTreeMap<String, OpCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
     elapsed_s: f64,
@@ -451,7 +449,7 @@ impl Render for PlanReport {
         if let Some(s) = &r.stopped {
             s.write_text(out)?;
         }
-        for &c in Category::ALL {
+        for &c in Need::ALL {
             let rep = &r.categories[c.as_str()];
             if rep.count == 0 {
                 continue;

@@ -168,7 +168,7 @@ fn not_found(id: &str) -> Refusal {
 type Reply = Result<Option<Value>, Refusal>;
 
 /// One request, decoded.
-struct Request {
+struct Incoming {
     op: Operation,
     /// The path's labels, percent-decoded.
     labels: Vec<String>,
@@ -178,7 +178,7 @@ struct Request {
     body: Map<String, Value>,
 }
 
-impl Request {
+impl Incoming {
     fn label(&self) -> &str {
         self.labels.first().map(String::as_str).unwrap_or("")
     }
@@ -234,7 +234,7 @@ impl World {
     }
 
     /// The registry's answer to `req` from account `caller`.
-    fn serve(&mut self, caller: &str, req: &Request) -> Reply {
+    fn serve(&mut self, caller: &str, req: &Incoming) -> Reply {
         let id = req.label().to_string();
         match req.op {
             Operation::DescribeCertificate => self.describe(caller, &id),
@@ -511,7 +511,7 @@ fn route(method: &str, path: &str) -> Option<(Operation, Vec<String>)> {
     }
 }
 
-fn decode(request: &mut HttpRequest) -> Option<Request> {
+fn decode(request: &mut HttpRequest) -> Option<Incoming> {
     let method = request.method().to_string();
     let principal = request
         .headers()
@@ -535,7 +535,7 @@ fn decode(request: &mut HttpRequest) -> Option<Request> {
             (percent_decode(k), percent_decode(v))
         })
         .collect();
-    Some(Request {
+    Some(Incoming {
         op,
         labels,
         query,

@@ -22,7 +22,7 @@ use crate::pipeline::ItemEnd;
 
 use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
-use super::check::{self, Finding, Side};
+use super::check::{self, Effect, Side};
 use super::item::{Item, StepEnd};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
@@ -323,7 +323,7 @@ async fn accepted_here(item: &Item<'_>, iot: &Iot) -> bool {
     .await;
     matches!(
         finding,
-        Ok(Finding {
+        Ok(Effect {
             took_effect: Some(true),
             ..
         })

@@ -19,16 +19,16 @@ pub enum Side {
 
 /// What AWS says about whether a mutating call took effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub struct Effect {
     /// `Some(true)`: it did; `Some(false)`: it did not; `None`: AWS cannot tell yet.
     pub took_effect: Option<bool>,
     /// What AWS showed, for people (`PENDING_TRANSFER to 222222222222`).
     pub seen: String,
 }
 
-impl Finding {
+impl Effect {
     fn new(took_effect: Option<bool>, seen: impl Into<String>) -> Self {
-        Finding {
+        Effect {
             took_effect,
             seen: seen.into(),
         }
@@ -46,7 +46,7 @@ pub async fn took_effect(
     action: Action,
     subject: Option<&str>,
     group: Option<&str>,
-) -> Result<Finding, CallFailure> {
+) -> Result<Effect, CallFailure> {
     match side {
         Side::Source => source_check(iot, id, target, action, subject).await,
         Side::Target => match carry_check(iot, action, subject, group).await? {
@@ -63,7 +63,7 @@ async fn carry_check(
     action: Action,
     subject: Option<&str>,
     group: Option<&str>,
-) -> Result<Option<Finding>, CallFailure> {
+) -> Result<Option<Effect>, CallFailure> {
     let name = subject.unwrap_or_default();
     let group = group.unwrap_or_default();
     let exists = |kind: &str, found: bool| {
@@ -72,7 +72,7 @@ async fn carry_check(
         } else {
             format!("no {kind} `{name}`")
         };
-        Some(Finding::new(Some(found), seen))
+        Some(Effect::new(Some(found), seen))
     };
     Ok(match action {
         Action::CreateThingType => exists("thing type", iot.thing_type(name).await?.is_some()),
@@ -85,17 +85,17 @@ async fn carry_check(
             } else {
                 format!("no thing group `{group}`")
             };
-            Some(Finding::new(Some(found), seen))
+            Some(Effect::new(Some(found), seen))
         }
         Action::AttachGroupPolicy => {
             let names = iot.attached_policies(&iot.group_arn(group)).await?;
             let seen = format!("thing group `{group}` has policies: {}", names.join(", "));
-            Some(Finding::new(Some(names.iter().any(|n| n == name)), seen))
+            Some(Effect::new(Some(names.iter().any(|n| n == name)), seen))
         }
         Action::AddThingToGroup => {
             let groups = iot.groups_of_thing(name).await?;
             let seen = format!("thing `{name}` is in groups: {}", groups.join(", "));
-            Some(Finding::new(Some(groups.iter().any(|g| g == group)), seen))
+            Some(Effect::new(Some(groups.iter().any(|g| g == group)), seen))
         }
         _ => None,
     })
@@ -109,12 +109,12 @@ async fn source_check(
     target: &str,
     action: Action,
     subject: Option<&str>,
-) -> Result<Finding, CallFailure> {
+) -> Result<Effect, CallFailure> {
     let info = match source_view(iot, id).await? {
         SourceView::Owned(info) => info,
         // Gone from the source account: only an accept takes a certificate away.
         SourceView::Gone(gone) => {
-            return Ok(Finding::new(
+            return Ok(Effect::new(
                 Some(matches!(action, Action::Transfer | Action::Accept)),
                 gone,
             ))
@@ -135,18 +135,18 @@ async fn source_check(
     let has = |names: &[String]| names.iter().any(|n| Some(n.as_str()) == subject);
     let pending = status == CertStatus::PendingTransfer;
     Ok(match action {
-        Action::Deactivate => Finding::new(Some(status != CertStatus::Active), status.as_str()),
-        Action::Reactivate => Finding::new(Some(status == CertStatus::Active), status.as_str()),
+        Action::Deactivate => Effect::new(Some(status != CertStatus::Active), status.as_str()),
+        Action::Reactivate => Effect::new(Some(status == CertStatus::Active), status.as_str()),
         Action::DetachPolicy | Action::ReattachPolicy => {
             let names = iot.attached_policies(&info.arn).await?;
-            Finding::new(
+            Effect::new(
                 Some(has(&names) == (action == Action::ReattachPolicy)),
                 listed("policies", &names),
             )
         }
         Action::DetachThing | Action::ReattachThing => {
             let names = iot.principal_things(&info.arn).await?;
-            Finding::new(
+            Effect::new(
                 Some(has(&names) == (action == Action::ReattachThing)),
                 listed("things", &names),
             )
@@ -155,18 +155,18 @@ async fn source_check(
             match iot.pending_target(id, described_at).await? {
                 Some(to) => {
                     let seen = format!("PENDING_TRANSFER to {to}");
-                    Finding::new(Some(action == Action::Transfer && to == target), seen)
+                    Effect::new(Some(action == Action::Transfer && to == target), seen)
                 }
                 // Listed shortly after the call, a new transfer may not show yet.
-                None => Finding::new(
+                None => Effect::new(
                     (action != Action::Transfer).then_some(false),
                     "PENDING_TRANSFER, not listed by ListOutgoingCertificates yet",
                 ),
             }
         }
         // Not pending: a transfer did not happen, a cancel did (or the target rejected).
-        Action::Transfer | Action::Accept => Finding::new(Some(false), status.as_str()),
-        Action::Cancel => Finding::new(Some(true), status.as_str()),
+        Action::Transfer | Action::Accept => Effect::new(Some(false), status.as_str()),
+        Action::Cancel => Effect::new(Some(true), status.as_str()),
         Action::Reject
         | Action::AttachPolicy
         | Action::Register
@@ -176,7 +176,7 @@ async fn source_check(
         | Action::AttachGroupPolicy
         | Action::CreateThing
         | Action::AttachThing
-        | Action::AddThingToGroup => Finding::new(
+        | Action::AddThingToGroup => Effect::new(
             None,
             format!("{status} (a target-side call: ask with the target's credentials)"),
         ),
@@ -234,12 +234,12 @@ async fn target_check(
     id: &str,
     action: Action,
     subject: Option<&str>,
-) -> Result<Finding, CallFailure> {
+) -> Result<Effect, CallFailure> {
     let me = iot.scope().account.clone();
     let Some(info) = iot.describe(id).await? else {
         // Neither owned by nor pending to this account: rejected (or cancelled by the source).
         let seen = format!("not in account {me} and not pending to it");
-        return Ok(Finding::new(Some(action == Action::Reject), seen));
+        return Ok(Effect::new(Some(action == Action::Reject), seen));
     };
     let owned =
         info.owner.as_deref() == Some(me.as_str()) && info.status != CertStatus::PendingTransfer;
@@ -249,15 +249,15 @@ async fn target_check(
             info.status,
             info.owner.as_deref().unwrap_or("?")
         );
-        return Ok(Finding::new(Some(false), seen));
+        return Ok(Effect::new(Some(false), seen));
     }
     let seen = format!("{}, owned by {me}", info.status);
     Ok(match action {
-        Action::Accept | Action::Register => Finding::new(Some(true), seen),
+        Action::Accept | Action::Register => Effect::new(Some(true), seen),
         Action::AttachPolicy => {
             let names = iot.attached_policies(&info.arn).await?;
             let attached = names.iter().any(|n| Some(n.as_str()) == subject);
-            Finding::new(
+            Effect::new(
                 Some(attached),
                 format!("{seen}, policies attached: {}", names.join(", ")),
             )
@@ -265,13 +265,13 @@ async fn target_check(
         Action::AttachThing => {
             let names = iot.principal_things(&info.arn).await?;
             let attached = names.iter().any(|n| Some(n.as_str()) == subject);
-            Finding::new(
+            Effect::new(
                 Some(attached),
                 format!("{seen}, things attached: {}", names.join(", ")),
             )
         }
         // Owned by the target: a reject did not happen.
-        _ => Finding::new(Some(false), seen),
+        _ => Effect::new(Some(false), seen),
     })
 }
 

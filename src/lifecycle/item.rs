@@ -12,7 +12,7 @@ use crate::pipeline::{FailedOn, ItemEnd};
 use crate::retry::ErrorClass;
 
 use super::change::{restore_changes, Change};
-use super::check::{self, Finding, Side};
+use super::check::{self, Effect, Side};
 
 /// How a write-ahead step ended.
 #[derive(Debug)]
@@ -170,11 +170,11 @@ impl<'a> Item<'a> {
         )
         .await;
         let took = match finding {
-            Ok(Finding {
+            Ok(Effect {
                 took_effect: Some(took),
                 ..
             }) => took,
-            Ok(Finding {
+            Ok(Effect {
                 took_effect: None,
                 seen,
             }) => {
@@ -272,7 +272,7 @@ impl<'a> Item<'a> {
             )
             .await;
             match finding {
-                Ok(Finding {
+                Ok(Effect {
                     took_effect: Some(true),
                     ..
                 }) => {
@@ -280,7 +280,7 @@ impl<'a> Item<'a> {
                     return Ok(StepEnd::Done);
                 }
                 // A real refusal: AWS shows the call did not take effect.
-                Ok(Finding {
+                Ok(Effect {
                     took_effect: Some(false),
                     ..
                 }) if !f.outcome_unknown => {
@@ -289,7 +289,7 @@ impl<'a> Item<'a> {
                     self.record(stage, Outcome::NotDone, d).await?;
                     return Ok(StepEnd::Refused(f));
                 }
-                Ok(Finding {
+                Ok(Effect {
                     took_effect: Some(false),
                     ..
                 }) => {
@@ -299,7 +299,7 @@ impl<'a> Item<'a> {
                         return Ok(StepEnd::Refused(f));
                     }
                 }
-                Ok(Finding {
+                Ok(Effect {
                     took_effect: None,
                     seen,
                 }) => {

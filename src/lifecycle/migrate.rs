@@ -32,7 +32,7 @@ use crate::pipeline::ItemEnd;
 use crate::retry::{Backoff, CallError};
 
 use super::change::{prepare_changes, restore_changes, Change, PrepareSteps};
-use super::check::{self, Finding, Side};
+use super::check::{self, Effect, Side};
 use super::item::{error_details, refusal_details, Item, StepEnd};
 use super::observe::{observe, Observed};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
@@ -425,7 +425,7 @@ impl Migrator {
         )
         .await;
         match finding {
-            Ok(Finding {
+            Ok(Effect {
                 took_effect: Some(true),
                 ..
             }) => {
@@ -438,7 +438,7 @@ impl Migrator {
                 .await?;
                 Ok(ItemEnd::Done)
             }
-            Ok(Finding {
+            Ok(Effect {
                 took_effect: Some(false),
                 seen,
             }) => {
@@ -446,7 +446,7 @@ impl Migrator {
                 item.fail(Stage::Prepare, "PendingToAnotherAccount", message)
                     .await
             }
-            Ok(Finding {
+            Ok(Effect {
                 took_effect: None,
                 seen,
             }) => {
@@ -524,7 +524,7 @@ impl Migrator {
             None,
         )
         .await;
-        let Ok(Finding {
+        let Ok(Effect {
             took_effect: Some(true),
             ..
         }) = finding

@@ -34,7 +34,7 @@ pub use accept::{AcceptOptions, Acceptor, CarryFrom, RejectOptions, Rejecter};
 pub use cancel::{Canceller, Restore};
 pub use carry::Carrier;
 pub use change::{Change, PrepareSteps};
-pub use check::{Finding, Side};
+pub use check::{Effect, Side};
 pub use item::{Item, Settled, StepEnd};
 pub use migrate::{MigrateOptions, Migrator, Rollback};
 pub use observe::{observe, Observed};

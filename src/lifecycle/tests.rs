@@ -536,7 +536,7 @@ async fn a_step_ends_as_aws_shows_it_and_is_never_sent_again_once_it_took_effect
 
 /// What AWS shows of an intent an earlier run left open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Found {
+enum Shows {
     /// The call took effect.
     Took,
     /// It did not.
@@ -551,63 +551,63 @@ enum Found {
 
 /// An open intent of `kind`, what AWS shows -> what is settled, the events recorded.
 #[derive(Debug, Clone, Copy)]
-struct Settle(Kind, Found, Settled, &'static str);
+struct Settle(Kind, Shows, Settled, &'static str);
 
 use Settled as S;
 
 #[rustfmt::skip]
 const SETTLES: &[Settle] = &[
-    Settle(Deactivate, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(Deactivate, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(Deactivate, Found::ReadFails, S::InDoubt,    ""),
+    Settle(Deactivate, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(Deactivate, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(Deactivate, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(DetachPolicy, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(DetachPolicy, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(DetachPolicy, Found::ReadFails, S::InDoubt,    ""),
+    Settle(DetachPolicy, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(DetachPolicy, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(DetachPolicy, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(DetachThing, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(DetachThing, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(DetachThing, Found::ReadFails, S::InDoubt,    ""),
+    Settle(DetachThing, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(DetachThing, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(DetachThing, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(Transfer, Found::Took,       S::TookEffect, "transferred via reconciled"),
-    Settle(Transfer, Found::NotTook,    S::NotDone,    "not_done via reconciled"),
-    Settle(Transfer, Found::CannotTell, S::InDoubt,    ""),
-    Settle(Transfer, Found::ReadFails,  S::InDoubt,    ""),
-    Settle(Transfer, Found::Accepted,   S::TookEffect, "transferred via reconciled"),
+    Settle(Transfer, Shows::Took,       S::TookEffect, "transferred via reconciled"),
+    Settle(Transfer, Shows::NotTook,    S::NotDone,    "not_done via reconciled"),
+    Settle(Transfer, Shows::CannotTell, S::InDoubt,    ""),
+    Settle(Transfer, Shows::ReadFails,  S::InDoubt,    ""),
+    Settle(Transfer, Shows::Accepted,   S::TookEffect, "transferred via reconciled"),
 
-    Settle(Cancel, Found::Took,      S::TookEffect, "cancelled via reconciled"),
-    Settle(Cancel, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(Cancel, Found::ReadFails, S::InDoubt,    ""),
-    Settle(Cancel, Found::Accepted,  S::NotDone,    "not_done via reconciled"),
+    Settle(Cancel, Shows::Took,      S::TookEffect, "cancelled via reconciled"),
+    Settle(Cancel, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(Cancel, Shows::ReadFails, S::InDoubt,    ""),
+    Settle(Cancel, Shows::Accepted,  S::NotDone,    "not_done via reconciled"),
 
-    Settle(ReattachPolicy, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(ReattachPolicy, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(ReattachPolicy, Found::ReadFails, S::InDoubt,    ""),
+    Settle(ReattachPolicy, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(ReattachPolicy, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(ReattachPolicy, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(ReattachThing, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(ReattachThing, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(ReattachThing, Found::ReadFails, S::InDoubt,    ""),
+    Settle(ReattachThing, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(ReattachThing, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(ReattachThing, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(Reactivate, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(Reactivate, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(Reactivate, Found::ReadFails, S::InDoubt,    ""),
+    Settle(Reactivate, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(Reactivate, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(Reactivate, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(Accept, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(Accept, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(Accept, Found::ReadFails, S::InDoubt,    ""),
+    Settle(Accept, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(Accept, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(Accept, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(Reject, Found::Took,      S::TookEffect, "rejected via reconciled"),
-    Settle(Reject, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(Reject, Found::ReadFails, S::InDoubt,    ""),
-    Settle(Reject, Found::Accepted,  S::NotDone,    "not_done via reconciled"),
+    Settle(Reject, Shows::Took,      S::TookEffect, "rejected via reconciled"),
+    Settle(Reject, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(Reject, Shows::ReadFails, S::InDoubt,    ""),
+    Settle(Reject, Shows::Accepted,  S::NotDone,    "not_done via reconciled"),
 
-    Settle(AttachPolicy, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(AttachPolicy, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(AttachPolicy, Found::ReadFails, S::InDoubt,    ""),
+    Settle(AttachPolicy, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(AttachPolicy, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(AttachPolicy, Shows::ReadFails, S::InDoubt,    ""),
 
-    Settle(AttachThing, Found::Took,      S::TookEffect, "done via reconciled"),
-    Settle(AttachThing, Found::NotTook,   S::NotDone,    "not_done via reconciled"),
-    Settle(AttachThing, Found::ReadFails, S::InDoubt,    ""),
+    Settle(AttachThing, Shows::Took,      S::TookEffect, "done via reconciled"),
+    Settle(AttachThing, Shows::NotTook,   S::NotDone,    "not_done via reconciled"),
+    Settle(AttachThing, Shows::ReadFails, S::InDoubt,    ""),
 ];
 
 async fn settle_row(row: Settle) -> Result<(), String> {
@@ -618,15 +618,15 @@ async fn settle_row(row: Settle) -> Result<(), String> {
     let manifest_row = manifest_row();
     let change = kind.change();
     match found {
-        Found::Accepted => fake.put(ID, kind.start().pending_to(TARGET).accepted_by(TARGET)),
+        Shows::Accepted => fake.put(ID, kind.start().pending_to(TARGET).accepted_by(TARGET)),
         _ => fake.put(ID, kind.start()),
     }
-    fake.outgoing_lags(found == Found::CannotTell);
-    if matches!(found, Found::Took | Found::CannotTell) {
+    fake.outgoing_lags(found == Shows::CannotTell);
+    if matches!(found, Shows::Took | Shows::CannotTell) {
         let sent = change.send(&iot, &manifest_row, &arn(side)).await;
         sent.map_err(|f| format!("setting up: {f}"))?;
     }
-    if found == Found::ReadFails {
+    if found == Shows::ReadFails {
         fake.always(Operation::DescribeCertificate, FAILED);
     }
     // The earlier run's intent, read back from the ledger as a resume finds it.

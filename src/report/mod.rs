@@ -102,17 +102,6 @@ impl Counts {
     }
 }
 
-/// Calls and throttles of one operation, for the summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct OpSummary {
-    /// Requests sent.
-    pub calls: u64,
-    /// Throttled responses.
-    pub throttled: u64,
-    /// Other errors.
-    pub errors: u64,
-}
-
 /// The end-of-run summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -130,7 +119,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     /// Calls per operation.
-    pub calls: BTreeMap<String, OpSummary>,
+    pub calls: BTreeMap<String, OpCounts>,
     /// The ledger.
     pub ledger: PathBuf,
     /// The failure report, when one was written.
@@ -146,19 +135,10 @@ pub struct Summary {
 
 impl Summary {
     /// Turns the call counters into the summary's shape.
-    pub fn calls_from(counts: BTreeMap<Operation, OpCounts>) -> BTreeMap<String, OpSummary> {
+    pub fn calls_from(counts: BTreeMap<Operation, OpCounts>) -> BTreeMap<String, OpCounts> {
         counts
             .into_iter()
-            .map(|(op, c)| {
-                (
-                    op.name().to_string(),
-                    OpSummary {
-                        calls: c.calls,
-                        throttled: c.throttled,
-                        errors: c.errors,
-                    },
-                )
-            })
+            .map(|(op, c)| (op.name().to_string(), c))
             .collect()
     }
 }

@@ -24,7 +24,7 @@ use crate::ledger::{
 };
 use crate::lifecycle::{LedgerSpec, Setup, Workflow};
 use crate::manifest::Manifest;
-use crate::metrics::{MetricsFile, Snapshot};
+use crate::metrics::{MetricsFile, Reading};
 use crate::output::{self, OutputFormat};
 use crate::pipeline::{self, Window};
 use crate::progress::{Progress, ProgressSettings};
@@ -173,9 +173,9 @@ impl Run {
             Some(path) => {
                 let m = MetricsFile::new(path, command, &options.manifest, started_at);
                 let counts = Counts::from_ledger(&manifest, &opened.state());
-                m.write_running(&Snapshot {
+                m.write_running(&Reading {
                     counts,
-                    ..Snapshot::default()
+                    ..Reading::default()
                 })?;
                 Some(m)
             }
@@ -280,11 +280,11 @@ impl Run {
             );
             let ended = match &self.metrics {
                 Some(m) => {
-                    let snapshot = || {
+                    let reading = || {
                         let state = self.state.lock().expect("ledger state");
-                        self.snapshot(&state, tally.finished())
+                        self.reading(&state, tally.finished())
                     };
-                    m.refresh_during(work, self.options.progress.interval, snapshot)
+                    m.refresh_during(work, self.options.progress.interval, reading)
                         .await
                 }
                 None => work.await,
@@ -374,7 +374,7 @@ impl Run {
             device_endpoints: self.device_endpoints.clone(),
         };
         if let Some(m) = &self.metrics {
-            if let Err(e) = m.write_finished(&self.snapshot(&state, processed), exit) {
+            if let Err(e) = m.write_finished(&self.reading(&state, processed), exit) {
                 tracing::warn!("metrics file not written: {e}");
             }
         }
@@ -406,8 +406,8 @@ impl Run {
     }
 
     /// The run now, for the metrics file: the counts as `status` makes them, the calls.
-    fn snapshot(&self, state: &LedgerState, processed: u64) -> Snapshot {
-        Snapshot {
+    fn reading(&self, state: &LedgerState, processed: u64) -> Reading {
+        Reading {
             counts: Counts::from_ledger(&self.manifest, state),
             calls: self.session.ctx.counts_by_scope(),
             processed,
