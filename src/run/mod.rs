@@ -8,6 +8,8 @@
 
 mod resume;
 pub mod selection;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
