@@ -329,8 +329,9 @@ fn each_workflow_goes_on_after_a_settled_intent_as_its_story_says() {
         stage: Stage::Accept,
         outcome: Outcome::Accepted,
     };
+    type Rule = fn(&crate::ledger::OpenIntent, bool) -> AfterSettle;
     #[rustfmt::skip]
-    let rows: &[(&str, fn(&crate::ledger::OpenIntent, bool) -> AfterSettle, Stage, Action, bool, AfterSettle)] = &[
+    let rows: &[(&str, Rule, Stage, Action, bool, AfterSettle)] = &[
         ("accept", accept_after_settle, Stage::Accept, Action::Accept, true, Continue(AfterMainCall)),
         ("accept", accept_after_settle, Stage::Accept, Action::Accept, false, Continue(Start)),
         ("accept", accept_after_settle, Stage::Accept, Action::AttachPolicy, false, Continue(AfterMainCall)),
