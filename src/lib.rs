@@ -3,18 +3,21 @@
 //! and an actionable failure report.
 //!
 //! The binary is a thin wrapper around [`run`]. The layers, from the top:
-//! - [`cmd`]: one module per command, thin;
-//! - [`run`] (a ledger-keeping run: manifest, ledger, workers in lanes), [`plan`] (and
-//!   [`registration`], its register mode),
-//!   [`select`] (the manifest from the source account's registry), [`verify`] (does the
-//!   fleet work in its targets), [`verdict`] (the one pass of those read-only verdicts:
-//!   rows, concurrency, Ctrl-C, progress, counts, listing, CSV),
-//!   [`report`] (counts, summary, failure report, status), [`output`];
-//! - [`lifecycle`]: the per-certificate workflows and the machinery they share;
+//! - [`cli`] (the command line, with [`help`] and [`manual`]) and [`cmd`] (one thin module
+//!   per command): the only code that sees clap's types; commands turn their arguments into
+//!   the library's option structs;
+//! - [`run`] (drives any [`lifecycle::Workflow`] over a manifest: selection, the settling of
+//!   open intents, lanes, the ledger's one writer, failure report, summary), [`verdict`]
+//!   (the one engine of the read-only verdicts: [`plan`], [`registration`], [`verify`]),
+//!   [`select`] (the manifest from the source account's registry), [`report`] (counts,
+//!   summary, failure report, status, the migration report), [`output`];
+//! - [`lifecycle`]: the workflows (migrate, cancel, accept, reject, register, retire) and the
+//!   per-certificate machinery they share (observe, change, check, item);
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
-//!   [`pipeline`], [`stop`], [`breaker`], [`progress`];
-//! - the concepts underneath: [`manifest`], [`ledger`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`cli`] (with [`help`] and [`manual`]), [`error`], [`files`].
+//!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`];
+//! - the concepts underneath: [`manifest`], [`ledger`], [`carry`], [`pacer`], [`retry`],
+//!   [`certificate`], [`aws`], [`error`], [`files`], [`durable`] (the one writer of output
+//!   files), [`closed_set`].
 #![warn(missing_docs)]
 
 #[macro_use]

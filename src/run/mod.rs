@@ -2,7 +2,7 @@
 //! `register`, `retire`): the manifest, the ledger and its single writer, the session, and
 //! [`Run::execute`], which drives one [`Workflow`] over the manifest: it selects the rows
 //! ([`selection`]: scope, what the workflow still wants, failures to skip), settles every
-//! intent an earlier run left open before the workflow sees its certificate ([`resume`]),
+//! intent an earlier run left open before the workflow sees its certificate (`resume`),
 //! hands the work out in lanes (items in doubt first, one lane per region), closes the
 //! ledger, then writes the failure report and prints the summary.
 
