@@ -72,11 +72,17 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// STS (awsQuery) `POST /` with `Action=GetCallerIdentity`.
     GetCallerIdentity,
+    /// `POST /indices/search`
+    SearchIndex,
+    /// `GET /indexing/config`
+    GetIndexingConfiguration,
+    /// `POST /indexing/config`
+    UpdateIndexingConfiguration,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 37] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -111,6 +117,9 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
+        Operation::SearchIndex,
+        Operation::GetIndexingConfiguration,
+        Operation::UpdateIndexingConfiguration,
     ];
 
     /// The operation's name as in the API model.
@@ -150,6 +159,9 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::SearchIndex => "SearchIndex",
+            Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
+            Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
         }
     }
 
@@ -197,6 +209,9 @@ impl Operation {
                 | Operation::ListThingGroupsForThing
                 | Operation::ListThingsInThingGroup
                 | Operation::DescribeEndpoint
+                | Operation::SearchIndex
+                | Operation::GetIndexingConfiguration
+                | Operation::UpdateIndexingConfiguration
         )
     }
 
@@ -205,7 +220,7 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -225,6 +240,7 @@ impl Operation {
                 | Operation::CreateThingGroup
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
+                | Operation::UpdateIndexingConfiguration
         )
     }
 
