@@ -1,13 +1,15 @@
 //! The AWS IoT calls the tool makes, each paced per (account, region, operation) and retried
 //! by one loop that knows throttling from transient from permanent errors ([`call`]), and the
 //! clients of one account, one per region ([`clients`]); the read-only registry listings
-//! `select` makes ([`registry`]); the registry objects carry reads and creates ([`carried`]).
+//! `select` makes ([`registry`]), and its fleet index searches ([`index`]); the registry
+//! objects carry reads and creates ([`carried`]).
 
 mod call;
 mod carried;
 mod clients;
 #[cfg(test)]
 pub(crate) mod fake;
+mod index;
 mod registry;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use tokio::time::Instant;
 pub use crate::retry::AwsCode;
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
+pub use index::{IndexingModes, THINGS_INDEX};
 pub use registry::{ListedCertificate, ListedThing};
 
 use crate::certificate::{arn_account_and_id, CertStatus};
