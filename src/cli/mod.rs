@@ -213,7 +213,8 @@ pub enum Command {
     #[command(after_long_help = help::VERIFY)]
     Verify(VerifyArgs),
     /// Read-only: write a manifest of the certificates that match filters (thing group,
-    /// thing type, attributes, CA, status, creation date).
+    /// thing type, attributes, a fleet indexing query, connectivity, CA, status, creation
+    /// date).
     Select(SelectArgs),
     /// How far the migration is, what failed, how fast: from the ledgers, as text and as a
     /// self-contained HTML page.
@@ -717,6 +718,20 @@ pub struct SelectArgs {
     /// Only certificates of things with this attribute value (repeatable: all must match).
     #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = values::attribute)]
     pub attributes: Vec<(String, String)>,
+    /// Only certificates of things that match this fleet indexing query (SearchIndex on
+    /// AWS_Things), e.g. 'thingName:sensor-* AND attributes.fw:2.*'. Needs fleet indexing
+    /// on in the source account; every page of 100 things is a billed query.
+    #[arg(long, value_name = "QUERY", value_parser = values::fleet_query)]
+    pub query: Option<String>,
+    /// Only things whose device is connected now (connectivity.connected:true; needs
+    /// connectivity indexing).
+    #[arg(long, conflicts_with = "disconnected")]
+    pub connected: bool,
+    /// Only things whose device is not connected now (connectivity.connected:false; needs
+    /// connectivity indexing, which sees only devices whose client id is their thing's
+    /// name: any other device reads as disconnected).
+    #[arg(long)]
+    pub disconnected: bool,
     /// Only certificates created at or after this time (RFC 3339, or YYYY-MM-DD for
     /// midnight UTC).
     #[arg(long, value_name = "DATE", value_parser = values::date)]

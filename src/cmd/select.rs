@@ -7,7 +7,8 @@ use crate::cli::{GlobalArgs, OutputFormat, SelectArgs};
 use crate::error::{Error, ExitCode};
 use crate::output::{self, Render};
 use crate::select::{
-    self, CallTicker, Destination, Exclusions, Filters, GroupFilter, Region, SelectReport,
+    self, CallTicker, Destination, Exclusions, Filters, FleetQuery, GroupFilter, Region,
+    SelectReport,
 };
 use crate::session::Session;
 
@@ -29,6 +30,14 @@ fn filters(args: &SelectArgs) -> Filters {
         }),
         thing_type: args.thing_type.clone(),
         attributes,
+        query: FleetQuery::new(
+            args.query.clone(),
+            match (args.connected, args.disconnected) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        ),
         created_after: args.created_after.clone(),
         created_before: args.created_before.clone(),
         limit: args.limit,

@@ -11,11 +11,13 @@
 //! context; every listing is followed to its last page.
 //!
 //! - [`filters`]: the flags, checked before any AWS call;
+//! - [`query`]: `--query` and the connectivity shortcuts (fleet indexing, SearchIndex);
 //! - [`destination`]: the manifest file (atomic) or stdout;
 //! - [`summary`]: counts per filter and warnings.
 
 pub mod destination;
 pub mod filters;
+pub mod query;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -26,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 pub use destination::Destination;
 pub use filters::{parse_time, DateBound, Exclusions, Filters, GroupFilter};
+pub use query::FleetQuery;
 pub use summary::{FilterCount, SelectReport};
 
 use crate::certificate::{certificate_id_of_arn, CertStatus};
@@ -113,11 +116,15 @@ pub async fn select(
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<Found, Error> {
-    let picks = futures::future::try_join_all(
-        regions
-            .iter()
-            .map(|r| pick_in_region(r, filters, concurrency, profile)),
-    )
+    // The fleet index first: indexing that is off or a refused query costs no listing.
+    let queried = match &filters.query {
+        Some(q) => Some(query::search(regions, q, profile).await?),
+        None => None,
+    };
+    let picks = futures::future::try_join_all(regions.iter().enumerate().map(|(i, r)| {
+        let queried = queried.as_ref().map(|q| &q[i]);
+        pick_in_region(r, filters, queried, concurrency, profile)
+    }))
     .await?;
     let mut warnings = Warnings::default();
     if let Some(g) = &filters.thing_group {
@@ -220,10 +227,12 @@ pub async fn select(
     })
 }
 
-/// The thing filters, the certificate listing, status and dates, in one region.
+/// The thing filters, the certificate listing, status and dates, in one region; `queried`:
+/// the things the fleet index query matched there.
 async fn pick_in_region(
     region: &Region<'_>,
     f: &Filters,
+    queried: Option<&BTreeSet<String>>,
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<RegionPick, Error> {
@@ -276,6 +285,12 @@ async fn pick_in_region(
         }
         thing_steps.push(FilterCount::things(flag.join(" "), matching.len()));
         things = Some(matching);
+    }
+
+    if let (Some(q), Some(matched)) = (&f.query, queried) {
+        let kept = query::narrow(things, matched);
+        thing_steps.push(FilterCount::things(q.flags(), kept.len()));
+        things = Some(kept);
     }
 
     // The certificates of the selected things.

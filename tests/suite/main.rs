@@ -13,6 +13,7 @@ mod realaws;
 mod register;
 mod report;
 mod select;
+mod select_query;
 mod survival;
 mod transfer;
 mod verdict;
