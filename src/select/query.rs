@@ -122,9 +122,10 @@ pub(super) async fn search(
     .await?;
     let lowercase = q.lowercase_operators();
     if !lowercase.is_empty() {
+        let words: Vec<String> = lowercase.iter().map(|w| format!("{w:?}")).collect();
         tracing::warn!(
-            "--query: {} is a search term, not an operator: AWS looks for that word in every field; operators are upper case (AND, OR, NOT)",
-            lowercase.join(", ")
+            "--query: {} is a search term, not an operator: AWS looks for the word in every field; operators are upper case (AND, OR, NOT)",
+            words.join(", ")
         );
     }
     let query = q.query_string();
