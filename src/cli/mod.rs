@@ -721,7 +721,7 @@ pub struct SelectArgs {
     /// Only certificates of things that match this fleet indexing query (SearchIndex on
     /// AWS_Things), e.g. 'thingName:sensor-* AND attributes.fw:2.*'. Needs fleet indexing
     /// on in the source account; every page of 100 things is a billed query.
-    #[arg(long, value_name = "QUERY", value_parser = values::fleet_query)]
+    #[arg(long, value_name = "QUERY", value_parser = values::fleet_query, allow_hyphen_values = true)]
     pub query: Option<String>,
     /// Only things whose device is connected now (connectivity.connected:true; needs
     /// connectivity indexing).

@@ -340,6 +340,13 @@ fn each_query_form_alone_and_with_the_registry_filters_selects_exactly_the_expec
             any_cert(),
         ),
         (
+            // A query may start with `-` (NOT).
+            vec!["--query", "-thingTypeName:* OR thingName:gateway-00*"],
+            Box::new(|t| t.thing_type.is_none() || t.name.starts_with("gateway-00")),
+            Box::new(|_| true),
+            any_cert(),
+        ),
+        (
             vec!["--disconnected"],
             Box::new(|t| t.seen != Seen::Connected),
             Box::new(|_| true),
