@@ -260,8 +260,8 @@ impl Workflow for Acceptor {
                     ))
                 })?;
                 tracing::info!(
-                    "{} certificates have a snapshot in {}",
-                    store.len(),
+                    "snapshots of {} read from {}",
+                    crate::output::count(store.len(), "certificate"),
                     from.ledger.display()
                 );
                 Some(Carrier::new(Arc::new(store), from.on_conflict))

@@ -266,8 +266,8 @@ pub(super) fn parse_row<'a, R: Report>(
         };
         report.report(span.line, None, || {
             format!(
-                "the row has {} fields but the header has {}{quote_hint}{}",
-                record.len(),
+                "the row has {} but the header has {}{quote_hint}{}",
+                crate::output::count(record.len(), "field"),
                 columns.names.len(),
                 span_hint(span)
             )

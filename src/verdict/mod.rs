@@ -112,8 +112,10 @@ impl Stopped {
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{} after {} of {} certificates: what follows covers those only (exit 4; run again for all)",
-            self.reason, self.after, self.of
+            "{} after {} of {}: what follows covers those only (exit 4; run again for all)",
+            self.reason,
+            self.after,
+            crate::output::count(self.of, "certificate")
         )
     }
 }
