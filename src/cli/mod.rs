@@ -88,9 +88,10 @@ pub struct GlobalArgs {
         help_heading = FILES_AND_OUTPUT
     )]
     pub progress: ProgressMode,
-    /// Seconds between summary lines when no progress bar is shown.
-    #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = values::seconds, help_heading = FILES_AND_OUTPUT)]
-    pub progress_interval: Duration,
+    /// Seconds between summary lines on stderr where no progress bar is drawn [default: 30].
+    /// Giving it asks for those lines without a terminal too (as --progress never does).
+    #[arg(long, global = true, value_name = "SECS", value_parser = values::seconds, help_heading = FILES_AND_OUTPUT)]
+    pub progress_interval: Option<Duration>,
     /// Log line format on stderr.
     #[arg(
         long,

@@ -259,7 +259,8 @@ impl Workflow for Acceptor {
                          ledger cannot be read: {e}; name it with --from-ledger"
                     ))
                 })?;
-                tracing::info!(
+                // Detail: a clean run is silent on stderr (-v shows it).
+                tracing::debug!(
                     "snapshots of {} read from {}",
                     crate::output::count(store.len(), "certificate"),
                     from.ledger.display()

@@ -62,6 +62,7 @@ impl CallTicker {
                     .map(|(op, c)| format!("{op} {}", c.calls))
                     .collect();
                 tracing::info!(
+                    target: crate::progress::TARGET,
                     "select: {} so far ({}), {:.0}s",
                     crate::output::count(total, "call"),
                     each.join(", "),
@@ -285,6 +286,7 @@ async fn pick_in_region(
     if let Some(things) = &things {
         let rate = iot.current_rate(Operation::ListThingPrincipals);
         tracing::info!(
+            target: crate::progress::TARGET,
             "{}: reading the certificates of {} (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
             region.name,
             crate::output::count(things.len(), "thing"),

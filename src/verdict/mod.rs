@@ -395,6 +395,7 @@ mod tests {
             progress: ProgressSettings {
                 mode: Default::default(),
                 interval: Duration::from_secs(60),
+                interval_given: false,
                 quiet: true,
             },
             stop: Stop::new(None, GRACE),

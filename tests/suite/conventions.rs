@@ -5,7 +5,202 @@
 //! flags of the whole manifest. No lock file outlives a run. A spreadsheet's extra column is
 //! a warning, not a reason to refuse the manifest. Counts are spelt in the right number.
 
+use std::process::Command;
+use std::time::Duration;
+
+use crate::carry::{carried_fleet, PREPARE};
 use crate::harness::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The binary as `account`, with the progress display left to the tool.
+fn auto(env: &Env, account: &str, args: &[&str]) -> Command {
+    let mut c = env.cmd_as(account, args);
+    c.env_remove("IOT_CERT_MIGRATE_PROGRESS");
+    c
+}
+
+/// Runs `cmd` with stdout and stderr piped.
+fn piped(mut cmd: Command) -> Run {
+    Run::from(cmd.output().expect("binary runs"))
+}
+
+/// Seeds `numbers` INACTIVE and bare (nothing to prepare) and writes manifest `name` with a
+/// `notes` column the tool does not read.
+fn fleet_with_notes(env: &Env, name: &str, numbers: std::ops::Range<u64>) -> Vec<String> {
+    let ids = env.fleet(name, numbers, "INACTIVE", &[], &[]);
+    let mut text = String::from("certificate_id,target_account,notes\n");
+    for id in &ids {
+        text.push_str(&format!("{id},{TARGET},hall 3\n"));
+    }
+    env.write(name, &text);
+    ids
+}
+
+#[test]
+fn no_color_on_a_terminal_means_not_one_escape_sequence() {
+    let env = Env::unlimited();
+    // 30 certificates at 10 calls per second: about 3 s, long enough for the bar to show.
+    // The extra column makes a warning: a log line on the terminal too.
+    fleet_with_notes(&env, "m.csv", 0..30);
+    let mut cmd = auto(&env, SOURCE, &["transfer", "m.csv"]);
+    cmd.env("NO_COLOR", "1");
+    let run = run_on_terminal(cmd, LIMIT);
+    assert_eq!(run.code, 0, "{}", run.screen);
+    assert!(
+        run.screen.contains("WARN") && run.screen.contains("ignoring column \"notes\""),
+        "no warning line:\n{}",
+        run.screen
+    );
+    assert!(
+        run.screen.contains("transferring ["),
+        "no progress bar:\n{}",
+        run.screen
+    );
+    assert!(run.screen.contains("transfer summary"), "{}", run.screen);
+    assert!(
+        !run.has_escapes(),
+        "escapes under NO_COLOR:\n{:?}",
+        run.screen
+    );
+
+    // clap's help and errors follow NO_COLOR too.
+    let mut help = auto(&env, SOURCE, &["transfer", "--help"]);
+    help.env("NO_COLOR", "1");
+    let help = run_on_terminal(help, LIMIT);
+    assert_eq!(help.code, 0, "{}", help.screen);
+    assert!(!help.has_escapes(), "{:?}", help.screen);
+    let mut wrong = auto(&env, SOURCE, &["transfer", "--no-such-flag"]);
+    wrong.env("NO_COLOR", "1");
+    let wrong = run_on_terminal(wrong, LIMIT);
+    assert_eq!(wrong.code, 2, "{}", wrong.screen);
+    assert!(!wrong.has_escapes(), "{:?}", wrong.screen);
+
+    // The same run without NO_COLOR does write escapes (colour, the bar's redraws): the
+    // check above can see them.
+    fleet_with_notes(&env, "m2.csv", 30..60);
+    let coloured = run_on_terminal(auto(&env, SOURCE, &["transfer", "m2.csv"]), LIMIT);
+    assert_eq!(coloured.code, 0, "{}", coloured.screen);
+    assert!(coloured.has_escapes(), "{:?}", coloured.screen);
+}
+
+/// What a screen shows of `line`: the text after its last carriage return (the progress
+/// bar is rubbed out with one before a log line is written).
+fn visible(line: &str) -> &str {
+    let line = line.trim_end_matches('\r');
+    line.rsplit('\r').next().unwrap_or(line)
+}
+
+/// Whether `line` shows a time to the second and then `level`.
+fn short_line(line: &str, level: &str) -> bool {
+    let line = visible(line);
+    let Some((time, rest)) = line.split_once(' ') else {
+        return false;
+    };
+    // 2026-11-22T01:14:17Z: 20 characters, no fraction of a second.
+    time.len() == 20
+        && time.ends_with('Z')
+        && !time.contains('.')
+        && humantime::parse_rfc3339(time).is_ok()
+        && rest.trim_start().starts_with(level)
+}
+
+#[test]
+fn on_a_terminal_log_lines_are_short_and_their_details_come_with_v() {
+    let env = Env::unlimited();
+    let ids = env.fleet("m.csv", 0..2, "INACTIVE", &[], &[]);
+    env.run(&["transfer", "m.csv"]).expect_code(0);
+    env.run_as(TARGET, &["accept", "m.csv"]).expect_code(0);
+    // Rejecting what this account accepted already: a warning per certificate, with the
+    // certificate as a key=value detail. (Each reject keeps its own ledger, so that the
+    // second one asks AWS again.)
+    let reject = |ledger: &str, verbose: bool| {
+        let mut args = vec![
+            "reject",
+            "m.csv",
+            "--reason",
+            "wrong fleet",
+            "--ledger",
+            ledger,
+        ];
+        if verbose {
+            args.push("-v");
+        }
+        let mut cmd = auto(&env, TARGET, &args);
+        cmd.env("NO_COLOR", "1");
+        run_on_terminal(cmd, LIMIT)
+    };
+    let plain = reject("r1.jsonl", false);
+    assert_eq!(plain.code, 0, "{}", plain.screen);
+    let warnings: Vec<&str> = plain
+        .screen
+        .lines()
+        .filter(|l| l.contains("had already accepted"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", plain.screen);
+    for w in &warnings {
+        assert!(short_line(w, "WARN"), "not short: {w:?}");
+        assert!(!w.contains("certificate="), "a detail without -v: {w:?}");
+        assert!(!ids.iter().any(|id| w.contains(id.as_str())), "{w:?}");
+    }
+
+    let verbose = reject("r2.jsonl", true);
+    assert_eq!(verbose.code, 0, "{}", verbose.screen);
+    let warnings: Vec<&str> = verbose
+        .screen
+        .lines()
+        .filter(|l| l.contains("had already accepted"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", verbose.screen);
+    for w in &warnings {
+        assert!(short_line(w, "WARN"), "not short: {w:?}");
+        assert!(
+            ids.iter()
+                .any(|id| w.contains(&format!("certificate={id}"))),
+            "no detail with -v: {w:?}"
+        );
+    }
+}
+
+#[test]
+fn without_a_terminal_a_clean_run_writes_nothing_on_stderr() {
+    let env = Env::unlimited();
+    carried_fleet(&env, 3);
+    let mut args = vec!["transfer", "m.csv", "--carry"];
+    args.extend(PREPARE);
+    let transfer = piped(auto(&env, SOURCE, &args));
+    transfer.expect_code(0);
+    assert_eq!(transfer.stderr, "", "a clean transfer wrote on stderr");
+    assert!(
+        transfer.stdout.contains("transfer summary"),
+        "{}",
+        transfer.stdout
+    );
+
+    let accept = piped(auto(&env, TARGET, &["accept", "m.csv", "--carry"]));
+    accept.expect_code(0);
+    assert_eq!(accept.stderr, "", "a clean accept --carry wrote on stderr");
+
+    // Lines that are asked for still come: --progress-interval without a terminal.
+    let plan = piped(auto(
+        &env,
+        SOURCE,
+        &[
+            "plan",
+            "m.csv",
+            "--progress-interval",
+            "0.1",
+            "--rate-scale",
+            "0.3",
+        ],
+    ));
+    plan.expect_code(0);
+    assert!(
+        plan.stderr.contains("progress: planning "),
+        "{}",
+        plan.stderr
+    );
+}
 
 #[test]
 fn an_extra_manifest_column_is_one_warning_then_ignored() {
