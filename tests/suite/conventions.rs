@@ -203,6 +203,53 @@ fn without_a_terminal_a_clean_run_writes_nothing_on_stderr() {
 }
 
 #[test]
+fn existence_checks_answered_with_404_are_calls_not_errors() {
+    let env = Env::unlimited();
+    carried_fleet(&env, 3);
+    let mut args = vec!["transfer", "m.csv", "--carry"];
+    args.extend(PREPARE);
+    env.run(&args).expect_code(0);
+    // In the empty target every object carry rebuilds is looked up first, and missing.
+    let accept = env.run_as(
+        TARGET,
+        &[
+            "--output",
+            "json",
+            "accept",
+            "m.csv",
+            "--carry",
+            "--metrics-file",
+            "m.prom",
+        ],
+    );
+    accept.expect_code(0);
+    let calls = &accept.json()["calls"];
+    for op in [
+        "DescribeThing",
+        "DescribeThingType",
+        "DescribeThingGroup",
+        "GetPolicy",
+    ] {
+        assert!(
+            calls[op]["calls"].as_u64().unwrap_or(0) > 0,
+            "{op} was not asked: {calls}"
+        );
+        assert_eq!(calls[op]["errors"], 0, "{op}: {calls}");
+    }
+    let created = env.sim.stats().calls_of("CreateThing");
+    assert_eq!(
+        created, 3,
+        "the lookups answered 404: each thing was created"
+    );
+    let prom = std::fs::read_to_string(env.path("m.prom")).unwrap();
+    let errors: Vec<&str> = prom
+        .lines()
+        .filter(|l| l.starts_with("iot_cert_migrate_errors_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(errors.is_empty(), "errors in the metrics: {errors:?}");
+}
+
+#[test]
 fn an_extra_manifest_column_is_one_warning_then_ignored() {
     let env = Env::unlimited();
     let ids = env.fleet("m.csv", 0..2, "INACTIVE", &[], &[]);
