@@ -17,7 +17,7 @@ use super::{compare, rewrite};
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::manifest::{Manifest, ManifestRow};
-use crate::output::count;
+use crate::output::{count, Render};
 use crate::pacer::Scope;
 use crate::verdict::{Stopped, Sweep, Verdict};
 
@@ -91,6 +91,24 @@ pub struct CarryPreview {
     /// Set when a signal stopped the preview before every certificate was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+}
+
+/// A plan (`plan`, `plan --mode register`) with what carry would create: the plan's own
+/// fields, and `carry`; the text appends the carry section to the plan's.
+#[derive(Debug, Serialize)]
+pub struct WithCarry<P> {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: P,
+    /// What carry would create in each target.
+    pub carry: CarryPreview,
+}
+
+impl<P: Render> Render for WithCarry<P> {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.plan.write_text(out)?;
+        self.carry.write_text(out)
+    }
 }
 
 /// What carry would do for one certificate: its snapshot read in the source, each object

@@ -250,6 +250,145 @@ fn existence_checks_answered_with_404_are_calls_not_errors() {
 }
 
 #[test]
+fn plan_names_each_certificate_once_with_what_it_needs_and_the_flags_of_the_manifest() {
+    let env = Env::unlimited();
+    let everything = cert_id(1);
+    let ready = cert_id(2);
+    let with_policy = cert_id(3);
+    let missing = cert_id(4);
+    env.seed(
+        SOURCE,
+        REGION,
+        vec![
+            cert(&everything, "ACTIVE", &["p1"], &["thing-1"]),
+            cert(&ready, "INACTIVE", &[], &[]),
+            cert(&with_policy, "INACTIVE", &["p2"], &[]),
+        ],
+    );
+    let ids = [&everything, &ready, &with_policy, &missing];
+    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.to_string(), TARGET)).collect();
+    env.manifest("m.csv", &rows);
+
+    let text = env.run(&["plan", "m.csv"]);
+    text.expect_code(0);
+    let out = &text.stdout;
+    for id in ids {
+        assert_eq!(out.matches(id.as_str()).count(), 1, "{id} not once:\n{out}");
+    }
+    let line = |id: &str| out.lines().find(|l| l.contains(id)).unwrap().to_string();
+    assert!(
+        line(&everything).ends_with(
+            "needs --deactivate (ACTIVE) --detach-policies (p1) --detach-things (thing-1)"
+        ),
+        "{out}"
+    );
+    assert!(line(&ready).ends_with("  ready"), "{out}");
+    assert!(
+        line(&with_policy).ends_with("needs --detach-policies (p2)"),
+        "{out}"
+    );
+    assert!(
+        line(&missing).ends_with("not found in the source account"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ntransfer needs: --deactivate --detach-policies --detach-things\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nno flag moves 1 certificate (not_found 1)\n"),
+        "{out}"
+    );
+    assert!(
+        out.starts_with("plan for m.csv: 4 certificates in source account"),
+        "{out}"
+    );
+
+    // The JSON keeps its categories, and says the flags in one field.
+    let json = env.run(&["--output", "json", "plan", "m.csv"]);
+    json.expect_code(0);
+    let j = json.json();
+    assert_eq!(
+        j["flags_needed"],
+        serde_json::json!(["--deactivate", "--detach-policies", "--detach-things"])
+    );
+    assert_eq!(j["categories"]["has_policies"]["count"], 2);
+    assert_eq!(j["categories"]["ready"]["count"], 1);
+
+    // One certificate, in the singular; nothing to ask for.
+    env.manifest("one.csv", &[(ready.clone(), TARGET)]);
+    let one = env.run(&["plan", "one.csv"]);
+    one.expect_code(0);
+    assert!(
+        one.stdout
+            .starts_with("plan for one.csv: 1 certificate in source account"),
+        "{}",
+        one.stdout
+    );
+    assert!(
+        one.stdout.contains("\ntransfer needs no flag\n"),
+        "{}",
+        one.stdout
+    );
+    let j = env.run(&["--output", "json", "plan", "one.csv"]).json();
+    assert_eq!(j["flags_needed"], serde_json::json!([]));
+}
+
+#[test]
+fn plan_mode_register_with_carry_shows_the_carry_section() {
+    let env = Env::unlimited();
+    carried_fleet(&env, 2);
+    env.write(
+        "aws-config",
+        &format!("[profile t]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"),
+    );
+    let plan = |output: &str| {
+        Run::from(
+            env.cmd(&[
+                "--output",
+                output,
+                "plan",
+                "m.csv",
+                "--mode",
+                "register",
+                "--carry",
+                "--target-profile",
+                "t",
+            ])
+            .env("AWS_CONFIG_FILE", env.path("aws-config"))
+            .output()
+            .expect("binary runs"),
+        )
+    };
+    let text = plan("text");
+    text.expect_code(0);
+    assert!(
+        text.stdout
+            .starts_with("register plan for m.csv: 2 certificates"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("carry (what `--carry` would create in each target):"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("target {TARGET}: ")),
+        "{}",
+        text.stdout
+    );
+    let json = plan("json");
+    json.expect_code(0);
+    let j = json.json();
+    assert_eq!(j["mode"], "register");
+    let counts = &j["carry"]["targets"][TARGET]["counts"];
+    assert_eq!(counts["thing"]["create"], 2, "{j}");
+    assert_eq!(counts["policy"]["create"], 3, "{j}");
+}
+
+#[test]
 fn an_extra_manifest_column_is_one_warning_then_ignored() {
     let env = Env::unlimited();
     let ids = env.fleet("m.csv", 0..2, "INACTIVE", &[], &[]);
