@@ -46,6 +46,8 @@ pub mod pacer;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+#[cfg(test)]
+mod readme;
 pub mod registration;
 pub mod report;
 pub mod retry;
