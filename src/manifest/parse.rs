@@ -167,7 +167,8 @@ pub(super) fn unknown_column_message(name: &str, known: &str) -> String {
 pub(super) fn ignored_columns_message(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("{:?}", shown(n))).collect();
     format!(
-        "ignoring {} {} (the tool reads {HEADER_HELP})",
+        "ignoring {} {} (the tool reads only certificate_id, target_account, \
+         transfer_message and region)",
         crate::output::noun_for(names.len(), "column"),
         quoted.join(", ")
     )

@@ -374,9 +374,9 @@ fn other_unknown_columns_are_one_warning_then_ignored() {
     let warning = &manifest.warnings()[0];
     assert_eq!(at(warning), (1, None, None));
     assert!(
-        warning
-            .message
-            .starts_with("ignoring columns \"notes\", \"owner\" (the tool reads certificate_id,"),
+        warning.message.starts_with(
+            "ignoring columns \"notes\", \"owner\" (the tool reads only certificate_id,"
+        ),
         "{}",
         warning.message
     );
