@@ -75,7 +75,11 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             iot: clients.for_region(Some(r)),
         })
         .collect();
-    let ticker = CallTicker::start(session.ctx.clone(), super::progress(global).interval);
+    let progress = super::progress(global);
+    // Lines where a bar would show, or where they are asked for: none in a pipe by default.
+    let ticker = progress
+        .shows_lines()
+        .then(|| CallTicker::start(session.ctx.clone(), progress.interval));
     let selection = select::select(
         &searched,
         &filters,
@@ -106,15 +110,16 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             .collect(),
         elapsed_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
-    // stdout belongs to the manifest when it goes there; the summary then goes to stderr.
+    // The summary is the command's output (stdout), like every command's; only when the
+    // manifest itself goes to stdout does the summary go to stderr.
     match (global.output, to_stdout) {
-        (OutputFormat::Json, false) => output::emit(global.output, &summary),
+        (_, false) => output::emit(global.output, &summary),
         (OutputFormat::Json, true) => {
             if let Ok(line) = serde_json::to_string(&summary) {
                 eprintln!("{line}");
             }
         }
-        (OutputFormat::Text, _) => {
+        (OutputFormat::Text, true) => {
             let _ = summary.write_text(&mut std::io::stderr().lock());
         }
     }

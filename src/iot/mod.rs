@@ -118,9 +118,8 @@ impl Iot {
         &self,
         id: &str,
     ) -> Result<Option<(CertificateInfo, Option<String>)>, CallFailure> {
-        let res = self
-            .ctx
-            .call_and_read(
+        self.ctx
+            .look_up(
                 &self.scope,
                 Operation::DescribeCertificate,
                 || self.client.describe_certificate().certificate_id(id).send(),
@@ -136,12 +135,7 @@ impl Iot {
                     Some((info, d.certificate_pem))
                 },
             )
-            .await;
-        match res {
-            Ok(found) => Ok(Some(found)),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
-            Err(f) => Err(f),
-        }
+            .await
     }
 
     /// RegisterCertificateWithoutCA (SNI_ONLY) with `status`; returns the new copy's ARN. A
@@ -284,32 +278,30 @@ impl Iot {
 
     /// GetPolicy: whether `policy` exists in this account and region.
     pub async fn policy_exists(&self, policy: &str) -> Result<bool, CallFailure> {
-        let res = self
+        let found = self
             .ctx
-            .call(&self.scope, Operation::GetPolicy, || {
-                self.client.get_policy().policy_name(policy).send()
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
-            Err(f) => Err(f),
-        }
+            .look_up(
+                &self.scope,
+                Operation::GetPolicy,
+                || self.client.get_policy().policy_name(policy).send(),
+                Some,
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// DescribeThing: whether `thing` exists in this account and region.
     pub async fn thing_exists(&self, thing: &str) -> Result<bool, CallFailure> {
-        let res = self
+        let found = self
             .ctx
-            .call(&self.scope, Operation::DescribeThing, || {
-                self.client.describe_thing().thing_name(thing).send()
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
-            Err(f) => Err(f),
-        }
+            .look_up(
+                &self.scope,
+                Operation::DescribeThing,
+                || self.client.describe_thing().thing_name(thing).send(),
+                Some,
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// The message of an attach refused because its `kind` (policy, thing) does not exist.

@@ -262,6 +262,36 @@ impl Operation {
         }
     }
 
+    /// Whether AWS documents a default quota for it (Service Quotas, `iotcore`, February
+    /// 2024); the others run at [`Operation::default_tps`] as a conservative stand-in.
+    pub fn quota_documented(self) -> bool {
+        matches!(
+            self,
+            Operation::TransferCertificate
+                | Operation::AcceptCertificateTransfer
+                | Operation::RejectCertificateTransfer
+                | Operation::CancelCertificateTransfer
+                | Operation::UpdateCertificate
+                | Operation::DescribeCertificate
+                | Operation::ListCertificates
+                | Operation::ListCertificatesByCA
+                | Operation::ListOutgoingCertificates
+                | Operation::ListPrincipalThings
+                | Operation::GetPolicy
+                | Operation::CreatePolicy
+                | Operation::RegisterCertificate
+                | Operation::RegisterCertificateWithoutCA
+                | Operation::ListAttachedPolicies
+                | Operation::AttachPolicy
+                | Operation::DetachPolicy
+                | Operation::ListPrincipalPolicies
+                | Operation::DetachPrincipalPolicy
+                | Operation::AttachThingPrincipal
+                | Operation::DetachThingPrincipal
+                | Operation::CreateThing
+        )
+    }
+
     /// The quota's name in Service Quotas (service code `iotcore`), e.g.
     /// `"TransferCertificate API TPS"`. (`GetCallerIdentity` is an STS call and has
     /// no such quota; the same pattern is returned for uniformity.)

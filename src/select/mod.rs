@@ -65,7 +65,9 @@ impl CallTicker {
                     .map(|(op, c)| format!("{op} {}", c.calls))
                     .collect();
                 tracing::info!(
-                    "select: {total} calls so far ({}), {:.0}s",
+                    target: crate::progress::TARGET,
+                    "select: {} so far ({}), {:.0}s",
+                    crate::output::count(total, "call"),
                     each.join(", "),
                     started.elapsed().as_secs_f64()
                 );
@@ -299,9 +301,10 @@ async fn pick_in_region(
     if let Some(things) = &things {
         let rate = iot.current_rate(Operation::ListThingPrincipals);
         tracing::info!(
-            "{}: reading the certificates of {} things (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
+            target: crate::progress::TARGET,
+            "{}: reading the certificates of {} (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
             region.name,
-            things.len(),
+            crate::output::count(things.len(), "thing"),
             things.len() as f64 / rate.max(0.001)
         );
         let principals: Vec<(String, Vec<String>)> = futures::stream::iter(things.iter())
@@ -451,12 +454,12 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
     } else {
         match f.error.class() {
             ErrorClass::Throttle => format!(
-                "still throttled after {} attempts: lower --rate {op}=TPS or run again later",
-                f.attempts
+                "still throttled after {}: lower --rate {op}=TPS or run again later",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Transient => format!(
-                "no good answer after {} attempts: check the endpoint and the network, then run the same command again",
-                f.attempts
+                "no good answer after {}: check the endpoint and the network, then run the same command again",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Permanent | ErrorClass::Credentials => "AWS refused the call".to_string(),
         }

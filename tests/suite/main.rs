@@ -4,6 +4,7 @@
 
 mod carry;
 mod checkpoint;
+mod conventions;
 mod durability;
 mod failsafe;
 mod harness;
