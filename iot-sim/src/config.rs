@@ -294,6 +294,9 @@ pub struct SeedAccount {
     /// Fleet indexing: its configuration and the devices' connectivity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexing: Option<crate::fleet_index::SeedIndexing>,
+    /// Simulated devices of its things: their behaviour with jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<crate::devices::SeedDevices>,
 }
 
 /// One seeded certificate. Seeding a certificate that exists replaces it.

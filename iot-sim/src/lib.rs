@@ -21,9 +21,11 @@ pub mod access;
 pub mod auth;
 pub mod behaviour;
 pub mod config;
+pub mod devices;
 pub mod errors;
 pub mod faults;
 pub mod fleet_index;
+pub mod jobs;
 pub mod ops;
 pub mod pem;
 pub mod quota;
@@ -47,7 +49,9 @@ pub use config::{
     DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
 pub use errors::ApiError;
+pub use devices::{Behaviour as DeviceBehaviour, DeviceControl, DeviceSetting, DeviceState, SeedDevices};
 pub use fleet_index::{Connectivity, ConnectivityChange, SeedIndexing};
+pub use jobs::{ExecutionState, JobState};
 pub use ops::Operation;
 pub use pem::fake_certificate;
 pub use server::{SimHandle, Simulator};

@@ -78,11 +78,33 @@ pub enum Operation {
     GetIndexingConfiguration,
     /// `POST /indexing/config`
     UpdateIndexingConfiguration,
+    /// `POST /things/{thingName}/connectivity-data`
+    GetThingConnectivityData,
+    /// `DELETE /thing-groups/{thingGroupName}`
+    DeleteThingGroup,
+    /// `PUT /thing-groups/removeThingFromThingGroup`
+    RemoveThingFromThingGroup,
+    /// `PUT /jobs/{jobId}`
+    CreateJob,
+    /// `GET /jobs/{jobId}`
+    DescribeJob,
+    /// `GET /jobs/{jobId}/job-document`
+    GetJobDocument,
+    /// `GET /jobs/{jobId}/things`
+    ListJobExecutionsForJob,
+    /// `GET /things/{thingName}/jobs`
+    ListJobExecutionsForThing,
+    /// `GET /things/{thingName}/jobs/{jobId}`
+    DescribeJobExecution,
+    /// `PUT /jobs/{jobId}/cancel`
+    CancelJob,
+    /// `DELETE /jobs/{jobId}`
+    DeleteJob,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 37] = [
+    pub const ALL: [Operation; 48] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -120,6 +142,17 @@ impl Operation {
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
         Operation::UpdateIndexingConfiguration,
+        Operation::GetThingConnectivityData,
+        Operation::DeleteThingGroup,
+        Operation::RemoveThingFromThingGroup,
+        Operation::CreateJob,
+        Operation::DescribeJob,
+        Operation::GetJobDocument,
+        Operation::ListJobExecutionsForJob,
+        Operation::ListJobExecutionsForThing,
+        Operation::DescribeJobExecution,
+        Operation::CancelJob,
+        Operation::DeleteJob,
     ];
 
     /// The operation's name as in the API model.
@@ -162,6 +195,17 @@ impl Operation {
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
             Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
+            Operation::GetThingConnectivityData => "GetThingConnectivityData",
+            Operation::DeleteThingGroup => "DeleteThingGroup",
+            Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
+            Operation::CreateJob => "CreateJob",
+            Operation::DescribeJob => "DescribeJob",
+            Operation::GetJobDocument => "GetJobDocument",
+            Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
+            Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
+            Operation::DescribeJobExecution => "DescribeJobExecution",
+            Operation::CancelJob => "CancelJob",
+            Operation::DeleteJob => "DeleteJob",
         }
     }
 
@@ -212,6 +256,19 @@ impl Operation {
                 | Operation::SearchIndex
                 | Operation::GetIndexingConfiguration
                 | Operation::UpdateIndexingConfiguration
+                // AWS IoT Device Management (jobs, thing groups, connectivity): no published
+                // value was found in the sources checked.
+                | Operation::GetThingConnectivityData
+                | Operation::DeleteThingGroup
+                | Operation::RemoveThingFromThingGroup
+                | Operation::CreateJob
+                | Operation::DescribeJob
+                | Operation::GetJobDocument
+                | Operation::ListJobExecutionsForJob
+                | Operation::ListJobExecutionsForThing
+                | Operation::DescribeJobExecution
+                | Operation::CancelJob
+                | Operation::DeleteJob
         )
     }
 
@@ -220,7 +277,8 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
+    /// DeleteThingGroup, RemoveThingFromThingGroup, CreateJob, CancelJob, DeleteJob.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -241,6 +299,11 @@ impl Operation {
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeleteThingGroup
+                | Operation::RemoveThingFromThingGroup
+                | Operation::CreateJob
+                | Operation::CancelJob
+                | Operation::DeleteJob
         )
     }
 

@@ -124,7 +124,7 @@ pub(crate) fn ancestry(d: &AccountData, name: &str, recursive: bool) -> Vec<Stri
 }
 
 /// `name` and every group below it.
-fn descendants(d: &AccountData, name: &str) -> BTreeSet<String> {
+pub(crate) fn descendants(d: &AccountData, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::from([name.to_string()]);
     loop {
         let more: Vec<String> = d
@@ -202,6 +202,7 @@ pub(crate) fn dump_registry(region: &str, account: &str, d: &AccountData) -> Acc
                 certificate_mode: c.mode.clone(),
             })
             .collect(),
+        jobs: Vec::new(),
     }
 }
 
@@ -900,6 +901,54 @@ impl World {
                     }
                     t.groups.insert(group);
                     t.version += 1;
+                    self.jobs_on_join(r, a, &thing, now_ms(now));
+                }
+                Ok(Reply::of(&AddThingToThingGroupResponse {}))
+            }
+            Call::RemoveThingFromThingGroup { group, thing } => {
+                let d = self.data_entry(r, a);
+                if !d.groups.contains_key(&group) {
+                    return Err(ApiError::not_found(format!(
+                        "Thing group {group} does not exist"
+                    )));
+                }
+                let t = d
+                    .things
+                    .get_mut(&thing)
+                    .ok_or_else(|| ApiError::not_found(format!("Thing {thing} does not exist")))?;
+                if t.groups.remove(&group) {
+                    t.version += 1;
+                    self.jobs_on_leave(r, a, &thing, now_ms(now));
+                }
+                Ok(Reply::of(&AddThingToThingGroupResponse {}))
+            }
+            Call::DeleteThingGroup { name } => {
+                // The API model declares no ResourceNotFoundException: deleting a group
+                // that does not exist succeeds.
+                let Some(d) = self.data_mut(r, a) else {
+                    return Ok(Reply::of(&AddThingToThingGroupResponse {}));
+                };
+                if !d.groups.contains_key(&name) {
+                    return Ok(Reply::of(&AddThingToThingGroupResponse {}));
+                }
+                if d.groups.values().any(|g| g.parent.as_deref() == Some(&name)) {
+                    return Err(ApiError::invalid_request(format!(
+                        "Cannot delete thing group {name}: it has child groups"
+                    )));
+                }
+                d.groups.remove(&name);
+                let members: Vec<String> = d
+                    .things
+                    .iter_mut()
+                    .filter_map(|(n, t)| {
+                        t.groups.remove(&name).then(|| {
+                            t.version += 1;
+                            n.clone()
+                        })
+                    })
+                    .collect();
+                for thing in members {
+                    self.jobs_on_leave(r, a, &thing, now_ms(now));
                 }
                 Ok(Reply::of(&AddThingToThingGroupResponse {}))
             }
@@ -975,6 +1024,11 @@ impl World {
             .and_then(|d| d.things.get(name))
             .ok_or_else(|| ApiError::not_found(format!("Thing {name} does not exist")))
     }
+}
+
+/// Epoch seconds as the milliseconds the job timers use.
+fn now_ms(now: f64) -> i64 {
+    (now * 1000.0).round() as i64
 }
 
 fn thing_matches(t: &Thing, f: &ThingFilter) -> bool {

@@ -125,6 +125,46 @@ pub enum Call {
     UpdateIndexingConfiguration {
         update: crate::fleet_index::IndexingUpdate,
     },
+    /// GetThingConnectivityData.
+    GetThingConnectivityData { name: String },
+    /// DeleteThingGroup.
+    DeleteThingGroup { name: String },
+    /// RemoveThingFromThingGroup (names resolved from names or ARNs).
+    RemoveThingFromThingGroup { group: String, thing: String },
+    /// CreateJob.
+    CreateJob(Box<crate::jobs::NewJob>),
+    /// DescribeJob.
+    DescribeJob { id: String },
+    /// GetJobDocument.
+    GetJobDocument { id: String },
+    /// ListJobExecutionsForJob.
+    ListJobExecutionsForJob {
+        id: String,
+        status: Option<String>,
+        page: Page,
+    },
+    /// ListJobExecutionsForThing.
+    ListJobExecutionsForThing {
+        thing: String,
+        status: Option<String>,
+        job: Option<String>,
+        page: Page,
+    },
+    /// DescribeJobExecution.
+    DescribeJobExecution {
+        id: String,
+        thing: String,
+        execution_number: Option<i64>,
+    },
+    /// CancelJob.
+    CancelJob {
+        id: String,
+        force: bool,
+        reason_code: Option<String>,
+        comment: Option<String>,
+    },
+    /// DeleteJob.
+    DeleteJob { id: String, force: bool },
 }
 
 /// The filters of ListThings.
@@ -166,14 +206,27 @@ impl Call {
             Call::CreateThing { name, .. }
             | Call::DescribeThing { name }
             | Call::ListThingPrincipals { name, .. }
-            | Call::ListThingGroupsForThing { name, .. } => thing_arn(region, account, name),
+            | Call::ListThingGroupsForThing { name, .. }
+            | Call::GetThingConnectivityData { name }
+            | Call::ListJobExecutionsForThing { thing: name, .. }
+            | Call::DescribeJobExecution { thing: name, .. } => thing_arn(region, account, name),
+            Call::CreateJob(job) => crate::jobs::job_arn(region, account, &job.id),
+            Call::DescribeJob { id }
+            | Call::GetJobDocument { id }
+            | Call::ListJobExecutionsForJob { id, .. }
+            | Call::CancelJob { id, .. }
+            | Call::DeleteJob { id, .. } => crate::jobs::job_arn(region, account, id),
             Call::CreateThingType { name, .. } | Call::DescribeThingType { name } => {
                 thing_type_arn(region, account, name)
             }
             Call::CreateThingGroup { name, .. }
             | Call::DescribeThingGroup { name }
             | Call::ListThingsInThingGroup { name, .. }
-            | Call::AddThingToThingGroup { group: name, .. } => group_arn(region, account, name),
+            | Call::AddThingToThingGroup { group: name, .. }
+            | Call::DeleteThingGroup { name }
+            | Call::RemoveThingFromThingGroup { group: name, .. } => {
+                group_arn(region, account, name)
+            }
             Call::ListCertificatesByCa { ca_id, .. } => ca_arn(region, account, ca_id),
             Call::SearchIndex { index, .. } => {
                 crate::fleet_index::index_arn(region, account, index)

@@ -12,6 +12,7 @@
 mod attachments;
 mod call;
 mod certificates;
+mod clock;
 mod paging;
 mod seed;
 mod transfers;
@@ -29,6 +30,7 @@ use crate::registry::{CaCert, Group, Policy, Thing, ThingType};
 pub use attachments::MAX_POLICIES_PER_TARGET;
 pub(crate) use attachments::{ListAttachedPoliciesResponse, PolicyNameAndArn};
 pub use call::{Call, Caller, ThingFilter};
+pub(crate) use clock::{now_millis, Timer, Timers};
 pub(crate) use certificates::Cert;
 pub(crate) use paging::hex_key;
 pub use paging::Page;
@@ -77,6 +79,8 @@ pub(crate) struct AccountData {
     pub(crate) ca_certs: BTreeMap<String, CaCert>,
     /// Fleet indexing.
     pub(crate) index: crate::fleet_index::AccountIndex,
+    /// Jobs by id.
+    pub(crate) jobs: BTreeMap<String, crate::jobs::Job>,
 }
 
 /// All simulated data. Keys are (region, account).
@@ -84,6 +88,10 @@ pub(crate) struct AccountData {
 pub struct World {
     accounts: BTreeMap<(String, String), AccountData>,
     pub(crate) next_seq: u64,
+    /// What happens later by itself (rollouts, devices, timeouts).
+    pub(crate) timers: Timers,
+    /// The simulated devices.
+    pub(crate) devices: crate::devices::Devices,
 }
 
 /// `arn:aws:iot:REGION:ACCOUNT:cert/ID`.
@@ -149,10 +157,23 @@ impl World {
         self.accounts.entry(Self::key(region, account)).or_default()
     }
 
+    /// The accounts the world knows in `region`.
+    pub(crate) fn accounts_of(&self, region: &str) -> Vec<String> {
+        self.accounts
+            .keys()
+            .filter(|(r, _)| r == region)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
     /// Runs one validated call for `caller`.
     pub fn execute(&mut self, caller: &Caller, call: Call, rules: &Behaviour) -> Outcome {
-        let now = now_epoch();
+        let now_ms = now_millis();
+        // What was due happens first, at its own time.
+        self.advance(now_ms);
+        let now = now_ms as f64 / 1000.0;
         let instant = Instant::now();
+        let touch = self.touches(caller, &call);
         let mut transferred = None;
         let reply = match call {
             Call::Describe { id } => self.describe(caller, &id, rules, instant),
@@ -196,9 +217,21 @@ impl World {
             Call::Cancel { id } => self.cancel(caller, &id, now),
             call @ (Call::SearchIndex { .. }
             | Call::GetIndexingConfiguration
-            | Call::UpdateIndexingConfiguration { .. }) => self.fleet_index_call(caller, call),
+            | Call::UpdateIndexingConfiguration { .. }
+            | Call::GetThingConnectivityData { .. }) => self.fleet_index_call(caller, call),
+            call @ (Call::CreateJob(_)
+            | Call::DescribeJob { .. }
+            | Call::GetJobDocument { .. }
+            | Call::ListJobExecutionsForJob { .. }
+            | Call::ListJobExecutionsForThing { .. }
+            | Call::DescribeJobExecution { .. }
+            | Call::CancelJob { .. }
+            | Call::DeleteJob { .. }) => self.job_call(caller, call, now_ms),
             other => self.registry_call(caller, other, now),
         };
+        if let Ok(r) = &reply {
+            self.devices_after(caller, touch, r, now_ms);
+        }
         Outcome { reply, transferred }
     }
 }

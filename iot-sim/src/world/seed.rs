@@ -142,6 +142,9 @@ impl World {
                         .insert(c.id.clone(), account.clone());
                 }
             }
+            // Devices last: each holds its thing's certificate.
+            let at = super::now_millis();
+            self.seed_devices(region, account, data.devices.as_ref(), at)?;
         }
         Ok(())
     }
@@ -155,6 +158,7 @@ impl World {
                 .map(|((region, account), d)| {
                     let mut a = crate::registry::dump_registry(region, account, d);
                     a.certificates = d.certs.values().map(Cert::dump).collect();
+                    a.jobs = d.jobs.values().map(crate::jobs::Job::dump).collect();
                     a
                 })
                 .collect(),
