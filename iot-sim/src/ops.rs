@@ -72,11 +72,21 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// STS (awsQuery) `POST /` with `Action=GetCallerIdentity`.
     GetCallerIdentity,
+    /// `POST /thing-types/{thingTypeName}/deprecate`
+    DeprecateThingType,
+    /// `GET /principals/things-v2` (header `x-amzn-principal`)
+    ListPrincipalThingsV2,
+    /// `GET /things/{thingName}/principals-v2`
+    ListThingPrincipalsV2,
+    /// `GET /cacertificate/{caCertificateId}`
+    DescribeCACertificate,
+    /// `GET /role-aliases`
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 39] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -111,6 +121,11 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
+        Operation::DeprecateThingType,
+        Operation::ListPrincipalThingsV2,
+        Operation::ListThingPrincipalsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The operation's name as in the API model.
@@ -150,6 +165,11 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::DeprecateThingType => "DeprecateThingType",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 
@@ -197,6 +217,11 @@ impl Operation {
                 | Operation::ListThingGroupsForThing
                 | Operation::ListThingsInThingGroup
                 | Operation::DescribeEndpoint
+                | Operation::DeprecateThingType
+                | Operation::ListPrincipalThingsV2
+                | Operation::ListThingPrincipalsV2
+                | Operation::DescribeCACertificate
+                | Operation::ListRoleAliases
         )
     }
 
@@ -205,7 +230,7 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, DeprecateThingType.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -225,6 +250,7 @@ impl Operation {
                 | Operation::CreateThingGroup
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
+                | Operation::DeprecateThingType
         )
     }
 
