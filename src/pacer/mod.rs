@@ -153,11 +153,17 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// `DescribeEndpoint` (10 TPS; no documented quota: 10 assumed).
     DescribeEndpoint,
+    /// `ListPrincipalThingsV2` (10 TPS; no documented quota: 10 assumed).
+    ListPrincipalThingsV2,
+    /// `DescribeCACertificate` (10 TPS; no documented quota: 10 assumed).
+    DescribeCACertificate,
+    /// `ListRoleAliases` (10 TPS; no documented quota: 10 assumed).
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 35] = [
+    pub const ALL: [Operation; 38] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -193,6 +199,9 @@ impl Operation {
         Operation::RegisterCertificate,
         Operation::RegisterCertificateWithoutCA,
         Operation::DescribeEndpoint,
+        Operation::ListPrincipalThingsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The AWS API name, e.g. `"TransferCertificate"`.
@@ -233,6 +242,9 @@ impl Operation {
             Operation::RegisterCertificate => "RegisterCertificate",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::DescribeEndpoint => "DescribeEndpoint",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 
