@@ -3,7 +3,8 @@
 //! written as a manifest that `validate`, `plan` and `transfer` take unchanged.
 //!
 //! Read-only. Per region: the things of the thing filters (ListThingsInThingGroup,
-//! ListThings), their certificates (ListThingPrincipals), the certificate listing
+//! ListThings, filtered here on the attributes it returns: AWS's own attribute filter
+//! sees searchable attributes only), their certificates (ListThingPrincipals), the certificate listing
 //! (ListCertificates, or ListCertificatesByCA) for status and creation date; then, across
 //! regions, earlier waves are excluded, rows sorted by id and cut at `--limit`, and each
 //! selected certificate of a thing-based selection is checked for things outside the
@@ -248,11 +249,22 @@ async fn pick_in_region(
         things = Some(members);
     }
     if f.thing_type.is_some() || !f.attributes.is_empty() {
-        // ListThings filters by the type and one attribute; the others are checked here,
-        // on the attributes it returns.
+        // ListThings' attribute filter sees searchable attributes only (every attribute of
+        // an untyped thing, only its type's searchableAttributes of a typed one): AWS is
+        // asked to filter only when it cannot miss a thing, a --thing-type whose searchable
+        // attributes name the attribute. Every attribute is checked here, on the attributes
+        // ListThings returns.
         let first = f.attributes.first().map(|(n, v)| (n.as_str(), v.as_str()));
+        let searchable = match (&f.thing_type, first) {
+            (Some(ty), Some((name, _))) => iot
+                .thing_type(ty)
+                .await
+                .map_err(fail(Operation::DescribeThingType))?
+                .is_some_and(|t| t.searchable_attributes.iter().any(|a| a == name)),
+            _ => false,
+        };
         let listed = iot
-            .list_things(f.thing_type.as_deref(), first)
+            .list_things(f.thing_type.as_deref(), first.filter(|_| searchable))
             .await
             .map_err(fail(Operation::ListThings))?;
         let matching = listed
