@@ -2,6 +2,7 @@
 //! the simulator started in-process on 127.0.0.1. One test binary with a module per area
 //! (one link step instead of one per file).
 
+mod aws_rules;
 mod carry;
 mod checkpoint;
 mod durability;
