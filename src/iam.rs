@@ -463,10 +463,13 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
             }
         }
         Command::Retire => {
+            // `--undo` is a run of its own; a policy may serve both runs.
             if has(Flag::Undo) {
                 n.add(Side::Source, uses(SOURCE_CHECK));
                 restore(&mut n, true, true, true);
-            } else {
+            }
+            let steps = [Flag::Deactivate, Flag::DetachPolicies, Flag::DetachThings];
+            if !has(Flag::Undo) || steps.iter().any(|f| has(*f)) {
                 n.add(Side::Target, uses(&[O::DescribeCertificate]));
                 n.add(Side::Source, uses(OBSERVE));
                 n.add(Side::Source, uses(SOURCE_CHECK));
