@@ -8,6 +8,7 @@ mod checkpoint;
 mod durability;
 mod failsafe;
 mod harness;
+mod iam;
 mod lifecycle;
 mod operator;
 mod realaws;
