@@ -180,8 +180,7 @@ impl Verdict for Registering<'_> {
                         r.detail = format!(
                             "signed by CA certificate {ca}, registered in DEFAULT mode in the \
                              source account: AWS may refuse to register it in another account \
-                             (the 2021 developer guide; not confirmed for today's AWS); \
-                             registering the CA in SNI_ONLY mode instead is AWS's way out"
+                             (the 2021 developer guide; not confirmed for today's AWS)"
                         );
                     }
                     Ok(_) => registrable(&mut r, &info.status),

@@ -46,6 +46,13 @@ impl Render for Policies {
                 writeln!(out, "{}", p.to_json())?;
             }
         }
+        if self.source.is_none() && self.target.is_none() {
+            writeln!(
+                out,
+                "# {what}: no call that needs a permission (status calls AWS only with \
+                 --reconcile)"
+            )?;
+        }
         writeln!(
             out,
             "# STS GetCallerIdentity (every command) needs no permission."

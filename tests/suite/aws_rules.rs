@@ -240,7 +240,13 @@ fn select_attribute_finds_things_whose_type_does_not_search_it_across_pages() {
         1 => Some("meter"),
         _ => Some("sensor"),
     };
-    let site = |i: u64| if i.is_multiple_of(4) { "north" } else { "south" };
+    let site = |i: u64| {
+        if i.is_multiple_of(4) {
+            "north"
+        } else {
+            "south"
+        }
+    };
     let ids: Vec<String> = (0..N).map(|i| cert_id(2_000 + i)).collect();
     seed(
         &env,
@@ -759,4 +765,81 @@ fn the_limit_message_names_the_limit_of_a_thing_group() {
         "{message}"
     );
     assert!(!message.contains("per certificate"), "{message}");
+}
+
+#[test]
+fn verify_compares_direct_memberships_not_the_parents_aws_lists() {
+    let env = Env::unlimited();
+    profiles(&env, REGION);
+    let id = cert_id(700);
+    let groups = || {
+        vec![
+            SeedThingGroup {
+                name: "site".into(),
+                ..Default::default()
+            },
+            SeedThingGroup {
+                name: "floor".into(),
+                parent: Some("site".into()),
+                ..Default::default()
+            },
+        ]
+    };
+    let thing = |group: &str| SeedThing {
+        name: "t".into(),
+        groups: vec![group.into()],
+        ..Default::default()
+    };
+    // In the source the thing is in `site` itself; in the target it exists already, one
+    // level down, in `floor`: AWS lists `site` for it there too.
+    seed(
+        &env,
+        REGION,
+        SOURCE,
+        SeedAccount {
+            thing_groups: groups(),
+            things: vec![thing("site")],
+            certificates: vec![cert(&id, "ACTIVE", &[], &["t"])],
+            ..Default::default()
+        },
+    );
+    seed(
+        &env,
+        REGION,
+        TARGET,
+        SeedAccount {
+            thing_groups: groups(),
+            things: vec![thing("floor")],
+            ..Default::default()
+        },
+    );
+    env.manifest("m.csv", &[(id.clone(), TARGET)]);
+    let mut transfer = vec!["transfer", "m.csv", "--carry"];
+    transfer.extend(PREPARE);
+    run(&env, &transfer).expect_code(0);
+    run_as(
+        &env,
+        TARGET,
+        &["accept", "m.csv", "--carry", "--set-as-active"],
+    )
+    .expect_code(0);
+    let verify = run(
+        &env,
+        &[
+            "--output",
+            "json",
+            "verify",
+            "m.csv",
+            "--target-profile-template",
+            "migrate-{account}",
+        ],
+    );
+    verify.expect_code(3);
+    let json = verify.json();
+    let row = &json["not_ok"][0];
+    assert_eq!(row["category"], "missing_group", "{json}");
+    assert_eq!(
+        row["detail"], "thing t is in a group below site, not directly in site",
+        "{json}"
+    );
 }
