@@ -574,3 +574,75 @@ fn the_readme_policies_are_what_iam_policy_prints() {
     }
     assert!(found >= 4, "only {found} policies found in the README");
 }
+
+#[test]
+fn every_command_without_flags_passes_under_its_printed_policy() {
+    let env = Env::unlimited();
+    // INACTIVE, nothing attached: no flag is needed to move them.
+    let certs: Vec<(String, String)> = (0..4).map(|i| fake_certificate(900 + i)).collect();
+    env.sim
+        .seed(Seed {
+            region: REGION.into(),
+            accounts: BTreeMap::from([(
+                SOURCE.to_string(),
+                SeedAccount {
+                    certificates: certs
+                        .iter()
+                        .map(|(id, pem)| SeedCertificate {
+                            pem: Some(pem.clone()),
+                            ..cert(id, "INACTIVE", &[], &[])
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+            )]),
+        })
+        .expect("seed accepted");
+    env.write(
+        "aws-config",
+        &format!(
+            "[profile migrate-{TARGET}]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"
+        ),
+    );
+    let ids: Vec<String> = certs.into_iter().map(|(id, _)| id).collect();
+    env.manifest(
+        "m.csv",
+        &[(ids[0].clone(), TARGET), (ids[1].clone(), TARGET)],
+    );
+    env.manifest(
+        "r.csv",
+        &[(ids[2].clone(), TARGET), (ids[3].clone(), TARGET)],
+    );
+
+    passes(
+        &env,
+        &["select"],
+        SOURCE,
+        &["select", "--target-account", TARGET, "--out", "all.csv"],
+        0,
+    );
+    passes(&env, &["transfer"], SOURCE, &["transfer", "m.csv"], 0);
+    passes(&env, &["cancel"], SOURCE, &["cancel", "m.csv"], 0);
+    // cancelled certificates are not transferred again by the same ledger
+    passes(
+        &env,
+        &["transfer"],
+        SOURCE,
+        &["transfer", "m.csv", "--ledger", "again.ledger.jsonl"],
+        0,
+    );
+    passes(&env, &["accept"], TARGET, &["accept", "m.csv"], 0);
+    passes(
+        &env,
+        &["register"],
+        SOURCE,
+        &["register", "r.csv", "--target-profile-template", TEMPLATE],
+        0,
+    );
+    for id in &ids {
+        assert!(
+            env.state().find_in(TARGET, REGION, id).is_some(),
+            "{id} in the target"
+        );
+    }
+}
