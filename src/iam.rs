@@ -344,8 +344,9 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
             if has(Flag::ThingType) || has(Flag::Attribute) {
                 n.add(Side::Source, uses(&[O::ListThings]));
             }
-            if has(Flag::ThingType) && has(Flag::Attribute) {
-                // whether AWS's attribute filter can see the attribute on the type's things
+            if has(Flag::ThingType) {
+                // the type exists, and whether AWS's attribute filter can see the attribute
+                // on its things
                 n.add(Side::Source, uses(&[O::DescribeThingType]));
             }
             if has(Flag::ThingGroup) || has(Flag::ThingType) || has(Flag::Attribute) {

@@ -102,6 +102,8 @@ struct RegionPick {
     things: Option<HashSet<String>>,
     things_without_certificate: Vec<String>,
     group_missing: bool,
+    /// `--thing-type` names no thing type in this region.
+    type_missing: bool,
 }
 
 /// Runs the selection in every region (the first region keeps an id found in several).
@@ -136,6 +138,16 @@ pub async fn select(
             .filter(|(_, p)| p.group_missing)
             .map(|(r, _)| r.name.clone())
             .collect();
+    }
+
+    if let Some(t) = &filters.thing_type {
+        if picks.iter().all(|p| p.type_missing) {
+            let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--thing-type {t}: no such thing type in {}",
+                names.join(", ")
+            )));
+        }
     }
 
     // Counts per step, summed over regions (every region takes the same steps).
@@ -233,6 +245,7 @@ async fn pick_in_region(
     let mut thing_steps = Vec::new();
     let mut things: Option<BTreeSet<String>> = None;
     let mut group_missing = false;
+    let mut type_missing = false;
     if let Some(g) = &f.thing_group {
         let members = iot
             .things_in_group(&g.name, g.recursive)
@@ -255,12 +268,20 @@ async fn pick_in_region(
         // attributes name the attribute. Every attribute is checked here, on the attributes
         // ListThings returns.
         let first = f.attributes.first().map(|(n, v)| (n.as_str(), v.as_str()));
-        let searchable = match (&f.thing_type, first) {
-            (Some(ty), Some((name, _))) => iot
-                .thing_type(ty)
-                .await
-                .map_err(fail(Operation::DescribeThingType))?
-                .is_some_and(|t| t.searchable_attributes.iter().any(|a| a == name)),
+        // DescribeThingType: a mistyped type is said, not taken for an empty selection.
+        let thing_type = match &f.thing_type {
+            Some(ty) => {
+                let found = iot
+                    .thing_type(ty)
+                    .await
+                    .map_err(fail(Operation::DescribeThingType))?;
+                type_missing = found.is_none();
+                found
+            }
+            None => None,
+        };
+        let searchable = match (&thing_type, first) {
+            (Some(t), Some((name, _))) => t.searchable_attributes.iter().any(|a| a == name),
             _ => false,
         };
         let listed = iot
@@ -390,6 +411,7 @@ async fn pick_in_region(
         things: things.map(|t| t.into_iter().collect()),
         things_without_certificate,
         group_missing,
+        type_missing,
     })
 }
 

@@ -345,6 +345,29 @@ fn select_attribute_finds_things_whose_type_does_not_search_it_across_pages() {
         // Every page of the listing was read (250 things a page).
         assert_eq!(env.sim.stats().calls_of("ListThings"), pages, "{name}");
     }
+    // A mistyped type is said, not taken for an empty selection.
+    let typo = run(
+        &env,
+        &[
+            "select",
+            "--target-account",
+            TARGET,
+            "--thing-type",
+            "sensr",
+            "--attribute",
+            "site=north",
+            "--out",
+            "typo.csv",
+        ],
+    );
+    typo.expect_code(2);
+    assert!(
+        typo.stderr
+            .contains("--thing-type sensr: no such thing type"),
+        "{}",
+        typo.stderr
+    );
+    assert!(!env.path("typo.csv").exists());
 }
 
 /// A certificate for registration: its PEM (id = SHA-256 of the DER), `ca` and `mode`.
