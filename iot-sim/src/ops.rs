@@ -78,11 +78,21 @@ pub enum Operation {
     GetIndexingConfiguration,
     /// `POST /indexing/config`
     UpdateIndexingConfiguration,
+    /// `POST /thing-types/{thingTypeName}/deprecate`
+    DeprecateThingType,
+    /// `GET /principals/things-v2` (header `x-amzn-principal`)
+    ListPrincipalThingsV2,
+    /// `GET /things/{thingName}/principals-v2`
+    ListThingPrincipalsV2,
+    /// `GET /cacertificate/{caCertificateId}`
+    DescribeCACertificate,
+    /// `GET /role-aliases`
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 37] = [
+    pub const ALL: [Operation; 42] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -120,6 +130,11 @@ impl Operation {
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
         Operation::UpdateIndexingConfiguration,
+        Operation::DeprecateThingType,
+        Operation::ListPrincipalThingsV2,
+        Operation::ListThingPrincipalsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The operation's name as in the API model.
@@ -162,6 +177,11 @@ impl Operation {
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
             Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
+            Operation::DeprecateThingType => "DeprecateThingType",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 
@@ -212,6 +232,11 @@ impl Operation {
                 | Operation::SearchIndex
                 | Operation::GetIndexingConfiguration
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
+                | Operation::ListPrincipalThingsV2
+                | Operation::ListThingPrincipalsV2
+                | Operation::DescribeCACertificate
+                | Operation::ListRoleAliases
         )
     }
 
@@ -220,7 +245,8 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
+    /// DeprecateThingType.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -241,6 +267,7 @@ impl Operation {
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
         )
     }
 
