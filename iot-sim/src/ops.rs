@@ -78,6 +78,16 @@ pub enum Operation {
     GetIndexingConfiguration,
     /// `POST /indexing/config`
     UpdateIndexingConfiguration,
+    /// `POST /thing-types/{thingTypeName}/deprecate`
+    DeprecateThingType,
+    /// `GET /principals/things-v2` (header `x-amzn-principal`)
+    ListPrincipalThingsV2,
+    /// `GET /things/{thingName}/principals-v2`
+    ListThingPrincipalsV2,
+    /// `GET /cacertificate/{caCertificateId}`
+    DescribeCACertificate,
+    /// `GET /role-aliases`
+    ListRoleAliases,
     /// `POST /things/{thingName}/connectivity-data`
     GetThingConnectivityData,
     /// `DELETE /thing-groups/{thingGroupName}`
@@ -104,7 +114,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 48] = [
+    pub const ALL: [Operation; 53] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -142,6 +152,11 @@ impl Operation {
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
         Operation::UpdateIndexingConfiguration,
+        Operation::DeprecateThingType,
+        Operation::ListPrincipalThingsV2,
+        Operation::ListThingPrincipalsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
         Operation::GetThingConnectivityData,
         Operation::DeleteThingGroup,
         Operation::RemoveThingFromThingGroup,
@@ -195,6 +210,11 @@ impl Operation {
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
             Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
+            Operation::DeprecateThingType => "DeprecateThingType",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
             Operation::GetThingConnectivityData => "GetThingConnectivityData",
             Operation::DeleteThingGroup => "DeleteThingGroup",
             Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
@@ -256,6 +276,11 @@ impl Operation {
                 | Operation::SearchIndex
                 | Operation::GetIndexingConfiguration
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
+                | Operation::ListPrincipalThingsV2
+                | Operation::ListThingPrincipalsV2
+                | Operation::DescribeCACertificate
+                | Operation::ListRoleAliases
                 // AWS IoT Device Management (jobs, thing groups, connectivity): no published
                 // value was found in the sources checked.
                 | Operation::GetThingConnectivityData
@@ -278,7 +303,8 @@ impl Operation {
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
     /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
-    /// DeleteThingGroup, RemoveThingFromThingGroup, CreateJob, CancelJob, DeleteJob.
+    /// DeprecateThingType, DeleteThingGroup, RemoveThingFromThingGroup, CreateJob, CancelJob,
+    /// DeleteJob.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -299,6 +325,7 @@ impl Operation {
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
                 | Operation::DeleteThingGroup
                 | Operation::RemoveThingFromThingGroup
                 | Operation::CreateJob

@@ -106,7 +106,7 @@ fn spawn(seed: Seed) -> SimHandle {
 }
 
 fn b_endpoint() -> String {
-    iot_sim::registry::data_endpoint(B, REGION, "iot:Data-ATS").unwrap()
+    iot_sim::world::data_endpoint(B, REGION, "iot:Data-ATS").unwrap()
 }
 
 fn document() -> String {

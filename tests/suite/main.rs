@@ -2,12 +2,14 @@
 //! the simulator started in-process on 127.0.0.1. One test binary with a module per area
 //! (one link step instead of one per file).
 
+mod aws_rules;
 mod carry;
 mod checkpoint;
 mod conventions;
 mod durability;
 mod failsafe;
 mod harness;
+mod iam;
 mod lifecycle;
 mod operator;
 mod realaws;

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::fleet_index::Connectivity;
 use crate::jobs::ExecStatus;
-use crate::registry::{ancestry, data_endpoint};
+use crate::world::{ancestry, data_endpoint};
 use crate::validate;
 use crate::world::{Call, Caller, Reply, Timer, World};
 
@@ -196,7 +196,7 @@ impl World {
             let Some(d) = self.data(&caller.region, &caller.account) else {
                 return Vec::new();
             };
-            let below = crate::registry::descendants(d, group);
+            let below = crate::world::descendants(d, group);
             d.things
                 .iter()
                 .filter(|(_, th)| th.groups.iter().any(|g| below.contains(g)))
@@ -216,7 +216,10 @@ impl World {
                     t.things = members(&group);
                 }
             }
-            Call::AttachThing { thing, principal } | Call::DetachThing { thing, principal } => {
+            Call::AttachThing {
+                thing, principal, ..
+            }
+            | Call::DetachThing { thing, principal } => {
                 t.certs.extend(cert_id_of_arn(principal));
                 t.things.push(thing.clone());
             }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
-use crate::registry::{ancestry, descendants};
+use crate::world::{ancestry, descendants};
 use crate::world::{hex_key, thing_arn, Call, Caller, Page, Reply, Timer, World};
 
 /// `JobExecutionStatus` values, in the API model's order.
