@@ -49,8 +49,10 @@ pub use config::{
     SeedCaCertificate, SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
     SimConfig, DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
+pub use devices::{
+    Behaviour as DeviceBehaviour, DeviceControl, DeviceSetting, DeviceState, SeedDevices,
+};
 pub use errors::ApiError;
-pub use devices::{Behaviour as DeviceBehaviour, DeviceControl, DeviceSetting, DeviceState, SeedDevices};
 pub use fleet_index::{Connectivity, ConnectivityChange, SeedIndexing};
 pub use iam::IamPolicy;
 pub use jobs::{ExecutionState, JobState};

@@ -126,7 +126,9 @@ pub fn route(method: &Method, raw_path: &str) -> Route {
         (Method::POST, ["things", name, "connectivity-data"]) => {
             op(Operation::GetThingConnectivityData, &[name])
         }
-        (Method::GET, ["things", name, "jobs"]) => op(Operation::ListJobExecutionsForThing, &[name]),
+        (Method::GET, ["things", name, "jobs"]) => {
+            op(Operation::ListJobExecutionsForThing, &[name])
+        }
         (Method::GET, ["things", name, "jobs", job]) => {
             op(Operation::DescribeJobExecution, &[name, job])
         }

@@ -2719,17 +2719,30 @@ fn cli_jobs_groups_and_connectivity() {
             ok(
                 "connectivity: connected",
                 A,
-                &["iot", "get-thing-connectivity-data", "--thing-name", "dev-0"],
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-0",
+                ],
                 |v| {
                     assert_eq!(v["thingName"], "dev-0");
                     assert_eq!(v["connected"], true);
-                    assert!(v["timestamp"].is_number() || v["timestamp"].is_string(), "{v}");
+                    assert!(
+                        v["timestamp"].is_number() || v["timestamp"].is_string(),
+                        "{v}"
+                    );
                 },
             ),
             ok(
                 "connectivity: never connected",
                 A,
-                &["iot", "get-thing-connectivity-data", "--thing-name", "dev-1"],
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-1",
+                ],
                 |v| {
                     assert_eq!(v["connected"], false);
                     assert!(v.get("timestamp").is_none(), "{v}");
@@ -2744,7 +2757,12 @@ fn cli_jobs_groups_and_connectivity() {
             err(
                 "connectivity: not indexed",
                 B,
-                &["iot", "get-thing-connectivity-data", "--thing-name", "dev-0"],
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-0",
+                ],
                 "InvalidRequestException",
             ),
         ],
@@ -2759,16 +2777,24 @@ fn cli_jobs_groups_and_connectivity() {
                 &strs(&create("w1", "SNAPSHOT")),
                 "ResourceAlreadyExistsException",
             ),
-            ok("describe", A, &["iot", "describe-job", "--job-id", "w1"], |v| {
-                let job = &v["job"];
-                assert_eq!(job["status"], "IN_PROGRESS");
-                assert_eq!(job["targetSelection"], "CONTINUOUS");
-                assert_eq!(job["targets"][0], format!("arn:aws:iot:{REGION}:{A}:thinggroup/wave").as_str());
-                assert_eq!(job["jobProcessDetails"]["numberOfQueuedThings"], 2);
-                assert_eq!(job["jobExecutionsRolloutConfig"]["maximumPerMinute"], 500);
-                assert_eq!(job["abortConfig"]["criteriaList"][0]["failureType"], "ALL");
-                assert_eq!(job["timeoutConfig"]["inProgressTimeoutInMinutes"], 30);
-            }),
+            ok(
+                "describe",
+                A,
+                &["iot", "describe-job", "--job-id", "w1"],
+                |v| {
+                    let job = &v["job"];
+                    assert_eq!(job["status"], "IN_PROGRESS");
+                    assert_eq!(job["targetSelection"], "CONTINUOUS");
+                    assert_eq!(
+                        job["targets"][0],
+                        format!("arn:aws:iot:{REGION}:{A}:thinggroup/wave").as_str()
+                    );
+                    assert_eq!(job["jobProcessDetails"]["numberOfQueuedThings"], 2);
+                    assert_eq!(job["jobExecutionsRolloutConfig"]["maximumPerMinute"], 500);
+                    assert_eq!(job["abortConfig"]["criteriaList"][0]["failureType"], "ALL");
+                    assert_eq!(job["timeoutConfig"]["inProgressTimeoutInMinutes"], 30);
+                },
+            ),
             ok(
                 "document",
                 A,
@@ -2778,11 +2804,21 @@ fn cli_jobs_groups_and_connectivity() {
             ok(
                 "executions of the job",
                 A,
-                &["iot", "list-job-executions-for-job", "--job-id", "w1", "--max-results", "1"],
+                &[
+                    "iot",
+                    "list-job-executions-for-job",
+                    "--job-id",
+                    "w1",
+                    "--max-results",
+                    "1",
+                ],
                 |v| {
                     let s = &v["executionSummaries"];
                     assert_eq!(s.as_array().unwrap().len(), 1, "{v}");
-                    assert_eq!(s[0]["thingArn"], format!("arn:aws:iot:{REGION}:{A}:thing/dev-0").as_str());
+                    assert_eq!(
+                        s[0]["thingArn"],
+                        format!("arn:aws:iot:{REGION}:{A}:thing/dev-0").as_str()
+                    );
                     assert_eq!(s[0]["jobExecutionSummary"]["status"], "QUEUED");
                     assert_eq!(s[0]["jobExecutionSummary"]["executionNumber"], 1);
                     assert!(v["nextToken"].is_string(), "{v}");
@@ -2791,7 +2827,14 @@ fn cli_jobs_groups_and_connectivity() {
             ok(
                 "executions of a thing",
                 A,
-                &["iot", "list-job-executions-for-thing", "--thing-name", "dev-1", "--status", "QUEUED"],
+                &[
+                    "iot",
+                    "list-job-executions-for-thing",
+                    "--thing-name",
+                    "dev-1",
+                    "--status",
+                    "QUEUED",
+                ],
                 |v| {
                     let s = &v["executionSummaries"];
                     assert_eq!(s[0]["jobId"], "w1");
@@ -2801,7 +2844,14 @@ fn cli_jobs_groups_and_connectivity() {
             ok(
                 "one execution",
                 A,
-                &["iot", "describe-job-execution", "--job-id", "w1", "--thing-name", "dev-1"],
+                &[
+                    "iot",
+                    "describe-job-execution",
+                    "--job-id",
+                    "w1",
+                    "--thing-name",
+                    "dev-1",
+                ],
                 |v| {
                     let e = &v["execution"];
                     assert_eq!(e["jobId"], "w1");
@@ -2812,7 +2862,14 @@ fn cli_jobs_groups_and_connectivity() {
             err(
                 "no execution",
                 A,
-                &["iot", "describe-job-execution", "--job-id", "w1", "--thing-name", "dev-2"],
+                &[
+                    "iot",
+                    "describe-job-execution",
+                    "--job-id",
+                    "w1",
+                    "--thing-name",
+                    "dev-2",
+                ],
                 "ResourceNotFoundException",
             ),
             err(
@@ -2836,12 +2893,26 @@ fn cli_jobs_groups_and_connectivity() {
             done(
                 "remove a member",
                 A,
-                &["iot", "remove-thing-from-thing-group", "--thing-group-name", "wave", "--thing-name", "dev-1"],
+                &[
+                    "iot",
+                    "remove-thing-from-thing-group",
+                    "--thing-group-name",
+                    "wave",
+                    "--thing-name",
+                    "dev-1",
+                ],
             ),
             done(
                 "add a member",
                 A,
-                &["iot", "add-thing-to-thing-group", "--thing-group-name", "wave", "--thing-name", "dev-2"],
+                &[
+                    "iot",
+                    "add-thing-to-thing-group",
+                    "--thing-group-name",
+                    "wave",
+                    "--thing-name",
+                    "dev-2",
+                ],
             ),
         ],
     );
@@ -2873,7 +2944,16 @@ fn cli_jobs_groups_and_connectivity() {
         vec![ok(
             "cancel",
             A,
-            &["iot", "cancel-job", "--job-id", "w1", "--reason-code", "MIGRATION_DONE", "--comment", "done"],
+            &[
+                "iot",
+                "cancel-job",
+                "--job-id",
+                "w1",
+                "--reason-code",
+                "MIGRATION_DONE",
+                "--comment",
+                "done",
+            ],
             |v| assert_eq!(v["jobId"], "w1"),
         )],
     );

@@ -184,9 +184,15 @@ fn device<'a>(devices: &'a [DeviceState], thing: &str) -> &'a DeviceState {
 async fn a_snapshot_job_has_one_execution_per_member_of_its_group_and_its_subgroups() {
     let sim = spawn(two_accounts(5));
     let a = iot(&sim.url(), A);
-    create(&a, "w1", &group_arn(A, "wave"), TargetSelection::Snapshot, "{}")
-        .await
-        .unwrap();
+    create(
+        &a,
+        "w1",
+        &group_arn(A, "wave"),
+        TargetSelection::Snapshot,
+        "{}",
+    )
+    .await
+    .unwrap();
     let all = executions(&a, "w1").await;
     let things: Vec<&str> = all.keys().map(String::as_str).collect();
     assert_eq!(things, ["dev-0", "dev-1", "dev-2", "dev-3", "dev-4"]);
@@ -195,7 +201,10 @@ async fn a_snapshot_job_has_one_execution_per_member_of_its_group_and_its_subgro
     let job = job.job().unwrap();
     assert_eq!(job.status(), Some(&JobStatus::InProgress));
     assert_eq!(job.target_selection(), Some(&TargetSelection::Snapshot));
-    assert_eq!(job.job_process_details().unwrap().number_of_queued_things(), Some(5));
+    assert_eq!(
+        job.job_process_details().unwrap().number_of_queued_things(),
+        Some(5)
+    );
     let doc = a.get_job_document().job_id("w1").send().await.unwrap();
     assert_eq!(doc.document(), Some("{}"));
     let e = a
@@ -222,14 +231,27 @@ async fn a_snapshot_job_has_one_execution_per_member_of_its_group_and_its_subgro
         .collect();
     assert_eq!(ids, ["w1"]);
     // A job id is unique in its account: the second create is refused, and changes nothing.
-    let again = create(&a, "w1", &thing_arn(A, "dev-0"), TargetSelection::Snapshot, "{}").await;
+    let again = create(
+        &a,
+        "w1",
+        &thing_arn(A, "dev-0"),
+        TargetSelection::Snapshot,
+        "{}",
+    )
+    .await;
     assert_eq!(again, Err("ResourceAlreadyExistsException".into()));
     assert_eq!(executions(&a, "w1").await.len(), 5);
     // ... in its account only.
     let b = iot(&sim.url(), B);
-    create(&b, "w1", &thing_arn(B, "dev-0"), TargetSelection::Snapshot, "{}")
-        .await
-        .unwrap();
+    create(
+        &b,
+        "w1",
+        &thing_arn(B, "dev-0"),
+        TargetSelection::Snapshot,
+        "{}",
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -244,11 +266,25 @@ async fn create_job_refusals() {
         ),
         (
             "missing group",
-            create(&a, "j2", &group_arn(A, "nope"), TargetSelection::Snapshot, "{}").await,
+            create(
+                &a,
+                "j2",
+                &group_arn(A, "nope"),
+                TargetSelection::Snapshot,
+                "{}",
+            )
+            .await,
         ),
         (
             "other account's group",
-            create(&a, "j3", &group_arn(B, "wave"), TargetSelection::Snapshot, "{}").await,
+            create(
+                &a,
+                "j3",
+                &group_arn(B, "wave"),
+                TargetSelection::Snapshot,
+                "{}",
+            )
+            .await,
         ),
         (
             "bad id",
@@ -264,7 +300,10 @@ async fn create_job_refusals() {
         [
             ("not JSON", "InvalidRequestException".to_string()),
             ("missing group", "ResourceNotFoundException".to_string()),
-            ("other account's group", "InvalidRequestException".to_string()),
+            (
+                "other account's group",
+                "InvalidRequestException".to_string()
+            ),
             ("bad id", "InvalidRequestException".to_string()),
         ]
     );
@@ -300,9 +339,15 @@ async fn a_continuous_job_reaches_things_that_join_later_and_removes_those_that_
         .send()
         .await
         .unwrap();
-    create(&a, "c1", &group_arn(A, "late"), TargetSelection::Continuous, "{}")
-        .await
-        .unwrap();
+    create(
+        &a,
+        "c1",
+        &group_arn(A, "late"),
+        TargetSelection::Continuous,
+        "{}",
+    )
+    .await
+    .unwrap();
     assert!(executions(&a, "c1").await.is_empty());
     for thing in ["dev-0", "dev-1"] {
         a.add_thing_to_thing_group()
@@ -369,7 +414,9 @@ async fn a_continuous_job_reaches_things_that_join_later_and_removes_those_that_
         .unwrap();
     let dump = sim.state();
     let things = &dump.account(A, REGION).unwrap().things;
-    assert!(things.iter().all(|t| !t.groups.contains(&"late".to_string())));
+    assert!(things
+        .iter()
+        .all(|t| !t.groups.contains(&"late".to_string())));
 }
 
 #[tokio::test]
@@ -456,9 +503,15 @@ async fn devices_answer_their_job_as_their_behaviour_says_and_followers_move() {
     }
     assert_eq!(device(&devices, "dev-3").connected_to, None);
     let a = iot(&sim.url(), A);
-    create(&a, "move", &group_arn(A, "wave"), TargetSelection::Snapshot, &document())
-        .await
-        .unwrap();
+    create(
+        &a,
+        "move",
+        &group_arn(A, "wave"),
+        TargetSelection::Snapshot,
+        &document(),
+    )
+    .await
+    .unwrap();
     let all = wait_for("the follower and the rejecter answer", async || {
         let all = executions(&a, "move").await;
         (all["dev-0"] == "SUCCEEDED" && all["dev-2"] == "REJECTED").then_some(all)
@@ -537,9 +590,15 @@ async fn a_follower_stays_connected_until_the_target_takes_it_and_counts_only_th
     let sim = spawn(seed);
     sim.set_devices(&behaviours(&[])).unwrap();
     let a = iot(&sim.url(), A);
-    create(&a, "move", &thing_arn(A, "dev-0"), TargetSelection::Snapshot, &document())
-        .await
-        .unwrap();
+    create(
+        &a,
+        "move",
+        &thing_arn(A, "dev-0"),
+        TargetSelection::Snapshot,
+        &document(),
+    )
+    .await
+    .unwrap();
     wait_for("acknowledged", async || {
         (executions(&a, "move").await["dev-0"] == "SUCCEEDED").then_some(())
     })
@@ -563,7 +622,10 @@ async fn a_follower_stays_connected_until_the_target_takes_it_and_counts_only_th
         .send()
         .await
         .unwrap();
-    assert_eq!(why.disconnect_reason().map(|r| r.as_str()), Some("AUTH_ERROR"));
+    assert_eq!(
+        why.disconnect_reason().map(|r| r.as_str()),
+        Some("AUTH_ERROR")
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b = iot(&sim.url(), B);
     let registered = b
@@ -645,7 +707,10 @@ async fn an_abort_criterion_cancels_the_job_and_its_pending_executions() {
     .await;
     let all = executions(&a, "doomed").await;
     assert_eq!(all["dev-3"], "CANCELED", "{all:?}");
-    assert!(all.values().filter(|s| *s == "REJECTED").count() >= 2, "{all:?}");
+    assert!(
+        all.values().filter(|s| *s == "REJECTED").count() >= 2,
+        "{all:?}"
+    );
 }
 
 #[tokio::test]

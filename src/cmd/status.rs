@@ -61,7 +61,7 @@ async fn ask_aws(
     let regions: Vec<Option<String>> = lines.iter().map(|l| l.region.clone()).collect();
     let clients = session.own_clients(regions).await?;
     let side = match kind {
-        LedgerKind::Transfer | LedgerKind::Retire => Side::Source,
+        LedgerKind::Transfer | LedgerKind::Retire | LedgerKind::Handoff => Side::Source,
         LedgerKind::Accept | LedgerKind::Register => Side::Target,
     };
     for line in lines.iter_mut() {

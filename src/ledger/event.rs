@@ -19,6 +19,8 @@ closed_set! {
         Register = "register",
         /// `retire` (the source side, after the devices moved to the registered copy).
         Retire = "retire",
+        /// `handoff` (the source side: a job tells each device its new endpoint).
+        Handoff = "handoff",
     }
 }
 
@@ -77,6 +79,8 @@ closed_set! {
         Register = "register",
         /// Retiring the source's copy after `register`.
         Retire = "retire",
+        /// Handing the devices their new endpoint (handoff).
+        Handoff = "handoff",
     }
 }
 
@@ -121,6 +125,8 @@ closed_set! {
         AddThingToGroup = "add_thing_to_group",
         /// RegisterCertificateWithoutCA in the target (register).
         Register = "register",
+        /// CreateJob of a handoff wave (subject: the job id; group: the wave's group).
+        CreateJob = "create_job",
     }
 }
 
@@ -156,6 +162,9 @@ closed_set! {
         /// Not a change: what the certificate carries, read before prepare changed anything
         /// (`transfer --carry`); `details.snapshot` holds it.
         Snapshot = "snapshot",
+        /// The certificate's things are in their wave's group, whose job tells them their
+        /// target's endpoint (handoff).
+        HandedOff = "handed_off",
     }
 }
 

@@ -76,6 +76,8 @@ pub enum ItemState {
     Registered = 8,
     /// The source's copy retired after `register`.
     Retired = 9,
+    /// Its devices were handed their target's endpoint (handoff).
+    HandedOff = 10,
 }
 
 impl ItemState {
@@ -99,6 +101,7 @@ impl ItemState {
             7 => ItemState::Carried,
             8 => ItemState::Registered,
             9 => ItemState::Retired,
+            10 => ItemState::HandedOff,
             _ => return None,
         })
     }
@@ -722,6 +725,7 @@ impl LedgerState {
             Outcome::Rejected => terminal(&mut next, &mut details, ItemState::Rejected),
             Outcome::Registered => terminal(&mut next, &mut details, ItemState::Registered),
             Outcome::Retired => terminal(&mut next, &mut details, ItemState::Retired),
+            Outcome::HandedOff => terminal(&mut next, &mut details, ItemState::HandedOff),
             // A record of what the certificate carries: it changes nothing.
             Outcome::Snapshot => {}
         }

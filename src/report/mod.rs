@@ -47,6 +47,9 @@ pub struct Counts {
     /// The source's copy retired (`retire`).
     #[serde(skip_serializing_if = "is_zero")]
     pub retired: u64,
+    /// Its devices were sent their target's endpoint (`handoff`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub handed_off: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -98,6 +101,7 @@ impl Counts {
             ItemState::Rejected => self.rejected += 1,
             ItemState::Registered => self.registered += 1,
             ItemState::Retired => self.retired += 1,
+            ItemState::HandedOff => self.handed_off += 1,
         }
     }
 }

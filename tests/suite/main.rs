@@ -8,6 +8,7 @@ mod checkpoint;
 mod conventions;
 mod durability;
 mod failsafe;
+mod handoff;
 mod harness;
 mod iam;
 mod lifecycle;

@@ -33,8 +33,8 @@ use serde_json::Value;
 
 use crate::fleet_index::Connectivity;
 use crate::jobs::ExecStatus;
-use crate::world::{ancestry, data_endpoint};
 use crate::validate;
+use crate::world::{ancestry, data_endpoint};
 use crate::world::{Call, Caller, Reply, Timer, World};
 
 /// A device: (region, account it belongs to, thing name = client id).
@@ -392,7 +392,9 @@ impl World {
             .and_then(|id| self.data(region, account)?.certs.get(id))
             .filter(|c| c.owned_by(account) && c.status_is("ACTIVE"))
             .ok_or("AUTH_ERROR")?;
-        let d = self.data(region, account).expect("the certificate is there");
+        let d = self
+            .data(region, account)
+            .expect("the certificate is there");
         let mut names: BTreeSet<&str> = c.policy_names().collect();
         let thing = d.things.get(client).filter(|_| c.has_thing(client));
         if let Some(t) = thing {

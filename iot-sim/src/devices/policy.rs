@@ -121,7 +121,10 @@ mod tests {
             "arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}",
         ] {
             let d = doc("Allow", "iot:Connect", resource);
-            assert!(connect_allowed(&[&d], R, A, "gw-1", Some("gw-1")), "{resource}");
+            assert!(
+                connect_allowed(&[&d], R, A, "gw-1", Some("gw-1")),
+                "{resource}"
+            );
         }
         let any = doc("Allow", "iot:*", "*");
         assert!(connect_allowed(&[&any], R, A, "gw-1", None));
@@ -132,7 +135,10 @@ mod tests {
         for (action, resource) in [
             ("iot:Connect", "arn:aws:iot:us-east-1:222222222222:client/*"),
             ("iot:Connect", "arn:aws:iot:eu-west-1:111111111111:client/*"),
-            ("iot:Connect", "arn:aws:iot:us-east-1:111111111111:client/other"),
+            (
+                "iot:Connect",
+                "arn:aws:iot:us-east-1:111111111111:client/other",
+            ),
             ("iot:Publish", "*"),
             (
                 "iot:Connect",
@@ -140,7 +146,10 @@ mod tests {
             ),
         ] {
             let d = doc("Allow", action, resource);
-            assert!(!connect_allowed(&[&d], R, A, "gw-1", None), "{action} {resource}");
+            assert!(
+                !connect_allowed(&[&d], R, A, "gw-1", None),
+                "{action} {resource}"
+            );
         }
         assert!(!connect_allowed(&[], R, A, "gw-1", None));
     }
@@ -148,7 +157,11 @@ mod tests {
     #[test]
     fn a_deny_wins_over_any_allow() {
         let allow = doc("Allow", "iot:Connect", "*");
-        let deny = doc("Deny", "iot:*", "arn:aws:iot:us-east-1:111111111111:client/gw-*");
+        let deny = doc(
+            "Deny",
+            "iot:*",
+            "arn:aws:iot:us-east-1:111111111111:client/gw-*",
+        );
         assert!(!connect_allowed(&[&allow, &deny], R, A, "gw-1", None));
         assert!(connect_allowed(&[&allow, &deny], R, A, "meter-1", None));
     }

@@ -467,9 +467,7 @@ impl World {
             Call::CreateJob(spec) => self.create_job(r, a, *spec, now_ms),
             Call::DescribeJob { id } => {
                 let job = self.job(r, a, &id)?;
-                Ok(Reply::of(&DescribeJobResponse {
-                    job: describe(job),
-                }))
+                Ok(Reply::of(&DescribeJobResponse { job: describe(job) }))
             }
             Call::GetJobDocument { id } => {
                 let job = self.job(r, a, &id)?;
@@ -717,8 +715,8 @@ impl World {
         job.comment = comment.or(job.comment.take());
         job.last_updated_at = now;
         for e in job.executions.values_mut() {
-            let cancel = e.status == ExecStatus::Queued
-                || (force && e.status == ExecStatus::InProgress);
+            let cancel =
+                e.status == ExecStatus::Queued || (force && e.status == ExecStatus::InProgress);
             if cancel {
                 e.force_canceled = e.status == ExecStatus::InProgress;
                 e.status = ExecStatus::Canceled;
@@ -968,12 +966,7 @@ impl World {
 fn targeted_groups(d: &crate::world::AccountData, thing: &str) -> BTreeSet<String> {
     d.things
         .get(thing)
-        .map(|t| {
-            t.groups
-                .iter()
-                .flat_map(|g| ancestry(d, g, true))
-                .collect()
-        })
+        .map(|t| t.groups.iter().flat_map(|g| ancestry(d, g, true)).collect())
         .unwrap_or_default()
 }
 
@@ -1097,11 +1090,22 @@ mod tests {
     fn an_execution_in_progress_for_longer_than_the_timeout_times_out() {
         let mut world = world_with_job(Some(1));
         let start = now_millis();
-        let started =
-            world.set_execution(R, A, "j", "t", 1, ExecStatus::InProgress, BTreeMap::new(), start);
+        let started = world.set_execution(
+            R,
+            A,
+            "j",
+            "t",
+            1,
+            ExecStatus::InProgress,
+            BTreeMap::new(),
+            start,
+        );
         assert!(started);
         world.advance(start + 59_999);
-        assert_eq!(status(&world), (ExecStatus::InProgress, JobStatus::InProgress));
+        assert_eq!(
+            status(&world),
+            (ExecStatus::InProgress, JobStatus::InProgress)
+        );
         world.advance(start + 60_000);
         assert_eq!(status(&world), (ExecStatus::TimedOut, JobStatus::Completed));
     }
@@ -1110,9 +1114,21 @@ mod tests {
     fn without_a_timeout_it_stays_in_progress() {
         let mut world = world_with_job(None);
         let start = now_millis();
-        world.set_execution(R, A, "j", "t", 1, ExecStatus::InProgress, BTreeMap::new(), start);
+        world.set_execution(
+            R,
+            A,
+            "j",
+            "t",
+            1,
+            ExecStatus::InProgress,
+            BTreeMap::new(),
+            start,
+        );
         world.advance(start + 7 * 24 * 3_600_000);
-        assert_eq!(status(&world), (ExecStatus::InProgress, JobStatus::InProgress));
+        assert_eq!(
+            status(&world),
+            (ExecStatus::InProgress, JobStatus::InProgress)
+        );
     }
 
     #[test]
@@ -1122,7 +1138,10 @@ mod tests {
         let done = BTreeMap::new();
         assert!(world.set_execution(R, A, "j", "t", 1, ExecStatus::Succeeded, done.clone(), now));
         assert!(!world.set_execution(R, A, "j", "t", 1, ExecStatus::Failed, done, now));
-        assert_eq!(status(&world), (ExecStatus::Succeeded, JobStatus::Completed));
+        assert_eq!(
+            status(&world),
+            (ExecStatus::Succeeded, JobStatus::Completed)
+        );
     }
 
     #[test]

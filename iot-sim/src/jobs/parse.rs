@@ -256,21 +256,22 @@ fn new_job(id: String, obj: &Map<String, Value>) -> Result<NewJob, ApiError> {
         }
         for c in list {
             let Value::Object(c) = c else {
-                return Err(ApiError::invalid_request("an abort criteria must be an object"));
+                return Err(ApiError::invalid_request(
+                    "an abort criteria must be an object",
+                ));
             };
-            let failure = match string(c, "failureType")?.as_deref() {
-                Some("FAILED") => FailureType::Failed,
-                Some("REJECTED") => FailureType::Rejected,
-                Some("TIMED_OUT") => FailureType::TimedOut,
-                Some("ALL") => FailureType::All,
-                other => {
-                    return Err(validation(
+            let failure =
+                match string(c, "failureType")?.as_deref() {
+                    Some("FAILED") => FailureType::Failed,
+                    Some("REJECTED") => FailureType::Rejected,
+                    Some("TIMED_OUT") => FailureType::TimedOut,
+                    Some("ALL") => FailureType::All,
+                    other => return Err(validation(
                         other.unwrap_or("null"),
                         "abortConfig.criteriaList.member.failureType",
                         "Member must satisfy enum value set: [FAILED, REJECTED, TIMED_OUT, ALL]",
-                    ))
-                }
-            };
+                    )),
+                };
             if string(c, "action")?.as_deref() != Some("CANCEL") {
                 return Err(ApiError::invalid_request(
                     "abortConfig.criteriaList.member.action must be CANCEL",
@@ -349,17 +350,16 @@ pub fn parse_call(
             page: page(query)?,
         },
         Operation::ListJobExecutionsForThing => {
-            let job = match query.get("jobId") {
-                None => None,
-                Some(j) if is_job_id(j) => Some(j.clone()),
-                Some(j) => {
-                    return Err(validation(
+            let job =
+                match query.get("jobId") {
+                    None => None,
+                    Some(j) if is_job_id(j) => Some(j.clone()),
+                    Some(j) => return Err(validation(
                         j,
                         "jobId",
                         "Member must have length between 1 and 64 and match pattern [a-zA-Z0-9_-]+",
-                    ))
-                }
-            };
+                    )),
+                };
             if query.contains_key("namespaceId") {
                 return Err(ApiError::invalid_request(
                     "iot-sim does not simulate job namespaces (namespaceId)",
@@ -375,9 +375,10 @@ pub fn parse_call(
         Operation::DescribeJobExecution => {
             let execution_number = match query.get("executionNumber") {
                 None => None,
-                Some(n) => Some(n.parse::<i64>().map_err(|_| {
-                    validation(n, "executionNumber", "Member must be a number")
-                })?),
+                Some(n) => Some(
+                    n.parse::<i64>()
+                        .map_err(|_| validation(n, "executionNumber", "Member must be a number"))?,
+                ),
             };
             Call::DescribeJobExecution {
                 thing: thing_name(labels, 0)?,

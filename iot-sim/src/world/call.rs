@@ -293,7 +293,9 @@ impl Call {
             | Call::ListThingGroupsForThing { name, .. }
             | Call::GetThingConnectivityData { name }
             | Call::ListJobExecutionsForThing { thing: name, .. }
-            | Call::DescribeJobExecution { thing: name, .. } => one(thing_arn(region, account, name)),
+            | Call::DescribeJobExecution { thing: name, .. } => {
+                one(thing_arn(region, account, name))
+            }
             // the job, and each thing or thing group it targets
             Call::CreateJob(job) => std::iter::once(crate::jobs::job_arn(region, account, &job.id))
                 .chain(job.targets.iter().cloned())

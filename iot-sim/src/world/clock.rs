@@ -61,7 +61,11 @@ impl Timers {
     }
 
     fn pop_due(&mut self, now: Millis) -> Option<(Millis, Timer)> {
-        if self.heap.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
+        if self
+            .heap
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= now)
+        {
             self.heap.pop().map(|Reverse((at, _, t))| (at, t))
         } else {
             None

@@ -1,0 +1,426 @@
+//! Moving the devices (issue 26): `handoff` sends each certificate's things a job with their
+//! target's endpoint, the simulated devices answer as their behaviour says, and
+//! `retire --require-connected` retires only what arrived.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::harness::*;
+use iot_sim::{
+    fake_certificate, DeviceBehaviour, DeviceControl, DeviceSetting, Seed, SeedAccount,
+    SeedCertificate, SeedDevices, SeedIndexing, SeedPolicy, SeedThing, SimConfig,
+};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+const DOCUMENT: &str = r#"{"operation":"iot-cert-migrate-handoff","endpoint":"{endpoint}","account":"{account}","region":"{region}"}"#;
+
+/// What the device of thing `i` does (mixed: 1 in 6 each ignores, rejects, is offline).
+fn behaviour_of(i: usize) -> DeviceBehaviour {
+    match i % 6 {
+        1 => DeviceBehaviour::Ignore,
+        2 => DeviceBehaviour::Reject,
+        3 => DeviceBehaviour::Offline,
+        _ => DeviceBehaviour::Follow,
+    }
+}
+
+fn target_of(i: usize) -> &'static str {
+    if i.is_multiple_of(2) {
+        TARGET
+    } else {
+        TARGET2
+    }
+}
+
+/// `n` ACTIVE certificates, each with policy `device` (iot:Connect) and its own thing
+/// `dev-i`, whose simulated device behaves as [`behaviour_of`] says; two things outside the
+/// manifest (`bystander-*`) with devices too; connectivity indexing on in both targets.
+/// Rows alternate between TARGET and TARGET2. Returns the ids.
+fn fleet(env: &Env, n: usize, indexing_in_targets: bool) -> Vec<String> {
+    let certs: Vec<(String, String)> = (0..n as u64 + 2).map(fake_certificate).collect();
+    let name = |i: usize| {
+        if i < n {
+            format!("dev-{i}")
+        } else {
+            format!("bystander-{i}")
+        }
+    };
+    let mut accounts = BTreeMap::new();
+    accounts.insert(
+        SOURCE.to_string(),
+        SeedAccount {
+            policies: vec![SeedPolicy {
+                name: "device".into(),
+                document: Some(format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:{REGION}:{SOURCE}:client/*"}}]}}"#
+                )),
+            }],
+            things: (0..n + 2)
+                .map(|i| SeedThing {
+                    name: name(i),
+                    ..Default::default()
+                })
+                .collect(),
+            certificates: certs
+                .iter()
+                .enumerate()
+                .map(|(i, (id, pem))| SeedCertificate {
+                    pem: Some(pem.clone()),
+                    ..cert(id, "ACTIVE", &["device"], &[&name(i)])
+                })
+                .collect(),
+            devices: Some(SeedDevices {
+                default: Some(DeviceSetting {
+                    delay_ms: Some(20),
+                    ..DeviceSetting::of(DeviceBehaviour::Follow)
+                }),
+                things: (0..n)
+                    .filter(|i| behaviour_of(*i) != DeviceBehaviour::Follow)
+                    .map(|i| (name(i), DeviceSetting::of(behaviour_of(i))))
+                    .collect(),
+            }),
+            ..Default::default()
+        },
+    );
+    for t in [TARGET, TARGET2] {
+        accounts.insert(
+            t.to_string(),
+            SeedAccount {
+                indexing: Some(SeedIndexing {
+                    thing_indexing_mode: Some("REGISTRY".into()),
+                    thing_connectivity_indexing_mode: Some(
+                        if indexing_in_targets { "STATUS" } else { "OFF" }.into(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    }
+    env.sim
+        .seed(Seed {
+            region: REGION.to_string(),
+            accounts,
+        })
+        .expect("seed accepted");
+    let ids: Vec<String> = certs.into_iter().take(n).map(|(id, _)| id).collect();
+    let rows: Vec<(String, &str)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), target_of(i)))
+        .collect();
+    env.manifest("m.csv", &rows);
+    env.write("doc.json", DOCUMENT);
+    env.write(
+        "aws-config",
+        &[TARGET, TARGET2]
+            .iter()
+            .map(|a| format!("[profile migrate-{a}]\naws_access_key_id = {a}\naws_secret_access_key = x\nregion = {REGION}\n\n"))
+            .collect::<String>(),
+    );
+    ids
+}
+
+/// The binary as the source, with the targets' profiles available.
+fn run(env: &Env, args: &[&str]) -> Run {
+    Run::from(
+        env.cmd(args)
+            .env("AWS_CONFIG_FILE", env.path("aws-config"))
+            .output()
+            .expect("binary runs"),
+    )
+}
+
+fn with_targets<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = args.to_vec();
+    a.extend(["--target-profile-template", "migrate-{account}"]);
+    a
+}
+
+/// Every execution of the source's jobs: thing -> (job document, status), each thing's
+/// executions counted.
+fn executions(env: &Env) -> (BTreeMap<String, Vec<(String, String)>>, usize) {
+    let state = env.state();
+    let source = state
+        .accounts
+        .iter()
+        .find(|a| a.account == SOURCE && a.region == REGION)
+        .expect("the source account");
+    let mut by_thing: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for job in &source.jobs {
+        for (thing, e) in &job.executions {
+            by_thing
+                .entry(thing.clone())
+                .or_default()
+                .push((job.document.clone(), e.status.clone()));
+        }
+    }
+    (by_thing, source.jobs.len())
+}
+
+fn endpoint_of(account: &str) -> String {
+    iot_sim::world::data_endpoint(account, REGION, "iot:Data-ATS").unwrap()
+}
+
+#[test]
+fn handoff_reaches_exactly_the_manifest_things_and_retire_waits_for_each_device() {
+    let env = Env::new(SimConfig::unlimited());
+    let n = 60;
+    let ids = fleet(&env, n, true);
+    run(&env, &with_targets(&["register", "m.csv", "--carry"])).expect_code(0);
+
+    // A document with an unknown placeholder: exit 2 before any AWS call.
+    env.write("bad.json", r#"{"endpoint":"{endpiont}"}"#);
+    let before = env.sim.stats().total_calls();
+    let bad = run(
+        &env,
+        &with_targets(&["handoff", "m.csv", "--document", "bad.json"]),
+    );
+    bad.expect_code(2);
+    assert!(bad.stderr.contains("endpiont"), "{}", bad.stderr);
+    assert_eq!(env.sim.stats().total_calls(), before, "a call was made");
+
+    let args = with_targets(&[
+        "--output",
+        "json",
+        "handoff",
+        "m.csv",
+        "--document",
+        "doc.json",
+        "--wave-size",
+        "8",
+    ]);
+    let first = run(&env, &args);
+    first.expect_code(0);
+    assert_eq!(
+        first.json()["counts"]["handed_off"],
+        n as u64,
+        "{}",
+        first.stdout
+    );
+    // 30 rows per target in waves of 8: 4 jobs each.
+    let (by_thing, jobs) = executions(&env);
+    assert_eq!(jobs, 8);
+    for i in 0..n {
+        let thing = format!("dev-{i}");
+        let execs = by_thing
+            .get(&thing)
+            .unwrap_or_else(|| panic!("{thing} has no execution"));
+        assert_eq!(execs.len(), 1, "{thing}: {execs:?}");
+        let doc: serde_json::Value = serde_json::from_str(&execs[0].0).unwrap();
+        assert_eq!(
+            doc["endpoint"],
+            endpoint_of(target_of(i)).as_str(),
+            "{thing}"
+        );
+        assert_eq!(doc["account"], target_of(i));
+    }
+    assert!(
+        by_thing.keys().all(|t| t.starts_with("dev-")),
+        "a thing outside the manifest got an execution: {:?}",
+        by_thing.keys().collect::<Vec<_>>()
+    );
+    // A rerun sends nothing again.
+    let create_jobs = env.sim.stats().calls_of("CreateJob");
+    run(&env, &args).expect_code(0);
+    assert_eq!(env.sim.stats().calls_of("CreateJob"), create_jobs);
+
+    // The followers arrive in their targets.
+    let followers: Vec<usize> = (0..n)
+        .filter(|i| behaviour_of(*i) == DeviceBehaviour::Follow)
+        .collect();
+    wait_until("every follower connected in its target", LIMIT, || {
+        let devices = env.sim.devices();
+        followers.iter().all(|i| {
+            devices.iter().any(|d| {
+                d.thing == format!("dev-{i}") && d.connected_to.as_deref() == Some(target_of(*i))
+            })
+        })
+    });
+
+    let retire = with_targets(&["retire", "m.csv", "--deactivate", "--require-connected"]);
+    let waiting = run(&env, &retire);
+    waiting.expect_code(4);
+    let source_status = |id: &str| {
+        env.state()
+            .find_in(SOURCE, REGION, id)
+            .map(|c| c.status.clone())
+    };
+    for (i, id) in ids.iter().enumerate() {
+        let want = if behaviour_of(i) == DeviceBehaviour::Follow {
+            "INACTIVE"
+        } else {
+            "ACTIVE"
+        };
+        assert_eq!(source_status(id).as_deref(), Some(want), "dev-{i}");
+        if want == "ACTIVE" {
+            assert!(
+                waiting.stderr.contains(&format!("dev-{i} ")),
+                "dev-{i} not named as waiting: {}",
+                waiting.stderr
+            );
+        }
+    }
+    // Moved without a moment offline.
+    for d in env.sim.devices() {
+        let i: usize = match d.thing.strip_prefix("dev-") {
+            Some(i) => i.parse().unwrap(),
+            None => continue,
+        };
+        if behaviour_of(i) == DeviceBehaviour::Follow {
+            assert_eq!(d.seconds_offline, 0.0, "{}", d.thing);
+        }
+    }
+
+    // An offline device comes online: it learns its job, follows, and the next retire takes
+    // its certificate (and only that one).
+    let late = (0..n)
+        .find(|i| behaviour_of(*i) == DeviceBehaviour::Offline)
+        .unwrap();
+    env.sim
+        .set_devices(&DeviceControl {
+            account: SOURCE.into(),
+            region: REGION.into(),
+            default: None,
+            things: BTreeMap::from([(
+                format!("dev-{late}"),
+                DeviceSetting {
+                    delay_ms: Some(20),
+                    ..DeviceSetting::of(DeviceBehaviour::Follow)
+                },
+            )]),
+        })
+        .unwrap();
+    wait_until("the late device connected in its target", LIMIT, || {
+        env.sim.devices().iter().any(|d| {
+            d.thing == format!("dev-{late}") && d.connected_to.as_deref() == Some(target_of(late))
+        })
+    });
+    run(&env, &retire).expect_code(4);
+    for (i, id) in ids.iter().enumerate() {
+        let retired = behaviour_of(i) == DeviceBehaviour::Follow || i == late;
+        assert_eq!(
+            source_status(id).as_deref(),
+            Some(if retired { "INACTIVE" } else { "ACTIVE" }),
+            "dev-{i}"
+        );
+    }
+
+    // Cleanup keeps the waves whose devices have not answered, removes the others.
+    let cleanup = run(
+        &env,
+        &with_targets(&["handoff", "m.csv", "--cleanup", "--wave-size", "8"]),
+    );
+    cleanup.expect_code(4);
+    assert!(cleanup.stdout.contains("kept"), "{}", cleanup.stdout);
+}
+
+#[test]
+fn lost_replies_and_sigkill_during_handoff_never_send_a_second_job() {
+    use iot_sim::FaultKind;
+    use std::fs::File;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let env = Env::new(SimConfig {
+        latency: Duration::from_millis(3),
+        latency_jitter: Duration::from_millis(3),
+        ..SimConfig::unlimited()
+    });
+    let n = 24;
+    fleet(&env, n, true);
+    let ledger = env.path("m.handoff-ledger.jsonl");
+    let args = with_targets(&[
+        "handoff",
+        "m.csv",
+        "--document",
+        "doc.json",
+        "--wave-size",
+        "4",
+        "--concurrency",
+        "4",
+    ]);
+    env.sim.set_faults(vec![
+        (FaultKind::LostReply, 0.25),
+        (FaultKind::Duplicate, 0.1),
+    ]);
+    let mut rng = rng("handoff-sigkill");
+    let mut kills = 0;
+    for round in 0..4 {
+        let before = count_lines(&ledger);
+        let mut child = env
+            .cmd(&args)
+            .env("AWS_CONFIG_FILE", env.path("aws-config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(env.path(&format!("kill-{round}.err"))).unwrap())
+            .spawn()
+            .expect("binary starts");
+        let grow = rand::Rng::random_range(&mut rng, 2..=20);
+        wait_until("the handoff ledger to grow", LIMIT, || {
+            count_lines(&ledger) >= before + grow || child.try_wait().unwrap().is_some()
+        });
+        let _ = child.kill();
+        if child.wait().unwrap().signal() == Some(9) {
+            kills += 1;
+        }
+    }
+    assert!(kills >= 2, "only {kills} runs were killed mid-way");
+    let mut last = run(&env, &args);
+    for _ in 0..3 {
+        if last.code != 4 {
+            break;
+        }
+        last = run(&env, &args);
+    }
+    env.sim.set_faults(vec![]);
+    if last.code == 4 {
+        last = run(&env, &args);
+    }
+    last.expect_code(0);
+    let (by_thing, jobs) = executions(&env);
+    // 12 rows per target in waves of 4: 3 jobs each, however often CreateJob was sent.
+    assert_eq!(jobs, 6);
+    for i in 0..n {
+        assert_eq!(
+            by_thing.get(&format!("dev-{i}")).map(Vec::len),
+            Some(1),
+            "dev-{i}"
+        );
+    }
+    let unknown = ledger_events(&ledger)
+        .into_iter()
+        .filter(|e| e["outcome"] == "unknown")
+        .count();
+    assert!(
+        unknown > 0,
+        "no lost reply hit a mutating call: the test proves nothing"
+    );
+}
+
+#[test]
+fn retire_require_connected_refuses_before_any_change_without_connectivity_indexing() {
+    let env = Env::new(SimConfig::unlimited());
+    let ids = fleet(&env, 4, false);
+    run(&env, &with_targets(&["register", "m.csv"])).expect_code(0);
+    let out = run(
+        &env,
+        &with_targets(&["retire", "m.csv", "--deactivate", "--require-connected"]),
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("thingConnectivityIndexingMode"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.sim.stats().calls_of("UpdateCertificate"), 0);
+    for id in &ids {
+        assert_eq!(
+            env.state()
+                .find_in(SOURCE, REGION, id)
+                .map(|c| c.status.clone())
+                .as_deref(),
+            Some("ACTIVE")
+        );
+    }
+}
