@@ -543,6 +543,10 @@ pub fn failures_help(kind: LedgerKind) -> String {
 pub struct TransferArgs {
     /// The manifest CSV: certificate_id,target_account[,transfer_message][,region].
     pub manifest: PathBuf,
+    /// Transfer only certificates whose devices acknowledged this manifest's handoff job
+    /// (execution SUCCEEDED); the others are left untouched and the run exits 4.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub require_handoff: bool,
     /// Deactivate ACTIVE certificates first. This disconnects the devices that use them.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub deactivate: bool,

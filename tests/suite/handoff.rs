@@ -424,3 +424,51 @@ fn retire_require_connected_refuses_before_any_change_without_connectivity_index
         );
     }
 }
+
+#[test]
+fn transfer_require_handoff_transfers_only_the_acknowledged_certificates() {
+    let env = Env::new(SimConfig::unlimited());
+    let n = 12;
+    let ids = fleet(&env, n, true);
+    run(
+        &env,
+        &with_targets(&["handoff", "m.csv", "--document", "doc.json"]),
+    )
+    .expect_code(0);
+    // Followers acknowledge; the others never do.
+    let followers: Vec<usize> = (0..n)
+        .filter(|i| behaviour_of(*i) == DeviceBehaviour::Follow)
+        .collect();
+    wait_until("every follower's execution SUCCEEDED", LIMIT, || {
+        let (by_thing, _) = executions(&env);
+        followers.iter().all(|i| {
+            by_thing
+                .get(&format!("dev-{i}"))
+                .is_some_and(|e| e.iter().any(|(_, s)| s == "SUCCEEDED"))
+        })
+    });
+    let out = run(
+        &env,
+        &[
+            "transfer",
+            "m.csv",
+            "--require-handoff",
+            "--deactivate",
+            "--detach-policies",
+            "--detach-things",
+        ],
+    );
+    out.expect_code(4);
+    for (i, id) in ids.iter().enumerate() {
+        let status = env
+            .state()
+            .find_in(SOURCE, REGION, id)
+            .map(|c| c.status.clone());
+        if behaviour_of(i) == DeviceBehaviour::Follow {
+            assert_eq!(status.as_deref(), Some("PENDING_TRANSFER"), "dev-{i}");
+        } else {
+            assert_eq!(status.as_deref(), Some("ACTIVE"), "dev-{i}");
+            assert!(out.stderr.contains(&format!("dev-{i} ")), "{}", out.stderr);
+        }
+    }
+}
