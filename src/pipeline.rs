@@ -1,7 +1,8 @@
 //! Runs items concurrently: a canary first, then at most `concurrency` in flight, no new item
-//! after a stop request, in-flight items abandoned when the grace period ends. Every AWS call
-//! inside an item goes through the shared pacer; every outcome goes through the single ledger
-//! writer; every item that failed on a call is counted by the circuit breaker.
+//! after a stop request, items that made no change yet dropped at once (each passes its
+//! [`Gate`] before its first change), the others abandoned when the grace period ends. Every
+//! AWS call inside an item goes through the shared pacer; every outcome goes through the
+//! single ledger writer; every item that failed on a call is counted by the circuit breaker.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -11,14 +12,17 @@ use futures::{StreamExt, TryStreamExt};
 use crate::breaker::{Breaker, FailedCall};
 use crate::ledger::LedgerError;
 use crate::progress::Tally;
-use crate::stop::Stop;
+use crate::stop::{Gate, Stop};
 
 /// What an item failed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailedOn {
-    /// The tool refused it (a flag is missing, the certificate is REVOKED, pending to another
-    /// account, ...): no call failed.
-    Refusal,
+    /// The tool refused it (the certificate is REVOKED, pending to another account, ...): no
+    /// call failed. `rolled_back` as [`FailedCall::rolled_back`].
+    Refusal {
+        /// What became of the changes made before the refusal, if any.
+        rolled_back: Option<bool>,
+    },
     /// An AWS call.
     Call(Box<FailedCall>),
 }
@@ -41,6 +45,54 @@ pub enum ItemEnd {
     Interrupted,
     /// Dropped at the end of the grace period.
     Abandoned,
+    /// Dropped when the run stopped, before its first change: nothing records an end, it
+    /// stays as it was.
+    Untouched,
+}
+
+impl ItemEnd {
+    /// Whether the item's changes were undone on the way to this end.
+    fn rolled_back(&self) -> bool {
+        match self {
+            ItemEnd::Failed(FailedOn::Call(call)) => call.rolled_back == Some(true),
+            ItemEnd::Failed(FailedOn::Refusal { rolled_back }) => *rolled_back == Some(true),
+            _ => false,
+        }
+    }
+}
+
+/// How the items of a run (or of one lane) ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Items that reached an end this run (done, failed, in doubt, settled).
+    pub finished: u64,
+    /// Of those, failed items whose changes were rolled back.
+    pub rolled_back: u64,
+    /// Dropped before their first change when the run stopped.
+    pub untouched: u64,
+    /// Dropped at the end of the grace period (in doubt until the next run).
+    pub abandoned: u64,
+    /// Stopped by the circuit breaker before they could end.
+    pub interrupted: u64,
+}
+
+impl std::ops::Add for Ended {
+    type Output = Ended;
+    fn add(self, o: Ended) -> Ended {
+        Ended {
+            finished: self.finished + o.finished,
+            rolled_back: self.rolled_back + o.rolled_back,
+            untouched: self.untouched + o.untouched,
+            abandoned: self.abandoned + o.abandoned,
+            interrupted: self.interrupted + o.interrupted,
+        }
+    }
+}
+
+impl std::iter::Sum for Ended {
+    fn sum<I: Iterator<Item = Ended>>(iter: I) -> Ended {
+        iter.fold(Ended::default(), |a, b| a + b)
+    }
 }
 
 /// How many items a lane runs at once.
@@ -54,8 +106,8 @@ pub struct Window {
     pub concurrency: usize,
 }
 
-/// Runs `process` on every item of `work` with the run's limits. Returns the number of items
-/// that ended (any way but interrupted or abandoned). A ledger error stops everything at once.
+/// Runs `process` on every item of `work` with the run's limits, each with its [`Gate`].
+/// Returns how the items ended. A ledger error stops everything at once.
 pub async fn run<W, F, Fut>(
     work: impl Iterator<Item = W>,
     window: Window,
@@ -63,34 +115,48 @@ pub async fn run<W, F, Fut>(
     tally: &Tally,
     breaker: &Breaker,
     process: F,
-) -> Result<u64, LedgerError>
+) -> Result<Ended, LedgerError>
 where
-    F: Fn(W) -> Fut,
+    F: Fn(W, Gate) -> Fut,
     Fut: Future<Output = Result<ItemEnd, LedgerError>>,
 {
     let abandon = stop.abandon.clone();
     let guarded = |w: W| {
-        let fut = process(w);
+        let gate = stop.gate();
+        let fut = process(w, gate.clone());
         let abandon = abandon.clone();
         async move {
             tokio::select! {
                 r = fut => r,
+                _ = gate.dropped() => Ok(ItemEnd::Untouched),
                 _ = abandon.cancelled() => Ok(ItemEnd::Abandoned),
             }
         }
     };
-    let mut ended = 0u64;
+    let mut ended = Ended::default();
     let mut count = |end: &ItemEnd| {
         let counter = match end {
             ItemEnd::Done => Some(&tally.done),
             ItemEnd::Failed(_) => Some(&tally.failed),
             ItemEnd::InDoubt => Some(&tally.in_doubt),
             ItemEnd::Settled => Some(&tally.settled),
-            ItemEnd::Interrupted | ItemEnd::Abandoned => None,
+            ItemEnd::Interrupted => {
+                ended.interrupted += 1;
+                None
+            }
+            ItemEnd::Abandoned => {
+                ended.abandoned += 1;
+                None
+            }
+            ItemEnd::Untouched => {
+                ended.untouched += 1;
+                None
+            }
         };
         if let Some(c) = counter {
             c.fetch_add(1, Ordering::Relaxed);
-            ended += 1;
+            ended.finished += 1;
+            ended.rolled_back += u64::from(end.rolled_back());
         }
     };
     let mut work = work.fuse();

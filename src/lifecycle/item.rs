@@ -10,6 +10,7 @@ use crate::ledger::{
 use crate::manifest::ManifestRow;
 use crate::pipeline::{FailedOn, ItemEnd};
 use crate::retry::ErrorClass;
+use crate::stop::Gate;
 
 use super::change::{restore_changes, Change};
 use super::check::{self, Effect, Side};
@@ -43,6 +44,7 @@ pub struct Item<'a> {
     row: &'a ManifestRow,
     side: Side,
     max_attempts: u32,
+    gate: Gate,
 }
 
 impl<'a> Item<'a> {
@@ -54,11 +56,23 @@ impl<'a> Item<'a> {
         side: Side,
         max_attempts: u32,
     ) -> Self {
+        Item::gated(ledger, row, side, max_attempts, Gate::open())
+    }
+
+    /// [`Item::new`], whose changes pass `gate` first (a run's item: see [`Gate`]).
+    pub fn gated(
+        ledger: &'a LedgerWriter,
+        row: &'a ManifestRow,
+        side: Side,
+        max_attempts: u32,
+        gate: Gate,
+    ) -> Self {
         Item {
             ledger,
             row,
             side,
             max_attempts: max_attempts.max(1),
+            gate,
         }
     }
 
@@ -147,7 +161,7 @@ impl<'a> Item<'a> {
                 error: f.error.clone(),
                 rolled_back,
             })),
-            None => FailedOn::Refusal,
+            None => FailedOn::Refusal { rolled_back },
         };
         Ok(ItemEnd::Failed(on))
     }
@@ -237,6 +251,9 @@ impl<'a> Item<'a> {
     /// request took effect, and this is the answer to the second copy) is checked the same
     /// way before it counts as a refusal. A transfer's success is its terminal `transferred`
     /// event (with the ARN); any other change's is `done`.
+    ///
+    /// The item's first change passes the run's gate first, with its pacer slot: once the run
+    /// stopped, an item that changed nothing yet records nothing more and is dropped.
     pub async fn step(
         &self,
         iot: &Iot,
@@ -245,9 +262,15 @@ impl<'a> Item<'a> {
     ) -> Result<StepEnd, LedgerError> {
         let stage = change.stage();
         let details = change.details();
+        let mut slot = self.gate.pass(iot.reserve(change.operation())).await;
         for attempt in 1..=self.max_attempts {
             self.record(stage, Outcome::Intent, details.clone()).await?;
-            let f = match change.send(iot, self.row, arn).await {
+            let sent = change.send(iot, self.row, arn);
+            let sent = match slot.take() {
+                Some(slot) => iot.spend(slot, sent).await,
+                None => sent.await,
+            };
+            let f = match sent {
                 Ok(new_arn) => {
                     self.succeeded(change, Via::Call, new_arn).await?;
                     return Ok(StepEnd::Done);

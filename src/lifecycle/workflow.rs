@@ -26,6 +26,7 @@ use crate::ledger::{
 use crate::manifest::{Manifest, ManifestRow};
 use crate::pipeline::ItemEnd;
 use crate::session::Session;
+use crate::stop::Gate;
 
 use super::check::Side;
 use super::item::Item;
@@ -74,17 +75,20 @@ pub struct Work<'a> {
     ledger: &'a LedgerWriter,
     state: &'a Mutex<LedgerState>,
     max_attempts: u32,
+    gate: Gate,
 }
 
 impl<'a> Work<'a> {
     /// The certificate of `row`, recorded through `ledger`, whose `state` the writer keeps
-    /// current; a call with an unknown outcome is sent at most `max_attempts` times.
+    /// current; a call with an unknown outcome is sent at most `max_attempts` times; its
+    /// first change passes `gate`.
     pub fn new(
         row: &'a ManifestRow,
         resume: Resume,
         ledger: &'a LedgerWriter,
         state: &'a Mutex<LedgerState>,
         max_attempts: u32,
+        gate: Gate,
     ) -> Self {
         Work {
             row,
@@ -92,6 +96,7 @@ impl<'a> Work<'a> {
             ledger,
             state,
             max_attempts,
+            gate,
         }
     }
 
@@ -102,7 +107,13 @@ impl<'a> Work<'a> {
 
     /// The certificate's events, written by a worker holding `side`'s credentials.
     pub fn item(&self, side: Side) -> Item<'a> {
-        Item::new(self.ledger, self.row, side, self.max_attempts)
+        Item::gated(
+            self.ledger,
+            self.row,
+            side,
+            self.max_attempts,
+            self.gate.clone(),
+        )
     }
 
     /// What `f` makes of the ledger's record of the certificate as it stands now.

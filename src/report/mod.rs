@@ -118,6 +118,12 @@ pub struct Summary {
     /// Set when the run stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// When the run stopped early: what became of the items it had started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_stop: Option<AfterStop>,
+    /// Certificates the same command still has to work on (pending, in doubt, failures it
+    /// retries by itself); 0 when the run finished.
+    pub left: u64,
     /// Calls per operation.
     pub calls: BTreeMap<String, OpCounts>,
     /// The ledger.
@@ -131,6 +137,20 @@ pub struct Summary {
     /// moved there must connect to (accept and transfer with --carry).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub device_endpoints: BTreeMap<String, String>,
+}
+
+/// What became of the items a stopped run had started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AfterStop {
+    /// Items that reached an end (done, failed, in doubt, settled).
+    pub finished: u64,
+    /// Of those, failed items whose changes were undone.
+    pub rolled_back: u64,
+    /// Items dropped before their first change: left as they were, still to do.
+    pub untouched: u64,
+    /// Items cut off after a change (the grace period ended, or the breaker stopped them):
+    /// the next run checks them first.
+    pub abandoned: u64,
 }
 
 impl Summary {
@@ -174,6 +194,19 @@ impl Render for Summary {
             "  this run: {} items in {:.1}s ({:.1}/s)",
             self.processed_this_run, self.elapsed_s, self.items_per_s
         )?;
+        if let (Some(why), Some(a)) = (&self.stopped, &self.after_stop) {
+            let mut line = format!(
+                "  {why}: {} finished ({} rolled back), {} left untouched (stopped before their first change)",
+                a.finished, a.rolled_back, a.untouched
+            );
+            if a.abandoned > 0 {
+                line.push_str(&format!(
+                    ", {} cut off after a change (checked first by the next run)",
+                    a.abandoned
+                ));
+            }
+            writeln!(out, "{line}")?;
+        }
         if !self.calls.is_empty() {
             writeln!(
                 out,
@@ -202,6 +235,14 @@ impl Render for Summary {
             x if x == ExitCode::ItemsFailed.code() => Some(
                 "some items failed: see the failure report; fix them and run again with --retry-failed",
             ),
+            x if x == ExitCode::Stopped.code() && self.left > 0 => {
+                writeln!(
+                    out,
+                    "  not finished: {} certificates left (pending {}, in doubt {}); run the same command again to resume",
+                    self.left, c.pending, c.in_doubt
+                )?;
+                None
+            }
             x if x == ExitCode::Stopped.code() => {
                 Some("not finished: run the same command again to resume")
             }

@@ -28,9 +28,9 @@ use crate::lifecycle::{LedgerSpec, Setup, Workflow};
 use crate::manifest::Manifest;
 use crate::metrics::{MetricsFile, Reading};
 use crate::output::{self, OutputFormat};
-use crate::pipeline::{self, Window};
+use crate::pipeline::{self, Ended, Window};
 use crate::progress::{Progress, ProgressSettings};
-use crate::report::{self, Counts, Summary};
+use crate::report::{self, AfterStop, Counts, Summary};
 use crate::session::{Session, Settings};
 use crate::stop::{RunLimits, Stop};
 
@@ -274,7 +274,8 @@ impl Run {
                     }
                 }
             }
-            let process = |queued: Queued| hand_over(&workflow, &selection, queued, lent);
+            let process =
+                |queued: Queued, gate| hand_over(&workflow, &selection, queued, lent, gate);
             let work = futures::future::try_join_all(
                 lanes
                     .into_iter()
@@ -291,18 +292,18 @@ impl Run {
                 }
                 None => work.await,
             };
-            ended.map(|ended| ended.into_iter().sum::<u64>())
+            ended.map(|ended| ended.into_iter().sum::<Ended>())
         };
         progress.finish();
         watcher.abort();
-        let processed = self.close_ledger(result).await?;
-        self.conclude(&selection, &stop, processed)
+        let ended = self.close_ledger(result).await?;
+        self.conclude(&selection, &stop, ended)
     }
 
     /// Closes the ledger: the run's writer is the only one, so dropping it lets the writer
     /// task drain and end. A write error is reported with its real cause (the writer's, if
     /// the items only saw that it had stopped).
-    async fn close_ledger(&mut self, result: Result<u64, LedgerError>) -> Result<u64, Error> {
+    async fn close_ledger(&mut self, result: Result<Ended, LedgerError>) -> Result<Ended, Error> {
         drop(self.writer.take());
         let task = self.writer_task.take().expect("closed once");
         let written = match task.await {
@@ -322,8 +323,9 @@ impl Run {
         &self,
         selection: &Selection<'_, W>,
         stop: &Stop,
-        processed: u64,
+        ended: Ended,
     ) -> Result<ExitCode, Error> {
+        let processed = ended.finished;
         let state = self.state.lock().expect("ledger state");
         let mut counts = Counts::default();
         let mut remaining = 0u64;
@@ -347,9 +349,10 @@ impl Run {
         let failures = report::write_failure_report(&self.failures_path, &self.manifest, &state)?;
         let stopped = stop.reason();
         let trip = self.session.ctx.breaker().trip();
+        let left = remaining + counts.in_doubt;
         let exit = if let Some(t) = &trip {
             t.exit_code()
-        } else if stopped.is_some() || counts.in_doubt > 0 || remaining > 0 {
+        } else if left > 0 {
             ExitCode::Stopped
         } else if counts.failed > 0 {
             ExitCode::ItemsFailed
@@ -368,6 +371,13 @@ impl Run {
                 0.0
             },
             stopped: stopped.map(|s| s.describe().to_string()),
+            after_stop: stopped.map(|_| AfterStop {
+                finished: ended.finished,
+                rolled_back: ended.rolled_back,
+                untouched: ended.untouched,
+                abandoned: ended.abandoned + ended.interrupted,
+            }),
+            left,
             calls: Summary::calls_from(self.session.ctx.counts()),
             ledger: self.ledger_path.clone(),
             failure_report: Some(self.failures_path.clone())

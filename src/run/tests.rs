@@ -168,6 +168,7 @@ fn end_name(end: &ItemEnd) -> &'static str {
         ItemEnd::Interrupted => "interrupted",
         ItemEnd::Abandoned => "abandoned",
         ItemEnd::Settled => "settled",
+        ItemEnd::Untouched => "untouched",
     }
 }
 
@@ -244,7 +245,7 @@ async fn play(row: &Row) -> Result<(), String> {
         state: &state,
         max_attempts: 2,
     };
-    let end = hand_over(&probe, &selection, queued, lent)
+    let end = hand_over(&probe, &selection, queued, lent, crate::stop::Gate::open())
         .await
         .map_err(|e| e.to_string())?;
     drop(writer);
