@@ -61,6 +61,10 @@ pub enum Error {
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),
+    /// The run refused to start: its credentials or region do not belong with the ledger or
+    /// the manifest. Nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -126,7 +130,7 @@ impl Error {
                 | LedgerError::NewerFormat { .. },
             ) => ExitCode::Invalid,
             Error::Ledger(_) => ExitCode::Fatal,
-            Error::Usage(_) => ExitCode::Invalid,
+            Error::Usage(_) | Error::Refused(_) => ExitCode::Invalid,
             Error::Config(_) | Error::Aws(_) | Error::Io { .. } | Error::Unwritable { .. } => {
                 ExitCode::Fatal
             }

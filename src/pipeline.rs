@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 
 use futures::{StreamExt, TryStreamExt};
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::breaker::{Breaker, FailedCall};
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, Wait};
 use crate::progress::Tally;
 use crate::stop::{Gate, Stop};
 
@@ -27,6 +29,15 @@ pub enum FailedOn {
     Call(Box<FailedCall>),
 }
 
+/// What a certificate the tool refused before changing anything waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waited {
+    /// Which kind of fix.
+    pub wait: Wait,
+    /// What exactly (the flags, the policy, the account and region).
+    pub needs: Vec<String>,
+}
+
 /// How one item ended this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemEnd {
@@ -34,6 +45,8 @@ pub enum ItemEnd {
     Done,
     /// Failed; the ledger holds the failure.
     Failed(FailedOn),
+    /// Refused before any change, waiting for an option; the ledger holds what for.
+    Waiting(Waited),
     /// An outcome could not be established; the next run reconciles.
     InDoubt,
     /// An intent an earlier run left open was settled, and the certificate needs nothing
@@ -62,10 +75,12 @@ impl ItemEnd {
 }
 
 /// How the items of a run (or of one lane) ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ended {
-    /// Items that reached an end this run (done, failed, in doubt, settled).
+    /// Items that reached an end this run (done, failed, waiting, in doubt, settled).
     pub finished: u64,
+    /// The waiting ones, by what they wait for: how many, and what they need (merged).
+    pub waiting: BTreeMap<Wait, (u64, BTreeSet<String>)>,
     /// Of those, failed items whose changes were rolled back.
     pub rolled_back: u64,
     /// Dropped before their first change when the run stopped.
@@ -79,8 +94,15 @@ pub struct Ended {
 impl std::ops::Add for Ended {
     type Output = Ended;
     fn add(self, o: Ended) -> Ended {
+        let mut waiting = self.waiting;
+        for (wait, (n, needs)) in o.waiting {
+            let mine = waiting.entry(wait).or_default();
+            mine.0 += n;
+            mine.1.extend(needs);
+        }
         Ended {
             finished: self.finished + o.finished,
+            waiting,
             rolled_back: self.rolled_back + o.rolled_back,
             untouched: self.untouched + o.untouched,
             abandoned: self.abandoned + o.abandoned,
@@ -104,6 +126,17 @@ pub struct Window {
     pub canary: usize,
     /// Items in flight at once.
     pub concurrency: usize,
+}
+
+/// Tells the breaker how an item ended, for the rule of the run's opening: the first
+/// certificates all refused for the same reason stop the run before anything changes.
+fn opening(breaker: &Breaker, end: &ItemEnd) {
+    match end {
+        ItemEnd::Waiting(w) => breaker.item_waited(w.wait, &w.needs),
+        ItemEnd::Done | ItemEnd::Failed(_) | ItemEnd::InDoubt => breaker.item_went_on(),
+        // Nothing new was judged of these.
+        ItemEnd::Settled | ItemEnd::Interrupted | ItemEnd::Abandoned | ItemEnd::Untouched => {}
+    }
 }
 
 /// Runs `process` on every item of `work` with the run's limits, each with its [`Gate`].
@@ -137,7 +170,14 @@ where
     let mut count = |end: &ItemEnd| {
         let counter = match end {
             ItemEnd::Done => Some(&tally.done),
+            // The display's "failed" is what needs the operator: waiting ones too.
             ItemEnd::Failed(_) => Some(&tally.failed),
+            ItemEnd::Waiting(w) => {
+                let mine = ended.waiting.entry(w.wait).or_default();
+                mine.0 += 1;
+                mine.1.extend(w.needs.iter().cloned());
+                Some(&tally.failed)
+            }
             ItemEnd::InDoubt => Some(&tally.in_doubt),
             ItemEnd::Settled => Some(&tally.settled),
             ItemEnd::Interrupted => {
@@ -170,7 +210,7 @@ where
                 .take_while(|_| stop.admit())
                 .collect();
             if batch.is_empty() {
-                return Ok(ended);
+                break;
             }
             let ends: Vec<ItemEnd> = futures::stream::iter(batch)
                 .map(&guarded)
@@ -180,6 +220,7 @@ where
             let mut proven = false;
             for end in &ends {
                 count(end);
+                opening(breaker, end);
                 match end {
                     ItemEnd::Done => proven = true,
                     ItemEnd::Failed(FailedOn::Call(call)) if call.op.is_mutating() => {
@@ -202,6 +243,7 @@ where
         .buffer_unordered(window.concurrency.max(1))
         .try_for_each(|end| {
             count(&end);
+            opening(breaker, &end);
             if let ItemEnd::Failed(FailedOn::Call(call)) = &end {
                 breaker.item_failed(call);
             }

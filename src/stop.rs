@@ -74,6 +74,7 @@ impl StopReason {
     pub fn of_trip(trip: &Trip) -> StopReason {
         match trip {
             Trip::Credentials { .. } => StopReason::Credentials,
+            Trip::Refused { .. } => StopReason::Refused,
             _ => StopReason::Breaker,
         }
     }
@@ -143,11 +144,16 @@ impl Stop {
             }
             *r = Some(reason);
         }
-        tracing::warn!(
-            "{}: no new items start; in-flight items have {:?} to finish",
-            reason.describe(),
-            self.grace
-        );
+        if reason == StopReason::Refused {
+            // The run ends with one message naming the fix: this line would only repeat it.
+            tracing::debug!("{}: no new items start", reason.describe());
+        } else {
+            tracing::warn!(
+                "{}: no new items start; in-flight items have {:?} to finish",
+                reason.describe(),
+                self.grace
+            );
+        }
         self.no_new_work.cancel();
         let abandon = self.abandon.clone();
         let grace = self.grace;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::checkpoint::Covered;
-use super::event::{Event, Header, RunStart};
+use super::event::{Event, Header, Identity, RunStart};
 use super::state::LedgerState;
 use super::{LedgerError, FORMAT_VERSION};
 
@@ -170,6 +170,9 @@ fn parse_line(
             if any.run.is_some() {
                 let r: RunStart = serde_json::from_str(text).map_err(|e| e.to_string())?;
                 state.runs = state.runs.max(r.run);
+                if let (Some(account), Some(region)) = (r.account, r.region) {
+                    state.identity = Some(Identity { account, region });
+                }
                 Ok(None)
             } else if any.format.is_some() {
                 Err("a second header line".into())

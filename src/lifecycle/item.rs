@@ -5,15 +5,28 @@
 use crate::breaker::FailedCall;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{
-    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Undo, Via,
+    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Undo, Via, Wait,
 };
 use crate::manifest::ManifestRow;
-use crate::pipeline::{FailedOn, ItemEnd};
+use crate::pipeline::{FailedOn, ItemEnd, Waited};
 use crate::retry::ErrorClass;
 use crate::stop::Gate;
 
 use super::change::{restore_changes, Change};
 use super::check::{self, Effect, Side};
+
+/// A refusal of the tool's own, before any change, that an option fixes (see [`Item::wait`]).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// What kind of fix.
+    pub wait: Wait,
+    /// What exactly (the flags, the policy, the account and region).
+    pub needs: Vec<String>,
+    /// The error code it is reported under (`NotAllowed`, `ResourceNotFoundException`, ...).
+    pub code: &'static str,
+    /// Why, for people.
+    pub message: String,
+}
 
 /// How a write-ahead step ended.
 #[derive(Debug)]
@@ -123,6 +136,30 @@ impl<'a> Item<'a> {
     ) -> Result<ItemEnd, LedgerError> {
         self.fail_with(stage, refusal_details(code, message), None)
             .await
+    }
+
+    /// Records that the tool refused the certificate before changing anything, for a reason
+    /// an option fixes (`wait`: a flag, a policy in the target, the account), and ends the
+    /// item: it is not failed, and the same command with that option takes it. `needs` says
+    /// exactly what (`--deactivate`, the policy, the account), `message` why.
+    pub async fn wait(&self, stage: Stage, refusal: Refusal) -> Result<ItemEnd, LedgerError> {
+        let Refusal {
+            wait,
+            needs,
+            code,
+            message,
+        } = refusal;
+        // One line per certificate only with -v: the run says once what they wait for.
+        tracing::debug!(certificate = %self.row.certificate_id, stage = %stage, code, "waiting: {message}");
+        let details = Details {
+            error_code: Some(code.to_string()),
+            message: Some(message),
+            waiting_for: Some(wait),
+            needs: needs.clone(),
+            ..Default::default()
+        };
+        self.record(stage, Outcome::Waiting, details).await?;
+        Ok(ItemEnd::Waiting(Waited { wait, needs }))
     }
 
     /// Records a failed call and ends the item; a refusal of the credentials ends it without

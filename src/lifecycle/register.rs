@@ -10,6 +10,7 @@ use super::carry::{Carried, Carrier};
 use super::change::Change;
 use super::check::Side;
 use super::item::{Item, StepEnd};
+use super::migrate::not_in_source;
 use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::carry::read::SnapshotReader;
 use crate::carry::store::SnapshotStore;
@@ -86,15 +87,7 @@ impl Registrar {
         let id = &row.certificate_id;
         let (info, pem) = match source.describe_with_pem(id).await {
             Ok(Some(found)) => found,
-            Ok(None) => {
-                let message = format!(
-                    "certificate not found in the source account ({})",
-                    source.scope().region
-                );
-                return item
-                    .fail(Stage::Register, "ResourceNotFoundException", message)
-                    .await;
-            }
+            Ok(None) => return item.wait(Stage::Register, not_in_source(source)).await,
             Err(f) => return item.fail_call(Stage::Register, &f).await,
         };
         if !matches!(info.status, CertStatus::Active | CertStatus::Inactive) {

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::change::{prepare_changes, PrepareSteps};
 use super::check::Side;
-use super::item::StepEnd;
+use super::item::{Refusal, StepEnd};
+use super::migrate::not_in_source;
 use super::observe::{observe, Observed};
 use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::certificate::{cert_arn, CertStatus};
@@ -14,6 +15,7 @@ use crate::error::Error;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
     ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage, UndoHistory, Via,
+    Wait,
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
@@ -77,7 +79,16 @@ impl Retirer {
                      register it first; nothing was changed in the source",
                     row.target_account
                 );
-                return item.fail(Stage::Retire, NOT_IN_TARGET, message).await;
+                let refusal = Refusal {
+                    wait: Wait::Registration,
+                    needs: vec![format!(
+                        "its registration in account {}",
+                        row.target_account
+                    )],
+                    code: NOT_IN_TARGET,
+                    message,
+                };
+                return item.wait(Stage::Retire, refusal).await;
             }
             Err(f) => return item.fail_call(Stage::Retire, &f).await,
         }
@@ -87,6 +98,9 @@ impl Retirer {
                 policies,
                 things,
             }) => (info, policies, things),
+            Ok(Observed::NotFound) => {
+                return item.wait(Stage::Retire, not_in_source(iot)).await;
+            }
             Ok(other) => {
                 let seen = match other {
                     Observed::NotFound => "not found in the source account".to_string(),

@@ -24,6 +24,9 @@ fn state_colour(state: &str) -> &'static str {
         "pending" => "#c9ced6",
         "in_doubt" => "#e0a800",
         "failed" => "#c62828",
+        "waiting" => "#ef6c00",
+        "registered" => "#2e7d6f",
+        "retired" => "#145c4f",
         "rejected" => "#8e44ad",
         "cancelled" => "#6d7b8d",
         _ => "#3b6ea5",
@@ -176,7 +179,7 @@ fn state_table(h: &mut String, report: &MigrationReport) {
     }
     h.push_str(
         "</tr>\n</table>\n<p class=\"note\">\"all\" counts each certificate once, in \
-                the state of its furthest ledger (the accept ledger's once it has one); each \
+                the state of its furthest ledger (the accept or retire ledger's once it has one); each \
                 ledger's column is what <code>status</code> of that ledger says.</p>\n",
     );
 }
@@ -252,6 +255,14 @@ fn failures(h: &mut String, report: &MigrationReport) {
             esc(&g.stage),
             g.count
         );
+        if let Some(w) = g.waiting_for {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">Refused before any change, waiting for {}: the same \
+                 command with it takes them (no <code>--retry-failed</code>).</p>",
+                esc(w.as_str())
+            );
+        }
         // One message for all (the usual case) is said once, above the rows.
         let first = g.rows.first().map(|r| r.message.as_str()).unwrap_or("");
         let common = g.rows.iter().all(|r| r.message == first);
@@ -287,6 +298,8 @@ fn failures(h: &mut String, report: &MigrationReport) {
                 r.attempts,
                 if r.retryable {
                     "yes"
+                } else if g.waiting_for.is_some() {
+                    "with the option it waits for"
                 } else {
                     "no: fix, then --retry-failed"
                 }

@@ -164,6 +164,7 @@ fn end_name(end: &ItemEnd) -> &'static str {
     match end {
         ItemEnd::Done => "done",
         ItemEnd::Failed(_) => "failed",
+        ItemEnd::Waiting(_) => "waiting",
         ItemEnd::InDoubt => "in_doubt",
         ItemEnd::Interrupted => "interrupted",
         ItemEnd::Abandoned => "abandoned",
@@ -199,6 +200,8 @@ async fn play(row: &Row) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    let mut ledger = ledger;
+    ledger.start_run(None).map_err(|e| e.to_string())?;
     let state = ledger.shared_state();
     let (writer, task) = ledger.into_writer();
     let event = |stage, outcome| Event::new(ID, Some(TARGET), None, stage, outcome);

@@ -8,6 +8,7 @@ mod durability;
 mod failsafe;
 mod harness;
 mod lifecycle;
+mod mistakes;
 mod operator;
 mod realaws;
 mod register;

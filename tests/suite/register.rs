@@ -325,14 +325,18 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
     let out = run(&env, &detach);
     out.expect_code(3);
     assert_eq!(out.count("retired"), 2);
-    assert_eq!(out.count("failed"), 2);
+    // Not registered yet: they wait for it (not failed), listed with what they need.
+    assert_eq!(out.count("waiting"), 2);
+    assert_eq!(out.count("failed"), 0);
     let rows = read_csv(&env.path("m.retire-failures.csv"));
     let mut refused_ids: Vec<&str> = rows.iter().map(|r| r["certificate_id"].as_str()).collect();
     refused_ids.sort();
     let mut expected: Vec<&str> = ids[2..].iter().map(String::as_str).collect();
     expected.sort();
     assert_eq!(refused_ids, expected);
-    assert!(rows.iter().all(|r| r["error_code"] == "NotActiveInTarget"));
+    assert!(rows
+        .iter()
+        .all(|r| r["error_code"] == "NotActiveInTarget" && r["waiting_for"] == "registration"));
     let dump = env.state();
     for (i, id) in ids.iter().enumerate() {
         let src = dump.find_in(SOURCE, REGION, id).unwrap();
@@ -351,9 +355,12 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
     let stats = env.sim.stats();
     assert_eq!(stats.calls_of("UpdateCertificate"), before[0]);
 
-    // A rerun of the same retire changes nothing.
+    // A rerun of the same retire changes nothing: only the unregistered ones are left, all
+    // refused again for the same reason (exit 2, one message: register them first).
     let calls = mutating_calls(&env);
-    run(&env, &detach).expect_code(3);
+    let again = run(&env, &detach);
+    again.expect_code(2);
+    assert!(again.stderr.contains("register"), "{}", again.stderr);
     assert_eq!(mutating_calls(&env), calls);
 
     // Now --deactivate (a second retirement, in its own ledger): the two registered ones
