@@ -17,7 +17,8 @@ use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
 closed_set! {
     /// Whether a certificate can be registered in its target.
     pub enum Registrability {
-        /// ACTIVE or INACTIVE in the source, not in the target yet: `register` will copy it.
+        /// ACTIVE or INACTIVE in the source, not in the target yet: `register` will copy it
+        /// (with the source's status, unless `--status` says otherwise).
         Registrable = "registrable",
         /// The target holds a copy already: `register` records it and registers nothing.
         AlreadyRegistered = "already_registered",
@@ -64,6 +65,9 @@ pub struct RegistrationPlan {
     counts: BTreeMap<&'static str, u64>,
     not_registrable: Vec<Registration>,
     issued_by_aws_iot: u64,
+    /// Registrable certificates INACTIVE in the source: `register` keeps them INACTIVE
+    /// (unless `--status ACTIVE`).
+    inactive_in_source: u64,
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
@@ -82,11 +86,19 @@ struct Registering<'a> {
     targets: HashMap<String, AccountClients>,
 }
 
+/// What the register plan adds up besides the categories.
+#[derive(Debug, Default)]
+struct RegisterTotals {
+    /// Registrable certificates issued by AWS IoT itself.
+    aws_issued: u64,
+    /// Registrable certificates INACTIVE in the source.
+    inactive: u64,
+}
+
 impl Verdict for Registering<'_> {
     type Category = Registrability;
     type Finding = Registration;
-    /// Registrable certificates issued by AWS IoT itself.
-    type Totals = u64;
+    type Totals = RegisterTotals;
     const VERB: &'static str = "planning";
     const LISTED: usize = LISTED;
     const CSV_HEADER: &'static [&'static str] = &[
@@ -183,10 +195,12 @@ impl Verdict for Registering<'_> {
         ])
     }
 
-    fn add_up(aws_issued: &mut u64, r: &Registration) {
-        if r.issued_by_aws_iot && r.category == Registrability::Registrable {
-            *aws_issued += 1;
+    fn add_up(totals: &mut RegisterTotals, r: &Registration) {
+        if r.category != Registrability::Registrable {
+            return;
         }
+        totals.aws_issued += u64::from(r.issued_by_aws_iot);
+        totals.inactive += u64::from(r.source_status.as_deref() == Some("INACTIVE"));
     }
 }
 
@@ -209,7 +223,10 @@ pub async fn plan(
         .judge(&verdict, manifest.rows()?, total, plan_out)
         .await?;
     let (not_registrable, _) = judged.first_listed(LISTED);
-    let aws_issued = judged.totals;
+    let RegisterTotals {
+        aws_issued,
+        inactive,
+    } = judged.totals;
     let mut warnings = Vec::new();
     if aws_issued > 0 {
         warnings.push(format!(
@@ -229,6 +246,7 @@ pub async fn plan(
         counts: judged.counts_by_name(),
         not_registrable,
         issued_by_aws_iot: aws_issued,
+        inactive_in_source: inactive,
         warnings,
         plan_out: judged.csv,
         stopped: judged.stopped,
@@ -249,6 +267,13 @@ impl Render for RegistrationPlan {
         }
         for c in Registrability::ALL {
             writeln!(out, "  {:<24} {}", c.as_str(), self.counts[c.as_str()])?;
+        }
+        if self.inactive_in_source > 0 {
+            writeln!(
+                out,
+                "  of the registrable, {} INACTIVE in the source: `register` keeps them INACTIVE in the target (--status ACTIVE activates them)",
+                self.inactive_in_source
+            )?;
         }
         for r in &self.not_registrable {
             writeln!(

@@ -36,8 +36,9 @@ pub fn unregistered(rec: Option<&ItemRecord>) -> bool {
 pub struct RegisterOptions {
     /// The target accounts' credentials.
     pub profiles: TargetProfiles,
-    /// Status of the registered copy in the target.
-    pub status: CertStatus,
+    /// Status of the registered copy in the target; `None`: the source's (ACTIVE stays
+    /// ACTIVE, INACTIVE stays INACTIVE).
+    pub status: Option<CertStatus>,
     /// `--carry`, with what to do with an object that exists in the target with another
     /// definition.
     pub carry: Option<OnConflict>,
@@ -68,7 +69,7 @@ pub struct Registrar {
     /// Target account -> its clients.
     targets: HashMap<String, AccountClients>,
     accounts: HashSet<String>,
-    status: CertStatus,
+    status: Option<CertStatus>,
     carry: Option<RegisterCarry>,
 }
 
@@ -112,10 +113,9 @@ impl Registrar {
         } else if let Some(held) = self.held(&item, iot).await? {
             via = held;
         } else {
-            let change = Change::Register {
-                pem,
-                status: self.status.clone(),
-            };
+            // A certificate disabled in the source is not brought back to life by its move.
+            let status = self.status.clone().unwrap_or_else(|| info.status.clone());
+            let change = Change::Register { pem, status };
             match item.step(iot, &change, &arn).await? {
                 StepEnd::Done => {}
                 StepEnd::Refused(f) => return item.fail_call(Stage::Register, &f).await,

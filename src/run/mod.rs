@@ -63,6 +63,25 @@ pub fn default_failures(manifest: &Path, kind: LedgerKind) -> PathBuf {
     }
 }
 
+/// The failure report beside a ledger named with `--ledger`: its name with `ledger.jsonl`
+/// (or `.jsonl`) replaced by `failures.csv` (`x.accept-ledger.jsonl` ->
+/// `x.accept-failures.csv`, `x.jsonl` -> `x.failures.csv`), else `LEDGER.failures.csv`.
+/// A run with its own ledger never writes over another ledger's report.
+pub fn failures_beside(ledger: &Path) -> PathBuf {
+    let name = ledger
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = if let Some(stem) = name.strip_suffix("ledger.jsonl") {
+        format!("{stem}failures.csv")
+    } else if let Some(stem) = name.strip_suffix(".jsonl") {
+        format!("{stem}.failures.csv")
+    } else {
+        format!("{name}.failures.csv")
+    };
+    ledger.with_file_name(report)
+}
+
 /// Where a run keeps its ledger, failure report and metrics (`None`: the default beside the
 /// manifest, or no metrics file).
 #[derive(Debug, Clone, Default)]
@@ -151,11 +170,12 @@ impl Run {
             .ledger
             .clone()
             .unwrap_or_else(|| default_ledger(&options.manifest, ledger.kind));
-        let failures_path = options
-            .files
-            .failures
-            .clone()
-            .unwrap_or_else(|| default_failures(&options.manifest, ledger.kind));
+        // Outputs follow the ledger: another ledger's run never writes over this one's report.
+        let failures_path = match (&options.files.failures, &options.files.ledger) {
+            (Some(given), _) => given.clone(),
+            (None, Some(ledger)) => failures_beside(ledger),
+            (None, None) => default_failures(&options.manifest, ledger.kind),
+        };
         // Known before the work, not after it: nothing is created, nothing is sent.
         check_writable(&failures_path, "failure report", Writing::Replace)?;
         let opened = Ledger::open(

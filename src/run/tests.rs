@@ -404,3 +404,22 @@ fn each_workflow_wants_only_what_is_left_to_do() {
     assert!(untransferred(None) && unfinished(None, false) && unregistered(None));
     assert!(!wanted(None, Restore::Yes));
 }
+
+#[test]
+fn a_ledger_named_with_ledger_keeps_its_failure_report_beside_it() {
+    use super::failures_beside;
+    use std::path::Path;
+    let cases = [
+        ("elsewhere/m.ledger.jsonl", "elsewhere/m.failures.csv"),
+        ("x/m.accept-ledger.jsonl", "x/m.accept-failures.csv"),
+        ("wave2.jsonl", "wave2.failures.csv"),
+        ("/var/lib/run/ledger", "/var/lib/run/ledger.failures.csv"),
+    ];
+    for (ledger, report) in cases {
+        assert_eq!(
+            failures_beside(Path::new(ledger)),
+            Path::new(report),
+            "{ledger}"
+        );
+    }
+}

@@ -291,3 +291,58 @@ fn a_ledger_of_account_a_is_refused_to_account_c() {
 
     env.run(&["transfer", "m.csv"]).expect_code(0);
 }
+
+/// Outputs follow the ledger: a run with `--ledger elsewhere/x.jsonl` writes its failure
+/// report beside that ledger, and leaves the manifest's own report as it was.
+#[test]
+fn a_ledger_elsewhere_keeps_its_failure_report_beside_it() {
+    let env = Env::unlimited();
+    let revoked = cert_id(1);
+    env.seed(SOURCE, REGION, vec![cert(&revoked, "REVOKED", &[], &[])]);
+    env.manifest("m.csv", &[(revoked.clone(), TARGET)]);
+    env.run(&["transfer", "m.csv"]).expect_code(3);
+    let ours = std::fs::read(env.path("m.failures.csv")).unwrap();
+    assert_eq!(read_csv(&env.path("m.failures.csv")).len(), 1);
+
+    std::fs::create_dir(env.path("elsewhere")).unwrap();
+    let run = env.run(&[
+        "--output",
+        "json",
+        "transfer",
+        "m.csv",
+        "--ledger",
+        "elsewhere/x.jsonl",
+    ]);
+    run.expect_code(3);
+    assert_eq!(run.json()["failure_report"], "elsewhere/x.failures.csv");
+    assert_eq!(read_csv(&env.path("elsewhere/x.failures.csv")).len(), 1);
+    assert_eq!(
+        std::fs::read(env.path("m.failures.csv")).unwrap(),
+        ours,
+        "the manifest's report was rewritten"
+    );
+}
+
+/// `status` of the manifest after `accept` counts the certificates accepted (it reads the
+/// accept ledger too), text and JSON.
+#[test]
+fn status_after_accept_counts_accepted() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..5, "INACTIVE", &[], &[]);
+    env.run(&["transfer", "m.csv"]).expect_code(0);
+    env.run_as(TARGET, &["accept", "m.csv"]).expect_code(0);
+    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    status.expect_code(0);
+    let json = status.json();
+    assert_eq!(json["counts"]["accepted"], 5, "{json}");
+    assert_eq!(json["counts"]["transferred"], 0, "{json}");
+    let kinds: Vec<&str> = json["ledgers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["transfer", "accept"]);
+    let text = env.run(&["status", "m.csv"]);
+    assert!(text.stdout.contains("accepted 5"), "{}", text.stdout);
+}
