@@ -13,9 +13,10 @@ pub enum ExitCode {
     /// Fatal error: credentials refused, a missing permission or another configuration cause
     /// (circuit breaker, canary), unreadable or unwritable files, a full disk.
     Fatal = 1,
-    /// Invalid command line, manifest or ledger; nothing was done.
+    /// Invalid command line, manifest or ledger, credentials of the wrong account, or the
+    /// first certificates all refused for one reason; nothing was done.
     Invalid = 2,
-    /// Finished, but some items failed: see the failure report.
+    /// Finished, but some items failed or wait for an option: see the failure report.
     ItemsFailed = 3,
     /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt,
     /// retryable failures, AWS failing or unreachable): run the same command again to resume.
@@ -37,8 +38,10 @@ Exit codes:
   0  every item done (transferred, or already pending to its target)
   1  fatal: credentials refused, a missing permission (circuit breaker, canary),
      unreadable or unwritable files, a full disk; fix the cause, then run again
-  2  invalid command line, manifest or ledger; nothing was done
-  3  finished, some items failed (see the failure report)
+  2  invalid command line, manifest or ledger, credentials of the wrong account, or
+     the first certificates all refused for one reason (the message names the fix);
+     nothing was done
+  3  finished, some items failed or wait for an option (see the failure report)
   4  stopped before finishing (signal, --max-duration, --max-items, AWS failing or
      unreachable, retryable failures); run the same command again to resume
   5  another run holds this ledger";

@@ -12,7 +12,8 @@
 //!
 //! `MAGIC`, format `u32`, undo history `u8`, SHA-256 of the ledger's first line (its header),
 //! covered length `u64` and lines `u64`, the length of the seam `u32` and the SHA-256 of the
-//! ledger's last `seam` bytes before the covered length, runs `u32`; the destinations; the
+//! ledger's last `seam` bytes before the covered length, runs `u32`, the ledger's account and
+//! region and its latest run's (format 4); the destinations; the
 //! records sorted by id (32 bytes, state, destination); the records of other ids; the details
 //! (open intents, failures, undo histories); and last the SHA-256 of everything before it.
 //!
@@ -135,16 +136,17 @@ pub(super) fn load(
     let seam = u64::from(r.u32()?);
     let seam_digest: [u8; 32] = r.array()?;
     let runs = r.u32()?;
-    let identity = if format >= 4 {
-        r.option(|r| {
-            Ok(Identity {
-                account: r.str()?,
-                region: r.str()?,
-            })
-        })?
-    } else {
-        None
-    };
+    let mut identities = [None, None];
+    if format >= 4 {
+        for identity in &mut identities {
+            *identity = r.option(|r| {
+                Ok(Identity {
+                    account: r.str()?,
+                    region: r.str()?,
+                })
+            })?;
+        }
+    }
 
     // The ledger first: a checkpoint of another or an edited ledger is not read further.
     if header_line_digest(ledger)? != Some(header_digest) {
@@ -260,7 +262,7 @@ pub(super) fn load(
         }
         details.retain(|_, d| d.open_intent.is_some() || d.failure.is_some() || d.undo.is_some());
     }
-    state.restore(sorted, other, details, table, runs, identity);
+    state.restore(sorted, other, details, table, runs, identities);
     Ok(Some(Loaded { state, covered }))
 }
 
@@ -307,10 +309,12 @@ fn encode(
     w.u32(seam as u32)?;
     w.bytes(seam_digest)?;
     w.u32(state.runs)?;
-    w.option(state.identity.as_ref(), |w, id| {
-        w.str(&id.account)?;
-        w.str(&id.region)
-    })?;
+    for identity in [&state.identity, &state.run_identity] {
+        w.option(identity.as_ref(), |w, id| {
+            w.str(&id.account)?;
+            w.str(&id.region)
+        })?;
+    }
     w.u64(state.destinations.len() as u64)?;
     for (target, region) in &state.destinations {
         w.opt_str(target.as_deref())?;

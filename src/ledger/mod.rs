@@ -300,9 +300,9 @@ impl Ledger {
     /// its credentials, when known): its run line, before any event.
     pub fn start_run(&mut self, identity: Option<Identity>) -> Result<(), LedgerError> {
         let mut state = self.state.lock().expect("ledger state lock");
-        state.runs += 1;
+        let number = state.runs + 1;
         let run = RunStart {
-            run: state.runs,
+            run: number,
             ts: now_rfc3339(),
             pid: std::process::id(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -310,9 +310,7 @@ impl Ledger {
             account: identity.as_ref().map(|i| i.account.clone()),
             region: identity.as_ref().map(|i| i.region.clone()),
         };
-        if identity.is_some() {
-            state.identity = identity;
-        }
+        state.start_run(number, identity);
         self.end.len += write_line(&mut self.file, &self.path, &run)?;
         self.end.lines += 1;
         self.uncovered += 1;

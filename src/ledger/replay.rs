@@ -169,10 +169,11 @@ fn parse_line(
             let any: AnyLine = serde_json::from_str(text).map_err(|_| e.to_string())?;
             if any.run.is_some() {
                 let r: RunStart = serde_json::from_str(text).map_err(|e| e.to_string())?;
-                state.runs = state.runs.max(r.run);
-                if let (Some(account), Some(region)) = (r.account, r.region) {
-                    state.identity = Some(Identity { account, region });
-                }
+                let identity = match (r.account, r.region) {
+                    (Some(account), Some(region)) => Some(Identity { account, region }),
+                    _ => None,
+                };
+                state.start_run(r.run, identity);
                 Ok(None)
             } else if any.format.is_some() {
                 Err("a second header line".into())

@@ -343,9 +343,12 @@ pub struct LedgerState {
     pub(super) undo: UndoHistory,
     /// Number of runs recorded (RunStart lines).
     pub runs: u32,
-    /// The account and region of the latest run line that names them (`None`: none does,
-    /// the ledger was written by older versions only).
+    /// The account and region the ledger belongs to: those of the latest run that recorded
+    /// something of its certificates (`None`: no such run named them; a run that found none
+    /// of them in its account claims nothing).
     pub identity: Option<Identity>,
+    /// The account and region the latest run line names: the run whose events come now.
+    pub run_identity: Option<Identity>,
 }
 
 impl LedgerState {
@@ -364,6 +367,7 @@ impl LedgerState {
             undo,
             runs: 0,
             identity: None,
+            run_identity: None,
         };
         state.intern_destination((None, None));
         state.build_directory();
@@ -632,7 +636,7 @@ impl LedgerState {
         details: HashMap<CertKey, ItemDetails>,
         destinations: Vec<Destination>,
         runs: u32,
-        identity: Option<Identity>,
+        identities: [Option<Identity>; 2],
     ) {
         self.sorted = sorted;
         self.other = other;
@@ -645,13 +649,26 @@ impl LedgerState {
             .collect();
         self.destinations = destinations;
         self.runs = runs;
-        self.identity = identity;
+        [self.identity, self.run_identity] = identities;
         self.recent.clear();
         self.build_directory();
     }
 
+    /// A run line naming (or not) the account and region of its run.
+    pub fn start_run(&mut self, run: u32, identity: Option<Identity>) {
+        self.runs = self.runs.max(run);
+        self.run_identity = identity;
+    }
+
     /// Folds one event into the state.
     pub fn apply(&mut self, ev: &Event) {
+        // The run's account owns the ledger once it recorded something of a certificate; a
+        // certificate not found in its account (the wrong credentials) claims nothing.
+        let claims = !(ev.outcome == Outcome::Waiting
+            && ev.details.waiting_for == Some(Wait::SourceAccount));
+        if claims && self.identity != self.run_identity && self.run_identity.is_some() {
+            self.identity = self.run_identity.clone();
+        }
         let key = CertKey::parse(&ev.id);
         let rec = *self.entry(&key);
         let mut next = rec;

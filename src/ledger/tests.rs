@@ -629,3 +629,48 @@ fn only_lowercase_hex_ids_are_decoded() {
         assert!(super::state::decode_hex_id(&bad).is_none(), "{bad}");
     }
 }
+
+/// A ledger belongs to the account of the latest run that recorded something of its
+/// certificates: a run line without an account (an earlier version) claims nothing, nor does
+/// a run that found none of them in its account; the claim survives a reopen, from the
+/// ledger and from its checkpoint alike.
+#[tokio::test]
+async fn a_ledger_belongs_to_the_account_of_the_run_that_recorded_something() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    let account = |a: &str| Identity {
+        account: a.into(),
+        region: "us-east-1".into(),
+    };
+    let run = |who: Option<Identity>, event: Event| {
+        let path = path.clone();
+        async move {
+            let mut ledger = Ledger::open(&path, opts("abc")).unwrap();
+            ledger.start_run(who).unwrap();
+            let state = ledger.shared_state();
+            let (w, h) = ledger.into_writer();
+            w.record(event).await.unwrap();
+            drop(w);
+            h.await.unwrap().unwrap();
+            let identity = state.lock().unwrap().identity.clone();
+            identity
+        }
+    };
+    let not_found = Event::new(ID, None, None, Stage::Prepare, Outcome::Waiting).with(Details {
+        waiting_for: Some(Wait::SourceAccount),
+        ..Default::default()
+    });
+    assert_eq!(
+        run(None, intent(Action::Deactivate)).await,
+        None,
+        "an old run"
+    );
+    assert_eq!(run(Some(account("333333333333")), not_found).await, None);
+    let claimed = run(Some(account("111111111111")), intent(Action::Transfer)).await;
+    assert_eq!(claimed, Some(account("111111111111")));
+    let (_, state, _) = Ledger::read_only(&path, UndoHistory::Keep).unwrap();
+    assert_eq!(state.identity, claimed, "from the checkpoint");
+    std::fs::remove_file(checkpoint_path(&path)).unwrap();
+    let (_, state, _) = Ledger::read_only(&path, UndoHistory::Keep).unwrap();
+    assert_eq!(state.identity, claimed, "from the ledger");
+}
