@@ -112,10 +112,12 @@ fn headline(h: &mut String, report: &MigrationReport) {
     let _ = writeln!(
         h,
         "<p class=\"headline\"><strong>{:.1}%</strong> accepted by their target, \
-         <strong>{:.1}%</strong> transferred or further; {} failed, {} not started yet.</p>",
+         <strong>{:.1}%</strong> transferred or further; {} failed, {} waiting for an option, \
+         {} not started yet.</p>",
         c.accepted as f64 * 100.0 / total,
         (c.accepted + c.transferred + c.rejected) as f64 * 100.0 / total,
         c.failed,
+        c.waiting,
         c.pending
     );
     h.push_str("<div class=\"bar\" role=\"img\" aria-label=\"certificates per state\">");

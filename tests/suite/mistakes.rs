@@ -131,8 +131,8 @@ fn a_mixed_fleet_moves_what_the_flags_allow_and_lists_the_rest_with_what_it_need
     env.seed(SOURCE, REGION, certs);
     // Interleaved, an INACTIVE one first: it is the canary and moves.
     let mut rows = Vec::new();
-    for i in 0..6 {
-        rows.push((inactive[i].clone(), TARGET));
+    for (i, id) in inactive.iter().enumerate() {
+        rows.push((id.clone(), TARGET));
         if let Some(a) = active.get(i) {
             rows.push((a.clone(), TARGET));
         }
@@ -343,4 +343,29 @@ fn status_after_accept_counts_accepted() {
     assert_eq!(kinds, ["transfer", "accept"]);
     let text = env.run(&["status", "m.csv"]);
     assert!(text.stdout.contains("accepted 5"), "{}", text.stdout);
+}
+
+/// A stopped run's text summary says what it finished and what is left, in numbers.
+#[test]
+fn a_stopped_run_s_summary_says_what_is_left() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..5, "INACTIVE", &[], &[]);
+    let run = env.run(&["transfer", "m.csv", "--max-items", "2"]);
+    run.expect_code(4);
+    assert!(
+        run.stdout
+            .contains("stopped at --max-items: 2 finished (0 rolled back)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("not finished: 3 certificates left (pending 3, in doubt 0)"),
+        "{}",
+        run.stdout
+    );
+    // The same command finishes: nothing is left, and the summary says nothing is.
+    let run = env.run(&["transfer", "m.csv"]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains("not finished"), "{}", run.stdout);
 }
