@@ -26,6 +26,10 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Erro
         let one = ledgers::read_one(ledger.clone(), None)?;
         (vec![one], Some(args.path.clone()))
     } else {
+        // A manifest, then: one that cannot be read is said so before its ledgers are looked for.
+        if !args.path.exists() {
+            Manifest::load(&args.path)?;
+        }
         let (read, missing) = ledgers::read(&args.path, &[])?;
         if read.is_empty() {
             let looked_for: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
