@@ -44,7 +44,7 @@ const MAGIC: &[u8; 8] = b"ICMCKPT\n";
 // 2: failures record whether they were rolled back; undo kept until transferred.
 // 3: open intents name a thing group (carry).
 // 4: failures say what a waiting certificate waits for; the ledger's account and region.
-const FORMAT: u32 = 4;
+pub(crate) const FORMAT: u32 = 4;
 /// The oldest format still read (what a later one adds is absent from it).
 const OLDEST_READ: u32 = 3;
 /// The part of the ledger just before the covered length whose digest is kept.

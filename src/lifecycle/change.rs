@@ -74,6 +74,9 @@ pub enum Change {
     CreateThing(CarriedThing),
     /// AttachThingPrincipal of a carried thing to the certificate (carry).
     AttachThing(String),
+    /// AttachThingPrincipal of a carried thing the source had attached exclusively
+    /// (`thingPrincipalType` EXCLUSIVE_THING) (carry).
+    AttachThingExclusively(String),
     /// AddThingToThingGroup of a carried thing (carry).
     AddThingToGroup {
         /// Thing name.
@@ -114,15 +117,11 @@ impl Change {
             // Enough to ask whether it took effect: the definitions are the snapshot's.
             Action::CreateThingType => Change::CreateThingType(CarriedThingType {
                 name: subject(),
-                description: None,
-                searchable_attributes: Vec::new(),
+                ..Default::default()
             }),
             Action::CreateThingGroup => Change::CreateThingGroup(CarriedGroup {
                 name: group(),
-                parent: None,
-                policies: Vec::new(),
-                description: None,
-                attributes: Default::default(),
+                ..Default::default()
             }),
             Action::CreatePolicy => Change::CreatePolicy {
                 name: subject(),
@@ -134,9 +133,7 @@ impl Change {
             },
             Action::CreateThing => Change::CreateThing(CarriedThing {
                 name: subject(),
-                thing_type: None,
-                attributes: Default::default(),
-                groups: Vec::new(),
+                ..Default::default()
             }),
             Action::AttachThing => Change::AttachThing(subject()),
             Action::Register => Change::Register {
@@ -169,7 +166,7 @@ impl Change {
             Change::CreatePolicy { .. } => Action::CreatePolicy,
             Change::AttachGroupPolicy { .. } => Action::AttachGroupPolicy,
             Change::CreateThing(_) => Action::CreateThing,
-            Change::AttachThing(_) => Action::AttachThing,
+            Change::AttachThing(_) | Change::AttachThingExclusively(_) => Action::AttachThing,
             Change::AddThingToGroup { .. } => Action::AddThingToGroup,
             Change::Register { .. } => Action::Register,
         }
@@ -183,7 +180,8 @@ impl Change {
             | Change::ReattachPolicy(s)
             | Change::ReattachThing(s)
             | Change::AttachPolicy(s)
-            | Change::AttachThing(s) => Some(s),
+            | Change::AttachThing(s)
+            | Change::AttachThingExclusively(s) => Some(s),
             Change::CreateThingType(t) => Some(&t.name),
             Change::CreatePolicy { name, .. } => Some(name),
             Change::AttachGroupPolicy { policy, .. } => Some(policy),
@@ -221,6 +219,7 @@ impl Change {
             | Change::AttachGroupPolicy { .. }
             | Change::CreateThing(_)
             | Change::AttachThing(_)
+            | Change::AttachThingExclusively(_)
             | Change::AddThingToGroup { .. } => Stage::Carry,
             Change::Register { .. } => Stage::Register,
         }
@@ -239,9 +238,10 @@ impl Change {
             Change::DetachPolicy(p) | Change::ReattachPolicy(p) | Change::AttachPolicy(p) => {
                 d.policy = Some(p.clone())
             }
-            Change::DetachThing(t) | Change::ReattachThing(t) | Change::AttachThing(t) => {
-                d.thing = Some(t.clone())
-            }
+            Change::DetachThing(t)
+            | Change::ReattachThing(t)
+            | Change::AttachThing(t)
+            | Change::AttachThingExclusively(t) => d.thing = Some(t.clone()),
             Change::Reject { reason } => d.message = Some(reason.clone()),
             Change::Transfer | Change::Cancel | Change::Accept { .. } | Change::Register { .. } => {
             }
@@ -269,7 +269,9 @@ impl Change {
             Change::DetachThing(_) => Operation::DetachThingPrincipal,
             Change::ReattachPolicy(_) | Change::AttachPolicy(_) => Operation::AttachPolicy,
             Change::AttachGroupPolicy { .. } => Operation::AttachPolicy,
-            Change::ReattachThing(_) | Change::AttachThing(_) => Operation::AttachThingPrincipal,
+            Change::ReattachThing(_)
+            | Change::AttachThing(_)
+            | Change::AttachThingExclusively(_) => Operation::AttachThingPrincipal,
             Change::CreateThingType(_) => Operation::CreateThingType,
             Change::CreateThingGroup(_) => Operation::CreateThingGroup,
             Change::CreatePolicy { .. } => Operation::CreatePolicy,
@@ -299,6 +301,7 @@ impl Change {
             Change::DetachThing(t) => iot.detach_thing(t, arn).await,
             Change::ReattachPolicy(p) | Change::AttachPolicy(p) => iot.attach_policy(p, arn).await,
             Change::ReattachThing(t) | Change::AttachThing(t) => iot.attach_thing(t, arn).await,
+            Change::AttachThingExclusively(t) => iot.attach_thing_as(t, arn, true).await,
             Change::CreateThingType(t) => iot.create_thing_type(t).await,
             Change::CreateThingGroup(g) => iot.create_thing_group(g).await,
             Change::CreatePolicy { name, document } => iot.create_policy(name, document).await,

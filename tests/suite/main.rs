@@ -2,11 +2,14 @@
 //! the simulator started in-process on 127.0.0.1. One test binary with a module per area
 //! (one link step instead of one per file).
 
+mod aws_rules;
 mod carry;
 mod checkpoint;
+mod conventions;
 mod durability;
 mod failsafe;
 mod harness;
+mod iam;
 mod lifecycle;
 mod mistakes;
 mod operator;
@@ -14,6 +17,7 @@ mod realaws;
 mod register;
 mod report;
 mod select;
+mod select_query;
 mod survival;
 mod transfer;
 mod verdict;
