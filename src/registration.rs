@@ -71,8 +71,8 @@ pub struct RegistrationPlan {
     certificates: u64,
     counts: BTreeMap<&'static str, u64>,
     not_registrable: Vec<Registration>,
-    /// Registrable certificates INACTIVE in the source: `register` keeps them INACTIVE
-    /// (unless `--status ACTIVE`).
+    /// Certificates `register` will try (registrable, or AWS may refuse them) that are
+    /// INACTIVE in the source: `register` keeps them INACTIVE (unless `--status ACTIVE`).
     inactive_in_source: u64,
     /// The source account's role aliases (ListRoleAliases), per region that has some.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -100,7 +100,7 @@ struct Registering<'a> {
 impl Verdict for Registering<'_> {
     type Category = Registrability;
     type Finding = Registration;
-    /// Registrable certificates INACTIVE in the source.
+    /// Certificates `register` will try that are INACTIVE in the source.
     type Totals = u64;
     const VERB: &'static str = "planning";
     const LISTED: usize = LISTED;
@@ -228,9 +228,14 @@ impl Verdict for Registering<'_> {
     }
 
     fn add_up(inactive: &mut u64, r: &Registration) {
-        if r.category == Registrability::Registrable
-            && r.source_status.as_deref() == Some("INACTIVE")
-        {
+        // Every certificate `register` will try, whether AWS may refuse it or not.
+        let tried = matches!(
+            r.category,
+            Registrability::Registrable
+                | Registrability::CaInDefaultMode
+                | Registrability::IssuedByAwsIot
+        );
+        if tried && r.source_status.as_deref() == Some("INACTIVE") {
             *inactive += 1;
         }
     }
@@ -338,7 +343,7 @@ impl Render for RegistrationPlan {
         if self.inactive_in_source > 0 {
             writeln!(
                 out,
-                "  of the registrable, {} INACTIVE in the source: `register` keeps them INACTIVE in the target (--status ACTIVE activates them)",
+                "  of those register will try, {} INACTIVE in the source: `register` keeps them INACTIVE in the target (--status ACTIVE activates them)",
                 self.inactive_in_source
             )?;
         }
