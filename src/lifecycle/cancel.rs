@@ -46,7 +46,7 @@ pub fn concerns_cancel(rec: &ItemRecord) -> bool {
         | ItemState::Retired => true,
         ItemState::HandedOff => false,
         ItemState::Failed => own_failure(rec) || has_undo(rec),
-        ItemState::Started => has_undo(rec),
+        ItemState::Started | ItemState::Waiting => has_undo(rec),
     }
 }
 
@@ -71,7 +71,7 @@ pub fn wanted(rec: Option<&ItemRecord>, restore: Restore) -> bool {
         ItemState::Transferred => true,
         ItemState::Cancelled => restore,
         // Prepare ran (partly, or fully) but the transfer never happened or failed.
-        ItemState::Started => restore && has_undo(rec),
+        ItemState::Started | ItemState::Waiting => restore && has_undo(rec),
         ItemState::Failed => own_failure(rec) || (restore && has_undo(rec)),
         ItemState::Restored
         | ItemState::Accepted
