@@ -203,6 +203,7 @@ impl Render for Summary {
             ("restored", c.restored),
             ("registered", c.registered),
             ("retired", c.retired),
+            ("handed off", c.handed_off),
         ] {
             if n > 0 {
                 line.push_str(&format!("  {name} {n}"));
