@@ -745,9 +745,14 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub from_ledger: Option<PathBuf>,
     /// Write the certificates that are not ok here (CSV: certificate_id, target_account,
-    /// category, detail).
+    /// category, detail, things, handoff_execution, connected, connected_since).
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub out: Option<PathBuf>,
+    /// A certificate is ok only when the device of each of its things (client id = thing
+    /// name) is connected in the target (GetThingConnectivityData: needs connectivity
+    /// indexing there); the others are `not_connected`.
+    #[arg(long)]
+    pub require_connected: bool,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,

@@ -83,8 +83,9 @@ pub fn rfc3339_ms(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Refuses a run that would need connectivity the targets do not index: every target
-/// region must have `thingConnectivityIndexingMode` STATUS (checked before any change).
+/// Refuses (exit 2) a run that would need connectivity the targets do not index: every
+/// target region must have `thingConnectivityIndexingMode` STATUS (checked before any
+/// change, and before `verify` judges anything).
 pub async fn require_connectivity_indexing(targets: &[AccountClients]) -> Result<(), Error> {
     for t in targets {
         for iot in t.all() {
@@ -96,7 +97,7 @@ pub async fn require_connectivity_indexing(targets: &[AccountClients]) -> Result
                 ))
             })?;
             if !modes.connectivity_on() {
-                return Err(Error::Config(format!(
+                return Err(Error::Refused(format!(
                     "--require-connected: fleet indexing does not index connectivity in target account {} ({}): \
                      thingConnectivityIndexingMode is {}; set it to STATUS there (aws iot update-indexing-configuration \
                      --thing-indexing-configuration thingIndexingMode=REGISTRY,thingConnectivityIndexingMode=STATUS); nothing was changed",

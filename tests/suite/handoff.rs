@@ -407,7 +407,7 @@ fn retire_require_connected_refuses_before_any_change_without_connectivity_index
         &env,
         &with_targets(&["retire", "m.csv", "--deactivate", "--require-connected"]),
     );
-    assert_ne!(out.code, 0);
+    out.expect_code(2);
     assert!(
         out.stderr.contains("thingConnectivityIndexingMode"),
         "{}",
@@ -471,4 +471,244 @@ fn transfer_require_handoff_transfers_only_the_acknowledged_certificates() {
             assert!(out.stderr.contains(&format!("dev-{i} ")), "{}", out.stderr);
         }
     }
+}
+
+/// The verify CSV's rows by certificate id: (category, things, handoff_execution, connected,
+/// connected_since).
+fn verify_csv(env: &Env, file: &str) -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(env.path(file)).expect("verify wrote its CSV");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("certificate_id,target_account,category,detail,things,handoff_execution,connected,connected_since")
+    );
+    let body = lines.collect::<Vec<_>>().join("\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(body.as_bytes());
+    let mut rows = BTreeMap::new();
+    for r in reader.records() {
+        let r = r.expect("a CSV row");
+        rows.insert(
+            r[0].to_string(),
+            [2, 4, 5, 6, 7].iter().map(|i| r[*i].to_string()).collect(),
+        );
+    }
+    rows
+}
+
+#[test]
+fn verify_require_connected_is_ok_only_once_every_device_arrived() {
+    let env = Env::new(SimConfig::unlimited());
+    let n = 12;
+    let ids = fleet(&env, n, true);
+    run(&env, &with_targets(&["register", "m.csv", "--carry"])).expect_code(0);
+    let verify = |out: &str| {
+        run(
+            &env,
+            &with_targets(&[
+                "--output",
+                "json",
+                "verify",
+                "m.csv",
+                "--require-connected",
+                "--out",
+                out,
+            ]),
+        )
+    };
+
+    // Registered, devices still on the source: not connected in the target, decided before
+    // still_in_source; no handoff ledger yet, so no execution column.
+    let before = verify("before.csv");
+    before.expect_code(3);
+    assert_eq!(before.json()["counts"]["not_connected"], n as u64, "{}", before.stdout);
+    let rows = verify_csv(&env, "before.csv");
+    for (i, id) in ids.iter().enumerate() {
+        let row = &rows[id];
+        assert_eq!(row[0], "not_connected", "dev-{i}");
+        assert_eq!(row[1], format!("dev-{i}"));
+        assert_eq!(row[2], "", "dev-{i}: no handoff was asked about");
+        assert_eq!(row[3], "false", "dev-{i}");
+    }
+
+    run(
+        &env,
+        &with_targets(&["handoff", "m.csv", "--document", "doc.json"]),
+    )
+    .expect_code(0);
+    wait_until("every device that answers has answered", LIMIT, || {
+        let (by_thing, _) = executions(&env);
+        (0..n).all(|i| match behaviour_of(i) {
+            DeviceBehaviour::Follow => by_thing[&format!("dev-{i}")]
+                .iter()
+                .any(|(_, s)| s == "SUCCEEDED"),
+            DeviceBehaviour::Reject => by_thing[&format!("dev-{i}")]
+                .iter()
+                .any(|(_, s)| s == "REJECTED"),
+            _ => true,
+        }) && {
+            let devices = env.sim.devices();
+            (0..n)
+                .filter(|i| behaviour_of(*i) == DeviceBehaviour::Follow)
+                .all(|i| {
+                    devices.iter().any(|d| {
+                        d.thing == format!("dev-{i}")
+                            && d.connected_to.as_deref() == Some(target_of(i))
+                    })
+                })
+        }
+    });
+
+    // Followers connected in the target, the source's copy still ACTIVE: still_in_source,
+    // with their execution and since when they are connected; the others not_connected.
+    let handed = verify("handed.csv");
+    handed.expect_code(3);
+    let rows = verify_csv(&env, "handed.csv");
+    for (i, id) in ids.iter().enumerate() {
+        let row = &rows[id];
+        let (category, execution, connected) = match behaviour_of(i) {
+            DeviceBehaviour::Follow => ("still_in_source", "SUCCEEDED", "true"),
+            DeviceBehaviour::Reject => ("not_connected", "REJECTED", "false"),
+            _ => ("not_connected", "QUEUED", "false"),
+        };
+        assert_eq!(
+            (row[0].as_str(), row[2].as_str(), row[3].as_str()),
+            (category, execution, connected),
+            "dev-{i}: {row:?}"
+        );
+        if connected == "true" {
+            assert!(
+                humantime::parse_rfc3339(&row[4]).is_ok(),
+                "dev-{i}: connected since {:?}",
+                row[4]
+            );
+        }
+    }
+    let listed = &handed.json()["not_ok"];
+    let follower = ids[0].as_str();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["certificate_id"] == follower)
+        .expect("dev-0 listed");
+    assert_eq!(entry["devices"][0]["handoff_execution"], "SUCCEEDED");
+    assert_eq!(entry["devices"][0]["connected"], true);
+
+    // Retire what arrived: those are ok; the rest stays not_connected, exit 3.
+    run(
+        &env,
+        &with_targets(&["retire", "m.csv", "--deactivate", "--require-connected"]),
+    )
+    .expect_code(4);
+    let retired = verify("retired.csv");
+    retired.expect_code(3);
+    let followers = (0..n)
+        .filter(|i| behaviour_of(*i) == DeviceBehaviour::Follow)
+        .count() as u64;
+    assert_eq!(retired.json()["counts"]["ok"], followers, "{}", retired.stdout);
+    assert_eq!(
+        retired.json()["counts"]["not_connected"],
+        n as u64 - followers,
+        "{}",
+        retired.stdout
+    );
+
+    // The offline devices come online and follow: once retired they are ok too.
+    let offline: Vec<usize> = (0..n)
+        .filter(|i| behaviour_of(*i) == DeviceBehaviour::Offline)
+        .collect();
+    env.sim
+        .set_devices(&DeviceControl {
+            account: SOURCE.into(),
+            region: REGION.into(),
+            default: None,
+            things: offline
+                .iter()
+                .map(|i| {
+                    (
+                        format!("dev-{i}"),
+                        DeviceSetting {
+                            delay_ms: Some(20),
+                            ..DeviceSetting::of(DeviceBehaviour::Follow)
+                        },
+                    )
+                })
+                .collect(),
+        })
+        .unwrap();
+    wait_until("the late devices connected in their targets", LIMIT, || {
+        let devices = env.sim.devices();
+        offline.iter().all(|i| {
+            devices.iter().any(|d| {
+                d.thing == format!("dev-{i}") && d.connected_to.as_deref() == Some(target_of(*i))
+            })
+        })
+    });
+    run(
+        &env,
+        &with_targets(&["retire", "m.csv", "--deactivate", "--require-connected"]),
+    )
+    .expect_code(4);
+    let later = verify("later.csv");
+    later.expect_code(3);
+    let arrived = followers + offline.len() as u64;
+    assert_eq!(later.json()["counts"]["ok"], arrived, "{}", later.stdout);
+
+    // Exit 0 once every certificate is ok: the manifest of the devices that arrived.
+    let rows: Vec<(String, &str)> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            matches!(
+                behaviour_of(*i),
+                DeviceBehaviour::Follow | DeviceBehaviour::Offline
+            )
+        })
+        .map(|(i, id)| (id.clone(), target_of(i)))
+        .collect();
+    env.manifest("arrived.csv", &rows);
+    let all = run(
+        &env,
+        &with_targets(&[
+            "--output",
+            "json",
+            "verify",
+            "arrived.csv",
+            "--require-connected",
+            "--from-ledger",
+            "m.register-ledger.jsonl",
+        ]),
+    );
+    all.expect_code(0);
+    assert_eq!(all.json()["counts"]["ok"], arrived, "{}", all.stdout);
+}
+
+#[test]
+fn verify_require_connected_refuses_in_one_line_before_anything_without_connectivity_indexing() {
+    let env = Env::new(SimConfig::unlimited());
+    fleet(&env, 4, false);
+    run(&env, &with_targets(&["register", "m.csv"])).expect_code(0);
+    let describes = env.sim.stats().calls_of("DescribeCertificate");
+    let out = run(
+        &env,
+        &with_targets(&["verify", "m.csv", "--require-connected"]),
+    );
+    out.expect_code(2);
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains("thingConnectivityIndexingMode=STATUS") && lines[0].contains(TARGET),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        env.sim.stats().calls_of("DescribeCertificate"),
+        describes,
+        "verify judged a certificate"
+    );
+    assert_eq!(env.sim.stats().calls_of("GetThingConnectivityData"), 0);
+    // Without the flag, verify runs as before.
+    run(&env, &with_targets(&["verify", "m.csv"])).expect_code(3);
 }
