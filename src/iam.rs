@@ -559,8 +559,13 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                     O::ListPrincipalThingsV2,
                 ]),
             );
+            // A handed-off manifest (its handoff ledger exists): each thing's execution of
+            // the handoff job, the things from the source when nothing else names them.
+            n.add(
+                Side::Source,
+                uses(&[O::ListPrincipalThings, O::ListJobExecutionsForThing]),
+            );
             if has(Flag::RequireConnected) {
-                n.add(Side::Source, uses(&[O::ListPrincipalThings]));
                 n.add(Side::Target, uses(CONNECTIVITY));
             }
         }
