@@ -536,7 +536,9 @@ impl Render for VerifyReport {
                     seen.push(format!("handoff execution {e} in the source"));
                 }
                 match (d.connected, &d.connected_since) {
-                    (Some(true), Some(t)) => seen.push(format!("connected in the target since {t}")),
+                    (Some(true), Some(t)) => {
+                        seen.push(format!("connected in the target since {t}"))
+                    }
                     (Some(true), None) => seen.push("connected in the target".into()),
                     (Some(false), Some(t)) => {
                         seen.push(format!("not connected in the target (since {t})"))

@@ -522,7 +522,12 @@ fn verify_require_connected_is_ok_only_once_every_device_arrived() {
     // still_in_source; no handoff ledger yet, so no execution column.
     let before = verify("before.csv");
     before.expect_code(3);
-    assert_eq!(before.json()["counts"]["not_connected"], n as u64, "{}", before.stdout);
+    assert_eq!(
+        before.json()["counts"]["not_connected"],
+        n as u64,
+        "{}",
+        before.stdout
+    );
     let rows = verify_csv(&env, "before.csv");
     for (i, id) in ids.iter().enumerate() {
         let row = &rows[id];
@@ -607,7 +612,12 @@ fn verify_require_connected_is_ok_only_once_every_device_arrived() {
     let followers = (0..n)
         .filter(|i| behaviour_of(*i) == DeviceBehaviour::Follow)
         .count() as u64;
-    assert_eq!(retired.json()["counts"]["ok"], followers, "{}", retired.stdout);
+    assert_eq!(
+        retired.json()["counts"]["ok"],
+        followers,
+        "{}",
+        retired.stdout
+    );
     assert_eq!(
         retired.json()["counts"]["not_connected"],
         n as u64 - followers,
@@ -696,7 +706,11 @@ fn verify_require_connected_refuses_in_one_line_before_anything_without_connecti
         &with_targets(&["verify", "m.csv", "--require-connected"]),
     );
     out.expect_code(2);
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(lines.len(), 1, "{}", out.stderr);
     assert!(
         lines[0].contains("thingConnectivityIndexingMode=STATUS") && lines[0].contains(TARGET),
