@@ -11,7 +11,8 @@
 //! realistic ledger of 1M fully prepared certificates, 8 events each; with `--ten-million`
 //! also of 10M, whose ledger needs about 19 GB of disk), `validate-10m` (10M-row manifest),
 //! `6` (= realistic + validate-10m), `concurrency` (a sweep of --concurrency, not part of
-//! `all`), `all` (the default: 1 2 3 3-sorted 4 5 6).
+//! `all`), `handoff` (10,000 certificates handed off in 10 waves, not part of `all`), `all`
+//! (the default: 1 2 3 3-sorted 4 5 6).
 //!
 //! Each scenario starts the simulator in this process (`iot_sim::Simulator::spawn`, its own
 //! runtime and threads) and runs the real release binary `target/release/iot-cert-migrate`
@@ -24,6 +25,8 @@
 
 #[path = "bench/data.rs"]
 mod data;
+#[path = "bench/handoff.rs"]
+mod handoff;
 #[path = "bench/realistic.rs"]
 mod realistic;
 #[path = "bench/support.rs"]
@@ -47,7 +50,7 @@ use support::Exit;
 #[command(name = "bench")]
 struct Args {
     /// Scenarios to run: 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m
-    /// concurrency all (default: all = 1 2 3 3-sorted 4 5 6).
+    /// concurrency handoff all (default: all = 1 2 3 3-sorted 4 5 6).
     scenarios: Vec<String>,
     /// Certificates of scenarios 1-3 (and of each step of `concurrency`, halved).
     #[arg(long, default_value_t = 3000)]
@@ -58,6 +61,9 @@ struct Args {
     /// Rows of the manifest (and finished ledger items) of `validate` and `resume`.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// Certificates of `handoff` (in 10 waves).
+    #[arg(long, default_value_t = 10_000)]
+    handoff_certs: usize,
     /// Certificates of the realistic ledger of `realistic`.
     #[arg(long, default_value_t = 1_000_000)]
     realistic_certs: usize,
@@ -129,7 +135,8 @@ fn real_main(args: Args) -> io::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
+        "handoff",
         "1",
         "2",
         "3",
@@ -159,7 +166,7 @@ fn real_main(args: Args) -> io::Result<()> {
             one if KNOWN.contains(&one) => vec![one],
             other => {
                 return Err(io::Error::other(format!(
-                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m concurrency all"
+                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m concurrency handoff all"
                 )))
             }
         };
@@ -266,6 +273,10 @@ fn real_main(args: Args) -> io::Result<()> {
                 scenario_validate(&mut ctx, 10_000_000, goal)
             }
             "concurrency" => scenario_concurrency(&mut ctx),
+            "handoff" => {
+                let certs = ctx.args.handoff_certs;
+                handoff::scenario(&mut ctx, certs)
+            }
             _ => unreachable!("checked above"),
         };
         if let Err(e) = r {
