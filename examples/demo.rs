@@ -274,7 +274,7 @@ fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
     let certs: Vec<(String, String)> = (0..DEVICES).map(|i| fake_certificate(9000 + i)).collect();
     let thing = |i: usize| format!("gateway-{i:02}");
     let target = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "222222222222"
         } else {
             "333333333333"
