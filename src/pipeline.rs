@@ -41,6 +41,10 @@ pub enum ItemEnd {
     Interrupted,
     /// Dropped at the end of the grace period.
     Abandoned,
+    /// A call failed for a reason that is not the certificate's (AWS out of reach, failing
+    /// or throttling beyond the budget): nothing records an end, it stays pending for the
+    /// next run; the breaker counts the call as it counts failures.
+    Postponed(Box<FailedCall>),
 }
 
 /// How many items a lane runs at once.
@@ -86,7 +90,7 @@ where
             ItemEnd::Failed(_) => Some(&tally.failed),
             ItemEnd::InDoubt => Some(&tally.in_doubt),
             ItemEnd::Settled => Some(&tally.settled),
-            ItemEnd::Interrupted | ItemEnd::Abandoned => None,
+            ItemEnd::Interrupted | ItemEnd::Abandoned | ItemEnd::Postponed(_) => None,
         };
         if let Some(c) = counter {
             c.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +123,9 @@ where
                     ItemEnd::Failed(FailedOn::Call(call)) if call.op.is_mutating() => {
                         breaker.canary_failed(call)
                     }
-                    ItemEnd::Failed(FailedOn::Call(call)) => breaker.item_failed(call),
+                    ItemEnd::Failed(FailedOn::Call(call)) | ItemEnd::Postponed(call) => {
+                        breaker.item_failed(call)
+                    }
                     _ => {}
                 }
             }
@@ -136,7 +142,7 @@ where
         .buffer_unordered(window.concurrency.max(1))
         .try_for_each(|end| {
             count(&end);
-            if let ItemEnd::Failed(FailedOn::Call(call)) = &end {
+            if let ItemEnd::Failed(FailedOn::Call(call)) | ItemEnd::Postponed(call) = &end {
                 breaker.item_failed(call);
             }
             futures::future::ready(Ok(()))
