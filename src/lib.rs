@@ -45,6 +45,8 @@ pub mod pacer;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+#[cfg(test)]
+mod properties;
 pub mod registration;
 pub mod report;
 pub mod retry;
