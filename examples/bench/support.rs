@@ -28,31 +28,50 @@ pub struct Exit {
 /// Runs `cmd` to completion. `poll` is called about every `every` while the child runs,
 /// with the time since spawn; it returns once the child is reaped.
 pub fn run_child(
-    mut cmd: Command,
+    cmd: Command,
     every: Duration,
     mut poll: impl FnMut(Duration),
 ) -> io::Result<Exit> {
+    run_child_killing(cmd, every, |elapsed| {
+        poll(elapsed);
+        false
+    })
+    .map(|(exit, _)| exit)
+}
+
+/// [`run_child`], where `poll` may ask for the child to be killed (SIGKILL) by returning
+/// true; returns whether it was.
+pub fn run_child_killing(
+    mut cmd: Command,
+    every: Duration,
+    mut poll: impl FnMut(Duration) -> bool,
+) -> io::Result<(Exit, bool)> {
     let start = Instant::now();
     let child = cmd.spawn()?;
     let pid = child.id();
     // The child is reaped by wait4 below, never by std (dropping `Child` does not wait).
     drop(child);
     let waiter = std::thread::spawn(move || sys::wait(pid));
+    let mut killed = false;
     while !waiter.is_finished() {
-        poll(start.elapsed());
+        if !killed && poll(start.elapsed()) {
+            // SAFETY: `pid` is our own child, not reaped yet (the waiter reaps it after).
+            killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0;
+        }
         std::thread::sleep(every);
     }
     let (code, usage) = waiter
         .join()
         .map_err(|_| io::Error::other("wait thread panicked"))??;
     let wall = start.elapsed();
-    Ok(Exit {
+    let exit = Exit {
         code,
         wall,
         cpu_s: usage.map(|u| u.cpu_s),
         sys_s: usage.map(|u| u.sys_s),
         max_rss: usage.map(|u| u.max_rss),
-    })
+    };
+    Ok((exit, killed && code.is_none()))
 }
 
 /// CPU seconds (user + system) the bench process has used so far, all threads.

@@ -13,6 +13,7 @@ mod realaws;
 mod register;
 mod report;
 mod select;
+mod soak;
 mod survival;
 mod transfer;
 mod verdict;
