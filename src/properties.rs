@@ -294,7 +294,7 @@ fn event() -> impl Strategy<Value = (u64, usize)> {
 fn event_of(n: u64, kind: usize) -> Event {
     let id = numbered_id(n);
     let target = TARGETS[(n % 2) as usize];
-    let region = (n % 3 == 0).then_some("eu-west-1");
+    let region = n.is_multiple_of(3).then_some("eu-west-1");
     let ev = |stage, outcome, details| {
         Event::new(&id, Some(target), region, stage, outcome).with(details)
     };
