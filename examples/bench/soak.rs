@@ -226,7 +226,11 @@ pub fn run(bin: &Path, dir: &Path, soak: &Soak) -> io::Result<Report> {
     let mut rerun = 0;
     while !done && rerun < soak.max_reruns {
         rerun += 1;
-        let name = format!("rerun-{rerun}");
+        let name = if soak.kills == 0 {
+            format!("run-{rerun}")
+        } else {
+            format!("rerun-{rerun}")
+        };
         let cmd = command(bin, dir, &sim, soak, &name)?;
         let exit = support::run_child(cmd, Duration::from_millis(20), |_| {})?;
         runs.push(figures(&name, &exit, false, &sim, &ledger));
