@@ -132,7 +132,9 @@ impl<'a> Item<'a> {
         let Some(op) = f.op.filter(|_| f.error.class() != ErrorClass::Credentials) else {
             return self.interrupted(f);
         };
-        tracing::info!(certificate = %self.row.certificate_id, "left pending for the next run: {op}: {f}");
+        // One line per item in flight during an outage would bury the one message that
+        // matters (the breaker's, or the summary's "not finished"): details with -v.
+        tracing::debug!(certificate = %self.row.certificate_id, "left pending for the next run: {op}: {f}");
         ItemEnd::Postponed(Box::new(FailedCall {
             certificate_id: self.row.certificate_id.clone(),
             op,
