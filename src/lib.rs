@@ -14,7 +14,8 @@
 //! - [`lifecycle`]: the workflows (migrate, cancel, accept, reject, register, retire) and the
 //!   per-certificate machinery they share (observe, change, check, item);
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
-//!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`];
+//!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`],
+//!   [`terminal`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`carry`], [`pacer`], [`retry`],
 //!   [`certificate`], [`aws`], [`error`], [`files`], [`durable`] (the one writer of output
 //!   files), [`closed_set`].
@@ -33,6 +34,7 @@ pub mod durable;
 pub mod error;
 pub mod files;
 pub mod help;
+pub mod iam;
 pub mod iot;
 pub mod ledger;
 pub mod lifecycle;
@@ -47,6 +49,8 @@ pub mod plan;
 pub mod progress;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod readme;
 pub mod registration;
 pub mod report;
 pub mod retry;
@@ -54,6 +58,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod stop;
+pub mod terminal;
 pub mod verdict;
 pub mod verify;
 
@@ -67,6 +72,7 @@ pub fn init_logging(global: &cli::GlobalArgs) {
         verbose: global.verbose,
         quiet: global.quiet,
         format: global.log_format,
+        progress_lines: cmd::progress(global).shows_lines(),
     })
 }
 
@@ -127,5 +133,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Register(args) => cmd::register::run(&global, args).await,
         Command::Verify(args) => cmd::verify::run(&global, args).await,
         Command::Retire(args) => cmd::retire::run(&global, args).await,
+        Command::IamPolicy(args) => cmd::iam_policy::run(&global, args),
     }
 }

@@ -74,13 +74,15 @@ impl ApiError {
         Self::new("UnrecognizedClientException", 403, INVALID_TOKEN_MESSAGE)
     }
 
-    /// `AccessDeniedException`, 403, with IAM's message shape.
-    pub fn access_denied(account: &str, operation: &str, resource: &str) -> Self {
+    /// `AccessDeniedException`, 403, with IAM's message shape (the caller's IAM user ARN in
+    /// the partition of `region`).
+    pub fn access_denied(region: &str, account: &str, operation: &str, resource: &str) -> Self {
+        let partition = crate::arn::partition(region);
         Self::new(
             "AccessDeniedException",
             403,
             format!(
-                "User: arn:aws:iam::{account}:user/iot-sim is not authorized to perform: iot:{operation} on resource: {resource}"
+                "User: arn:{partition}:iam::{account}:user/iot-sim is not authorized to perform: iot:{operation} on resource: {resource}"
             ),
         )
     }
@@ -103,6 +105,16 @@ impl ApiError {
     /// `MalformedPolicyException`, 400.
     pub fn malformed_policy(message: impl Into<String>) -> Self {
         Self::new("MalformedPolicyException", 400, message)
+    }
+
+    /// `InvalidQueryException`, 400: SearchIndex refuses the query.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new("InvalidQueryException", 400, message)
+    }
+
+    /// `IndexNotReadyException`, 400: the index is being built.
+    pub fn index_not_ready(message: impl Into<String>) -> Self {
+        Self::new("IndexNotReadyException", 400, message)
     }
 
     /// `InternalFailureException`, 500.

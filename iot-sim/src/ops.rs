@@ -72,11 +72,27 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// STS (awsQuery) `POST /` with `Action=GetCallerIdentity`.
     GetCallerIdentity,
+    /// `POST /indices/search`
+    SearchIndex,
+    /// `GET /indexing/config`
+    GetIndexingConfiguration,
+    /// `POST /indexing/config`
+    UpdateIndexingConfiguration,
+    /// `POST /thing-types/{thingTypeName}/deprecate`
+    DeprecateThingType,
+    /// `GET /principals/things-v2` (header `x-amzn-principal`)
+    ListPrincipalThingsV2,
+    /// `GET /things/{thingName}/principals-v2`
+    ListThingPrincipalsV2,
+    /// `GET /cacertificate/{caCertificateId}`
+    DescribeCACertificate,
+    /// `GET /role-aliases`
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 42] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -111,6 +127,14 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
+        Operation::SearchIndex,
+        Operation::GetIndexingConfiguration,
+        Operation::UpdateIndexingConfiguration,
+        Operation::DeprecateThingType,
+        Operation::ListPrincipalThingsV2,
+        Operation::ListThingPrincipalsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The operation's name as in the API model.
@@ -150,6 +174,14 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::SearchIndex => "SearchIndex",
+            Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
+            Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
+            Operation::DeprecateThingType => "DeprecateThingType",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 
@@ -197,6 +229,14 @@ impl Operation {
                 | Operation::ListThingGroupsForThing
                 | Operation::ListThingsInThingGroup
                 | Operation::DescribeEndpoint
+                | Operation::SearchIndex
+                | Operation::GetIndexingConfiguration
+                | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
+                | Operation::ListPrincipalThingsV2
+                | Operation::ListThingPrincipalsV2
+                | Operation::DescribeCACertificate
+                | Operation::ListRoleAliases
         )
     }
 
@@ -205,7 +245,8 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
+    /// DeprecateThingType.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -225,6 +266,8 @@ impl Operation {
                 | Operation::CreateThingGroup
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
+                | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
         )
     }
 

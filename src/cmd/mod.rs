@@ -6,6 +6,7 @@
 pub mod accept;
 pub mod cancel;
 pub mod completions;
+pub mod iam_policy;
 pub mod man;
 pub mod plan;
 pub mod register;
@@ -77,13 +78,18 @@ fn aws_options(global: &GlobalArgs, region: Option<String>) -> AwsOptions {
     }
 }
 
+/// Between progress lines (and metrics file refreshes) when `--progress-interval` is not given.
+pub const DEFAULT_PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How progress shows on stderr.
 pub fn progress(global: &GlobalArgs) -> ProgressSettings {
     ProgressSettings {
         mode: global.progress,
         interval: global
             .progress_interval
+            .unwrap_or(DEFAULT_PROGRESS_INTERVAL)
             .max(std::time::Duration::from_millis(100)),
+        interval_given: global.progress_interval.is_some(),
         quiet: global.quiet > 0,
     }
 }

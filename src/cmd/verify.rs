@@ -19,6 +19,9 @@ use crate::verify::{verify, Sides};
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
+    for w in manifest.warnings() {
+        tracing::warn!("{}:{w}", args.manifest.display());
+    }
     let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),

@@ -6,20 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
+use aws_sdk_iot::types::{
+    AttributePayload, Mqtt5Configuration, ThingGroupProperties, ThingTypeProperties,
+};
 
-use super::{all_pages, AwsCode, CallFailure, Iot};
-use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
+use super::{all_pages, CallFailure, Iot};
+use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType, PropagatingAttribute};
 use crate::pacer::Operation;
-
-/// A 404 is an answer ("no such object"), not a failure.
-fn absent<T>(res: Result<T, CallFailure>) -> Result<Option<T>, CallFailure> {
-    match res {
-        Ok(v) => Ok(Some(v)),
-        Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
-        Err(f) => Err(f),
-    }
-}
 
 fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
     map.unwrap_or_default().into_iter().collect()
@@ -28,70 +21,81 @@ fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<St
 impl Iot {
     /// GetPolicy: the document of the policy's default version.
     pub async fn policy_document(&self, name: &str) -> Result<Option<String>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::GetPolicy,
-                    || self.client.get_policy().policy_name(name).send(),
-                    |out| out.policy_document,
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::GetPolicy,
+                || self.client.get_policy().policy_name(name).send(),
+                |out| out.policy_document,
+            )
+            .await
     }
 
     /// DescribeThing: the thing's type and attributes (`groups` left empty).
     pub async fn thing(&self, name: &str) -> Result<Option<CarriedThing>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThing,
-                    || self.client.describe_thing().thing_name(name).send(),
-                    |out| {
-                        out.thing_name.as_ref()?;
-                        Some(CarriedThing {
-                            name: name.to_string(),
-                            thing_type: out.thing_type_name,
-                            attributes: sorted(out.attributes),
-                            groups: Vec::new(),
-                        })
-                    },
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThing,
+                || self.client.describe_thing().thing_name(name).send(),
+                |out| {
+                    out.thing_name.as_ref()?;
+                    Some(CarriedThing {
+                        name: name.to_string(),
+                        thing_type: out.thing_type_name,
+                        attributes: sorted(out.attributes),
+                        ..Default::default()
+                    })
+                },
+            )
+            .await
     }
 
-    /// DescribeThingType: the type's description and searchable attributes.
+    /// DescribeThingType: the type's description, searchable attributes, MQTT 5 propagating
+    /// attributes, and whether it is deprecated.
     pub async fn thing_type(&self, name: &str) -> Result<Option<CarriedThingType>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThingType,
-                    || {
-                        self.client
-                            .describe_thing_type()
-                            .thing_type_name(name)
-                            .send()
-                    },
-                    |out| {
-                        out.thing_type_name.as_ref()?;
-                        let props = out.thing_type_properties;
-                        let mut searchable = props
-                            .as_ref()
-                            .map(|p| p.searchable_attributes().to_vec())
-                            .unwrap_or_default();
-                        searchable.sort();
-                        Some(CarriedThingType {
-                            name: name.to_string(),
-                            description: props.and_then(|p| p.thing_type_description),
-                            searchable_attributes: searchable,
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThingType,
+                || {
+                    self.client
+                        .describe_thing_type()
+                        .thing_type_name(name)
+                        .send()
+                },
+                |out| {
+                    out.thing_type_name.as_ref()?;
+                    let props = out.thing_type_properties;
+                    let mut searchable = props
+                        .as_ref()
+                        .map(|p| p.searchable_attributes().to_vec())
+                        .unwrap_or_default();
+                    searchable.sort();
+                    let mqtt5 = props
+                        .as_ref()
+                        .and_then(|p| p.mqtt5_configuration.as_ref())
+                        .map(|m| {
+                            m.propagating_attributes()
+                                .iter()
+                                .map(|a| PropagatingAttribute {
+                                    user_property_key: a.user_property_key.clone(),
+                                    thing_attribute: a.thing_attribute.clone(),
+                                    connection_attribute: a.connection_attribute.clone(),
+                                })
+                                .collect()
                         })
-                    },
-                )
-                .await,
-        )
+                        .unwrap_or_default();
+                    Some(CarriedThingType {
+                        name: name.to_string(),
+                        description: props.and_then(|p| p.thing_type_description),
+                        searchable_attributes: searchable,
+                        mqtt5_propagating_attributes: mqtt5,
+                        deprecated: out.thing_type_metadata.is_some_and(|m| m.deprecated()),
+                    })
+                },
+            )
+            .await
     }
 
     /// DescribeThingGroup: the group's parent, description and attributes (`policies` left
@@ -100,43 +104,43 @@ impl Iot {
         &self,
         name: &str,
     ) -> Result<Option<Option<CarriedGroup>>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThingGroup,
-                    || {
-                        self.client
-                            .describe_thing_group()
-                            .thing_group_name(name)
-                            .send()
-                    },
-                    |out| {
-                        out.thing_group_name.as_ref()?;
-                        if out.query_string.is_some() {
-                            return Some(None);
-                        }
-                        let props = out.thing_group_properties;
-                        Some(Some(CarriedGroup {
-                            name: name.to_string(),
-                            parent: out.thing_group_metadata.and_then(|m| m.parent_group_name),
-                            policies: Vec::new(),
-                            description: props
-                                .as_ref()
-                                .and_then(|p| p.thing_group_description.clone()),
-                            attributes: sorted(
-                                props
-                                    .and_then(|p| p.attribute_payload)
-                                    .and_then(|a| a.attributes),
-                            ),
-                        }))
-                    },
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThingGroup,
+                || {
+                    self.client
+                        .describe_thing_group()
+                        .thing_group_name(name)
+                        .send()
+                },
+                |out| {
+                    out.thing_group_name.as_ref()?;
+                    if out.query_string.is_some() {
+                        return Some(None);
+                    }
+                    let props = out.thing_group_properties;
+                    Some(Some(CarriedGroup {
+                        name: name.to_string(),
+                        parent: out.thing_group_metadata.and_then(|m| m.parent_group_name),
+                        policies: Vec::new(),
+                        description: props
+                            .as_ref()
+                            .and_then(|p| p.thing_group_description.clone()),
+                        attributes: sorted(
+                            props
+                                .and_then(|p| p.attribute_payload)
+                                .and_then(|a| a.attributes),
+                        ),
+                    }))
+                },
+            )
+            .await
     }
 
-    /// ListThingGroupsForThing: the groups the thing is a direct member of (all pages).
+    /// ListThingGroupsForThing: the groups the thing is in, *with their parents* (AWS lists
+    /// both; [`crate::carry::snapshot::Snapshot::deepest`] tells the direct memberships),
+    /// all pages.
     pub async fn groups_of_thing(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
         all_pages(|token| async move {
             let (groups, next) = self
@@ -164,11 +168,12 @@ impl Iot {
     }
 
     /// The ARN of a thing group of this account and region (what AttachPolicy and
-    /// ListAttachedPolicies take for a group).
+    /// ListAttachedPolicies take for a group), in the region's partition.
     pub fn group_arn(&self, group: &str) -> String {
-        format!(
-            "arn:aws:iot:{}:{}:thinggroup/{group}",
-            self.scope.region, self.scope.account
+        crate::certificate::iot_arn(
+            &self.scope.region,
+            &self.scope.account,
+            &format!("thinggroup/{group}"),
         )
     }
 
@@ -186,13 +191,30 @@ impl Iot {
             .map(|_| ())
     }
 
-    /// CreateThingType.
+    /// CreateThingType, with its MQTT 5 propagating attributes.
     pub async fn create_thing_type(&self, t: &CarriedThingType) -> Result<(), CallFailure> {
+        let mqtt5 = (!t.mqtt5_propagating_attributes.is_empty()).then(|| {
+            let attributes = t
+                .mqtt5_propagating_attributes
+                .iter()
+                .map(|a| {
+                    aws_sdk_iot::types::PropagatingAttribute::builder()
+                        .set_user_property_key(a.user_property_key.clone())
+                        .set_thing_attribute(a.thing_attribute.clone())
+                        .set_connection_attribute(a.connection_attribute.clone())
+                        .build()
+                })
+                .collect();
+            Mqtt5Configuration::builder()
+                .set_propagating_attributes(Some(attributes))
+                .build()
+        });
         let props = ThingTypeProperties::builder()
             .set_thing_type_description(t.description.clone())
             .set_searchable_attributes(
                 (!t.searchable_attributes.is_empty()).then(|| t.searchable_attributes.clone()),
             )
+            .set_mqtt5_configuration(mqtt5)
             .build();
         self.ctx
             .call(&self.scope, Operation::CreateThingType, || {

@@ -3,7 +3,8 @@
 //! written as a manifest that `validate`, `plan` and `transfer` take unchanged.
 //!
 //! Read-only. Per region: the things of the thing filters (ListThingsInThingGroup,
-//! ListThings), their certificates (ListThingPrincipals), the certificate listing
+//! ListThings, filtered here on the attributes it returns: AWS's own attribute filter
+//! sees searchable attributes only), their certificates (ListThingPrincipals), the certificate listing
 //! (ListCertificates, or ListCertificatesByCA) for status and creation date; then, across
 //! regions, earlier waves are excluded, rows sorted by id and cut at `--limit`, and each
 //! selected certificate of a thing-based selection is checked for things outside the
@@ -11,11 +12,13 @@
 //! context; every listing is followed to its last page.
 //!
 //! - [`filters`]: the flags, checked before any AWS call;
+//! - [`query`]: `--query` and the connectivity shortcuts (fleet indexing, SearchIndex);
 //! - [`destination`]: the manifest file (atomic) or stdout;
 //! - [`summary`]: counts per filter and warnings.
 
 pub mod destination;
 pub mod filters;
+pub mod query;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -26,6 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 
 pub use destination::Destination;
 pub use filters::{parse_time, DateBound, Exclusions, Filters, GroupFilter};
+pub use query::FleetQuery;
 pub use summary::{FilterCount, SelectReport};
 
 use crate::certificate::{certificate_id_of_arn, CertStatus};
@@ -62,7 +66,9 @@ impl CallTicker {
                     .map(|(op, c)| format!("{op} {}", c.calls))
                     .collect();
                 tracing::info!(
-                    "select: {total} calls so far ({}), {:.0}s",
+                    target: crate::progress::TARGET,
+                    "select: {} so far ({}), {:.0}s",
+                    crate::output::count(total, "call"),
                     each.join(", "),
                     started.elapsed().as_secs_f64()
                 );
@@ -101,6 +107,8 @@ struct RegionPick {
     things: Option<HashSet<String>>,
     things_without_certificate: Vec<String>,
     group_missing: bool,
+    /// `--thing-type` names no thing type in this region.
+    type_missing: bool,
 }
 
 /// Runs the selection in every region (the first region keeps an id found in several).
@@ -113,11 +121,15 @@ pub async fn select(
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<Found, Error> {
-    let picks = futures::future::try_join_all(
-        regions
-            .iter()
-            .map(|r| pick_in_region(r, filters, concurrency, profile)),
-    )
+    // The fleet index first: indexing that is off or a refused query costs no listing.
+    let queried = match &filters.query {
+        Some(q) => Some(query::search(regions, q, profile).await?),
+        None => None,
+    };
+    let picks = futures::future::try_join_all(regions.iter().enumerate().map(|(i, r)| {
+        let queried = queried.as_ref().map(|q| &q[i]);
+        pick_in_region(r, filters, queried, concurrency, profile)
+    }))
     .await?;
     let mut warnings = Warnings::default();
     if let Some(g) = &filters.thing_group {
@@ -135,6 +147,16 @@ pub async fn select(
             .filter(|(_, p)| p.group_missing)
             .map(|(r, _)| r.name.clone())
             .collect();
+    }
+
+    if let Some(t) = &filters.thing_type {
+        if picks.iter().all(|p| p.type_missing) {
+            let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--thing-type {t}: no such thing type in {}",
+                names.join(", ")
+            )));
+        }
     }
 
     // Counts per step, summed over regions (every region takes the same steps).
@@ -220,10 +242,12 @@ pub async fn select(
     })
 }
 
-/// The thing filters, the certificate listing, status and dates, in one region.
+/// The thing filters, the certificate listing, status and dates, in one region; `queried`:
+/// the things the fleet index query matched there.
 async fn pick_in_region(
     region: &Region<'_>,
     f: &Filters,
+    queried: Option<&BTreeSet<String>>,
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<RegionPick, Error> {
@@ -232,6 +256,7 @@ async fn pick_in_region(
     let mut thing_steps = Vec::new();
     let mut things: Option<BTreeSet<String>> = None;
     let mut group_missing = false;
+    let mut type_missing = false;
     if let Some(g) = &f.thing_group {
         let members = iot
             .things_in_group(&g.name, g.recursive)
@@ -248,11 +273,30 @@ async fn pick_in_region(
         things = Some(members);
     }
     if f.thing_type.is_some() || !f.attributes.is_empty() {
-        // ListThings filters by the type and one attribute; the others are checked here,
-        // on the attributes it returns.
+        // ListThings' attribute filter sees searchable attributes only (every attribute of
+        // an untyped thing, only its type's searchableAttributes of a typed one): AWS is
+        // asked to filter only when it cannot miss a thing, a --thing-type whose searchable
+        // attributes name the attribute. Every attribute is checked here, on the attributes
+        // ListThings returns.
         let first = f.attributes.first().map(|(n, v)| (n.as_str(), v.as_str()));
+        // DescribeThingType: a mistyped type is said, not taken for an empty selection.
+        let thing_type = match &f.thing_type {
+            Some(ty) => {
+                let found = iot
+                    .thing_type(ty)
+                    .await
+                    .map_err(fail(Operation::DescribeThingType))?;
+                type_missing = found.is_none();
+                found
+            }
+            None => None,
+        };
+        let searchable = match (&thing_type, first) {
+            (Some(t), Some((name, _))) => t.searchable_attributes.iter().any(|a| a == name),
+            _ => false,
+        };
         let listed = iot
-            .list_things(f.thing_type.as_deref(), first)
+            .list_things(f.thing_type.as_deref(), first.filter(|_| searchable))
             .await
             .map_err(fail(Operation::ListThings))?;
         let matching = listed
@@ -278,15 +322,22 @@ async fn pick_in_region(
         things = Some(matching);
     }
 
+    if let (Some(q), Some(matched)) = (&f.query, queried) {
+        let kept = query::narrow(things, matched);
+        thing_steps.push(FilterCount::things(q.flags(), kept.len()));
+        things = Some(kept);
+    }
+
     // The certificates of the selected things.
     let mut of_things: Option<HashSet<String>> = None;
     let mut things_without_certificate = Vec::new();
     if let Some(things) = &things {
         let rate = iot.current_rate(Operation::ListThingPrincipals);
         tracing::info!(
-            "{}: reading the certificates of {} things (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
+            target: crate::progress::TARGET,
+            "{}: reading the certificates of {} (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
             region.name,
-            things.len(),
+            crate::output::count(things.len(), "thing"),
             things.len() as f64 / rate.max(0.001)
         );
         let principals: Vec<(String, Vec<String>)> = futures::stream::iter(things.iter())
@@ -378,6 +429,7 @@ async fn pick_in_region(
         things: things.map(|t| t.into_iter().collect()),
         things_without_certificate,
         group_missing,
+        type_missing,
     })
 }
 
@@ -436,12 +488,12 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
     } else {
         match f.error.class() {
             ErrorClass::Throttle => format!(
-                "still throttled after {} attempts: lower --rate {op}=TPS or run again later",
-                f.attempts
+                "still throttled after {}: lower --rate {op}=TPS or run again later",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Transient => format!(
-                "no good answer after {} attempts: check the endpoint and the network, then run the same command again",
-                f.attempts
+                "no good answer after {}: check the endpoint and the network, then run the same command again",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Permanent | ErrorClass::Credentials => "AWS refused the call".to_string(),
         }
