@@ -11,6 +11,7 @@ mod failsafe;
 mod harness;
 mod iam;
 mod lifecycle;
+mod mistakes;
 mod operator;
 mod realaws;
 mod register;
