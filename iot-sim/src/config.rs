@@ -14,6 +14,7 @@ use crate::behaviour::{
     Behaviour, CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer,
     SourceAfterAccept,
 };
+use crate::sts::SeedRole;
 
 /// The account used when the caller's access key id is not exactly 12 digits.
 pub const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -74,6 +75,11 @@ pub struct SimConfig {
     pub error_type_suffix: bool,
     /// UNCONFIRMED: the account in ListOutgoingCertificates' `certificateArn`.
     pub outgoing_arn_account: OutgoingArnAccount,
+    /// Roles STS AssumeRole grants sessions of (see [`crate::sts`]).
+    pub roles: Vec<SeedRole>,
+    /// Every role session lasts this long, whatever the caller asked for: shorter than
+    /// AWS's 15 minutes, to see credentials expire and be refreshed (`None`: as asked).
+    pub session_lifetime: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -99,6 +105,8 @@ impl Default for SimConfig {
             pending_transfer_answer: PendingTransferAnswer::default(),
             error_type_suffix: false,
             outgoing_arn_account: OutgoingArnAccount::default(),
+            roles: Vec::new(),
+            session_lifetime: None,
         }
     }
 }

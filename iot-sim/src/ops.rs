@@ -72,11 +72,13 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// STS (awsQuery) `POST /` with `Action=GetCallerIdentity`.
     GetCallerIdentity,
+    /// STS (awsQuery) `POST /` with `Action=AssumeRole`.
+    AssumeRole,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 35] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -111,6 +113,7 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
+        Operation::AssumeRole,
     ];
 
     /// The operation's name as in the API model.
@@ -150,6 +153,7 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::AssumeRole => "AssumeRole",
         }
     }
 
@@ -171,7 +175,7 @@ impl Operation {
             | Operation::AttachPolicy
             | Operation::DetachPolicy
             | Operation::DetachPrincipalPolicy => Some(15.0),
-            Operation::GetCallerIdentity => None,
+            Operation::GetCallerIdentity | Operation::AssumeRole => None,
             // TransferCertificate, Accept/Reject/CancelCertificateTransfer,
             // UpdateCertificate, DescribeCertificate, ListCertificates,
             // ListCertificatesByCA, ListOutgoingCertificates, ListPrincipalThings,
@@ -228,9 +232,9 @@ impl Operation {
         )
     }
 
-    /// Whether injected faults and quotas apply (everything except STS GetCallerIdentity).
+    /// Whether injected faults and quotas apply (everything except STS).
     pub fn is_iot(self) -> bool {
-        self != Operation::GetCallerIdentity
+        !matches!(self, Operation::GetCallerIdentity | Operation::AssumeRole)
     }
 
     /// Dense index, for per-operation tables.

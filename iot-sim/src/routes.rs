@@ -659,7 +659,7 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             };
             Call::RegisterWithoutCa { pem, status }
         }
-        Operation::GetCallerIdentity => {
+        Operation::GetCallerIdentity | Operation::AssumeRole => {
             return Err(ApiError::invalid_request("not an IoT operation"));
         }
     })
