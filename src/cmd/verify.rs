@@ -19,7 +19,8 @@ use crate::verify::{verify, Sides};
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
-    let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
+    let targets =
+        super::target_credentials(&args.targets).expect("clap requires target credentials");
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
@@ -46,7 +47,7 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     let session = Session::connect(settings).await?;
     let source = session.own_clients(manifest.regions()).await?;
     let targets = session
-        .target_clients(&manifest, &profiles, "--target-profile")
+        .target_clients(&manifest, &targets, "--target-profile")
         .await?;
     let sides = Sides {
         source: &source,

@@ -4,6 +4,7 @@
 
 mod carry;
 mod checkpoint;
+mod credentials;
 mod durability;
 mod failsafe;
 mod harness;
