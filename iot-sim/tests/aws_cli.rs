@@ -1,8 +1,10 @@
 //! An independent client agrees: the AWS CLI (v1, botocore) against the
 //! simulator, for every operation and every error.
 //!
-//! The CLI is `$IOT_SIM_AWS_CLI` if set, else `aws` on PATH. Without a CLI
-//! each test is skipped, except when `CI=true`, where it fails.
+//! The CLI is `$IOT_SIM_AWS_CLI`; with `CI=true`, else `aws` on PATH, and
+//! without any CLI the tests fail there. Outside CI, without `IOT_SIM_AWS_CLI`,
+//! each test is skipped: hundreds of CLI start-ups take minutes, more than the
+//! rest of `cargo test` (run them with `IOT_SIM_AWS_CLI=aws cargo test`).
 //!
 //! Every CLI call is a named [`Case`]: what it runs and what its answer must
 //! be. The cases of one step are independent and run concurrently; a failed
@@ -164,11 +166,20 @@ fn transport(name: &'static str, key: &str, args: &[&str], check: impl Fn(&str) 
 }
 
 impl Cli {
-    /// The CLI, or `None` (test skipped) when there is none outside CI.
+    /// The CLI, or `None` (test skipped) outside CI when none is named.
     fn find_or_skip(test: &str) -> Option<Cli> {
+        let in_ci = std::env::var("CI").as_deref() == Ok("true");
         let bin = match std::env::var_os("IOT_SIM_AWS_CLI") {
             Some(path) => PathBuf::from(path),
-            None => pyenv_aws().unwrap_or_else(|| PathBuf::from("aws")),
+            None if in_ci => pyenv_aws().unwrap_or_else(|| PathBuf::from("aws")),
+            None => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{test} skipped: set IOT_SIM_AWS_CLI (e.g. to `aws`) to cross-check with the AWS CLI"
+                );
+                return None;
+            }
         };
         let ok = Command::new(&bin)
             .arg("--version")
@@ -180,7 +191,7 @@ impl Cli {
         if ok {
             return Some(Cli { bin });
         }
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if in_ci {
             panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
         }
         // Straight to the process's stderr: eprintln! is captured by the test runner, and a
