@@ -187,8 +187,17 @@ impl Session {
             return Some(format!("cannot assume role {arn}: {problem}"));
         }
         let why = aws::role_problem(&self.base, arn, &self.settings.aws.role).await?;
+        // AWS does not say which condition failed: name the usual ones.
+        let hint = if why.starts_with("AccessDenied") {
+            match &self.settings.aws.role.external_id {
+                None => "; the role's trust policy must allow these credentials (and, if it asks for an external id, pass --external-id)",
+                Some(_) => "; the role's trust policy must allow these credentials, with this --external-id",
+            }
+        } else {
+            ""
+        };
         Some(format!(
-            "cannot assume role {arn} with the credentials of {}: {why}",
+            "cannot assume role {arn} with the credentials of {}: {why}{hint}",
             describe(self.base_source())
         ))
     }

@@ -447,7 +447,7 @@ pub struct TransferArgs {
     /// Like --accept-profile, in a role of each target account assumed with the base
     /// credentials: `{account}` is replaced, e.g.
     /// 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'.
-    #[arg(long, visible_alias = "target-role-template", value_name = "TEMPLATE", value_parser = values::role_template, help_heading = WHAT_TO_CHANGE)]
+    #[arg(long = "target-role-template", visible_alias = "accept-role-template", value_name = "TEMPLATE", value_parser = values::role_template, help_heading = WHAT_TO_CHANGE)]
     pub accept_role_template: Option<String>,
     /// With --accept-profile(-template) or --accept-role-template: activate certificates on
     /// accept.

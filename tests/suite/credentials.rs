@@ -198,7 +198,9 @@ fn an_external_id_the_role_asks_for_is_needed_and_enough() {
     let run = run_with_config(&env, &config, &args);
     run.expect_code(1);
     assert!(
-        run.stderr.contains("AccessDenied") && run.stderr.contains(&role_of(TARGET)),
+        run.stderr.contains("AccessDenied")
+            && run.stderr.contains(&role_of(TARGET))
+            && run.stderr.contains("pass --external-id"),
         "{}",
         run.stderr
     );
@@ -370,8 +372,8 @@ fn transfer_accepts_in_each_target_through_its_role() {
             "json",
             "transfer",
             "m.csv",
-            // The alias the other commands' flag has.
-            "--target-role-template",
+            // The name beside --accept-profile.
+            "--accept-role-template",
             ROLE_TEMPLATE,
             "--set-as-active",
         ],
