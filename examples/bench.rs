@@ -379,7 +379,7 @@ fn tool(ctx: &Ctx, dir: &Path, sim: Option<&SimHandle>, args: &[String]) -> io::
             dir.join("no-aws-credentials"),
         )
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("IOT_CERT_MIGRATE_PROGRESS", "never");
+        .env("IOT_CERT_MIGRATE_PROGRESS", "auto");
     if let Some(sim) = sim {
         c.env("AWS_ENDPOINT_URL", sim.url());
     }

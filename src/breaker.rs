@@ -139,9 +139,10 @@ impl Trip {
                 format!("{what}: the run stopped; refresh the credentials (e.g. `aws sso login`, or new keys) and run the same command again")
             }
             Trip::Repeated { call, count } => format!(
-                "{} on {} for {count} certificates in a row: {}; the run stopped (certificates not started yet stay pending)",
+                "{} on {} for {} in a row: {}; the run stopped (certificates not started yet stay pending)",
                 call.code(),
                 call.op,
+                crate::output::count(*count, "certificate"),
                 likely_cause(call)
             ),
             Trip::Canary { call } => {

@@ -18,13 +18,24 @@ pub enum ExitCode {
     /// Finished, but some items failed: see the failure report.
     ItemsFailed = 3,
     /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt,
-    /// retryable failures, AWS failing or unreachable): run the same command again to resume.
+    /// retryable failures, AWS failing or unreachable, also at the canary): run the same
+    /// command again to resume.
     Stopped = 4,
     /// Another run holds this ledger.
     Locked = 5,
 }
 
 impl ExitCode {
+    /// Every exit code, in order (the README's tables and `--help` list each).
+    pub const ALL: [ExitCode; 6] = [
+        ExitCode::Success,
+        ExitCode::Fatal,
+        ExitCode::Invalid,
+        ExitCode::ItemsFailed,
+        ExitCode::Stopped,
+        ExitCode::Locked,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> i32 {
         self as i32
@@ -35,12 +46,14 @@ impl ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  every item done (transferred, or already pending to its target)
-  1  fatal: credentials refused, a missing permission (circuit breaker, canary),
-     unreadable or unwritable files, a full disk; fix the cause, then run again
+  1  fatal: credentials refused, a missing permission or a wrong region (circuit
+     breaker, canary), unreadable or unwritable files, a full disk; fix the cause,
+     then run again
   2  invalid command line, manifest or ledger; nothing was done
   3  finished, some items failed (see the failure report)
   4  stopped before finishing (signal, --max-duration, --max-items, AWS failing or
-     unreachable, retryable failures); run the same command again to resume
+     unreachable, retryable failures, also when they stop the canary); run the same
+     command again to resume
   5  another run holds this ledger";
 
 /// Everything that can stop a command as a whole (per-item failures never do).
@@ -163,6 +176,16 @@ pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_every_exit_code_once() {
+        let listed: Vec<i32> = EXIT_CODES_HELP
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ")?.split("  ").next()?.parse().ok())
+            .collect();
+        let all: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(listed, all);
+    }
 
     #[test]
     fn a_report_says_each_cause_once() {

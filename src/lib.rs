@@ -14,7 +14,8 @@
 //! - [`lifecycle`]: the workflows (migrate, cancel, accept, reject, register, retire) and the
 //!   per-certificate machinery they share (observe, change, check, item);
 //! - [`session`] (credentials and the shared call context), [`iot`] (the AWS calls),
-//!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`];
+//!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`],
+//!   [`terminal`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`carry`], [`pacer`], [`retry`],
 //!   [`certificate`], [`aws`], [`role`], [`error`], [`files`], [`durable`] (the one writer of output
 //!   files), [`closed_set`].
@@ -45,6 +46,8 @@ pub mod pacer;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+#[cfg(test)]
+mod readme;
 pub mod registration;
 pub mod report;
 pub mod retry;
@@ -53,6 +56,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod stop;
+pub mod terminal;
 pub mod verdict;
 pub mod verify;
 
@@ -66,6 +70,7 @@ pub fn init_logging(global: &cli::GlobalArgs) {
         verbose: global.verbose,
         quiet: global.quiet,
         format: global.log_format,
+        progress_lines: cmd::progress(global).shows_lines(),
     })
 }
 

@@ -13,20 +13,19 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::carry::preview::CarryPreview;
 use crate::certificate::CertStatus;
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot, OpCounts};
 use crate::lifecycle::{observe, Observed};
 use crate::manifest::{Manifest, ManifestRow};
-use crate::output::Render;
+use crate::output::{count, Render};
 use crate::pacer::{Operation, RateSettings, Scope};
 use crate::report::Summary;
 use crate::session::Session;
 use crate::verdict::{Listing, Stopped, Sweep, Verdict, VerdictCsv};
 
-/// Certificates listed per category in the text output (the CSV has them all).
-const TEXT_LIST_LIMIT: usize = 20;
+/// Certificates listed in the text output, each once (the CSV has them all).
+const TEXT_LIST_LIMIT: usize = 50;
 /// Certificates listed per category in the JSON output (the CSV has them all).
 const JSON_LIST_LIMIT: usize = 1000;
 
@@ -59,6 +58,28 @@ closed_set! {
 }
 
 impl Need {
+    /// The `transfer` flag this need asks for, if a flag meets it.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Need::NeedsDeactivation => Some("--deactivate"),
+            Need::HasPolicies => Some("--detach-policies"),
+            Need::HasThings => Some("--detach-things"),
+            _ => None,
+        }
+    }
+
+    /// Whether `transfer` moves a certificate of this category (given the flags).
+    fn transferable(self) -> bool {
+        matches!(
+            self,
+            Need::Ready
+                | Need::NeedsDeactivation
+                | Need::HasPolicies
+                | Need::HasThings
+                | Need::AlreadyPending
+        )
+    }
+
     fn title(self) -> &'static str {
         match self {
             Need::Ready => "ready to transfer",
@@ -143,24 +164,54 @@ impl Assessment {
             .join(";")
     }
 
-    /// What to show beside the id under `category`.
-    fn detail_for(&self, category: Need) -> String {
-        match category {
-            Need::NeedsDeactivation | Need::NotTransferable => {
-                self.status.clone().unwrap_or_default()
+    /// What the certificate needs, in one phrase: the flags with what each is for, or why
+    /// it will not move.
+    fn needs(&self) -> String {
+        let mut flags = Vec::new();
+        for &c in &self.categories {
+            let why = match c {
+                Need::Ready => return "ready".into(),
+                Need::NeedsDeactivation => self.status.clone().unwrap_or_default(),
+                Need::HasPolicies => self.policies.join(", "),
+                Need::HasThings => self.things.join(", "),
+                Need::AlreadyPending => {
+                    return format!(
+                        "already pending to {}: recorded as transferred, no call",
+                        self.pending_to()
+                    )
+                }
+                Need::PendingToOther => {
+                    return format!(
+                        "pending to {}: cancel that transfer first",
+                        self.pending_to()
+                    )
+                }
+                Need::NotTransferable => {
+                    return format!(
+                        "{}: cannot be transferred",
+                        self.status.as_deref().unwrap_or("its status")
+                    )
+                }
+                Need::NotFound => return "not found in the source account".into(),
+                Need::SameAccount => return "already owned by its target account".into(),
+                Need::Unknown => {
+                    return format!(
+                        "unknown: AWS could not be asked ({})",
+                        self.detail.as_deref().unwrap_or("no answer")
+                    )
+                }
+            };
+            if let Some(flag) = c.flag() {
+                flags.push(format!("{flag} ({why})"));
             }
-            Need::HasPolicies => self.policies.join(", "),
-            Need::HasThings => self.things.join(", "),
-            Need::AlreadyPending | Need::PendingToOther => {
-                format!(
-                    "pending to {}",
-                    self.pending_to
-                        .as_deref()
-                        .unwrap_or("an account ListOutgoingCertificates does not show")
-                )
-            }
-            _ => self.detail.clone().unwrap_or_default(),
         }
+        format!("needs {}", flags.join(" "))
+    }
+
+    fn pending_to(&self) -> &str {
+        self.pending_to
+            .as_deref()
+            .unwrap_or("an account ListOutgoingCertificates does not show")
     }
 }
 
@@ -372,6 +423,9 @@ pub struct PlanReport {
     source_account: String,
     certificates: u64,
     categories: BTreeMap<&'static str, Listing<Assessment>>,
+    /// The flags `transfer` needs for the whole manifest (`--deactivate`,
+    /// `--detach-policies`, `--detach-things`), in that order; empty: none.
+    flags_needed: Vec<&'static str>,
     estimate: Estimate,
     /// The read-only calls this plan made.
     calls_made: BTreeMap<String, OpCounts>,
@@ -381,21 +435,18 @@ pub struct PlanReport {
     /// Set when a signal stopped the plan before every certificate was assessed.
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped: Option<Stopped>,
-    /// `--carry`: what carry would create in each target.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    carry: Option<CarryPreview>,
+    /// The first certificates, each once, in manifest order (the text lists them).
+    #[serde(skip)]
+    first: Vec<Assessment>,
+    /// Whether more certificates were assessed than `first` holds.
+    #[serde(skip)]
+    more: bool,
 }
 
 impl PlanReport {
-    /// The plan with what carry would create.
-    pub fn with_carry(mut self, carry: CarryPreview) -> Self {
-        self.carry = Some(carry);
-        self
-    }
-
-    /// Whether a signal stopped the plan (or its carry preview) early.
+    /// Whether a signal stopped the plan early.
     pub fn stopped(&self) -> bool {
-        self.stopped.is_some() || self.carry.as_ref().is_some_and(|c| c.stopped.is_some())
+        self.stopped.is_some()
     }
 }
 
@@ -417,6 +468,12 @@ pub async fn make(
     let judged = sweep
         .judge(&verdict, manifest.rows()?, manifest.len() as u64, csv)
         .await?;
+    let (first, more) = judged.first_listed(TEXT_LIST_LIMIT);
+    let flags_needed = Need::ALL
+        .iter()
+        .filter(|c| judged.count(**c) > 0)
+        .filter_map(|c| c.flag())
+        .collect();
     Ok(PlanReport {
         command: "plan",
         manifest: manifest_path.to_path_buf(),
@@ -427,12 +484,14 @@ pub async fn make(
             .into_iter()
             .map(|(c, l)| (c.as_str(), l))
             .collect(),
+        flags_needed,
         estimate: estimate(&judged.totals, &session.settings.rates),
         calls_made: Summary::calls_from(session.ctx.counts()),
         plan_out: judged.csv,
         elapsed_s: started_wall.elapsed().as_secs_f64(),
         stopped: judged.stopped,
-        carry: None,
+        first,
+        more,
     })
 }
 
@@ -441,50 +500,85 @@ impl Render for PlanReport {
         let r = self;
         writeln!(
             out,
-            "plan for {}: {} certificates in source account {} (read-only; nothing was changed)",
+            "plan for {}: {} in source account {} (read-only; nothing was changed)",
             r.manifest.display(),
-            r.certificates,
+            count(r.certificates, "certificate"),
             r.source_account
         )?;
         if let Some(s) = &r.stopped {
             s.write_text(out)?;
         }
+        // The counts per category (a certificate may need several flags), then each
+        // certificate once with what it needs.
+        let width = Need::ALL
+            .iter()
+            .map(|c| c.as_str().len())
+            .max()
+            .unwrap_or(0);
         for &c in Need::ALL {
-            let rep = &r.categories[c.as_str()];
-            if rep.count == 0 {
-                continue;
+            let n = r.categories[c.as_str()].count;
+            if n > 0 {
+                writeln!(out, "  {:<width$} {n:>7}  {}", c.as_str(), c.title())?;
             }
-            writeln!(out, "\n{} — {} ({})", c.as_str(), c.title(), rep.count)?;
-            for a in rep.certificates.iter().take(TEXT_LIST_LIMIT) {
-                writeln!(
-                    out,
-                    "  {}  -> {}  {}  {}",
-                    a.certificate_id,
-                    a.target_account,
-                    a.region,
-                    a.detail_for(c)
-                )?;
-            }
-            let shown = rep.certificates.len().min(TEXT_LIST_LIMIT) as u64;
-            if rep.count > shown {
-                writeln!(
-                    out,
-                    "  ... and {} more{}",
-                    rep.count - shown,
-                    if r.plan_out.is_some() {
-                        " (see the plan CSV)"
-                    } else {
-                        " (--plan-out PATH lists them all)"
-                    }
-                )?;
-            }
+        }
+        if !r.first.is_empty() {
+            writeln!(out)?;
+        }
+        for a in &r.first {
+            writeln!(
+                out,
+                "  {}  -> {}  {}  {}",
+                a.certificate_id,
+                a.target_account,
+                a.region,
+                a.needs()
+            )?;
+        }
+        if r.more {
+            let shown = r.first.len() as u64;
+            writeln!(
+                out,
+                "  ... and {} more{}",
+                count(r.certificates - shown, "certificate"),
+                if r.plan_out.is_some() {
+                    " (see the plan CSV)"
+                } else {
+                    " (--plan-out PATH lists them all)"
+                }
+            )?;
+        }
+        writeln!(out)?;
+        if r.flags_needed.is_empty() {
+            writeln!(out, "transfer needs no flag")?;
+        } else {
+            writeln!(out, "transfer needs: {}", r.flags_needed.join(" "))?;
+        }
+        let stuck: Vec<String> = Need::ALL
+            .iter()
+            .filter(|c| !c.transferable())
+            .map(|c| (c, r.categories[c.as_str()].count))
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        if !stuck.is_empty() {
+            let n: u64 = Need::ALL
+                .iter()
+                .filter(|c| !c.transferable())
+                .map(|c| r.categories[c.as_str()].count)
+                .sum();
+            writeln!(
+                out,
+                "no flag moves {} ({})",
+                count(n, "certificate"),
+                stuck.join(", ")
+            )?;
         }
         let e = &r.estimate;
         let secs = e.seconds.ceil() as u64;
         writeln!(
             out,
-            "\nestimate: {} calls, about {} at the configured rates",
-            e.calls,
+            "\nestimate: {}, about {} at the configured rates",
+            count(e.calls, "call"),
             humantime::format_duration(std::time::Duration::from_secs(secs))
         )?;
         for s in &e.scopes {
@@ -500,9 +594,6 @@ impl Render for PlanReport {
         }
         if let Some(p) = &r.plan_out {
             writeln!(out, "plan CSV: {}", p.display())?;
-        }
-        if let Some(c) = &r.carry {
-            c.write_text(out)?;
         }
         Ok(())
     }

@@ -1,12 +1,32 @@
-//! Progress on stderr: an indicatif bar on a terminal, otherwise one summary line every
-//! `--progress-interval` seconds (no escape codes: fit for cron and log files).
+//! Progress on stderr: an indicatif bar on a terminal; without one, nothing unless summary
+//! lines are asked for (`--progress never` or `--progress-interval`): then one line every
+//! interval (no escape codes: fit for cron and log files). A clean run without a terminal
+//! thus writes nothing on stderr.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::terminal;
+
+/// The log target of progress lines: shown only where the display is lines or a bar
+/// ([`ProgressSettings::shows_lines`]; the log filter turns it off elsewhere).
+pub const TARGET: &str = "iot_cert_migrate::progress";
+
+/// The bar on screen, if one is drawn: log lines are written around it.
+static ON_SCREEN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `write` with the bar (if one is drawn) taken off the screen, and draws it again
+/// after: a log line never lands on the bar's line.
+pub fn around_bar<R>(write: impl FnOnce() -> R) -> R {
+    let bar = ON_SCREEN.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(b) => b.suspend(write),
+        None => write(),
+    }
+}
 
 /// Counters of the current run, shared by the workers and the display.
 #[derive(Debug, Default)]
@@ -34,12 +54,13 @@ impl Tally {
 /// When to show a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProgressMode {
-    /// A bar when stderr is a terminal, else a summary line every --progress-interval.
+    /// A bar when stderr is a terminal; otherwise nothing, or a summary line every
+    /// --progress-interval when that is given.
     #[default]
     Auto,
     /// Always a bar.
     Always,
-    /// No bar; summary lines every --progress-interval.
+    /// No bar: a summary line every --progress-interval (default 30 s).
     Never,
 }
 
@@ -50,8 +71,50 @@ pub struct ProgressSettings {
     pub mode: ProgressMode,
     /// Between summary lines when no bar is shown.
     pub interval: Duration,
+    /// `--progress-interval` was given: summary lines are asked for where no bar is drawn.
+    pub interval_given: bool,
     /// `-q`: nothing.
     pub quiet: bool,
+}
+
+/// What the display of a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// A bar; `plain` draws it without escape sequences (`NO_COLOR`).
+    Bar {
+        /// Without escape sequences.
+        plain: bool,
+    },
+    /// A summary line on stderr every interval.
+    Lines,
+    /// Nothing.
+    Nothing,
+}
+
+impl ProgressSettings {
+    /// What these settings show, with or without a terminal on stderr.
+    pub fn display(&self) -> Display {
+        self.display_on(terminal::stderr_is_terminal(), terminal::no_color())
+    }
+
+    fn display_on(&self, terminal: bool, no_color: bool) -> Display {
+        if self.quiet {
+            return Display::Nothing;
+        }
+        match self.mode {
+            ProgressMode::Always => Display::Bar { plain: no_color },
+            ProgressMode::Never => Display::Lines,
+            ProgressMode::Auto if terminal => Display::Bar { plain: no_color },
+            ProgressMode::Auto if self.interval_given => Display::Lines,
+            ProgressMode::Auto => Display::Nothing,
+        }
+    }
+
+    /// Whether a command without a bar (`select`) writes its progress lines: wherever a
+    /// bar or lines would show.
+    pub fn shows_lines(&self) -> bool {
+        self.display() != Display::Nothing
+    }
 }
 
 /// The progress display of one run.
@@ -64,29 +127,39 @@ pub struct Progress {
 impl Progress {
     /// Starts showing progress of `total` items; `verb` names the work.
     pub fn start(settings: &ProgressSettings, total: u64, verb: &'static str) -> Self {
-        let ProgressSettings {
-            mode,
-            interval,
-            quiet,
-        } = *settings;
         let tally = Arc::new(Tally::default());
-        let use_bar = match mode {
-            ProgressMode::Always => true,
-            ProgressMode::Never => false,
-            ProgressMode::Auto => std::io::stderr().is_terminal(),
+        let display = if total == 0 {
+            Display::Nothing
+        } else {
+            settings.display()
         };
-        if quiet || total == 0 {
-            return Progress {
+        match display {
+            Display::Nothing => Progress {
                 tally,
                 bar: None,
                 ticker: None,
-            };
+            },
+            Display::Bar { plain } => Self::bar(tally, total, verb, plain),
+            Display::Lines => Self::lines(tally, total, verb, settings.interval),
         }
-        if use_bar {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
+    }
+
+    fn bar(tally: Arc<Tally>, total: u64, verb: &'static str, plain: bool) -> Self {
+        let (target, template) = if plain {
+            // One line that fits the terminal: without escapes it can only be redrawn
+            // after a carriage return.
+            (
+                ProgressDrawTarget::term_like(Box::new(terminal::PlainTerm)),
+                "{msg} [{wide_bar}] {pos}/{len} {rate} ETA {eta}",
+            )
+        } else {
+            (
+                ProgressDrawTarget::stderr(),
                 "{spinner} {msg} [{bar:30}] {pos}/{len} {rate} ETA {eta} (elapsed {elapsed})",
             )
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        let style = ProgressStyle::with_template(template)
             .expect("progress template")
             .with_key(
                 "rate",
@@ -95,23 +168,28 @@ impl Progress {
                 },
             )
             .progress_chars("=> ");
-            bar.set_style(style);
-            bar.set_message(verb);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            let t = tally.clone();
-            let b = bar.clone();
-            let ticker = tokio::spawn(async move {
-                loop {
-                    b.set_position(t.finished());
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            });
-            return Progress {
-                tally,
-                bar: Some(bar),
-                ticker: Some(ticker),
-            };
+        bar.set_style(style);
+        bar.set_message(verb);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut on_screen) = ON_SCREEN.lock() {
+            *on_screen = Some(bar.clone());
         }
+        let t = tally.clone();
+        let b = bar.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                b.set_position(t.finished());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Progress {
+            tally,
+            bar: Some(bar),
+            ticker: Some(ticker),
+        }
+    }
+
+    fn lines(tally: Arc<Tally>, total: u64, verb: &'static str, interval: Duration) -> Self {
         let t = tally.clone();
         let started = Instant::now();
         let ticker = tokio::spawn(async move {
@@ -126,6 +204,7 @@ impl Progress {
                     "unknown".into()
                 };
                 tracing::info!(
+                    target: TARGET,
                     "progress: {verb} {n}/{total} (done {}, failed {}, in doubt {}), {rate:.1}/s, ETA {eta}",
                     t.done.load(Ordering::Relaxed),
                     t.failed.load(Ordering::Relaxed),
@@ -159,8 +238,58 @@ impl Progress {
             t.abort();
         }
         if let Some(b) = self.bar {
+            if let Ok(mut on_screen) = ON_SCREEN.lock() {
+                *on_screen = None;
+            }
             b.set_position(self.tally.finished());
             b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: ProgressMode, interval_given: bool) -> ProgressSettings {
+        ProgressSettings {
+            mode,
+            interval: Duration::from_secs(30),
+            interval_given,
+            quiet: false,
+        }
+    }
+
+    #[test]
+    fn without_a_terminal_auto_is_silent_unless_lines_are_asked_for() {
+        let auto = settings(ProgressMode::Auto, false);
+        assert_eq!(auto.display_on(false, false), Display::Nothing);
+        let interval = settings(ProgressMode::Auto, true);
+        assert_eq!(interval.display_on(false, false), Display::Lines);
+        let never = settings(ProgressMode::Never, false);
+        assert_eq!(never.display_on(false, false), Display::Lines);
+        assert_eq!(never.display_on(true, false), Display::Lines);
+    }
+
+    #[test]
+    fn on_a_terminal_auto_draws_a_bar_without_escapes_under_no_color() {
+        let auto = settings(ProgressMode::Auto, true);
+        assert_eq!(auto.display_on(true, false), Display::Bar { plain: false });
+        assert_eq!(auto.display_on(true, true), Display::Bar { plain: true });
+        let always = settings(ProgressMode::Always, false);
+        assert_eq!(always.display_on(false, true), Display::Bar { plain: true });
+    }
+
+    #[test]
+    fn quiet_shows_nothing() {
+        for mode in [
+            ProgressMode::Auto,
+            ProgressMode::Always,
+            ProgressMode::Never,
+        ] {
+            let mut s = settings(mode, true);
+            s.quiet = true;
+            assert_eq!(s.display_on(true, false), Display::Nothing, "{mode:?}");
         }
     }
 }

@@ -213,11 +213,12 @@ pub async fn plan(
     let mut warnings = Vec::new();
     if aws_issued > 0 {
         warnings.push(format!(
-            "{aws_issued} registrable certificates were issued by AWS IoT itself \
+            "{} issued by AWS IoT itself \
              (CreateKeysAndCertificate: no CA, DEFAULT mode). AWS does not document whether \
              another account may register those; the target may refuse them (register's \
              failure report then shows AWS's answer). Try one with `register --max-items 1` \
-             first."
+             first.",
+            crate::output::count(aws_issued, "registrable certificate")
         ));
     }
     Ok(RegistrationPlan {
@@ -239,9 +240,9 @@ impl Render for RegistrationPlan {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "register plan for {}: {} certificates in source account {} (read-only on both sides; nothing was changed)",
+            "register plan for {}: {} in source account {} (read-only on both sides; nothing was changed)",
             self.manifest.display(),
-            self.certificates,
+            crate::output::count(self.certificates, "certificate"),
             self.source_account
         )?;
         if let Some(s) = &self.stopped {

@@ -34,6 +34,12 @@ closed_set! {
         AccessDenied = "AccessDeniedException",
         /// The caller is not allowed (HTTP 401): the same, in another words.
         Unauthorized = "UnauthorizedException",
+        /// SearchIndex refuses the query (HTTP 400).
+        InvalidQuery = "InvalidQueryException",
+        /// A malformed request (HTTP 400), e.g. a query AWS cannot take.
+        InvalidRequest = "InvalidRequestException",
+        /// The fleet index is being built (HTTP 400): it cannot be searched yet.
+        IndexNotReady = "IndexNotReadyException",
     }
 }
 

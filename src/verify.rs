@@ -308,9 +308,9 @@ impl Render for VerifyReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "verify {}: {} certificates (read-only on both sides)",
+            "verify {}: {} (read-only on both sides)",
             self.manifest.display(),
-            self.certificates
+            crate::output::count(self.certificates, "certificate")
         )?;
         if let Some(s) = &self.stopped {
             s.write_text(out)?;
@@ -324,8 +324,11 @@ impl Render for VerifyReport {
         if self.without_snapshot > 0 {
             writeln!(
                 out,
-                "  {} certificates have no snapshot in the transfer ledger (moved without --carry): checked for ownership and status only",
-                self.without_snapshot
+                "  {} no snapshot in the transfer ledger (moved without --carry): checked for ownership and status only",
+                match self.without_snapshot {
+                    1 => "1 certificate has".to_string(),
+                    n => format!("{n} certificates have"),
+                }
             )?;
         }
         for c in self.not_ok.iter().take(TEXT_LISTED) {

@@ -133,6 +133,7 @@ fn options(dir: &std::path::Path, url: String) -> RunOptions {
         progress: ProgressSettings {
             mode: ProgressMode::Never,
             interval: Duration::from_secs(30),
+            interval_given: false,
             quiet: true,
         },
         limits: RunLimits {

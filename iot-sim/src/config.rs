@@ -299,6 +299,9 @@ pub struct SeedAccount {
     /// CA certificates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_certificates: Vec<SeedCaCertificate>,
+    /// Fleet indexing: its configuration and the devices' connectivity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexing: Option<crate::fleet_index::SeedIndexing>,
 }
 
 /// One seeded certificate. Seeding a certificate that exists replaces it.

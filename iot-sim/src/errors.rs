@@ -105,6 +105,16 @@ impl ApiError {
         Self::new("MalformedPolicyException", 400, message)
     }
 
+    /// `InvalidQueryException`, 400: SearchIndex refuses the query.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new("InvalidQueryException", 400, message)
+    }
+
+    /// `IndexNotReadyException`, 400: the index is being built.
+    pub fn index_not_ready(message: impl Into<String>) -> Self {
+        Self::new("IndexNotReadyException", 400, message)
+    }
+
     /// `InternalFailureException`, 500.
     pub fn internal_failure() -> Self {
         Self::new("InternalFailureException", 500, "Internal failure")

@@ -23,6 +23,7 @@ pub mod behaviour;
 pub mod config;
 pub mod errors;
 pub mod faults;
+pub mod fleet_index;
 pub mod ops;
 pub mod pem;
 pub mod quota;
@@ -46,6 +47,7 @@ pub use config::{
     DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
 pub use errors::ApiError;
+pub use fleet_index::{Connectivity, ConnectivityChange, SeedIndexing};
 pub use ops::Operation;
 pub use pem::fake_certificate;
 pub use server::{SimHandle, Simulator};

@@ -74,11 +74,17 @@ pub enum Operation {
     GetCallerIdentity,
     /// STS (awsQuery) `POST /` with `Action=AssumeRole`.
     AssumeRole,
+    /// `POST /indices/search`
+    SearchIndex,
+    /// `GET /indexing/config`
+    GetIndexingConfiguration,
+    /// `POST /indexing/config`
+    UpdateIndexingConfiguration,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 35] = [
+    pub const ALL: [Operation; 38] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -114,6 +120,9 @@ impl Operation {
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
         Operation::AssumeRole,
+        Operation::SearchIndex,
+        Operation::GetIndexingConfiguration,
+        Operation::UpdateIndexingConfiguration,
     ];
 
     /// The operation's name as in the API model.
@@ -154,6 +163,9 @@ impl Operation {
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
             Operation::AssumeRole => "AssumeRole",
+            Operation::SearchIndex => "SearchIndex",
+            Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
+            Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
         }
     }
 
@@ -201,6 +213,9 @@ impl Operation {
                 | Operation::ListThingGroupsForThing
                 | Operation::ListThingsInThingGroup
                 | Operation::DescribeEndpoint
+                | Operation::SearchIndex
+                | Operation::GetIndexingConfiguration
+                | Operation::UpdateIndexingConfiguration
         )
     }
 
@@ -209,7 +224,7 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -229,6 +244,7 @@ impl Operation {
                 | Operation::CreateThingGroup
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
+                | Operation::UpdateIndexingConfiguration
         )
     }
 

@@ -38,7 +38,7 @@ pub(crate) struct Policy {
 /// A thing.
 #[derive(Clone, Debug)]
 pub(crate) struct Thing {
-    id: String,
+    pub(crate) id: String,
     pub(crate) thing_type: Option<String>,
     pub(crate) attributes: BTreeMap<String, String>,
     version: u64,

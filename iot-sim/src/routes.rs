@@ -126,6 +126,9 @@ pub fn route(method: &Method, raw_path: &str) -> Route {
         (Method::POST, ["certificate", "register-no-ca"]) => {
             op(Operation::RegisterCertificateWithoutCA, &[])
         }
+        (Method::POST, ["indices", "search"]) => op(Operation::SearchIndex, &[]),
+        (Method::GET, ["indexing", "config"]) => op(Operation::GetIndexingConfiguration, &[]),
+        (Method::POST, ["indexing", "config"]) => op(Operation::UpdateIndexingConfiguration, &[]),
         _ => Route::Unknown,
     }
 }
@@ -661,6 +664,11 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
         }
         Operation::GetCallerIdentity | Operation::AssumeRole => {
             return Err(ApiError::invalid_request("not an IoT operation"));
+        }
+        Operation::SearchIndex
+        | Operation::GetIndexingConfiguration
+        | Operation::UpdateIndexingConfiguration => {
+            return crate::fleet_index::parse_call(op, input.body)
         }
     })
 }

@@ -724,6 +724,20 @@ fn sim_endpoint(
             });
             to_json(&shared.deny_rules(), rid)
         }
+        (Method::POST, "connectivity") => {
+            match serde_json::from_slice::<crate::fleet_index::ConnectivityChange>(body) {
+                Ok(change) => match shared.world().set_connectivity(&change) {
+                    Ok(()) => ok_json(rid),
+                    Err(e) => bad_control(e, rid),
+                },
+                Err(e) => bad_control(
+                    format!(
+                        "expected {{\"account\": \"..\", \"region\": \"..\", \"thing\": \"..\", \"connected\": bool, \"timestamp\": MS, \"disconnect_reason\": \"..\"}}: {e}"
+                    ),
+                    rid,
+                ),
+            }
+        }
         (Method::GET, "outage") => to_json(&serde_json::json!({"mode": shared.outage()}), rid),
         (Method::POST, "outage") => match serde_json::from_slice::<OutageSwitch>(body) {
             Ok(o) => {
@@ -928,6 +942,15 @@ impl SimHandle {
     /// Switches the outage on (`Reset`, `Blackhole`) or off (same as `POST /_sim/outage`).
     pub fn set_outage(&self, mode: OutageMode) {
         self.shared.set_outage(mode);
+    }
+
+    /// Records that a device connected or disconnected (same as `POST /_sim/connectivity`):
+    /// what fleet indexing's connectivity shows.
+    pub fn set_connectivity(
+        &self,
+        change: &crate::fleet_index::ConnectivityChange,
+    ) -> Result<(), String> {
+        self.shared.world().set_connectivity(change)
     }
 
     /// Zeroes the counters (same as `POST /_sim/reset-stats`).

@@ -1876,3 +1876,222 @@ fn cli_assume_role() {
     forged.expect_err("forged token", "UnrecognizedClientException");
     assert_eq!(sim.stats().calls_of("AssumeRole"), 5);
 }
+
+#[test]
+fn cli_fleet_index() {
+    let Some(cli) = Cli::find_or_skip("cli_fleet_index") else {
+        return;
+    };
+    let mut seed = seed_of(vec![(A, vec![])]);
+    {
+        let a = seed.accounts.get_mut(A).unwrap();
+        a.thing_types = vec![iot_sim::SeedThingType {
+            name: "sensor".into(),
+            ..Default::default()
+        }];
+        a.things = (0..5)
+            .map(|i| iot_sim::SeedThing {
+                name: format!("dev-{i}"),
+                thing_type: (i % 2 == 0).then(|| "sensor".to_string()),
+                attributes: BTreeMap::from([("fw".to_string(), format!("2.{i}"))]),
+                ..Default::default()
+            })
+            .collect();
+    }
+    let mut building = seed.clone();
+    building.accounts.get_mut(A).unwrap().indexing = Some(iot_sim::SeedIndexing {
+        thing_indexing_mode: Some("REGISTRY".into()),
+        index_status: Some("BUILDING".into()),
+        ..Default::default()
+    });
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(seed);
+    let sim = Simulator::spawn(config).unwrap();
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(building);
+    let building = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let search = |query: &str, more: &[&str]| -> Vec<String> {
+        plus(
+            args_of(&[
+                "iot",
+                "search-index",
+                "--index-name",
+                "AWS_Things",
+                "--query-string",
+                query,
+            ]),
+            more,
+        )
+    };
+    let thing_names = |v: &Value| -> Vec<String> {
+        v["things"]
+            .as_array()
+            .expect("things listed")
+            .iter()
+            .map(|t| t["thingName"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // step 1: off as AWS starts
+    cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "configuration off",
+                A,
+                &["iot", "get-indexing-configuration"],
+                |v| {
+                    assert_eq!(v["thingIndexingConfiguration"]["thingIndexingMode"], "OFF");
+                    assert_eq!(
+                        v["thingGroupIndexingConfiguration"]["thingGroupIndexingMode"],
+                        "OFF"
+                    );
+                },
+            ),
+            err(
+                "search while off",
+                A,
+                &strs(&search("thingName:*", &[])),
+                "ResourceNotFoundException",
+            ),
+            err(
+                "connectivity without thing indexing",
+                A,
+                &[
+                    "iot",
+                    "update-indexing-configuration",
+                    "--thing-indexing-configuration",
+                    "thingIndexingMode=OFF,thingConnectivityIndexingMode=STATUS",
+                ],
+                "InvalidRequestException",
+            ),
+        ],
+    );
+    // step 2: turn it on
+    cli.run_cases(
+        &url,
+        vec![done(
+            "turn on",
+            A,
+            &[
+                "iot",
+                "update-indexing-configuration",
+                "--thing-indexing-configuration",
+                "thingIndexingMode=REGISTRY,thingConnectivityIndexingMode=STATUS,customFields=[{name=attributes.fw,type=String}]",
+            ],
+        )],
+    );
+    sim.set_connectivity(&iot_sim::ConnectivityChange {
+        account: A.into(),
+        region: REGION.into(),
+        thing: "dev-1".into(),
+        connected: true,
+        timestamp: Some(1_700_000_000_000),
+        disconnect_reason: None,
+    })
+    .unwrap();
+    // step 3: what it answers
+    let outs = cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "configuration on",
+                A,
+                &["iot", "get-indexing-configuration"],
+                |v| {
+                    let t = &v["thingIndexingConfiguration"];
+                    assert_eq!(t["thingIndexingMode"], "REGISTRY");
+                    assert_eq!(t["thingConnectivityIndexingMode"], "STATUS");
+                    assert_eq!(t["customFields"][0]["name"], "attributes.fw");
+                    assert_eq!(t["customFields"][0]["type"], "String");
+                    assert!(t["managedFields"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f["name"] == "thingName"));
+                },
+            ),
+            ok(
+                "first page",
+                A,
+                &strs(&search("thingTypeName:sensor", &["--max-results", "2"])),
+                move |v| {
+                    assert_eq!(thing_names(v), ["dev-0", "dev-2"]);
+                    assert!(v["nextToken"].is_string(), "{v}");
+                },
+            ),
+            ok(
+                "documents",
+                A,
+                &strs(&search("thingName:dev-1 OR thingName:DEV-2", &[])),
+                move |v| {
+                    assert_eq!(thing_names(v), ["dev-1", "dev-2"]);
+                    let t = &v["things"];
+                    assert_eq!(t[0]["connectivity"]["connected"], true);
+                    assert_eq!(t[0]["connectivity"]["timestamp"], 1_700_000_000_000_i64);
+                    assert_eq!(t[0]["attributes"]["fw"], "2.1");
+                    assert!(t[0]["thingId"].is_string());
+                    assert_eq!(t[1]["connectivity"]["connected"], false);
+                    assert_eq!(t[1]["thingTypeName"], "sensor");
+                    assert!(v.get("nextToken").is_none(), "{v}");
+                },
+            ),
+            ok(
+                "disconnected with a firmware",
+                A,
+                &strs(&search(
+                    "attributes.fw:2.* AND NOT connectivity.connected:true",
+                    &[],
+                )),
+                move |v| assert_eq!(thing_names(v), ["dev-0", "dev-2", "dev-3", "dev-4"]),
+            ),
+            err(
+                "not in the subset",
+                A,
+                &strs(&search("shadow.reported.battery:50", &[])),
+                "InvalidQueryException",
+            ),
+            err(
+                "syntax error",
+                A,
+                &strs(&search("(thingName:dev-1", &[])),
+                "InvalidQueryException",
+            ),
+            err(
+                "page too large",
+                A,
+                &strs(&search("*", &["--max-results", "101"])),
+                "InvalidRequestException",
+            ),
+        ],
+    );
+    let token = outs["first page"].json["nextToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cli.run_cases(
+        &url,
+        vec![ok(
+            "second page",
+            A,
+            &strs(&search(
+                "thingTypeName:sensor",
+                &["--max-results", "2", "--next-token", &token],
+            )),
+            move |v| {
+                assert_eq!(thing_names(v), ["dev-4"]);
+                assert!(v.get("nextToken").is_none(), "{v}");
+            },
+        )],
+    );
+    cli.run_cases(
+        &building.url(),
+        vec![err(
+            "index building",
+            A,
+            &strs(&search("*", &[])),
+            "IndexNotReadyException",
+        )],
+    );
+}

@@ -17,6 +17,7 @@ use super::{compare, rewrite};
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::manifest::{Manifest, ManifestRow};
+use crate::output::{count, Render};
 use crate::pacer::Scope;
 use crate::verdict::{Stopped, Sweep, Verdict};
 
@@ -90,6 +91,24 @@ pub struct CarryPreview {
     /// Set when a signal stopped the preview before every certificate was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+}
+
+/// A plan (`plan`, `plan --mode register`) with what carry would create: the plan's own
+/// fields, and `carry`; the text appends the carry section to the plan's.
+#[derive(Debug, Serialize)]
+pub struct WithCarry<P> {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: P,
+    /// What carry would create in each target.
+    pub carry: CarryPreview,
+}
+
+impl<P: Render> Render for WithCarry<P> {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.plan.write_text(out)?;
+        self.carry.write_text(out)
+    }
 }
 
 /// What carry would do for one certificate: its snapshot read in the source, each object
@@ -238,17 +257,22 @@ pub async fn preview(
     } = judged.totals;
     if preview.only_through_groups > 0 {
         preview.warnings.push(format!(
-            "{} certificates have no policy of their own: their devices get permissions only \
+            "{} {} no policy of their own: their devices get permissions only \
              through thing-group policies, which AWS IoT applies only to a device that connects \
              with its thing's name as client id and while its thing is attached and in the group. \
              Check that the devices connect that way before moving them",
-            preview.only_through_groups
+            count(preview.only_through_groups, "certificate"),
+            if preview.only_through_groups == 1 {
+                "has"
+            } else {
+                "have"
+            }
         ));
     }
     if let Some(e) = unreadable_example {
         preview.warnings.push(format!(
-            "{} certificates: what they carry could not be read ({e})",
-            preview.unreadable
+            "{}: what they carry could not be read ({e})",
+            count(preview.unreadable, "certificate")
         ));
     }
     preview.stopped = judged.stopped;
@@ -374,7 +398,11 @@ impl CarryPreview {
             s.write_text(out)?;
         }
         for (account, t) in &self.targets {
-            writeln!(out, "  target {account}: {} attachments", t.attachments)?;
+            writeln!(
+                out,
+                "  target {account}: {}",
+                count(t.attachments, "attachment")
+            )?;
             for (kind, fates) in &t.counts {
                 let parts: Vec<String> = fates.iter().map(|(f, n)| format!("{f} {n}")).collect();
                 writeln!(out, "    {kind:<12} {}", parts.join(", "))?;

@@ -15,6 +15,7 @@ use crate::carry::OnConflict;
 use crate::certificate::CertStatus;
 use crate::error::EXIT_CODES_HELP;
 use crate::help;
+use crate::ledger::LedgerKind;
 use crate::pacer::Operation;
 use crate::select::DateBound;
 use values::{at_least_one, closed};
@@ -104,9 +105,10 @@ pub struct GlobalArgs {
         help_heading = FILES_AND_OUTPUT
     )]
     pub progress: ProgressMode,
-    /// Seconds between summary lines when no progress bar is shown.
-    #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = values::seconds, help_heading = FILES_AND_OUTPUT)]
-    pub progress_interval: Duration,
+    /// Seconds between summary lines on stderr where no progress bar is drawn [default: 30].
+    /// Giving it asks for those lines without a terminal too (as --progress never does).
+    #[arg(long, global = true, value_name = "SECS", value_parser = values::seconds, help_heading = FILES_AND_OUTPUT)]
+    pub progress_interval: Option<Duration>,
     /// Log line format on stderr.
     #[arg(
         long,
@@ -268,7 +270,8 @@ pub enum Command {
     #[command(after_long_help = help::VERIFY)]
     Verify(VerifyArgs),
     /// Read-only: write a manifest of the certificates that match filters (thing group,
-    /// thing type, attributes, CA, status, creation date).
+    /// thing type, attributes, a fleet indexing query, connectivity, CA, status, creation
+    /// date).
     Select(SelectArgs),
     /// How far the migration is, what failed, how fast: from the ledgers, as text and as a
     /// self-contained HTML page.
@@ -392,14 +395,15 @@ pub struct RunLimitArgs {
     pub grace: Duration,
 }
 
-/// Where a command keeps its ledger, failure report and metrics.
+/// Where a command keeps its ledger, failure report and metrics. Each command names its own
+/// defaults ([`ledger_help`], [`failures_help`]).
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = FILES_AND_OUTPUT)]
 pub struct OutputFiles {
-    /// Results ledger (default: MANIFEST.ledger.jsonl, or MANIFEST.accept-ledger.jsonl).
+    /// The ledger.
     #[arg(long)]
     pub ledger: Option<PathBuf>,
-    /// Failure report CSV (default: MANIFEST.failures.csv, or MANIFEST.accept-failures.csv).
+    /// The failure report (CSV).
     #[arg(long)]
     pub failures: Option<PathBuf>,
     /// Write metrics here in the Prometheus text format (e.g. for node_exporter's textfile
@@ -408,8 +412,29 @@ pub struct OutputFiles {
     pub metrics_file: Option<PathBuf>,
 }
 
+/// The help of `--ledger` for a command that keeps a ledger of `kind`: its default, as
+/// the run names it.
+pub fn ledger_help(kind: LedgerKind) -> String {
+    let manifest = std::path::Path::new("MANIFEST.csv");
+    format!(
+        "The ledger (default: {}, beside the manifest)",
+        crate::run::default_ledger(manifest, kind).display()
+    )
+}
+
+/// The help of `--failures` for a command that keeps a ledger of `kind`.
+pub fn failures_help(kind: LedgerKind) -> String {
+    let manifest = std::path::Path::new("MANIFEST.csv");
+    format!(
+        "The failure report, CSV (default: {}, beside the manifest)",
+        crate::run::default_failures(manifest, kind).display()
+    )
+}
+
 /// `transfer`.
 #[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Transfer))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Transfer))))]
 pub struct TransferArgs {
     /// The manifest CSV: certificate_id,target_account[,transfer_message][,region].
     pub manifest: PathBuf,
@@ -529,6 +554,8 @@ pub enum PlanMode {
 
 /// `cancel`.
 #[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Transfer))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Transfer))))]
 pub struct CancelArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
@@ -548,6 +575,8 @@ pub struct CancelArgs {
 
 /// `accept`.
 #[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Accept))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Accept))))]
 pub struct AcceptArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
@@ -650,6 +679,8 @@ pub struct VerifyArgs {
 
 /// `register`.
 #[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Register))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Register))))]
 pub struct RegisterArgs {
     /// The manifest CSV: certificate_id,target_account[,...][,region].
     pub manifest: PathBuf,
@@ -679,8 +710,7 @@ pub struct RegisterArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
-    /// Ledger and failure report paths (default MANIFEST.register-ledger.jsonl,
-    /// MANIFEST.register-failures.csv).
+    /// Ledger, failure report and metrics paths.
     #[command(flatten)]
     pub files: OutputFiles,
 }
@@ -691,6 +721,8 @@ pub struct RegisterArgs {
 #[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "target_role_template", "undo"])))]
 // Retire changes only what it is told to.
 #[command(group(ArgGroup::new("steps").multiple(true).required(true).args(["deactivate", "detach_policies", "detach_things", "undo"])))]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Retire))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Retire))))]
 pub struct RetireArgs {
     /// The manifest `register` ran with.
     pub manifest: PathBuf,
@@ -718,14 +750,15 @@ pub struct RetireArgs {
     /// Time box and item limit.
     #[command(flatten)]
     pub limits: RunLimitArgs,
-    /// Ledger and failure report paths (default MANIFEST.retire-ledger.jsonl,
-    /// MANIFEST.retire-failures.csv).
+    /// Ledger, failure report and metrics paths.
     #[command(flatten)]
     pub files: OutputFiles,
 }
 
 /// `reject`.
 #[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Accept))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Accept))))]
 pub struct RejectArgs {
     /// The manifest the transfer ran with.
     pub manifest: PathBuf,
@@ -809,6 +842,20 @@ pub struct SelectArgs {
     /// Only certificates of things with this attribute value (repeatable: all must match).
     #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = values::attribute)]
     pub attributes: Vec<(String, String)>,
+    /// Only certificates of things that match this fleet indexing query (SearchIndex on
+    /// AWS_Things), e.g. 'thingName:sensor-* AND attributes.fw:2.*'. Needs fleet indexing
+    /// on in the source account; every page of 100 things is a billed query.
+    #[arg(long, value_name = "QUERY", value_parser = values::fleet_query, allow_hyphen_values = true)]
+    pub query: Option<String>,
+    /// Only things whose device is connected now (connectivity.connected:true; needs
+    /// connectivity indexing).
+    #[arg(long, conflicts_with = "disconnected")]
+    pub connected: bool,
+    /// Only things whose device is not connected now (connectivity.connected:false; needs
+    /// connectivity indexing, which sees only devices whose client id is their thing's
+    /// name: any other device reads as disconnected).
+    #[arg(long)]
+    pub disconnected: bool,
     /// Only certificates created at or after this time (RFC 3339, or YYYY-MM-DD for
     /// midnight UTC).
     #[arg(long, value_name = "DATE", value_parser = values::date)]
@@ -830,4 +877,49 @@ pub struct SelectArgs {
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{default_failures, default_ledger};
+
+    /// The help of argument `id` of command `name`.
+    fn help_of(name: &str, id: &str) -> String {
+        let mut cli = Cli::command();
+        cli.build();
+        let sub = cli.find_subcommand(name).expect("command");
+        let help = sub
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string());
+        help.unwrap_or_else(|| panic!("{name} --{id} has no help"))
+    }
+
+    #[test]
+    fn each_command_names_its_own_default_ledger_and_failure_report() {
+        let manifest = std::path::Path::new("MANIFEST.csv");
+        for (name, kind) in [
+            ("transfer", LedgerKind::Transfer),
+            ("cancel", LedgerKind::Transfer),
+            ("accept", LedgerKind::Accept),
+            ("reject", LedgerKind::Accept),
+            ("register", LedgerKind::Register),
+            ("retire", LedgerKind::Retire),
+        ] {
+            let ledger = help_of(name, "ledger");
+            let failures = help_of(name, "failures");
+            for other in LedgerKind::ALL {
+                let named = default_ledger(manifest, *other).display().to_string();
+                assert_eq!(ledger.contains(&named), *other == kind, "{name}: {ledger}");
+                let named = default_failures(manifest, *other).display().to_string();
+                assert_eq!(
+                    failures.contains(&named),
+                    *other == kind,
+                    "{name}: {failures}"
+                );
+            }
+        }
+    }
 }

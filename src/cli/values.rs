@@ -182,6 +182,15 @@ pub fn role_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `select --query`: a fleet indexing query, not blank (AWS checks the rest).
+pub fn fleet_query(s: &str) -> Result<String, String> {
+    let q = s.trim();
+    if q.is_empty() {
+        return Err("the query is empty (e.g. 'thingName:sensor-* AND attributes.fw:2.*')".into());
+    }
+    Ok(q.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

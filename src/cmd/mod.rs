@@ -86,13 +86,18 @@ fn aws_options(global: &GlobalArgs, region: Option<String>) -> AwsOptions {
     }
 }
 
+/// Between progress lines (and metrics file refreshes) when `--progress-interval` is not given.
+pub const DEFAULT_PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How progress shows on stderr.
 pub fn progress(global: &GlobalArgs) -> ProgressSettings {
     ProgressSettings {
         mode: global.progress,
         interval: global
             .progress_interval
+            .unwrap_or(DEFAULT_PROGRESS_INTERVAL)
             .max(std::time::Duration::from_millis(100)),
+        interval_given: global.progress_interval.is_some(),
         quiet: global.quiet > 0,
     }
 }

@@ -1,13 +1,16 @@
 //! `plan` (and `transfer --dry-run`): read-only, a category per certificate and a duration
 //! estimate; `--mode register` says whether each certificate can be registered in its
-//! target instead. No ledger is opened or locked: a plan can run beside a transfer. Exit 4
-//! when a signal stopped it.
+//! target instead; `--carry` adds what carry would create in each target (both modes). No
+//! ledger is opened or locked: a plan can run beside a transfer. Exit 4 when a signal
+//! stopped it.
 
 use crate::carry;
+use crate::carry::preview::{CarryPreview, WithCarry};
 use crate::cli::{GlobalArgs, PlanArgs, PlanMode};
 use crate::error::{Error, ExitCode};
+use crate::iot::AccountClients;
 use crate::manifest::Manifest;
-use crate::output;
+use crate::output::{self, Render};
 use crate::plan;
 use crate::registration;
 use crate::session::{Session, TargetCredentials};
@@ -50,22 +53,50 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     let stopped = if register {
         let plan =
             registration::plan(&args.manifest, &manifest, &source, &targets, &sweep, csv).await?;
-        output::emit(global.output, &plan);
-        plan.stopped.is_some()
+        let stopped = plan.stopped.is_some();
+        let carry = carry_preview(args.carry, &manifest, &source, &targets, &sweep).await?;
+        emit(global, plan, carry) || stopped
     } else {
-        let mut report =
-            plan::make(&args.manifest, &manifest, &session, &source, &sweep, csv).await?;
-        if args.carry {
-            // After a stop request it starts no certificate, and says so.
-            let preview = carry::preview::preview(&manifest, &source, &targets, &sweep).await?;
-            report = report.with_carry(preview);
-        }
-        output::emit(global.output, &report);
-        report.stopped()
+        let plan = plan::make(&args.manifest, &manifest, &session, &source, &sweep, csv).await?;
+        let stopped = plan.stopped();
+        let carry = carry_preview(args.carry, &manifest, &source, &targets, &sweep).await?;
+        emit(global, plan, carry) || stopped
     };
     Ok(if stopped {
         ExitCode::Stopped
     } else {
         ExitCode::Success
     })
+}
+
+/// With `--carry`, what carry would create in each target (after a stop request it starts
+/// no certificate, and says so).
+async fn carry_preview(
+    asked: bool,
+    manifest: &Manifest,
+    source: &AccountClients,
+    targets: &[AccountClients],
+    sweep: &Sweep,
+) -> Result<Option<CarryPreview>, Error> {
+    if !asked {
+        return Ok(None);
+    }
+    Ok(Some(
+        carry::preview::preview(manifest, source, targets, sweep).await?,
+    ))
+}
+
+/// Prints the plan, with its carry section if any; whether a signal stopped the preview.
+fn emit<P: Render>(global: &GlobalArgs, plan: P, carry: Option<CarryPreview>) -> bool {
+    match carry {
+        Some(carry) => {
+            let stopped = carry.stopped.is_some();
+            output::emit(global.output, &WithCarry { plan, carry });
+            stopped
+        }
+        None => {
+            output::emit(global.output, &plan);
+            false
+        }
+    }
 }

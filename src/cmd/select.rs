@@ -7,7 +7,8 @@ use crate::cli::{GlobalArgs, OutputFormat, SelectArgs};
 use crate::error::{Error, ExitCode};
 use crate::output::{self, Render};
 use crate::select::{
-    self, CallTicker, Destination, Exclusions, Filters, GroupFilter, Region, SelectReport,
+    self, CallTicker, Destination, Exclusions, Filters, FleetQuery, GroupFilter, Region,
+    SelectReport,
 };
 use crate::session::Session;
 
@@ -29,6 +30,14 @@ fn filters(args: &SelectArgs) -> Filters {
         }),
         thing_type: args.thing_type.clone(),
         attributes,
+        query: FleetQuery::new(
+            args.query.clone(),
+            match (args.connected, args.disconnected) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        ),
         created_after: args.created_after.clone(),
         created_before: args.created_before.clone(),
         limit: args.limit,
@@ -66,7 +75,11 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             iot: clients.for_region(Some(r)),
         })
         .collect();
-    let ticker = CallTicker::start(session.ctx.clone(), super::progress(global).interval);
+    let progress = super::progress(global);
+    // Lines where a bar would show, or where they are asked for: none in a pipe by default.
+    let ticker = progress
+        .shows_lines()
+        .then(|| CallTicker::start(session.ctx.clone(), progress.interval));
     let selection = select::select(
         &searched,
         &filters,
@@ -97,15 +110,16 @@ pub async fn run(global: &GlobalArgs, args: SelectArgs) -> Result<ExitCode, Erro
             .collect(),
         elapsed_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
-    // stdout belongs to the manifest when it goes there; the summary then goes to stderr.
+    // The summary is the command's output (stdout), like every command's; only when the
+    // manifest itself goes to stdout does the summary go to stderr.
     match (global.output, to_stdout) {
-        (OutputFormat::Json, false) => output::emit(global.output, &summary),
+        (_, false) => output::emit(global.output, &summary),
         (OutputFormat::Json, true) => {
             if let Ok(line) = serde_json::to_string(&summary) {
                 eprintln!("{line}");
             }
         }
-        (OutputFormat::Text, _) => {
+        (OutputFormat::Text, true) => {
             let _ = summary.write_text(&mut std::io::stderr().lock());
         }
     }

@@ -39,8 +39,10 @@ impl Render for ValidateSummary<'_> {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{}: valid, {} certificates, {} warnings",
-            self.manifest, self.certificates, self.warnings
+            "{}: valid, {}, {}",
+            self.manifest,
+            output::count(self.certificates, "certificate"),
+            output::count(self.warnings, "warning")
         )
     }
 }

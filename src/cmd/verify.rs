@@ -21,6 +21,9 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     let manifest = Manifest::load(&args.manifest)?;
     let targets =
         super::target_credentials(&args.targets).expect("clap requires target credentials");
+    for w in manifest.warnings() {
+        tracing::warn!("{}:{w}", args.manifest.display());
+    }
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::breaker::Breaker;
 use crate::pacer::{Operation, Pacer, Scope};
-use crate::retry::{CallError, ErrorClass, FailureKind, RetryPolicy, RetryState};
+use crate::retry::{AwsCode, CallError, ErrorClass, FailureKind, RetryPolicy, RetryState};
 
 /// A call that did not succeed.
 #[derive(Debug, Clone)]
@@ -164,9 +164,49 @@ impl CallContext {
         &self,
         scope: &Scope,
         op: Operation,
-        mut send: F,
+        send: F,
         read: impl Fn(T) -> Option<U>,
     ) -> Result<U, CallFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.attempt(scope, op, send, read, false).await? {
+            Some(u) => Ok(u),
+            // Only an existence check takes a 404 for an answer.
+            None => unreachable!("a 404 is an error outside look_up"),
+        }
+    }
+
+    /// An existence check: [`CallContext::call_and_read`], except that AWS's "no such
+    /// resource" (`ResourceNotFoundException`, 404) is the answer `None`, counted as a call
+    /// and not as an error (in the summary and the metrics). The breaker still sees no
+    /// success of `op` in it: a run of such answers (a wrong region) is for it to judge.
+    pub async fn look_up<T, U, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        op: Operation,
+        send: F,
+        read: impl Fn(T) -> Option<U>,
+    ) -> Result<Option<U>, CallFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.attempt(scope, op, send, read, true).await
+    }
+
+    /// The loop of every call: `None` only when `absent_is_answer` and AWS said 404.
+    async fn attempt<T, U, E, F, Fut>(
+        &self,
+        scope: &Scope,
+        op: Operation,
+        mut send: F,
+        read: impl Fn(T) -> Option<U>,
+        absent_is_answer: bool,
+    ) -> Result<Option<U>, CallFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E>>>,
@@ -198,7 +238,7 @@ impl CallContext {
                     match read(v) {
                         Some(u) => {
                             self.breaker.succeeded(op);
-                            return Ok(u);
+                            return Ok(Some(u));
                         }
                         None => CallError {
                             code: None,
@@ -213,6 +253,10 @@ impl CallContext {
                 }
                 Err(e) => call_error(e),
             };
+            if absent_is_answer && err.is(AwsCode::ResourceNotFound) {
+                self.breaker.answered();
+                return Ok(None);
+            }
             match err.kind {
                 FailureKind::Service | FailureKind::Garbled => self.breaker.answered(),
                 FailureKind::Timeout | FailureKind::Dispatch => {

@@ -8,18 +8,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
 
-use super::{all_pages, AwsCode, CallFailure, Iot};
+use super::{all_pages, CallFailure, Iot};
 use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
 use crate::pacer::Operation;
-
-/// A 404 is an answer ("no such object"), not a failure.
-fn absent<T>(res: Result<T, CallFailure>) -> Result<Option<T>, CallFailure> {
-    match res {
-        Ok(v) => Ok(Some(v)),
-        Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
-        Err(f) => Err(f),
-    }
-}
 
 fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
     map.unwrap_or_default().into_iter().collect()
@@ -28,70 +19,64 @@ fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<St
 impl Iot {
     /// GetPolicy: the document of the policy's default version.
     pub async fn policy_document(&self, name: &str) -> Result<Option<String>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::GetPolicy,
-                    || self.client.get_policy().policy_name(name).send(),
-                    |out| out.policy_document,
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::GetPolicy,
+                || self.client.get_policy().policy_name(name).send(),
+                |out| out.policy_document,
+            )
+            .await
     }
 
     /// DescribeThing: the thing's type and attributes (`groups` left empty).
     pub async fn thing(&self, name: &str) -> Result<Option<CarriedThing>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThing,
-                    || self.client.describe_thing().thing_name(name).send(),
-                    |out| {
-                        out.thing_name.as_ref()?;
-                        Some(CarriedThing {
-                            name: name.to_string(),
-                            thing_type: out.thing_type_name,
-                            attributes: sorted(out.attributes),
-                            groups: Vec::new(),
-                        })
-                    },
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThing,
+                || self.client.describe_thing().thing_name(name).send(),
+                |out| {
+                    out.thing_name.as_ref()?;
+                    Some(CarriedThing {
+                        name: name.to_string(),
+                        thing_type: out.thing_type_name,
+                        attributes: sorted(out.attributes),
+                        groups: Vec::new(),
+                    })
+                },
+            )
+            .await
     }
 
     /// DescribeThingType: the type's description and searchable attributes.
     pub async fn thing_type(&self, name: &str) -> Result<Option<CarriedThingType>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThingType,
-                    || {
-                        self.client
-                            .describe_thing_type()
-                            .thing_type_name(name)
-                            .send()
-                    },
-                    |out| {
-                        out.thing_type_name.as_ref()?;
-                        let props = out.thing_type_properties;
-                        let mut searchable = props
-                            .as_ref()
-                            .map(|p| p.searchable_attributes().to_vec())
-                            .unwrap_or_default();
-                        searchable.sort();
-                        Some(CarriedThingType {
-                            name: name.to_string(),
-                            description: props.and_then(|p| p.thing_type_description),
-                            searchable_attributes: searchable,
-                        })
-                    },
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThingType,
+                || {
+                    self.client
+                        .describe_thing_type()
+                        .thing_type_name(name)
+                        .send()
+                },
+                |out| {
+                    out.thing_type_name.as_ref()?;
+                    let props = out.thing_type_properties;
+                    let mut searchable = props
+                        .as_ref()
+                        .map(|p| p.searchable_attributes().to_vec())
+                        .unwrap_or_default();
+                    searchable.sort();
+                    Some(CarriedThingType {
+                        name: name.to_string(),
+                        description: props.and_then(|p| p.thing_type_description),
+                        searchable_attributes: searchable,
+                    })
+                },
+            )
+            .await
     }
 
     /// DescribeThingGroup: the group's parent, description and attributes (`policies` left
@@ -100,40 +85,38 @@ impl Iot {
         &self,
         name: &str,
     ) -> Result<Option<Option<CarriedGroup>>, CallFailure> {
-        absent(
-            self.ctx
-                .call_and_read(
-                    &self.scope,
-                    Operation::DescribeThingGroup,
-                    || {
-                        self.client
-                            .describe_thing_group()
-                            .thing_group_name(name)
-                            .send()
-                    },
-                    |out| {
-                        out.thing_group_name.as_ref()?;
-                        if out.query_string.is_some() {
-                            return Some(None);
-                        }
-                        let props = out.thing_group_properties;
-                        Some(Some(CarriedGroup {
-                            name: name.to_string(),
-                            parent: out.thing_group_metadata.and_then(|m| m.parent_group_name),
-                            policies: Vec::new(),
-                            description: props
-                                .as_ref()
-                                .and_then(|p| p.thing_group_description.clone()),
-                            attributes: sorted(
-                                props
-                                    .and_then(|p| p.attribute_payload)
-                                    .and_then(|a| a.attributes),
-                            ),
-                        }))
-                    },
-                )
-                .await,
-        )
+        self.ctx
+            .look_up(
+                &self.scope,
+                Operation::DescribeThingGroup,
+                || {
+                    self.client
+                        .describe_thing_group()
+                        .thing_group_name(name)
+                        .send()
+                },
+                |out| {
+                    out.thing_group_name.as_ref()?;
+                    if out.query_string.is_some() {
+                        return Some(None);
+                    }
+                    let props = out.thing_group_properties;
+                    Some(Some(CarriedGroup {
+                        name: name.to_string(),
+                        parent: out.thing_group_metadata.and_then(|m| m.parent_group_name),
+                        policies: Vec::new(),
+                        description: props
+                            .as_ref()
+                            .and_then(|p| p.thing_group_description.clone()),
+                        attributes: sorted(
+                            props
+                                .and_then(|p| p.attribute_payload)
+                                .and_then(|a| a.attributes),
+                        ),
+                    }))
+                },
+            )
+            .await
     }
 
     /// ListThingGroupsForThing: the groups the thing is a direct member of (all pages).

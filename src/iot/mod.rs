@@ -1,13 +1,15 @@
 //! The AWS IoT calls the tool makes, each paced per (account, region, operation) and retried
 //! by one loop that knows throttling from transient from permanent errors ([`call`]), and the
 //! clients of one account, one per region ([`clients`]); the read-only registry listings
-//! `select` makes ([`registry`]); the registry objects carry reads and creates ([`carried`]).
+//! `select` makes ([`registry`]), and its fleet index searches ([`index`]); the registry
+//! objects carry reads and creates ([`carried`]).
 
 mod call;
 mod carried;
 mod clients;
 #[cfg(test)]
 pub(crate) mod fake;
+mod index;
 mod registry;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use tokio::time::Instant;
 pub use crate::retry::AwsCode;
 pub use call::{call_error, CallContext, CallFailure, OpCounts};
 pub use clients::AccountClients;
+pub use index::{IndexingModes, THINGS_INDEX};
 pub use registry::{ListedCertificate, ListedThing};
 
 use crate::certificate::{arn_account_and_id, CertStatus};
@@ -115,9 +118,8 @@ impl Iot {
         &self,
         id: &str,
     ) -> Result<Option<(CertificateInfo, Option<String>)>, CallFailure> {
-        let res = self
-            .ctx
-            .call_and_read(
+        self.ctx
+            .look_up(
                 &self.scope,
                 Operation::DescribeCertificate,
                 || self.client.describe_certificate().certificate_id(id).send(),
@@ -133,12 +135,7 @@ impl Iot {
                     Some((info, d.certificate_pem))
                 },
             )
-            .await;
-        match res {
-            Ok(found) => Ok(Some(found)),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
-            Err(f) => Err(f),
-        }
+            .await
     }
 
     /// RegisterCertificateWithoutCA (SNI_ONLY) with `status`; returns the new copy's ARN. A
@@ -281,32 +278,30 @@ impl Iot {
 
     /// GetPolicy: whether `policy` exists in this account and region.
     pub async fn policy_exists(&self, policy: &str) -> Result<bool, CallFailure> {
-        let res = self
+        let found = self
             .ctx
-            .call(&self.scope, Operation::GetPolicy, || {
-                self.client.get_policy().policy_name(policy).send()
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
-            Err(f) => Err(f),
-        }
+            .look_up(
+                &self.scope,
+                Operation::GetPolicy,
+                || self.client.get_policy().policy_name(policy).send(),
+                Some,
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// DescribeThing: whether `thing` exists in this account and region.
     pub async fn thing_exists(&self, thing: &str) -> Result<bool, CallFailure> {
-        let res = self
+        let found = self
             .ctx
-            .call(&self.scope, Operation::DescribeThing, || {
-                self.client.describe_thing().thing_name(thing).send()
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(false),
-            Err(f) => Err(f),
-        }
+            .look_up(
+                &self.scope,
+                Operation::DescribeThing,
+                || self.client.describe_thing().thing_name(thing).send(),
+                Some,
+            )
+            .await?;
+        Ok(found.is_some())
     }
 
     /// The message of an attach refused because its `kind` (policy, thing) does not exist.

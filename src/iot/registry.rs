@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 
-use super::{all_pages, AwsCode, CallFailure, Iot};
+use super::{all_pages, CallFailure, Iot};
 use crate::certificate::CertStatus;
 use crate::pacer::Operation;
 
@@ -61,6 +62,24 @@ impl Iot {
     {
         self.ctx
             .call_and_read(&self.scope, op, send, |out| complete(&out).then_some(out))
+            .await
+    }
+
+    /// [`Iot::read_page`] of a listing whose subject may not exist: `None` when AWS says
+    /// 404 (an answer, counted as a call and not as an error).
+    async fn look_up_page<T, E, F, Fut>(
+        &self,
+        op: Operation,
+        send: F,
+        complete: fn(&T) -> bool,
+    ) -> Result<Option<T>, CallFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.ctx
+            .look_up(&self.scope, op, send, |out| complete(&out).then_some(out))
             .await
     }
 
@@ -167,9 +186,11 @@ impl Iot {
         group: &str,
         recursive: bool,
     ) -> Result<Option<Vec<String>>, CallFailure> {
-        let listed = all_pages(|token| async move {
-            let out = self
-                .read_page(
+        let missing = AtomicBool::new(false);
+        let missing = &missing;
+        let things = all_pages(|token| async move {
+            let page = self
+                .look_up_page(
                     Operation::ListThingsInThingGroup,
                     || {
                         self.client
@@ -183,22 +204,22 @@ impl Iot {
                     |o| o.things.is_some(),
                 )
                 .await?;
+            let Some(out) = page else {
+                missing.store(true, Ordering::Relaxed);
+                return Ok((Vec::new(), None));
+            };
             Ok((out.things.unwrap_or_default(), out.next_token))
         })
-        .await;
-        match listed {
-            Ok(things) => Ok(Some(things)),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(None),
-            Err(f) => Err(f),
-        }
+        .await?;
+        Ok((!missing.load(Ordering::Relaxed)).then_some(things))
     }
 
     /// The principals (certificate ARNs and others) attached to thing `thing`
     /// (ListThingPrincipals), all pages. A thing deleted since it was listed has none.
     pub async fn thing_principals(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
-        let listed = all_pages(|token| async move {
-            let out = self
-                .read_page(
+        all_pages(|token| async move {
+            let page = self
+                .look_up_page(
                     Operation::ListThingPrincipals,
                     || {
                         self.client
@@ -211,13 +232,10 @@ impl Iot {
                     |o| o.principals.is_some(),
                 )
                 .await?;
-            Ok((out.principals.unwrap_or_default(), out.next_token))
+            Ok(page.map_or((Vec::new(), None), |out| {
+                (out.principals.unwrap_or_default(), out.next_token)
+            }))
         })
-        .await;
-        match listed {
-            Ok(principals) => Ok(principals),
-            Err(f) if f.is(AwsCode::ResourceNotFound) => Ok(Vec::new()),
-            Err(f) => Err(f),
-        }
+        .await
     }
 }

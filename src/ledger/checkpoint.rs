@@ -42,7 +42,7 @@ const MAGIC: &[u8; 8] = b"ICMCKPT\n";
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
 // 2: failures record whether they were rolled back; undo kept until transferred.
 // 3: open intents name a thing group (carry).
-const FORMAT: u32 = 3;
+pub(crate) const FORMAT: u32 = 3;
 /// The part of the ledger just before the covered length whose digest is kept.
 const SEAM_BYTES: u64 = 1 << 20;
 /// Bytes of one sorted record in the file.

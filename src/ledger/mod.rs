@@ -166,11 +166,11 @@ fn read_state(
     let replayed = replay(file, path, &mut state, warnings, from)?;
     if let Some(covered) = from {
         notes.push(format!(
-            "ledger {}: state read from its checkpoint ({} certificates, {} lines) and the {} lines after it",
+            "ledger {}: state read from its checkpoint ({}, {}) and the {} after it",
             path.display(),
-            state.len(),
-            covered.lines,
-            replayed.replayed
+            crate::output::count(state.len(), "certificate"),
+            crate::output::count(covered.lines, "line"),
+            crate::output::count(replayed.replayed, "line")
         ));
     }
     Ok(Read {

@@ -262,9 +262,10 @@ impl Workflow for Acceptor {
                          ledger cannot be read: {e}; name it with --from-ledger"
                     ))
                 })?;
-                tracing::info!(
-                    "{} certificates have a snapshot in {}",
-                    store.len(),
+                // Detail: a clean run is silent on stderr (-v shows it).
+                tracing::debug!(
+                    "snapshots of {} read from {}",
+                    crate::output::count(store.len(), "certificate"),
                     from.ledger.display()
                 );
                 Some(Carrier::new(Arc::new(store), from.on_conflict))

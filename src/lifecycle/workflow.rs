@@ -151,7 +151,8 @@ impl Setup<'_> {
         }
         let elsewhere = self.manifest.len() - addressed;
         if elsewhere > 0 {
-            tracing::info!(
+            // Expected when several accounts share a manifest: detail (-v), not news.
+            tracing::debug!(
                 "{elsewhere} manifest rows are addressed to other accounts than {account}: left to them"
             );
         }

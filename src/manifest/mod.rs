@@ -11,8 +11,10 @@
 //!
 //! * The API names `certificateId`, `targetAwsAccount` and `transferMessage`
 //!   are accepted as well. Names are case-sensitive; whitespace around them is
-//!   ignored. Columns may come in any order. An unknown name is an error (it is
-//!   most likely a typo), and so is a missing `certificate_id` or
+//!   ignored. Columns may come in any order. A column the tool does not read
+//!   (a spreadsheet's `notes`) is ignored with one warning naming all such
+//!   columns; a name within two letters (or case, or separators) of a known one
+//!   is an error (most likely a typo), and so is a missing `certificate_id` or
 //!   `target_account` column.
 //! * `certificate_id`: 64 characters matching `(0x)?[a-fA-F0-9]+`, as AWS
 //!   requires. Ids compare case-insensitively and are handed out in lowercase.
@@ -183,6 +185,7 @@ impl Manifest {
             source,
         };
         let mut problems = Collector::default();
+        let mut warnings = Collector::default();
         // Pre-sized from the file length so the vector never grows (a growing
         // reallocation briefly holds the old and the new buffer); capacity
         // never written is never made resident, so overestimating costs
@@ -224,7 +227,11 @@ impl Manifest {
                 continue;
             }
             let Some((columns, _)) = &header else {
-                header = Some((parse_header(&scanner.record, line, &mut problems), line));
+                let columns = parse_header(&scanner.record, line, &mut problems);
+                if !columns.ignored.is_empty() {
+                    warnings.report(line, None, || ignored_columns_message(&columns.ignored));
+                }
+                header = Some((columns, line));
                 continue;
             };
             let Some(row) = parse_row(columns, &scanner.record, &record, &mut problems) else {
@@ -263,7 +270,6 @@ impl Manifest {
         } else {
             candidate_keys(path, &chunks, &columns, &candidates)?
         };
-        let mut warnings = Collector::default();
         index.find_duplicates(&columns, &keys, &mut problems, &mut warnings);
         if problems.total > 0 {
             return Err(problems.into_invalid(path));

@@ -35,6 +35,9 @@ pub(super) struct Columns {
     pub(super) account: Option<usize>,
     pub(super) message: Option<usize>,
     pub(super) region: Option<usize>,
+    /// Columns the tool does not read (a spreadsheet's `notes`): warned about once, then
+    /// ignored. A name close to a known one is an error instead (most likely a typo).
+    pub(super) ignored: Vec<String>,
 }
 
 impl Columns {
@@ -63,6 +66,7 @@ pub(super) fn parse_header<R: Report>(
         account: None,
         message: None,
         region: None,
+        ignored: Vec::new(),
     };
     for index in 0..record.len() {
         let raw = cell(record, index);
@@ -90,7 +94,12 @@ pub(super) fn parse_header<R: Report>(
             continue;
         }
         let Some(&(_, field)) = KNOWN_COLUMNS.iter().find(|(known, _)| *known == name) else {
-            report.report(line, Some((index, name)), || unknown_column_message(name));
+            match suggestion(name) {
+                Some(known) => report.report(line, Some((index, name)), || {
+                    unknown_column_message(name, known)
+                }),
+                None => columns.ignored.push(name.to_owned()),
+            }
             continue;
         };
         if let Some(previous) = *columns.slot(field) {
@@ -123,7 +132,9 @@ pub(super) fn parse_header<R: Report>(
     columns
 }
 
-pub(super) fn unknown_column_message(name: &str) -> String {
+/// The known column an unknown name is most likely a misspelling of: the same but for
+/// case, separators or at most two letters.
+pub(super) fn suggestion(name: &str) -> Option<&'static str> {
     // Catch typos and other spellings: compare lowercase, without separators.
     let squash = |text: &str| -> String {
         text.chars()
@@ -132,19 +143,35 @@ pub(super) fn unknown_column_message(name: &str) -> String {
             .collect()
     };
     let wanted = squash(name);
-    let suggestion = KNOWN_COLUMNS
+    KNOWN_COLUMNS
         .iter()
         .map(|(known, _)| (edit_distance(&wanted, &squash(known)), *known))
         .filter(|&(distance, _)| distance <= 2)
-        .min_by_key(|&(distance, _)| distance);
-    match suggestion {
-        Some((_, known)) if known.eq_ignore_ascii_case(name) => format!(
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, known)| known)
+}
+
+/// The error of a column named like `known` but not quite.
+pub(super) fn unknown_column_message(name: &str, known: &str) -> String {
+    if known.eq_ignore_ascii_case(name) {
+        format!(
             "unknown column {:?} (names are case-sensitive: did you mean {known:?}?)",
             shown(name)
-        ),
-        Some((_, known)) => format!("unknown column {:?} (did you mean {known:?}?)", shown(name)),
-        None => format!("unknown column {:?}; expected {HEADER_HELP}", shown(name)),
+        )
+    } else {
+        format!("unknown column {:?} (did you mean {known:?}?)", shown(name))
     }
+}
+
+/// The warning about the columns the tool ignores.
+pub(super) fn ignored_columns_message(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{:?}", shown(n))).collect();
+    format!(
+        "ignoring {} {} (the tool reads only certificate_id, target_account, \
+         transfer_message and region)",
+        crate::output::noun_for(names.len(), "column"),
+        quoted.join(", ")
+    )
 }
 
 /// Levenshtein distance, for the "did you mean" of unknown column names.
@@ -266,8 +293,8 @@ pub(super) fn parse_row<'a, R: Report>(
         };
         report.report(span.line, None, || {
             format!(
-                "the row has {} fields but the header has {}{quote_hint}{}",
-                record.len(),
+                "the row has {} but the header has {}{quote_hint}{}",
+                crate::output::count(record.len(), "field"),
                 columns.names.len(),
                 span_hint(span)
             )

@@ -342,12 +342,12 @@ fn wrong_number_of_fields_is_reported_for_the_row() {
 }
 
 #[test]
-fn unknown_column_is_named_with_a_suggestion() {
+fn a_misspelt_column_is_an_error_with_a_suggestion() {
     let (problems, total) = invalid(format!(
         "certificate_id,target_acount,Region,notes\n{},{A},,\n",
         id(1)
     ));
-    assert_eq!(total, 4, "{problems:#?}");
+    assert_eq!(total, 3, "{problems:#?}");
     assert_eq!(at(&problems[0]), (1, None, None));
     assert!(problems[0]
         .message
@@ -362,10 +362,39 @@ fn unknown_column_is_named_with_a_suggestion() {
         problems[2].message,
         "unknown column \"Region\" (names are case-sensitive: did you mean \"region\"?)"
     );
-    assert_eq!(at(&problems[3]), (1, Some(4), Some("notes")));
-    assert!(problems[3]
-        .message
-        .contains("expected certificate_id,target_account"));
+}
+
+#[test]
+fn other_unknown_columns_are_one_warning_then_ignored() {
+    let (_f, manifest) = load(format!(
+        "notes,certificate_id,owner,target_account\nhall 3,{},ops,{A}\n",
+        id(1)
+    ));
+    assert_eq!(manifest.warning_count(), 1, "{:?}", manifest.warnings());
+    let warning = &manifest.warnings()[0];
+    assert_eq!(at(warning), (1, None, None));
+    assert!(
+        warning.message.starts_with(
+            "ignoring columns \"notes\", \"owner\" (the tool reads only certificate_id,"
+        ),
+        "{}",
+        warning.message
+    );
+    let rows = rows(&manifest);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].certificate_id, id(1));
+    assert_eq!(rows[0].target_account, A);
+    // The other checks still hold on such a manifest: a short row is an error.
+    let (problems, _) = invalid(format!(
+        "certificate_id,target_account,notes\n{},{A}\n",
+        id(1)
+    ));
+    assert!(
+        problems[0]
+            .message
+            .starts_with("the row has 2 fields but the header has 3"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -987,6 +1016,7 @@ fn rows_sharing_a_digest_are_duplicates_only_if_their_ids_are_equal() {
         account: Some(1),
         message: None,
         region: None,
+        ignored: Vec::new(),
     };
     let (mut problems, mut warnings) = (Collector::default(), Collector::default());
     index.find_duplicates(&columns, &keys, &mut problems, &mut warnings);

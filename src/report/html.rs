@@ -78,10 +78,10 @@ pub fn render(report: &MigrationReport) -> String {
         .unwrap_or_else(|| report.generated_at.clone());
     let _ = write!(
         h,
-        "<h1>Certificate migration</h1>\n<p class=\"meta\">manifest <code>{}</code> · {} \
-         certificates · as of {}</p>\n",
+        "<h1>Certificate migration</h1>\n<p class=\"meta\">manifest <code>{}</code> · {} · as of \
+         {}</p>\n",
         esc(&report.manifest.display().to_string()),
-        report.certificates,
+        crate::output::count(report.certificates, "certificate"),
         esc(&made)
     );
     headline(&mut h, report);
@@ -246,11 +246,11 @@ fn failures(h: &mut String, report: &MigrationReport) {
     for g in &report.failures {
         let _ = writeln!(
             h,
-            "<h3 id=\"{}\">{} at {}: {} certificates</h3>",
+            "<h3 id=\"{}\">{} at {}: {}</h3>",
             anchor(&g.stage, &g.error_code),
             esc(or_dash(&g.error_code)),
             esc(&g.stage),
-            g.count
+            crate::output::count(g.count, "certificate")
         );
         // One message for all (the usual case) is said once, above the rows.
         let first = g.rows.first().map(|r| r.message.as_str()).unwrap_or("");
@@ -320,11 +320,11 @@ fn chart_section(h: &mut String, report: &MigrationReport) {
     for (i, s) in t.series.iter().enumerate() {
         let _ = writeln!(
             h,
-            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}: {} certificates from {} \
-             in {}, peak {:.0}/min</li>",
+            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}: {} from {} in {}, \
+             peak {:.0}/min</li>",
             PALETTE[i % PALETTE.len()],
             esc(&s.label()),
-            s.total,
+            crate::output::count(s.total, "certificate"),
             format_time(s.start),
             format_duration(s.end - s.start),
             s.peak_per_minute(t.bucket_s)

@@ -442,9 +442,9 @@ impl Render for MigrationReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "migration report of {} ({} certificates)",
+            "migration report of {} ({})",
             self.manifest.display(),
-            self.certificates
+            crate::output::count(self.certificates, "certificate")
         )?;
         writeln!(out, "  {}", line_of(&self.counts))?;
         for l in &self.ledgers {
@@ -494,9 +494,9 @@ impl Render for MigrationReport {
             for s in &self.timeline.series {
                 writeln!(
                     out,
-                    "    {}: {} certificates from {} in {} (peak {:.0}/min)",
+                    "    {}: {} from {} in {} (peak {:.0}/min)",
                     s.label(),
-                    s.total,
+                    crate::output::count(s.total, "certificate"),
                     format_time(s.start),
                     format_duration(s.end - s.start),
                     s.peak_per_minute(self.timeline.bucket_s)
@@ -512,7 +512,7 @@ impl Render for MigrationReport {
 
 /// `1 run`, `2 runs`.
 pub fn runs(n: u32) -> String {
-    format!("{n} run{}", if n == 1 { "" } else { "s" })
+    crate::output::count(n, "run")
 }
 
 /// `accepted 3  transferred 2 ...`: the states with any certificate (all zero: pending 0).

@@ -171,8 +171,10 @@ impl Render for Summary {
         writeln!(out, "{line}")?;
         writeln!(
             out,
-            "  this run: {} items in {:.1}s ({:.1}/s)",
-            self.processed_this_run, self.elapsed_s, self.items_per_s
+            "  this run: {} in {:.1}s ({:.1}/s)",
+            crate::output::count(self.processed_this_run, "item"),
+            self.elapsed_s,
+            self.items_per_s
         )?;
         if !self.calls.is_empty() {
             writeln!(

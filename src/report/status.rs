@@ -161,7 +161,12 @@ impl StatusReport {
 impl Render for StatusReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let c = &self.counts;
-        writeln!(out, "ledger {} ({} runs)", self.ledger.display(), self.runs)?;
+        writeln!(
+            out,
+            "ledger {} ({})",
+            self.ledger.display(),
+            crate::output::count(self.runs, "run")
+        )?;
         if self.manifest.is_none() {
             writeln!(
                 out,

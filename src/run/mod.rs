@@ -227,8 +227,8 @@ impl Run {
         };
         if !in_doubt.is_empty() {
             tracing::info!(
-                "{} certificates are in doubt from an earlier run: reconciling them first",
-                in_doubt.len()
+                "{} in doubt from an earlier run: reconciling first",
+                crate::output::count(in_doubt.len(), "certificate")
             );
         }
         let breaker = self.session.ctx.breaker().clone();
@@ -400,7 +400,8 @@ impl Run {
                 _ => "run the same command again once the cause is fixed",
             };
             message.push_str(&format!(
-                ". {left_changed} certificates are left deactivated or detached (their devices may be offline): {how} to finish them, or `iot-cert-migrate cancel {} --restore` to bring them back",
+                ". {} left deactivated or detached (their devices may be offline): {how} to finish them, or `iot-cert-migrate cancel {} --restore` to bring them back",
+                crate::output::count(left_changed, "certificate"),
                 self.manifest.path().display()
             ));
         }

@@ -46,6 +46,8 @@ pub struct Filters {
     pub thing_type: Option<String>,
     /// Only certificates of things with all these attribute values (sorted by name).
     pub attributes: Vec<(String, String)>,
+    /// Only certificates of things the fleet index query matches.
+    pub query: Option<super::FleetQuery>,
     /// Created at or after.
     pub created_after: Option<DateBound>,
     /// Created before.
@@ -74,7 +76,10 @@ impl Filters {
 
     /// Whether any filter works through things (ListThingPrincipals).
     pub fn by_things(&self) -> bool {
-        self.thing_group.is_some() || self.thing_type.is_some() || !self.attributes.is_empty()
+        self.thing_group.is_some()
+            || self.thing_type.is_some()
+            || !self.attributes.is_empty()
+            || self.query.is_some()
     }
 
     /// Whether a certificate created at `created` passes the date filters (a certificate

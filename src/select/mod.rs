@@ -11,11 +11,13 @@
 //! context; every listing is followed to its last page.
 //!
 //! - [`filters`]: the flags, checked before any AWS call;
+//! - [`query`]: `--query` and the connectivity shortcuts (fleet indexing, SearchIndex);
 //! - [`destination`]: the manifest file (atomic) or stdout;
 //! - [`summary`]: counts per filter and warnings.
 
 pub mod destination;
 pub mod filters;
+pub mod query;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -26,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 pub use destination::Destination;
 pub use filters::{parse_time, DateBound, Exclusions, Filters, GroupFilter};
+pub use query::FleetQuery;
 pub use summary::{FilterCount, SelectReport};
 
 use crate::certificate::{certificate_id_of_arn, CertStatus};
@@ -62,7 +65,9 @@ impl CallTicker {
                     .map(|(op, c)| format!("{op} {}", c.calls))
                     .collect();
                 tracing::info!(
-                    "select: {total} calls so far ({}), {:.0}s",
+                    target: crate::progress::TARGET,
+                    "select: {} so far ({}), {:.0}s",
+                    crate::output::count(total, "call"),
                     each.join(", "),
                     started.elapsed().as_secs_f64()
                 );
@@ -113,11 +118,15 @@ pub async fn select(
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<Found, Error> {
-    let picks = futures::future::try_join_all(
-        regions
-            .iter()
-            .map(|r| pick_in_region(r, filters, concurrency, profile)),
-    )
+    // The fleet index first: indexing that is off or a refused query costs no listing.
+    let queried = match &filters.query {
+        Some(q) => Some(query::search(regions, q, profile).await?),
+        None => None,
+    };
+    let picks = futures::future::try_join_all(regions.iter().enumerate().map(|(i, r)| {
+        let queried = queried.as_ref().map(|q| &q[i]);
+        pick_in_region(r, filters, queried, concurrency, profile)
+    }))
     .await?;
     let mut warnings = Warnings::default();
     if let Some(g) = &filters.thing_group {
@@ -220,10 +229,12 @@ pub async fn select(
     })
 }
 
-/// The thing filters, the certificate listing, status and dates, in one region.
+/// The thing filters, the certificate listing, status and dates, in one region; `queried`:
+/// the things the fleet index query matched there.
 async fn pick_in_region(
     region: &Region<'_>,
     f: &Filters,
+    queried: Option<&BTreeSet<String>>,
     concurrency: usize,
     profile: Option<&str>,
 ) -> Result<RegionPick, Error> {
@@ -278,15 +289,22 @@ async fn pick_in_region(
         things = Some(matching);
     }
 
+    if let (Some(q), Some(matched)) = (&f.query, queried) {
+        let kept = query::narrow(things, matched);
+        thing_steps.push(FilterCount::things(q.flags(), kept.len()));
+        things = Some(kept);
+    }
+
     // The certificates of the selected things.
     let mut of_things: Option<HashSet<String>> = None;
     let mut things_without_certificate = Vec::new();
     if let Some(things) = &things {
         let rate = iot.current_rate(Operation::ListThingPrincipals);
         tracing::info!(
-            "{}: reading the certificates of {} things (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
+            target: crate::progress::TARGET,
+            "{}: reading the certificates of {} (about {:.0}s at {rate:.0} ListThingPrincipals per second)",
             region.name,
-            things.len(),
+            crate::output::count(things.len(), "thing"),
             things.len() as f64 / rate.max(0.001)
         );
         let principals: Vec<(String, Vec<String>)> = futures::stream::iter(things.iter())
@@ -436,12 +454,12 @@ fn call_failed(op: Operation, region: &str, profile: Option<&str>, f: CallFailur
     } else {
         match f.error.class() {
             ErrorClass::Throttle => format!(
-                "still throttled after {} attempts: lower --rate {op}=TPS or run again later",
-                f.attempts
+                "still throttled after {}: lower --rate {op}=TPS or run again later",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Transient => format!(
-                "no good answer after {} attempts: check the endpoint and the network, then run the same command again",
-                f.attempts
+                "no good answer after {}: check the endpoint and the network, then run the same command again",
+                crate::output::count(f.attempts, "attempt")
             ),
             ErrorClass::Permanent | ErrorClass::Credentials => "AWS refused the call".to_string(),
         }

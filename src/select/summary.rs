@@ -8,7 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::iot::OpCounts;
-use crate::output::Render;
+use crate::output::{count, noun_for, Render};
 
 /// At most this many examples of each warning are listed (all are counted).
 pub const MAX_EXAMPLES: usize = 100;
@@ -123,8 +123,8 @@ impl Render for SelectReport {
         };
         writeln!(
             out,
-            "select: {} certificates for account {} written to {into} ({}, {:.1}s)",
-            self.selected,
+            "select: {} for account {} written to {into} ({}, {:.1}s)",
+            count(self.selected, "certificate"),
             self.target_account,
             self.regions.join(", "),
             self.elapsed_s
@@ -137,10 +137,11 @@ impl Render for SelectReport {
             .unwrap_or(0);
         for f in &self.filters {
             let (n, what) = match (f.certificates, f.things) {
-                (Some(n), _) => (n, "certificates"),
-                (None, Some(n)) => (n, "things"),
+                (Some(n), _) => (n, "certificate"),
+                (None, Some(n)) => (n, "thing"),
                 (None, None) => continue,
             };
+            let what = noun_for(n, what);
             writeln!(out, "  {:<width$}  {n:>8} {what}", f.filter)?;
         }
         let l = &self.left_out;
@@ -155,17 +156,17 @@ impl Render for SelectReport {
         if l.in_another_region > 0 {
             writeln!(
                 out,
-                "left out: {} certificates already selected in an earlier --region (a manifest names each id once)",
-                l.in_another_region
+                "left out: {} already selected in an earlier --region (a manifest names each id once)",
+                count(l.in_another_region, "certificate")
             )?;
         }
         let w = &self.warnings;
         if w.shared_certificates > 0 {
             writeln!(
                 out,
-                "warning: {} certificates are also attached to things outside the selection \
+                "warning: {} also attached to things outside the selection \
                  (transfer --detach-things detaches them from those things too):",
-                w.shared_certificates
+                count(w.shared_certificates, "certificate")
             )?;
             for s in w.shared.iter().take(10) {
                 writeln!(
@@ -193,8 +194,8 @@ impl Render for SelectReport {
             };
             writeln!(
                 out,
-                "warning: {} things of the selection have no certificate: {}{more}",
-                w.things_without_certificate,
+                "warning: {} of the selection without a certificate: {}{more}",
+                count(w.things_without_certificate, "thing"),
                 names.join(", ")
             )?;
         }

@@ -112,8 +112,10 @@ impl Stopped {
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{} after {} of {} certificates: what follows covers those only (exit 4; run again for all)",
-            self.reason, self.after, self.of
+            "{} after {} of {}: what follows covers those only (exit 4; run again for all)",
+            self.reason,
+            self.after,
+            crate::output::count(self.of, "certificate")
         )
     }
 }
@@ -393,6 +395,7 @@ mod tests {
             progress: ProgressSettings {
                 mode: Default::default(),
                 interval: Duration::from_secs(60),
+                interval_given: false,
                 quiet: true,
             },
             stop: Stop::new(None, GRACE),

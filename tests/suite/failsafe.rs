@@ -93,9 +93,10 @@ fn credentials_that_expire_mid_run_stop_it_and_a_plain_rerun_finishes() {
     );
     if offline > 0 {
         assert!(
-            run.stderr
-                .contains(&format!("{offline} certificates are left deactivated"))
-                && run.stderr.contains("cancel m.csv --restore"),
+            run.stderr.contains(&format!(
+                "{offline} certificate{} left deactivated",
+                if offline == 1 { "" } else { "s" }
+            )) && run.stderr.contains("cancel m.csv --restore"),
             "{}",
             run.stderr
         );

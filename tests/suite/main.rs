@@ -4,6 +4,7 @@
 
 mod carry;
 mod checkpoint;
+mod conventions;
 mod credentials;
 mod durability;
 mod failsafe;
@@ -14,6 +15,7 @@ mod realaws;
 mod register;
 mod report;
 mod select;
+mod select_query;
 mod survival;
 mod transfer;
 mod verdict;

@@ -552,11 +552,14 @@ fn select_output_validates_and_drives_plan_and_transfer_unchanged() {
         "wave1.csv",
     ]);
     run.expect_code(0);
+    // With the manifest in a file, the summary is the command's output (stdout), and a
+    // clean run without a terminal writes nothing on stderr.
     assert!(
-        run.stderr.contains("select: 20 certificates"),
+        run.stdout.contains("select: 20 certificates"),
         "{}",
-        run.stderr
+        run.stdout
     );
+    assert_eq!(run.stderr, "", "a clean select is silent on stderr");
     let rows = read_csv(&env.path("wave1.csv"));
     assert_eq!(rows.len(), 20);
     assert!(rows

@@ -343,7 +343,8 @@ fn calls_still_hanging_after_the_grace_period_are_left_in_doubt_and_reconciled_n
     rerun.expect_code(0);
     assert!(
         rerun.stderr.contains(&format!(
-            "{in_doubt} certificates are in doubt from an earlier run"
+            "{in_doubt} certificate{} in doubt from an earlier run",
+            if in_doubt == 1 { "" } else { "s" }
         )),
         "{}",
         rerun.stderr

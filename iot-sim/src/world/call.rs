@@ -113,6 +113,18 @@ pub enum Call {
     DescribeEndpoint { endpoint_type: Option<String> },
     /// RegisterCertificateWithoutCA.
     RegisterWithoutCa { pem: String, status: String },
+    /// SearchIndex.
+    SearchIndex {
+        index: String,
+        query: String,
+        page: Page,
+    },
+    /// GetIndexingConfiguration.
+    GetIndexingConfiguration,
+    /// UpdateIndexingConfiguration.
+    UpdateIndexingConfiguration {
+        update: crate::fleet_index::IndexingUpdate,
+    },
 }
 
 /// The filters of ListThings.
@@ -163,12 +175,17 @@ impl Call {
             | Call::ListThingsInThingGroup { name, .. }
             | Call::AddThingToThingGroup { group: name, .. } => group_arn(region, account, name),
             Call::ListCertificatesByCa { ca_id, .. } => ca_arn(region, account, ca_id),
+            Call::SearchIndex { index, .. } => {
+                crate::fleet_index::index_arn(region, account, index)
+            }
             Call::ListCertificates { .. }
             | Call::ListOutgoing { .. }
             | Call::ListPolicies { .. }
             | Call::ListThings { .. }
             | Call::DescribeEndpoint { .. }
-            | Call::RegisterWithoutCa { .. } => "*".to_string(),
+            | Call::RegisterWithoutCa { .. }
+            | Call::GetIndexingConfiguration
+            | Call::UpdateIndexingConfiguration { .. } => "*".to_string(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub(crate) struct AccountData {
     pub(crate) thing_types: BTreeMap<String, ThingType>,
     pub(crate) groups: BTreeMap<String, Group>,
     pub(crate) ca_certs: BTreeMap<String, CaCert>,
+    /// Fleet indexing.
+    pub(crate) index: crate::fleet_index::AccountIndex,
 }
 
 /// All simulated data. Keys are (region, account).
@@ -192,6 +194,9 @@ impl World {
             }
             Call::Reject { id, reason } => self.reject(caller, &id, reason, rules, now),
             Call::Cancel { id } => self.cancel(caller, &id, now),
+            call @ (Call::SearchIndex { .. }
+            | Call::GetIndexingConfiguration
+            | Call::UpdateIndexingConfiguration { .. }) => self.fleet_index_call(caller, call),
             other => self.registry_call(caller, other, now),
         };
         Outcome { reply, transferred }

@@ -66,6 +66,7 @@ impl World {
         let region = &seed.region;
         for (account, data) in &seed.accounts {
             self.seed_registry(region, account, data, now)?;
+            self.seed_fleet_index(region, account, data.indexing.as_ref())?;
             for c in &data.certificates {
                 self.forget(region, account, &c.id);
                 if let Some(target) = &c.pending_target {

@@ -4,10 +4,12 @@
 
 mod fleet;
 mod kill;
+mod pty;
 mod tools;
 
 pub use fleet::*;
 pub use kill::*;
+pub use pty::*;
 pub use tools::*;
 
 use std::collections::BTreeMap;
@@ -174,7 +176,8 @@ impl Env {
                 self.path("no-aws-credentials"),
             )
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("IOT_CERT_MIGRATE_PROGRESS", "never");
+            // The default: without a terminal, no bar and no progress lines.
+            .env("IOT_CERT_MIGRATE_PROGRESS", "auto");
         c
     }
 
