@@ -509,6 +509,17 @@ fn a_mistyped_profile_is_one_line_naming_it_and_the_files_before_instance_metada
             c.env("AWS_PROFILE", "sourec");
             c
         }),
+        // A command with roles, and a missing ledger it would warn about later.
+        ("AWS_PROFILE", {
+            let mut c = env.cmd(&[
+                "verify",
+                "m.csv",
+                "--target-role-template",
+                "arn:aws:iam::{account}:role/migrate",
+            ]);
+            c.env("AWS_PROFILE", "sourec");
+            c
+        }),
     ] {
         let (imds, url) = metadata_listener();
         let out = cmd
