@@ -111,6 +111,7 @@ fn main() -> anyhow::Result<()> {
                         name: "sensor".into(),
                         description: Some("temperature sensor".into()),
                         searchable_attributes: vec!["serial".into()],
+                        ..Default::default()
                     }],
                     thing_groups: vec![
                         SeedThingGroup {

@@ -1,4 +1,5 @@
-//! A certificate as AWS IoT names it: its status (a closed set), its ARN and its id's bytes.
+//! A certificate as AWS IoT names it: its status (a closed set), its ARN (and the ARNs of the
+//! other IoT resources, in the partition of their region) and its id's bytes.
 
 use std::fmt;
 
@@ -80,9 +81,30 @@ impl<'de> Deserialize<'de> for CertStatus {
     }
 }
 
-/// `arn:aws:iot:REGION:ACCOUNT:cert/ID`: the certificate's ARN in one account.
+/// The AWS partition of a region, the second field of every ARN: `aws-cn` in the China
+/// regions (`cn-*`), `aws-us-gov` in GovCloud (`us-gov-*`), `aws` elsewhere.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `arn:PARTITION:iot:REGION:ACCOUNT:RESOURCE` (e.g. `thinggroup/NAME`), the partition
+/// following the region.
+pub fn iot_arn(region: &str, account: &str, resource: &str) -> String {
+    format!(
+        "arn:{}:iot:{region}:{account}:{resource}",
+        partition(region)
+    )
+}
+
+/// `arn:PARTITION:iot:REGION:ACCOUNT:cert/ID`: the certificate's ARN in one account.
 pub fn cert_arn(region: &str, account: &str, id: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:cert/{id}")
+    iot_arn(region, account, &format!("cert/{id}"))
 }
 
 /// The account and certificate id of a certificate ARN (`arn:PARTITION:iot:REGION:ACCOUNT:cert/ID`);
@@ -201,6 +223,28 @@ mod tests {
         ] {
             assert_eq!(arn_account_and_id(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn arns_carry_the_partition_of_their_region() {
+        assert_eq!(
+            cert_arn("cn-north-1", "111111111111", "ab"),
+            "arn:aws-cn:iot:cn-north-1:111111111111:cert/ab"
+        );
+        assert_eq!(
+            cert_arn("cn-northwest-1", "111111111111", "ab"),
+            "arn:aws-cn:iot:cn-northwest-1:111111111111:cert/ab"
+        );
+        assert_eq!(
+            iot_arn("us-gov-west-1", "111111111111", "thinggroup/g"),
+            "arn:aws-us-gov:iot:us-gov-west-1:111111111111:thinggroup/g"
+        );
+        assert_eq!(
+            cert_arn("eu-west-1", "111111111111", "ab"),
+            "arn:aws:iot:eu-west-1:111111111111:cert/ab"
+        );
+        // the region `*` of an IAM policy is in the commercial partition
+        assert_eq!(partition("*"), "aws");
     }
 
     #[test]

@@ -56,6 +56,26 @@ Examples:
   iot-cert-migrate transfer certs.csv --deactivate --rate-scale 2
 ";
 
+/// `iam-policy --help`.
+pub const IAM_POLICY: &str = "\
+Examples:
+  # What the source account's credentials need for the whole transfer path:
+  iot-cert-migrate iam-policy plan transfer cancel \\
+      --deactivate --detach-policies --detach-things --carry --restore
+
+  # The target accounts' policy for accept --carry, as a file for IAM:
+  iot-cert-migrate iam-policy accept --carry --side target > target-policy.json
+  aws iam put-role-policy --role-name migrate --policy-name iot-cert-migrate \\
+      --policy-document file://target-policy.json
+
+  # China regions: the ARNs name the aws-cn partition:
+  iot-cert-migrate --region cn-north-1 iam-policy register --carry --source-account 111122223333
+
+The policy lists every call the commands make with these flags, on the resources IAM
+authorizes each on (`*` for the actions without a resource type). STS GetCallerIdentity,
+which every command makes, needs no permission.
+";
+
 /// `validate --help`.
 pub const VALIDATE: &str = "\
 Examples:

@@ -34,6 +34,7 @@ pub mod durable;
 pub mod error;
 pub mod files;
 pub mod help;
+pub mod iam;
 pub mod iot;
 pub mod ledger;
 pub mod lifecycle;
@@ -133,5 +134,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Register(args) => cmd::register::run(&global, args).await,
         Command::Verify(args) => cmd::verify::run(&global, args).await,
         Command::Retire(args) => cmd::retire::run(&global, args).await,
+        Command::IamPolicy(args) => cmd::iam_policy::run(&global, args),
     }
 }

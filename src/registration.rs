@@ -1,5 +1,7 @@
 //! `plan --mode register`: read-only on both sides, whether each certificate can be registered
-//! in its target account (the zero-downtime move), in one category per certificate.
+//! in its target account (the zero-downtime move), in one category per certificate. The
+//! certificates AWS may refuse (by the 2021 developer guide's rules, not confirmed for
+//! today's AWS) have categories of their own, and role aliases in the source are warned of.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -7,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::carry::once::Once;
 use crate::certificate::CertStatus;
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure};
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
+use crate::pacer::Scope;
 use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
 
 closed_set! {
@@ -21,6 +25,12 @@ closed_set! {
         Registrable = "registrable",
         /// The target holds a copy already: `register` records it and registers nothing.
         AlreadyRegistered = "already_registered",
+        /// Signed by a CA the source registered in DEFAULT mode: AWS may refuse it in another
+        /// account (UNCONFIRMED; the 2021 developer guide says so).
+        CaInDefaultMode = "ca_in_default_mode",
+        /// Issued by AWS IoT itself (no CA, DEFAULT mode): AWS may refuse it in another
+        /// account (UNCONFIRMED; the 2021 guide counts the Amazon root CA as registered).
+        IssuedByAwsIot = "issued_by_aws_iot",
         /// Another status in the source (REVOKED, PENDING_TRANSFER, ...): not registered.
         NotRegistrableStatus = "not_registrable_status",
         /// Not in the source account in the row's Region (in another Region, or gone):
@@ -48,9 +58,6 @@ pub struct Registration {
     pub source_status: Option<String>,
     /// Why, for a person.
     pub detail: String,
-    /// Issued by AWS IoT itself (no CA, `DEFAULT` mode): registering it in another account
-    /// is not documented by AWS.
-    pub issued_by_aws_iot: bool,
 }
 
 /// The plan: counts, the certificates of each category (the first ones), warnings.
@@ -63,7 +70,9 @@ pub struct RegistrationPlan {
     certificates: u64,
     counts: BTreeMap<&'static str, u64>,
     not_registrable: Vec<Registration>,
-    issued_by_aws_iot: u64,
+    /// The source account's role aliases (ListRoleAliases), per region that has some.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    role_aliases: BTreeMap<String, Vec<String>>,
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan_out: Option<PathBuf>,
@@ -76,17 +85,18 @@ pub struct RegistrationPlan {
 /// (all are in `--plan-out`).
 const LISTED: usize = 50;
 
-/// The register-mode verdict: the source's clients and each target's.
+/// The register-mode verdict: the source's clients and each target's, and the mode of each
+/// CA the source registered (read once per run).
 struct Registering<'a> {
     source: &'a AccountClients,
     targets: HashMap<String, AccountClients>,
+    ca_modes: Once<(Scope, String), Option<String>>,
 }
 
 impl Verdict for Registering<'_> {
     type Category = Registrability;
     type Finding = Registration;
-    /// Registrable certificates issued by AWS IoT itself.
-    type Totals = u64;
+    type Totals = ();
     const VERB: &'static str = "planning";
     const LISTED: usize = LISTED;
     const CSV_HEADER: &'static [&'static str] = &[
@@ -99,7 +109,7 @@ impl Verdict for Registering<'_> {
     ];
 
     /// DescribeCertificate in the source (status, CA, mode) and in its target (a copy
-    /// there already?).
+    /// there already?); DescribeCACertificate of its CA in the source (once per CA).
     async fn classify(&self, row: &ManifestRow) -> Registration {
         let src = self.source.for_row(row);
         let mut r = Registration {
@@ -109,7 +119,6 @@ impl Verdict for Registering<'_> {
             category: Registrability::Unknown,
             source_status: None,
             detail: String::new(),
-            issued_by_aws_iot: false,
         };
         let refused = |r: &mut Registration, side: &str, f: CallFailure| {
             r.category = Registrability::Unknown;
@@ -132,8 +141,6 @@ impl Verdict for Registering<'_> {
             }
         };
         r.source_status = Some(info.status.to_string());
-        r.issued_by_aws_iot = info.ca_certificate_id.is_none()
-            && info.mode.as_deref().unwrap_or("DEFAULT") == "DEFAULT";
         if !matches!(info.status, CertStatus::Active | CertStatus::Inactive) {
             r.category = Registrability::NotRegistrableStatus;
             r.detail = format!(
@@ -151,12 +158,44 @@ impl Verdict for Registering<'_> {
             Ok(Some(copy)) if copy.owner.as_deref() == Some(target.account()) => {
                 r.category = Registrability::AlreadyRegistered;
                 r.detail = format!("{} in the target", copy.status);
+                return r;
             }
-            Ok(_) => {
-                r.category = Registrability::Registrable;
-                r.detail = format!("{} in the source, not in the target yet", info.status);
+            Ok(_) => {}
+            Err(f) => {
+                refused(&mut r, "target", f);
+                return r;
             }
-            Err(f) => refused(&mut r, "target", f),
+        }
+        let mode = info.mode.as_deref().unwrap_or("DEFAULT");
+        match (&info.ca_certificate_id, mode) {
+            (Some(ca), _) => {
+                let key = (src.scope().clone(), ca.clone());
+                let ca_mode = self
+                    .ca_modes
+                    .get(&key, || src.ca_certificate_mode(ca))
+                    .await;
+                match ca_mode {
+                    Ok(Some(m)) if m == "DEFAULT" => {
+                        r.category = Registrability::CaInDefaultMode;
+                        r.detail = format!(
+                            "signed by CA certificate {ca}, registered in DEFAULT mode in the \
+                             source account: AWS may refuse to register it in another account \
+                             (the 2021 developer guide; not confirmed for today's AWS)"
+                        );
+                    }
+                    Ok(_) => registrable(&mut r, &info.status),
+                    Err(f) => refused(&mut r, "source (DescribeCACertificate)", f),
+                }
+            }
+            (None, "DEFAULT") => {
+                r.category = Registrability::IssuedByAwsIot;
+                r.detail = "issued by AWS IoT itself (CreateKeysAndCertificate: no CA, DEFAULT \
+                    mode): AWS may refuse to register it in another account (the 2021 \
+                    developer guide counts the Amazon root CA as registered; not confirmed \
+                    for today's AWS)"
+                    .into();
+            }
+            (None, _) => registrable(&mut r, &info.status),
         }
         r
     }
@@ -183,11 +222,12 @@ impl Verdict for Registering<'_> {
         ])
     }
 
-    fn add_up(aws_issued: &mut u64, r: &Registration) {
-        if r.issued_by_aws_iot && r.category == Registrability::Registrable {
-            *aws_issued += 1;
-        }
-    }
+    fn add_up(_: &mut (), _: &Registration) {}
+}
+
+fn registrable(r: &mut Registration, status: &CertStatus) {
+    r.category = Registrability::Registrable;
+    r.detail = format!("{status} in the source, not in the target yet");
 }
 
 /// Assesses every row of `manifest` (source and target read, nothing changed), writing
@@ -203,22 +243,53 @@ pub async fn plan(
     let verdict = Registering {
         source,
         targets: AccountClients::by_account(targets.to_vec()),
+        ca_modes: Once::default(),
     };
+    let mut warnings = Vec::new();
+    let mut role_aliases = BTreeMap::new();
+    for iot in source.all() {
+        let region = &iot.scope().region;
+        match iot.role_aliases().await {
+            Ok(names) if names.is_empty() => {}
+            Ok(names) => {
+                role_aliases.insert(region.clone(), names);
+            }
+            Err(f) => warnings.push(format!(
+                "could not list the source's role aliases in {region} ({f}): devices that get \
+                 AWS credentials from the credentials provider may lose them after the move, \
+                 see below"
+            )),
+        }
+    }
+    if !role_aliases.is_empty() {
+        let named: Vec<String> = role_aliases
+            .iter()
+            .map(|(region, names)| format!("{region}: {}", names.join(", ")))
+            .collect();
+        warnings.push(format!(
+            "the source account has role aliases ({}): devices that get temporary AWS \
+             credentials from the credentials provider (iot:CredentialProvider) with these \
+             certificates may lose them after a register move: the 2021 developer guide says \
+             certificates registered in several accounts cannot be used there (not confirmed \
+             for today's AWS). Check those devices, or use transfer for them",
+            named.join("; ")
+        ));
+    }
     let total = manifest.len() as u64;
     let judged = sweep
         .judge(&verdict, manifest.rows()?, total, plan_out)
         .await?;
     let (not_registrable, _) = judged.first_listed(LISTED);
-    let aws_issued = judged.totals;
-    let mut warnings = Vec::new();
-    if aws_issued > 0 {
+    let counts = judged.counts_by_name();
+    let may_refuse = counts[Registrability::CaInDefaultMode.as_str()]
+        + counts[Registrability::IssuedByAwsIot.as_str()];
+    if may_refuse > 0 {
         warnings.push(format!(
-            "{} issued by AWS IoT itself \
-             (CreateKeysAndCertificate: no CA, DEFAULT mode). AWS does not document whether \
-             another account may register those; the target may refuse them (register's \
-             failure report then shows AWS's answer). Try one with `register --max-items 1` \
-             first.",
-            crate::output::count(aws_issued, "registrable certificate")
+            "{} may be refused by the target (ca_in_default_mode, issued_by_aws_iot; rules \
+             of the 2021 developer guide, not confirmed for today's AWS): `register` tries \
+             them and its failure report shows AWS's answer. Try one with `register \
+             --max-items 1` first.",
+            crate::output::count(may_refuse, "certificate")
         ));
     }
     Ok(RegistrationPlan {
@@ -227,9 +298,9 @@ pub async fn plan(
         manifest: manifest_path.to_path_buf(),
         source_account: source.account().to_string(),
         certificates: judged.judged,
-        counts: judged.counts_by_name(),
+        counts,
         not_registrable,
-        issued_by_aws_iot: aws_issued,
+        role_aliases,
         warnings,
         plan_out: judged.csv,
         stopped: judged.stopped,

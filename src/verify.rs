@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::carry::snapshot::Snapshot;
+use crate::carry::snapshot::{CarriedGroup, Snapshot};
 use crate::certificate::CertStatus;
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
@@ -240,7 +240,8 @@ async fn standing(
 }
 
 /// The first kind of carried object missing in the target (policies, then things, then
-/// groups), with everything missing of that kind.
+/// groups), with everything missing of that kind. Group memberships compare as direct
+/// memberships on both sides: the deepest group of each hierarchy the thing is listed in.
 async fn carried_missing(
     iot: &Iot,
     arn: &str,
@@ -254,11 +255,14 @@ async fn carried_missing(
         }
     }
     let mut groups = Vec::new();
+    // What the target says of each group it was asked about: `None` for a dynamic group.
+    let mut described: HashMap<String, Option<CarriedGroup>> = HashMap::new();
     for g in &s.groups {
-        if iot.thing_group(&g.name).await?.is_none() {
+        let Some(found) = iot.thing_group(&g.name).await? else {
             groups.push(format!("group {} missing", g.name));
             continue;
-        }
+        };
+        described.insert(g.name.clone(), found);
         if g.policies.is_empty() {
             continue;
         }
@@ -284,16 +288,51 @@ async fn carried_missing(
             things.push(format!("thing {} not attached", t.name));
         }
     }
+    if s.things.iter().any(|t| t.exclusive) {
+        let attached = iot.principal_things_v2(arn).await?;
+        for t in s.things.iter().filter(|t| t.exclusive) {
+            if attached.iter().any(|(name, e)| *name == t.name && !e) {
+                things.push(format!(
+                    "thing {} attached, but not exclusively (it was in the source)",
+                    t.name
+                ));
+            }
+        }
+    }
     if !things.is_empty() {
         return Ok(Some((Standing::MissingThing, things.join("; "))));
     }
     for t in &s.things {
-        if t.groups.is_empty() {
+        let carried = s.direct_groups(t);
+        if carried.is_empty() {
             continue;
         }
-        let member_of = iot.groups_of_thing(&t.name).await?;
-        for g in &t.groups {
-            if !member_of.contains(g) {
+        let listed = iot.groups_of_thing(&t.name).await?;
+        let mut statics = Vec::new();
+        for g in &listed {
+            if !described.contains_key(g) {
+                let found = iot.thing_group(g).await?.flatten();
+                described.insert(g.clone(), found);
+            }
+            if matches!(described.get(g), Some(Some(_))) {
+                statics.push(g.clone());
+            }
+        }
+        let in_target = Snapshot {
+            groups: described.values().flatten().cloned().collect(),
+            ..Default::default()
+        };
+        let direct = in_target.deepest(&statics);
+        for g in carried {
+            if direct.contains(&g) {
+                continue;
+            }
+            if statics.iter().any(|l| l == g) {
+                groups.push(format!(
+                    "thing {} is in a group below {g}, not directly in {g}",
+                    t.name
+                ));
+            } else {
                 groups.push(format!("thing {} not in group {g}", t.name));
             }
         }

@@ -187,6 +187,13 @@ pub struct Behaviour {
     pub pending_transfer_answer: PendingTransferAnswer,
     /// The account in ListOutgoingCertificates' ARNs.
     pub outgoing_arn_account: OutgoingArnAccount,
+    /// Most policies attached to one thing group.
+    pub policies_per_group: usize,
+    /// RegisterCertificateWithoutCA refuses a certificate whose CA is registered in
+    /// DEFAULT mode in the Region.
+    pub register_refuses_default_ca: bool,
+    /// RegisterCertificateWithoutCA refuses a certificate issued by AWS IoT.
+    pub register_refuses_aws_issued: bool,
 }
 
 impl Default for Behaviour {
@@ -199,6 +206,9 @@ impl Default for Behaviour {
             completed_transfer_answer: CompletedTransferAnswer::default(),
             pending_transfer_answer: PendingTransferAnswer::default(),
             outgoing_arn_account: OutgoingArnAccount::default(),
+            policies_per_group: crate::world::MAX_POLICIES_PER_TARGET,
+            register_refuses_default_ca: false,
+            register_refuses_aws_issued: false,
         }
     }
 }

@@ -14,7 +14,9 @@ use crate::behaviour::{
     Behaviour, CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer,
     SourceAfterAccept,
 };
+use crate::iam::IamPolicy;
 use crate::sts::SeedRole;
+use crate::world::MAX_POLICIES_PER_TARGET;
 
 /// The account used when the caller's access key id is not exactly 12 digits.
 pub const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -80,6 +82,18 @@ pub struct SimConfig {
     /// Every role session lasts this long, whatever the caller asked for: shorter than
     /// AWS's 15 minutes, to see credentials expire and be refreshed (`None`: as asked).
     pub session_lifetime: Option<Duration>,
+    /// UNCONFIRMED: most policies attached to one thing group (10 today's quotas page has
+    /// for certificates; 2 in the 2021 developer guide). Default 10.
+    pub policies_per_group: usize,
+    /// UNCONFIRMED (2021 guide): RegisterCertificateWithoutCA refuses a certificate whose
+    /// CA is registered in DEFAULT mode by an account of the Region. Default off.
+    pub register_refuses_default_ca: bool,
+    /// UNCONFIRMED (2021 guide): RegisterCertificateWithoutCA refuses a certificate that
+    /// AWS IoT issued (no CA, DEFAULT mode in the account holding it). Default off.
+    pub register_refuses_aws_issued: bool,
+    /// The allow-list mode: an account with a policy here may make only the calls it
+    /// allows (as IAM authorizes them); others are refused 403 AccessDeniedException.
+    pub iam_policies: BTreeMap<String, IamPolicy>,
 }
 
 impl Default for SimConfig {
@@ -107,6 +121,10 @@ impl Default for SimConfig {
             outgoing_arn_account: OutgoingArnAccount::default(),
             roles: Vec::new(),
             session_lifetime: None,
+            policies_per_group: MAX_POLICIES_PER_TARGET,
+            register_refuses_default_ca: false,
+            register_refuses_aws_issued: false,
+            iam_policies: BTreeMap::new(),
         }
     }
 }
@@ -122,6 +140,9 @@ impl SimConfig {
             completed_transfer_answer: self.completed_transfer_answer,
             pending_transfer_answer: self.pending_transfer_answer,
             outgoing_arn_account: self.outgoing_arn_account,
+            policies_per_group: self.policies_per_group,
+            register_refuses_default_ca: self.register_refuses_default_ca,
+            register_refuses_aws_issued: self.register_refuses_aws_issued,
         }
     }
 
@@ -302,6 +323,9 @@ pub struct SeedAccount {
     /// Fleet indexing: its configuration and the devices' connectivity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexing: Option<crate::fleet_index::SeedIndexing>,
+    /// Role aliases of the credentials provider (names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_aliases: Vec<String>,
 }
 
 /// One seeded certificate. Seeding a certificate that exists replaces it.
@@ -335,6 +359,9 @@ pub struct SeedCertificate {
     /// `DEFAULT` (default) or `SNI_ONLY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_mode: Option<String>,
+    /// Its one thing is attached exclusively (`thingPrincipalType` EXCLUSIVE_THING).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// One seeded policy.
@@ -361,6 +388,27 @@ pub struct SeedThingType {
     /// `searchableAttributes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub searchable_attributes: Vec<String>,
+    /// `mqtt5Configuration.propagatingAttributes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mqtt5_propagating_attributes: Vec<PropagatingAttribute>,
+    /// Deprecated (DeprecateThingType): takes no new things.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+/// One MQTT 5 propagating attribute of a thing type: a user property key, and the thing
+/// attribute or connection attribute it carries.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PropagatingAttribute {
+    /// `userPropertyKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_property_key: Option<String>,
+    /// `thingAttribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_attribute: Option<String>,
+    /// `connectionAttribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_attribute: Option<String>,
 }
 
 /// One seeded thing.
@@ -396,6 +444,10 @@ pub struct SeedThingGroup {
     /// Policies attached to the group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
+    /// A dynamic group's fleet-indexing query (no parent then): things name it in their
+    /// `groups` as the index would have put them there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// One seeded CA certificate.

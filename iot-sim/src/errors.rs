@@ -74,13 +74,15 @@ impl ApiError {
         Self::new("UnrecognizedClientException", 403, INVALID_TOKEN_MESSAGE)
     }
 
-    /// `AccessDeniedException`, 403, with IAM's message shape.
-    pub fn access_denied(account: &str, operation: &str, resource: &str) -> Self {
+    /// `AccessDeniedException`, 403, with IAM's message shape (the caller's IAM user ARN in
+    /// the partition of `region`).
+    pub fn access_denied(region: &str, account: &str, operation: &str, resource: &str) -> Self {
+        let partition = crate::arn::partition(region);
         Self::new(
             "AccessDeniedException",
             403,
             format!(
-                "User: arn:aws:iam::{account}:user/iot-sim is not authorized to perform: iot:{operation} on resource: {resource}"
+                "User: arn:{partition}:iam::{account}:user/iot-sim is not authorized to perform: iot:{operation} on resource: {resource}"
             ),
         )
     }

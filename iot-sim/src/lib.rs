@@ -18,16 +18,17 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod arn;
 pub mod auth;
 pub mod behaviour;
 pub mod config;
 pub mod errors;
 pub mod faults;
 pub mod fleet_index;
+pub mod iam;
 pub mod ops;
 pub mod pem;
 pub mod quota;
-pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -42,12 +43,13 @@ pub use behaviour::{
     SourceAfterAccept,
 };
 pub use config::{
-    parse_fault_spec, parse_quota_spec, FaultKind, Seed, SeedAccount, SeedCaCertificate,
-    SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType, SimConfig,
-    DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
+    parse_fault_spec, parse_quota_spec, FaultKind, PropagatingAttribute, Seed, SeedAccount,
+    SeedCaCertificate, SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
+    SimConfig, DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
 pub use errors::ApiError;
 pub use fleet_index::{Connectivity, ConnectivityChange, SeedIndexing};
+pub use iam::IamPolicy;
 pub use ops::Operation;
 pub use pem::fake_certificate;
 pub use server::{SimHandle, Simulator};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use iot_sim::{
     parse_deny_spec, parse_fault_spec, parse_quota_spec, parse_role_spec, CredentialChange,
-    DenyRule, FaultKind, OutageMode, Seed, SeedRole, SimConfig, Simulator,
+    DenyRule, FaultKind, IamPolicy, OutageMode, Seed, SeedRole, SimConfig, Simulator,
 };
 use iot_sim::{
     CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer, SourceAfterAccept,
@@ -119,6 +119,36 @@ struct Args {
     /// allowed: to watch credentials expire and be refreshed), e.g. 2s.
     #[arg(long, value_parser = humantime::parse_duration)]
     session_lifetime: Option<Duration>,
+    /// Most policies attached to one thing group (UNCONFIRMED: 10, or 2 as in the 2021 guide).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    policies_per_group: u16,
+
+    /// RegisterCertificateWithoutCA refuses a certificate whose CA is registered in DEFAULT
+    /// mode in the Region (UNCONFIRMED; true|false).
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    register_refuses_default_ca: bool,
+
+    /// RegisterCertificateWithoutCA refuses a certificate issued by AWS IoT (UNCONFIRMED;
+    /// true|false).
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    register_refuses_aws_issued: bool,
+
+    /// Allow-list mode for one account: ACCOUNT=FILE, FILE an IAM policy (JSON); every call
+    /// it does not allow is refused 403 AccessDeniedException; repeatable.
+    #[arg(long = "iam-policy", value_name = "ACCOUNT=FILE", value_parser = parse_iam_spec)]
+    iam_policies: Vec<(String, IamPolicy)>,
+}
+
+fn parse_iam_spec(s: &str) -> Result<(String, IamPolicy), String> {
+    let (account, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ACCOUNT=FILE, got {s:?}"))?;
+    if !iot_sim::validate::is_account_id(account) {
+        return Err(format!("account {account:?} is not 12 digits"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let policy = IamPolicy::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+    Ok((account.to_string(), policy))
 }
 
 fn parse_credentials_spec(s: &str) -> Result<CredentialChange, String> {
@@ -171,6 +201,10 @@ fn main() {
         outgoing_arn_account: args.outgoing_arn_account,
         roles: args.roles,
         session_lifetime: args.session_lifetime,
+        policies_per_group: usize::from(args.policies_per_group),
+        register_refuses_default_ca: args.register_refuses_default_ca,
+        register_refuses_aws_issued: args.register_refuses_aws_issued,
+        iam_policies: args.iam_policies.into_iter().collect(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

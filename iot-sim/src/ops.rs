@@ -80,11 +80,21 @@ pub enum Operation {
     GetIndexingConfiguration,
     /// `POST /indexing/config`
     UpdateIndexingConfiguration,
+    /// `POST /thing-types/{thingTypeName}/deprecate`
+    DeprecateThingType,
+    /// `GET /principals/things-v2` (header `x-amzn-principal`)
+    ListPrincipalThingsV2,
+    /// `GET /things/{thingName}/principals-v2`
+    ListThingPrincipalsV2,
+    /// `GET /cacertificate/{caCertificateId}`
+    DescribeCACertificate,
+    /// `GET /role-aliases`
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 38] = [
+    pub const ALL: [Operation; 43] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -123,6 +133,11 @@ impl Operation {
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
         Operation::UpdateIndexingConfiguration,
+        Operation::DeprecateThingType,
+        Operation::ListPrincipalThingsV2,
+        Operation::ListThingPrincipalsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The operation's name as in the API model.
@@ -166,6 +181,11 @@ impl Operation {
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
             Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
+            Operation::DeprecateThingType => "DeprecateThingType",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 
@@ -216,6 +236,11 @@ impl Operation {
                 | Operation::SearchIndex
                 | Operation::GetIndexingConfiguration
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
+                | Operation::ListPrincipalThingsV2
+                | Operation::ListThingPrincipalsV2
+                | Operation::DescribeCACertificate
+                | Operation::ListRoleAliases
         )
     }
 
@@ -224,7 +249,8 @@ impl Operation {
     /// AttachThingPrincipal, DetachThingPrincipal, TransferCertificate,
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
-    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration.
+    /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
+    /// DeprecateThingType.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -245,6 +271,7 @@ impl Operation {
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificateWithoutCA
                 | Operation::UpdateIndexingConfiguration
+                | Operation::DeprecateThingType
         )
     }
 

@@ -7,10 +7,13 @@ use hyper::Method;
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
+use crate::config::PropagatingAttribute;
 use crate::errors::ApiError;
 use crate::ops::Operation;
 use crate::validate;
-use crate::world::{Call, Page, ThingFilter};
+use crate::world::{
+    Call, GroupDefinition, Page, ThingFilter, ThingTypeDefinition, MAX_SEARCHABLE_ATTRIBUTES,
+};
 
 /// Default page size of the marker-paginated list operations.
 pub const DEFAULT_PAGE_SIZE: usize = 25;
@@ -83,6 +86,15 @@ pub fn route(method: &Method, raw_path: &str) -> Route {
             op(Operation::DetachPrincipalPolicy, &[name])
         }
         (Method::GET, ["principals", "things"]) => op(Operation::ListPrincipalThings, &[]),
+        (Method::GET, ["principals", "things-v2"]) => op(Operation::ListPrincipalThingsV2, &[]),
+        (Method::GET, ["things", name, "principals-v2"]) => {
+            op(Operation::ListThingPrincipalsV2, &[name])
+        }
+        (Method::POST, ["thing-types", name, "deprecate"]) => {
+            op(Operation::DeprecateThingType, &[name])
+        }
+        (Method::GET, ["cacertificate", id]) => op(Operation::DescribeCACertificate, &[id]),
+        (Method::GET, ["role-aliases"]) => op(Operation::ListRoleAliases, &[]),
         (Method::PUT, ["things", name, "principals"]) => {
             op(Operation::AttachThingPrincipal, &[name])
         }
@@ -316,6 +328,29 @@ impl Input<'_> {
         Ok(v)
     }
 
+    fn body_bool(&self, member: &str) -> Result<bool, ApiError> {
+        match self.json()?.remove(member) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(_) => Err(ApiError::invalid_request(format!(
+                "Member '{member}' must be a boolean"
+            ))),
+        }
+    }
+
+    /// `thingPrincipalType` in the query: `Some(true)` EXCLUSIVE_THING, `Some(false)`
+    /// NON_EXCLUSIVE_THING.
+    fn principal_type(&self) -> Result<Option<bool>, ApiError> {
+        match self.query.get("thingPrincipalType").map(String::as_str) {
+            None => Ok(None),
+            Some("EXCLUSIVE_THING") => Ok(Some(true)),
+            Some("NON_EXCLUSIVE_THING") => Ok(Some(false)),
+            Some(t) => Err(ApiError::invalid_request(format!(
+                "1 validation error detected: Value '{t}' at 'thingPrincipalType' failed to satisfy constraint: Member must satisfy enum value set: [EXCLUSIVE_THING, NON_EXCLUSIVE_THING]"
+            ))),
+        }
+    }
+
     fn body_target(&self) -> Result<String, ApiError> {
         match self.body_string("target")? {
             Some(t) if !t.is_empty() => Ok(t),
@@ -360,6 +395,43 @@ fn attributes_of(
         }
     }
     Ok(out)
+}
+
+/// `mqtt5Configuration.propagatingAttributes` of ThingTypeProperties.
+fn propagating_attributes(config: Option<&Value>) -> Result<Vec<PropagatingAttribute>, ApiError> {
+    let bad = |why: &str| ApiError::invalid_request(format!("Invalid mqtt5Configuration: {why}"));
+    let list = match config {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(c)) => match c.get("propagatingAttributes") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err(bad("propagatingAttributes must be a list")),
+        },
+        Some(_) => return Err(bad("not an object")),
+    };
+    let text = |v: &serde_json::Map<String, Value>, k: &str, allowed: &[u8]| match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || allowed.contains(&b)) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(bad(&format!("{k} does not match its pattern"))),
+    };
+    list.iter()
+        .map(|item| {
+            let Value::Object(p) = item else {
+                return Err(bad("each propagating attribute is an object"));
+            };
+            Ok(PropagatingAttribute {
+                user_property_key: text(p, "userPropertyKey", b":$.")?,
+                thing_attribute: text(p, "thingAttribute", b"_.,@/:#-")?,
+                connection_attribute: text(p, "connectionAttribute", b":.")?,
+            })
+        })
+        .collect()
 }
 
 /// ARN or name: `thingGroupName` / `thingGroupArn`, `thingName` / `thingArn`.
@@ -455,18 +527,21 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
                 ascending: true,
             },
         },
-        Operation::AttachThingPrincipal => {
-            let thing = input.thing_name()?;
-            let principal = input.header("x-amzn-principal", "principal")?;
-            if let Some(t) = input.query.get("thingPrincipalType") {
-                if t != "EXCLUSIVE_THING" && t != "NON_EXCLUSIVE_THING" {
-                    return Err(ApiError::invalid_request(format!(
-                        "Invalid thingPrincipalType '{t}'"
-                    )));
-                }
-            }
-            Call::AttachThing { thing, principal }
-        }
+        Operation::AttachThingPrincipal => Call::AttachThing {
+            thing: input.thing_name()?,
+            principal: input.header("x-amzn-principal", "principal")?,
+            exclusive: input.principal_type()? == Some(true),
+        },
+        Operation::ListPrincipalThingsV2 => Call::ListPrincipalThingsV2 {
+            principal: input.header("x-amzn-principal", "principal")?,
+            only: input.principal_type()?,
+            page: input.token_page()?,
+        },
+        Operation::ListThingPrincipalsV2 => Call::ListThingPrincipalsV2 {
+            name: input.name_label("thingName")?,
+            only: input.principal_type()?,
+            page: input.token_page()?,
+        },
         Operation::DetachThingPrincipal => Call::DetachThing {
             thing: input.thing_name()?,
             principal: input.header("x-amzn-principal", "principal")?,
@@ -576,7 +651,7 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             };
             let searchable_attributes = match props.get("searchableAttributes") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(a)) if a.len() <= 3 => a
+                Some(Value::Array(a)) if a.len() <= MAX_SEARCHABLE_ATTRIBUTES => a
                     .iter()
                     .map(|v| v.as_str().map(str::to_string))
                     .collect::<Option<Vec<_>>>()
@@ -585,10 +660,17 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             };
             Call::CreateThingType {
                 name,
-                description,
-                searchable_attributes,
+                definition: ThingTypeDefinition {
+                    description,
+                    searchable_attributes,
+                    mqtt5: propagating_attributes(props.get("mqtt5Configuration"))?,
+                },
             }
         }
+        Operation::DeprecateThingType => Call::DeprecateThingType {
+            name: input.name_label("thingTypeName")?,
+            undo: input.body_bool("undoDeprecate")?,
+        },
         Operation::DescribeThingType => Call::DescribeThingType {
             name: input.name_label("thingTypeName")?,
         },
@@ -608,9 +690,11 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             };
             Call::CreateThingGroup {
                 name,
-                parent,
-                description,
-                attributes: attributes_of(payload.as_ref())?,
+                definition: GroupDefinition {
+                    parent,
+                    description,
+                    attributes: attributes_of(payload.as_ref())?,
+                },
             }
         }
         Operation::DescribeThingGroup => Call::DescribeThingGroup {
@@ -619,6 +703,7 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
         Operation::AddThingToThingGroup => Call::AddThingToThingGroup {
             group: name_or_arn(input, "thingGroupName", "thingGroupArn", "thinggroup")?,
             thing: name_or_arn(input, "thingName", "thingArn", "thing")?,
+            override_dynamic: input.body_bool("overrideDynamicGroups")?,
         },
         Operation::ListThingGroupsForThing => Call::ListThingGroupsForThing {
             name: input.name_label("thingName")?,
@@ -662,6 +747,12 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             };
             Call::RegisterWithoutCa { pem, status }
         }
+        Operation::DescribeCACertificate => Call::DescribeCaCertificate {
+            id: input.cert_id()?,
+        },
+        Operation::ListRoleAliases => Call::ListRoleAliases {
+            page: input.page(true)?,
+        },
         Operation::GetCallerIdentity | Operation::AssumeRole => {
             return Err(ApiError::invalid_request("not an IoT operation"));
         }

@@ -1,6 +1,7 @@
 //! The HTTP server: connection handling, the per-request pipeline (latency,
 //! quota, faults, operation) and the `/_sim/*` control endpoints.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use crate::behaviour::Behaviour;
 use crate::config::{parse_fault_spec, FaultKind, Seed, SimConfig};
 use crate::errors::ApiError;
 use crate::faults;
+use crate::iam::IamPolicy;
 use crate::ops::Operation;
 use crate::quota::Quotas;
 use crate::routes::{self, Input, Route};
@@ -57,6 +59,8 @@ pub(crate) struct Shared {
     credentials: Mutex<Credentials>,
     sts: Mutex<sts::Sts>,
     deny: RwLock<Vec<DenyRule>>,
+    /// The allow-list mode: accounts with an IAM policy, and it.
+    iam: RwLock<BTreeMap<String, IamPolicy>>,
     outage: AtomicU8,
     shutdown: watch::Receiver<bool>,
 }
@@ -120,6 +124,7 @@ impl Shared {
             credentials: Mutex::new(credentials),
             sts: Mutex::new(sts),
             deny: RwLock::new(config.deny.clone()),
+            iam: RwLock::new(config.iam_policies.clone()),
             outage: AtomicU8::new(outage_code(config.outage)),
             shutdown,
         })
@@ -153,6 +158,36 @@ impl Shared {
         let rules = self.deny.read().unwrap_or_else(|e| e.into_inner());
         // the common case, no rules, costs one read lock
         !rules.is_empty() && rules.iter().any(|r| r.matches(account, op, resource))
+    }
+
+    /// Under the allow-list mode, the resource `account`'s policy does not allow `call` on.
+    fn not_allowed(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        call: Option<&crate::world::Call>,
+    ) -> Option<String> {
+        let policies = self.iam.read().unwrap_or_else(|e| e.into_inner());
+        let policy = policies.get(&caller.account)?;
+        let resources = match call {
+            Some(c) => c.authorized_resources(caller),
+            None => vec!["*".to_string()],
+        };
+        policy
+            .refused(&format!("iot:{}", op.name()), &resources)
+            .map(str::to_string)
+    }
+
+    fn set_iam_policy(&self, account: &str, policy: Option<IamPolicy>) {
+        let mut policies = self.iam.write().unwrap_or_else(|e| e.into_inner());
+        match policy {
+            Some(p) => policies.insert(account.to_string(), p),
+            None => policies.remove(account),
+        };
+    }
+
+    fn iam_policies(&self) -> BTreeMap<String, IamPolicy> {
+        self.iam.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn outage(&self) -> OutageMode {
@@ -489,7 +524,12 @@ async fn handle_request(
     };
     if shared.denied(&caller.account, op, &resource) {
         shared.stats.refused(Refusal::Denied);
-        let e = ApiError::access_denied(&caller.account, op.name(), &resource);
+        let e = ApiError::access_denied(&caller.region, &caller.account, op.name(), &resource);
+        return Ok(error_response(&e, &rid));
+    }
+    if let Some(resource) = shared.not_allowed(&caller, op, parsed.as_ref().ok()) {
+        shared.stats.refused(Refusal::Denied);
+        let e = ApiError::access_denied(&caller.region, &caller.account, op.name(), &resource);
         return Ok(error_response(&e, &rid));
     }
 
@@ -624,6 +664,14 @@ struct DenyEdit {
     remove: Vec<DenyRule>,
 }
 
+/// Body of `POST /_sim/iam`: an account's policy, or `null` to lift the allow-list mode.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IamSwitch {
+    account: String,
+    policy: Option<IamPolicy>,
+}
+
 /// Body of `POST /_sim/outage`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -738,6 +786,21 @@ fn sim_endpoint(
                 ),
             }
         }
+        (Method::GET, "iam") => to_json(&shared.iam_policies(), rid),
+        (Method::POST, "iam") => match serde_json::from_slice::<IamSwitch>(body) {
+            Ok(switch) if crate::validate::is_account_id(&switch.account) => {
+                shared.set_iam_policy(&switch.account, switch.policy);
+                ok_json(rid)
+            }
+            Ok(switch) => bad_control(
+                format!("account {:?} is not 12 digits", switch.account),
+                rid,
+            ),
+            Err(e) => bad_control(
+                format!("expected {{\"account\": \"..\", \"policy\": {{IAM policy}} | null}}: {e}"),
+                rid,
+            ),
+        },
         (Method::GET, "outage") => to_json(&serde_json::json!({"mode": shared.outage()}), rid),
         (Method::POST, "outage") => match serde_json::from_slice::<OutageSwitch>(body) {
             Ok(o) => {
@@ -937,6 +1000,17 @@ impl SimHandle {
     /// The deny rules in force (same as `GET /_sim/deny`).
     pub fn deny_rules(&self) -> Vec<DenyRule> {
         self.shared.deny_rules()
+    }
+
+    /// Puts `account` in the allow-list mode with `policy` (an IAM policy document), or takes
+    /// it out with `None` (same as `POST /_sim/iam`).
+    pub fn set_iam_policy(&self, account: &str, policy: Option<&str>) -> Result<(), String> {
+        if !crate::validate::is_account_id(account) {
+            return Err(format!("account {account:?} is not 12 digits"));
+        }
+        let parsed = policy.map(IamPolicy::parse).transpose()?;
+        self.shared.set_iam_policy(account, parsed);
+        Ok(())
     }
 
     /// Switches the outage on (`Reset`, `Blackhole`) or off (same as `POST /_sim/outage`).

@@ -34,6 +34,9 @@ pub struct AccountState {
     /// CA certificates sorted by id.
     #[serde(default)]
     pub ca_certificates: Vec<CaCertState>,
+    /// Role aliases sorted by name.
+    #[serde(default)]
+    pub role_aliases: Vec<String>,
 }
 
 /// One policy.
@@ -56,9 +59,15 @@ pub struct ThingTypeState {
     pub description: Option<String>,
     /// `searchableAttributes`.
     pub searchable_attributes: Vec<String>,
+    /// `mqtt5Configuration.propagatingAttributes`.
+    #[serde(default)]
+    pub mqtt5_propagating_attributes: Vec<crate::config::PropagatingAttribute>,
+    /// Deprecated.
+    #[serde(default)]
+    pub deprecated: bool,
 }
 
-/// One static thing group.
+/// One thing group (static, or dynamic with its `query`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ThingGroupState {
     /// Group name.
@@ -71,6 +80,9 @@ pub struct ThingGroupState {
     pub attributes: std::collections::BTreeMap<String, String>,
     /// Policies attached to the group, sorted.
     pub policies: Vec<String>,
+    /// A dynamic group's query.
+    #[serde(default)]
+    pub query: Option<String>,
 }
 
 /// One thing.
@@ -82,7 +94,7 @@ pub struct ThingState {
     pub thing_type: Option<String>,
     /// Attributes.
     pub attributes: std::collections::BTreeMap<String, String>,
-    /// Static groups it is in, sorted.
+    /// The groups it is a direct member of (static and dynamic), sorted.
     pub groups: Vec<String>,
     /// Attached principals (certificate ARNs), sorted.
     pub principals: Vec<String>,
@@ -104,7 +116,7 @@ pub struct CaCertState {
 pub struct CertState {
     /// 64-hex certificate id.
     pub id: String,
-    /// `arn:aws:iot:REGION:OWNER:cert/ID`.
+    /// `arn:PARTITION:iot:REGION:OWNER:cert/ID`.
     pub arn: String,
     /// Certificate status, e.g. `INACTIVE`.
     pub status: String,
@@ -122,6 +134,9 @@ pub struct CertState {
     pub policies: Vec<String>,
     /// Attached thing names, sorted.
     pub things: Vec<String>,
+    /// The thing attached exclusively (`EXCLUSIVE_THING`), if any.
+    #[serde(default)]
+    pub exclusive_thing: Option<String>,
     /// `caCertificateId`.
     #[serde(default)]
     pub ca_certificate_id: Option<String>,

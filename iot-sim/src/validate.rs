@@ -72,46 +72,15 @@ pub fn check_region(s: &str) -> Result<(), String> {
     }
 }
 
-/// Splits `arn:aws:iot:REGION:ACCOUNT:cert/ID` into (region, account, id).
+/// Splits `arn:PARTITION:iot:REGION:ACCOUNT:cert/ID` (the partition of the region) into
+/// (region, account, id).
 pub fn parse_cert_arn(arn: &str) -> Option<(String, String, String)> {
-    let mut parts = arn.splitn(6, ':');
-    let (scheme, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if scheme != "arn" || !partition.starts_with("aws") || service != "iot" {
-        return None;
-    }
-    let id = resource.strip_prefix("cert/")?;
-    if !is_certificate_id(id) || !is_account_id(account) || region.is_empty() {
-        return None;
-    }
-    Some((region.to_string(), account.to_string(), id.to_string()))
+    crate::arn::parse(arn, "cert").filter(|(_, _, id)| is_certificate_id(id))
 }
 
-/// Splits `arn:aws:iot:REGION:ACCOUNT:thinggroup/NAME` into (region, account, name).
+/// Splits `arn:PARTITION:iot:REGION:ACCOUNT:thinggroup/NAME` into (region, account, name).
 pub fn parse_group_arn(arn: &str) -> Option<(String, String, String)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let mut parts = rest.splitn(5, ':');
-    let (partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if !partition.starts_with("aws") || service != "iot" || region.is_empty() {
-        return None;
-    }
-    let name = resource.strip_prefix("thinggroup/")?;
-    if !is_thing_name(name) || !is_account_id(account) {
-        return None;
-    }
-    Some((region.to_string(), account.to_string(), name.to_string()))
+    crate::arn::parse(arn, "thinggroup").filter(|(_, _, name)| is_thing_name(name))
 }
 
 /// `AttributeName`: 1..=128 of `[a-zA-Z0-9_.,@/:#-]`.

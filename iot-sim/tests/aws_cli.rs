@@ -1521,11 +1521,8 @@ fn cli_registry() {
                     "--attribute-value",
                     "north",
                 ],
-                |v| {
-                    let things = v["things"].as_array().unwrap();
-                    assert_eq!(things.len(), 1);
-                    assert_eq!(things[0]["thingName"], "dev-1");
-                },
+                // `site` is not among the searchable attributes of dev-1's type
+                |v| assert_eq!(v["things"], serde_json::json!([])),
             ),
             ok(
                 "list things of a type",
@@ -1587,7 +1584,16 @@ fn cli_registry() {
                     "--thing-name",
                     "dev-1",
                 ],
-                |v| assert_eq!(v["thingGroups"][0]["groupName"], "child"),
+                // with its parent
+                |v| {
+                    let names: Vec<&str> = v["thingGroups"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|g| g["groupName"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(names, ["child", "root"]);
+                },
             ),
             ok(
                 "things in group recursive",
@@ -2094,4 +2100,662 @@ fn cli_fleet_index() {
             "IndexNotReadyException",
         )],
     );
+}
+
+/// The registry as the developer guide and the botocore model have it (issue 25): group
+/// hierarchies, searchable attributes, thing types (idempotent, deprecated), dynamic groups
+/// in the 10-group count, exclusive attachments and their V2 listings, CA certificates,
+/// role aliases, ARNs by partition, the allow-list IAM mode; and, with their switches, the
+/// policies-per-group limit and the multi-account registration refusals.
+#[test]
+fn cli_registry_as_aws_has_it() {
+    use iot_sim::{
+        SeedAccount, SeedCaCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
+    };
+    let Some(cli) = Cli::find_or_skip("cli_registry_as_aws_has_it") else {
+        return;
+    };
+    let group = |name: &str, parent: Option<&str>| SeedThingGroup {
+        name: name.into(),
+        parent: parent.map(str::to_string),
+        ..Default::default()
+    };
+    let dynamic = |name: &str| SeedThingGroup {
+        name: name.into(),
+        query: Some("attributes.crowd:yes".into()),
+        ..Default::default()
+    };
+    let thing = |name: &str, ty: Option<&str>, attrs: &[(&str, &str)], groups: &[&str]| SeedThing {
+        name: name.into(),
+        thing_type: ty.map(str::to_string),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    };
+    let (ca_default, ca_sni) = ("d".repeat(64), "e".repeat(64));
+    let (reg_aws, pem_aws) = iot_sim::fake_certificate(21);
+    let (reg_ca, pem_ca) = iot_sim::fake_certificate(22);
+    let (reg_sni, pem_sni) = iot_sim::fake_certificate(23);
+    let mut certificates = vec![with(1, "ACTIVE", &[], &["solo"]), cert(2, "ACTIVE")];
+    certificates[0].exclusive = true;
+    for (id, pem, ca) in [
+        (&reg_aws, &pem_aws, None),
+        (&reg_ca, &pem_ca, Some(ca_default.clone())),
+        (&reg_sni, &pem_sni, Some(ca_sni.clone())),
+    ] {
+        certificates.push(SeedCertificate {
+            id: id.clone(),
+            status: "ACTIVE".into(),
+            pem: Some(pem.clone()),
+            ca_certificate_id: ca,
+            ..Default::default()
+        });
+    }
+    let mut groups = vec![
+        group("root1", None),
+        group("mid1", Some("root1")),
+        group("leaf1", Some("mid1")),
+        group("root2", None),
+        group("g", None),
+        dynamic("dyn-a"),
+        dynamic("dyn-b"),
+    ];
+    groups.extend((1..=9).map(|i| group(&format!("s{i}"), None)));
+    let mut crowded: Vec<String> = (1..=8).map(|i| format!("s{i}")).collect();
+    crowded.extend(["dyn-a".to_string(), "dyn-b".to_string()]);
+    let crowded: Vec<&str> = crowded.iter().map(String::as_str).collect();
+    let account = SeedAccount {
+        certificates,
+        policies: ["p1", "p2", "p3"]
+            .iter()
+            .map(|p| SeedPolicy {
+                name: p.to_string(),
+                document: None,
+            })
+            .collect(),
+        thing_types: vec![
+            SeedThingType {
+                name: "sensor".into(),
+                searchable_attributes: vec!["site".into()],
+                ..Default::default()
+            },
+            SeedThingType {
+                name: "gateway".into(),
+                ..Default::default()
+            },
+            SeedThingType {
+                name: "old".into(),
+                deprecated: true,
+                ..Default::default()
+            },
+        ],
+        thing_groups: groups,
+        things: vec![
+            thing("t-typed-s", Some("sensor"), &[("site", "north")], &[]),
+            thing("t-typed-g", Some("gateway"), &[("site", "north")], &[]),
+            thing("t-plain", None, &[("site", "north")], &[]),
+            thing("nested", None, &[], &["leaf1"]),
+            thing("crowded", None, &[], &crowded),
+            thing("solo", None, &[], &[]),
+            thing("free", None, &[], &[]),
+        ],
+        ca_certificates: vec![
+            SeedCaCertificate {
+                id: ca_default.clone(),
+                ..Default::default()
+            },
+            SeedCaCertificate {
+                id: ca_sni.clone(),
+                certificate_mode: Some("SNI_ONLY".into()),
+                ..Default::default()
+            },
+        ],
+        role_aliases: vec!["fleet-creds".into()],
+        indexing: None,
+    };
+    let seed = |region: &str, account: SeedAccount| iot_sim::Seed {
+        region: region.into(),
+        accounts: BTreeMap::from([(A.to_string(), account)]),
+    };
+    let cn_seed = seed(
+        "cn-north-1",
+        SeedAccount {
+            certificates: vec![cert(5, "ACTIVE")],
+            ..Default::default()
+        },
+    );
+    let allow_c = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["iot:ListThings"],"Resource":"*"},
+        {"Effect":"Allow","Action":["iot:DescribeThing"],"Resource":"arn:aws:iot:*:333333333333:thing/*"},
+        {"Effect":"Allow","Action":["iot:ListAttachedPolicies"],"Resource":"arn:aws:iot:*:333333333333:cert/*"}]}"#;
+    let mut config = SimConfig::unlimited();
+    config.seeds = vec![seed(REGION, account.clone()), cn_seed];
+    config
+        .iam_policies
+        .insert(C.to_string(), iot_sim::IamPolicy::parse(allow_c).unwrap());
+    let sim = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let mut switched = SimConfig::unlimited();
+    switched.seeds = vec![seed(REGION, account)];
+    switched.policies_per_group = 2;
+    switched.register_refuses_default_ca = true;
+    switched.register_refuses_aws_issued = true;
+    let sim2 = Simulator::spawn(switched).unwrap();
+    let (arn1, arn2) = (arn(A, &cert_id(1)), arn(A, &cert_id(2)));
+    let names = |v: &Value, list: &str, field: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {list} in {v}"))
+            .iter()
+            .map(|x| x[field].as_str().unwrap().to_string())
+            .collect()
+    };
+    let groups_of = |thing: &'static str| {
+        vec![
+            "iot".to_string(),
+            "list-thing-groups-for-thing".into(),
+            "--thing-name".into(),
+            thing.into(),
+        ]
+    };
+    let add = |thing: &str, group: &str| -> Vec<String> {
+        args_of(&[
+            "iot",
+            "add-thing-to-thing-group",
+            "--thing-name",
+            thing,
+            "--thing-group-name",
+            group,
+        ])
+    };
+    let register = |pem: &str| -> Vec<String> {
+        args_of(&[
+            "iot",
+            "register-certificate-without-ca",
+            &format!("--certificate-pem={pem}"),
+        ])
+    };
+    let cn_arn = format!("arn:aws-cn:iot:cn-north-1:{A}:cert/{}", cert_id(5));
+    let cn_wrong = format!("arn:aws:iot:cn-north-1:{A}:cert/{}", cert_id(5));
+
+    // step 1: reads, and changes that do not touch each other
+    cli.run_cases(
+        &url,
+        vec![
+            ok("groups with parents", A, &strs(&groups_of("nested")), move |v| {
+                assert_eq!(names(v, "thingGroups", "groupName"), ["leaf1", "mid1", "root1"])
+            }),
+            ok(
+                "searchable only",
+                A,
+                &[
+                    "iot",
+                    "list-things",
+                    "--attribute-name",
+                    "site",
+                    "--attribute-value",
+                    "north",
+                ],
+                move |v| assert_eq!(names(v, "things", "thingName"), ["t-plain", "t-typed-s"]),
+            ),
+            ok(
+                "searchable only, by prefix",
+                A,
+                &[
+                    "iot",
+                    "list-things",
+                    "--attribute-name",
+                    "site",
+                    "--attribute-value",
+                    "nor",
+                    "--use-prefix-attribute-value",
+                ],
+                move |v| assert_eq!(names(v, "things", "thingName"), ["t-plain", "t-typed-s"]),
+            ),
+            ok(
+                "every attribute is listed",
+                A,
+                &["iot", "list-things", "--thing-type-name", "gateway"],
+                |v| assert_eq!(v["things"][0]["attributes"]["site"], "north"),
+            ),
+            done(
+                "create thing type again, same definition",
+                A,
+                &[
+                    "iot",
+                    "create-thing-type",
+                    "--thing-type-name",
+                    "sensor",
+                    "--thing-type-properties",
+                    r#"{"searchableAttributes":["site"]}"#,
+                ],
+            ),
+            err(
+                "create thing type again, other definition",
+                A,
+                &[
+                    "iot",
+                    "create-thing-type",
+                    "--thing-type-name",
+                    "sensor",
+                    "--thing-type-properties",
+                    r#"{"thingTypeDescription":"other"}"#,
+                ],
+                "ResourceAlreadyExistsException",
+            ),
+            ok(
+                "create thing type with MQTT 5 attributes",
+                A,
+                &[
+                    "iot",
+                    "create-thing-type",
+                    "--thing-type-name",
+                    "m5",
+                    "--thing-type-properties",
+                    r#"{"mqtt5Configuration":{"propagatingAttributes":[{"userPropertyKey":"site","thingAttribute":"site"},{"userPropertyKey":"ip","connectionAttribute":"iot:ClientId"}]}}"#,
+                ],
+                |v| assert_eq!(v["thingTypeName"], "m5"),
+            ),
+            err(
+                "no new thing of a deprecated type",
+                A,
+                &[
+                    "iot",
+                    "create-thing",
+                    "--thing-name",
+                    "newcomer",
+                    "--thing-type-name",
+                    "old",
+                ],
+                "InvalidRequestException",
+            ),
+            ok(
+                "describe a deprecated type",
+                A,
+                &["iot", "describe-thing-type", "--thing-type-name", "old"],
+                |v| {
+                    assert_eq!(v["thingTypeMetadata"]["deprecated"], true);
+                    assert!(v["thingTypeMetadata"]["deprecationDate"].is_number());
+                },
+            ),
+            done(
+                "deprecate a type",
+                A,
+                &["iot", "deprecate-thing-type", "--thing-type-name", "gateway"],
+            ),
+            err(
+                "deprecate an unknown type",
+                A,
+                &["iot", "deprecate-thing-type", "--thing-type-name", "ghost"],
+                "ResourceNotFoundException",
+            ),
+            ok(
+                "exclusive, by principal",
+                A,
+                &["iot", "list-principal-things-v2", "--principal", &arn1],
+                |v| {
+                    assert_eq!(
+                        v["principalThingObjects"],
+                        serde_json::json!([{"thingName": "solo", "thingPrincipalType": "EXCLUSIVE_THING"}])
+                    )
+                },
+            ),
+            ok(
+                "exclusive, by thing",
+                A,
+                &["iot", "list-thing-principals-v2", "--thing-name", "solo"],
+                {
+                    let want = arn1.clone();
+                    move |v| {
+                        assert_eq!(v["thingPrincipalObjects"][0]["principal"], want);
+                        assert_eq!(
+                            v["thingPrincipalObjects"][0]["thingPrincipalType"],
+                            "EXCLUSIVE_THING"
+                        );
+                    }
+                },
+            ),
+            ok(
+                "non-exclusive filter",
+                A,
+                &[
+                    "iot",
+                    "list-thing-principals-v2",
+                    "--thing-name",
+                    "solo",
+                    "--thing-principal-type",
+                    "NON_EXCLUSIVE_THING",
+                ],
+                |v| assert_eq!(v["thingPrincipalObjects"], serde_json::json!([])),
+            ),
+            err(
+                "no second thing on an exclusive principal",
+                A,
+                &[
+                    "iot",
+                    "attach-thing-principal",
+                    "--thing-name",
+                    "t-plain",
+                    "--principal",
+                    &arn1,
+                ],
+                "InvalidRequestException",
+            ),
+            done(
+                "attach exclusively",
+                A,
+                &[
+                    "iot",
+                    "attach-thing-principal",
+                    "--thing-name",
+                    "free",
+                    "--principal",
+                    &arn2,
+                    "--thing-principal-type",
+                    "EXCLUSIVE_THING",
+                ],
+            ),
+            ok(
+                "describe a CA certificate",
+                A,
+                &["iot", "describe-ca-certificate", "--certificate-id", &ca_sni],
+                |v| {
+                    let d = &v["certificateDescription"];
+                    assert_eq!(d["certificateMode"], "SNI_ONLY");
+                    assert_eq!(d["ownedBy"], A);
+                },
+            ),
+            err(
+                "describe an unknown CA certificate",
+                A,
+                &["iot", "describe-ca-certificate", "--certificate-id", &"f".repeat(64)],
+                "ResourceNotFoundException",
+            ),
+            ok("role aliases", A, &["iot", "list-role-aliases"], |v| {
+                assert_eq!(v["roleAliases"], serde_json::json!(["fleet-creds"]))
+            }),
+            err(
+                "a thing is in 10 groups at most, dynamic ones too",
+                A,
+                &strs(&add("crowded", "s9")),
+                "InvalidRequestException",
+            ),
+            ok(
+                "a dynamic group",
+                A,
+                &["iot", "describe-thing-group", "--thing-group-name", "dyn-a"],
+                |v| {
+                    assert_eq!(v["queryString"], "attributes.crowd:yes");
+                    assert_eq!(v["indexName"], "AWS_Things");
+                },
+            ),
+            err(
+                "no thing is added to a dynamic group",
+                A,
+                &strs(&add("t-plain", "dyn-a")),
+                "InvalidRequestException",
+            ),
+            ok(
+                "ARNs in the China partition",
+                A,
+                &[
+                    "--region",
+                    "cn-north-1",
+                    "iot",
+                    "describe-certificate",
+                    "--certificate-id",
+                    &cert_id(5),
+                ],
+                {
+                    let want = cn_arn.clone();
+                    move |v| assert_eq!(v["certificateDescription"]["certificateArn"], want)
+                },
+            ),
+            done(
+                "an ARN of the region's partition",
+                A,
+                &[
+                    "--region",
+                    "cn-north-1",
+                    "iot",
+                    "list-attached-policies",
+                    "--target",
+                    &cn_arn,
+                ],
+            ),
+            err(
+                "an ARN of another partition",
+                A,
+                &[
+                    "--region",
+                    "cn-north-1",
+                    "iot",
+                    "list-attached-policies",
+                    "--target",
+                    &cn_wrong,
+                ],
+                "InvalidRequestException",
+            ),
+            ok(
+                "ARNs in GovCloud",
+                A,
+                &["--region", "us-gov-west-1", "iot", "create-thing", "--thing-name", "g1"],
+                |v| {
+                    assert_eq!(
+                        v["thingArn"],
+                        format!("arn:aws-us-gov:iot:us-gov-west-1:{A}:thing/g1")
+                    )
+                },
+            ),
+            done(
+                "registration allowed by default: AWS-issued",
+                B,
+                &strs(&register(&pem_aws)),
+            ),
+            done(
+                "registration allowed by default: CA in DEFAULT mode",
+                B,
+                &strs(&register(&pem_ca)),
+            ),
+            ok("allow-list: allowed", C, &["iot", "list-things"], |v| {
+                assert_eq!(v["things"], serde_json::json!([]))
+            }),
+            err(
+                "allow-list: allowed, then the call's own answer",
+                C,
+                &["iot", "describe-thing", "--thing-name", "nobody"],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "allow-list: an action not listed",
+                C,
+                &strs(&describe(&cert_id(1))),
+                "AccessDeniedException",
+            ),
+            err(
+                "allow-list: an action without a resource type needs *",
+                C,
+                &[
+                    "iot",
+                    "list-attached-policies",
+                    "--target",
+                    &arn(C, &cert_id(1)),
+                ],
+                "AccessDeniedException",
+            ),
+        ],
+    );
+    // step 2: what depends on step 1
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "one group per hierarchy",
+                A,
+                &strs(&add("nested", "mid1")),
+                "InvalidRequestException",
+            ),
+            done("another hierarchy", A, &strs(&add("nested", "root2"))),
+            done(
+                "make room by leaving a dynamic group",
+                A,
+                &strs(&plus(add("crowded", "s9"), &["--override-dynamic-groups"])),
+            ),
+            err(
+                "exclusive now",
+                A,
+                &[
+                    "iot",
+                    "attach-thing-principal",
+                    "--thing-name",
+                    "t-plain",
+                    "--principal",
+                    &arn2,
+                ],
+                "InvalidRequestException",
+            ),
+            err(
+                "deprecated now",
+                A,
+                &[
+                    "iot",
+                    "create-thing",
+                    "--thing-name",
+                    "gw-new",
+                    "--thing-type-name",
+                    "gateway",
+                ],
+                "InvalidRequestException",
+            ),
+            ok(
+                "MQTT 5 attributes",
+                A,
+                &["iot", "describe-thing-type", "--thing-type-name", "m5"],
+                |v| {
+                    let p =
+                        &v["thingTypeProperties"]["mqtt5Configuration"]["propagatingAttributes"];
+                    assert_eq!(p[0]["userPropertyKey"], "site");
+                    assert_eq!(p[1]["connectionAttribute"], "iot:ClientId");
+                },
+            ),
+        ],
+    );
+    // step 3
+    cli.run_cases(
+        &url,
+        vec![
+            ok(
+                "groups of crowded",
+                A,
+                &strs(&groups_of("crowded")),
+                move |v| {
+                    let got = names(v, "thingGroups", "groupName");
+                    assert!(got.contains(&"s9".to_string()), "{got:?}");
+                    assert!(!got.contains(&"dyn-b".to_string()), "{got:?}");
+                    assert!(got.contains(&"dyn-a".to_string()), "{got:?}");
+                },
+            ),
+            ok(
+                "groups of nested",
+                A,
+                &strs(&groups_of("nested")),
+                move |v| {
+                    assert_eq!(
+                        names(v, "thingGroups", "groupName"),
+                        ["leaf1", "mid1", "root1", "root2"]
+                    )
+                },
+            ),
+            done(
+                "undo a deprecation",
+                A,
+                &[
+                    "iot",
+                    "deprecate-thing-type",
+                    "--thing-type-name",
+                    "gateway",
+                    "--undo-deprecate",
+                ],
+            ),
+        ],
+    );
+    cli.run_cases(
+        &url,
+        vec![done(
+            "a type takes things again",
+            A,
+            &[
+                "iot",
+                "create-thing",
+                "--thing-name",
+                "gw-new",
+                "--thing-type-name",
+                "gateway",
+            ],
+        )],
+    );
+    let state = sim.state();
+    let a = state.account(A, REGION).unwrap();
+    let crowded = a.things.iter().find(|t| t.name == "crowded").unwrap();
+    assert_eq!(crowded.groups.len(), 10);
+    let nested = a.things.iter().find(|t| t.name == "nested").unwrap();
+    assert_eq!(nested.groups, ["leaf1", "root2"], "direct memberships only");
+    let c2 = state.find_in(A, REGION, &cert_id(2)).unwrap();
+    assert_eq!(c2.exclusive_thing.as_deref(), Some("free"));
+
+    // the switches: 2 policies per thing group; registrations refused
+    let g = format!("arn:aws:iot:{REGION}:{A}:thinggroup/g");
+    let attach = |p: &str, target: &str| -> Vec<String> {
+        args_of(&[
+            "iot",
+            "attach-policy",
+            "--policy-name",
+            p,
+            "--target",
+            target,
+        ])
+    };
+    let url2 = sim2.url();
+    cli.run_cases(
+        &url2,
+        vec![
+            done("first group policy", A, &strs(&attach("p1", &g))),
+            done("second group policy", A, &strs(&attach("p2", &g))),
+            err(
+                "AWS-issued: refused",
+                B,
+                &strs(&register(&pem_aws)),
+                "InvalidRequestException",
+            ),
+            err(
+                "CA in DEFAULT mode: refused",
+                B,
+                &strs(&register(&pem_ca)),
+                "InvalidRequestException",
+            ),
+            done(
+                "CA in SNI_ONLY mode: registered",
+                B,
+                &strs(&register(&pem_sni)),
+            ),
+        ],
+    );
+    cli.run_cases(
+        &url2,
+        vec![
+            err(
+                "third group policy",
+                A,
+                &strs(&attach("p3", &g)),
+                "LimitExceededException",
+            ),
+            done("a certificate takes 10", A, &strs(&attach("p3", &arn1))),
+        ],
+    );
+    let state2 = sim2.state();
+    assert!(state2.find_in(B, REGION, &reg_aws).is_none());
+    assert!(state2.find_in(B, REGION, &reg_ca).is_none());
+    assert!(state2.find_in(B, REGION, &reg_sni).is_some());
 }

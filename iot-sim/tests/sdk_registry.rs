@@ -137,6 +137,7 @@ async fn things_types_and_filters() {
             name: "sensor".into(),
             description: Some("a sensor".into()),
             searchable_attributes: vec!["site".into()],
+            ..Default::default()
         });
         acct.things = (0..300)
             .map(|n| SeedThing {
@@ -464,7 +465,13 @@ async fn thing_groups_hierarchy_membership_and_policies() {
         .send()
         .await
         .unwrap();
-    assert_eq!(groups.thing_groups().len(), 1);
+    // the group and its parents, by name
+    let listed: Vec<_> = groups
+        .thing_groups()
+        .iter()
+        .map(|g| g.group_name().unwrap())
+        .collect();
+    assert_eq!(listed, ["leaf", "mid", "root"]);
     assert_eq!(
         groups.thing_groups()[0].group_arn(),
         Some(leaf_arn.as_str())

@@ -103,19 +103,47 @@ pub fn thing(carried: &CarriedThing, found: &CarriedThing) -> Option<String> {
     ])
 }
 
-/// How a thing type found in the target differs.
+/// How a thing type found in the target differs (a deprecated one, which takes no new
+/// things, is named as such).
 pub fn thing_type(carried: &CarriedThingType, found: &CarriedThingType) -> Option<String> {
     let mut c = carried.searchable_attributes.clone();
     let mut f = found.searchable_attributes.clone();
     c.sort();
     f.sort();
+    let mqtt5 = |t: &CarriedThingType| {
+        t.mqtt5_propagating_attributes
+            .iter()
+            .map(|a| {
+                let from = a
+                    .thing_attribute
+                    .as_deref()
+                    .or(a.connection_attribute.as_deref())
+                    .unwrap_or("none");
+                format!("{}={from}", a.user_property_key.as_deref().unwrap_or(""))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     joined([
+        found.deprecated.then(|| {
+            "it is deprecated in the target (DeprecateThingType): it takes no new things; \
+             undo the deprecation there (aws iot deprecate-thing-type --undo-deprecate) or \
+             remove the type from the carry"
+                .to_string()
+        }),
         field("description", &carried.description, &found.description),
         (c != f).then(|| {
             format!(
                 "searchable attributes: target has [{}], carried [{}]",
                 f.join(","),
                 c.join(",")
+            )
+        }),
+        (carried.mqtt5_propagating_attributes != found.mqtt5_propagating_attributes).then(|| {
+            format!(
+                "MQTT 5 propagating attributes: target has [{}], carried [{}]",
+                mqtt5(found),
+                mqtt5(carried)
             )
         }),
     ])
@@ -152,12 +180,50 @@ mod tests {
     }
 
     #[test]
+    fn a_deprecated_type_in_the_target_is_a_difference_that_says_so() {
+        let carried = CarriedThingType {
+            name: "sensor".into(),
+            ..Default::default()
+        };
+        let found = CarriedThingType {
+            deprecated: true,
+            ..carried.clone()
+        };
+        assert_eq!(thing_type(&carried, &carried), None);
+        let d = thing_type(&carried, &found).unwrap();
+        assert!(d.contains("deprecated in the target"), "{d}");
+        // deprecated where it was read: the target's is what counts
+        assert_eq!(thing_type(&found, &carried), None);
+    }
+
+    #[test]
+    fn mqtt5_propagating_attributes_are_part_of_a_type() {
+        let carried = CarriedThingType {
+            name: "sensor".into(),
+            mqtt5_propagating_attributes: vec![super::super::snapshot::PropagatingAttribute {
+                user_property_key: Some("site".into()),
+                thing_attribute: Some("site".into()),
+                connection_attribute: None,
+            }],
+            ..Default::default()
+        };
+        let found = CarriedThingType {
+            mqtt5_propagating_attributes: Vec::new(),
+            ..carried.clone()
+        };
+        let d = thing_type(&carried, &found).unwrap();
+        assert_eq!(
+            d,
+            "MQTT 5 propagating attributes: target has [], carried [site=site]"
+        );
+    }
+
+    #[test]
     fn a_thing_difference_names_the_attributes() {
         let mk = |v: &str| CarriedThing {
             name: "t".into(),
-            thing_type: None,
             attributes: BTreeMap::from([("site".into(), v.into())]),
-            groups: vec![],
+            ..Default::default()
         };
         assert_eq!(thing(&mk("a"), &mk("a")), None);
         let d = thing(&mk("a"), &mk("b")).unwrap();

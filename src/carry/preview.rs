@@ -290,7 +290,10 @@ async fn read_snapshot(
     };
     let policies = iot.attached_policies(&info.arn).await?;
     let things = iot.principal_things(&info.arn).await?;
-    reader.snapshot(iot, &policies, &things).await.map(Some)
+    reader
+        .snapshot(iot, &info.arn, &policies, &things)
+        .await
+        .map(Some)
 }
 
 fn for_target(mut s: Snapshot, target: &str) -> Snapshot {

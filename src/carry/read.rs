@@ -28,12 +28,17 @@ impl SnapshotReader {
         Self::default()
     }
 
-    /// What the certificate carries, given the policies and things attached to it (or
+    /// What certificate `arn` carries, given the policies and things attached to it (or
     /// detached from it by an earlier run of this migration): their definitions, the things'
     /// types, their static groups with every ancestor and the policies attached to those.
+    /// Each thing records its direct memberships (the deepest listed group of each
+    /// hierarchy: AWS lists the parents too) and whether it is attached exclusively
+    /// (ListPrincipalThingsV2, asked only when there are things; a thing an earlier run
+    /// detached is no longer listed, and is carried as non-exclusive).
     pub async fn snapshot(
         &self,
         iot: &Iot,
+        arn: &str,
         policies: &[String],
         things: &[String],
     ) -> Result<Snapshot, CallFailure> {
@@ -42,17 +47,34 @@ impl SnapshotReader {
             attached_policies: policies.to_vec(),
             ..Default::default()
         };
+        let exclusive: Vec<String> = if things.is_empty() {
+            Vec::new()
+        } else {
+            let listed = iot.principal_things_v2(arn).await?;
+            listed
+                .into_iter()
+                .filter(|(_, e)| *e)
+                .map(|(t, _)| t)
+                .collect()
+        };
         let mut policy_names: Vec<String> = policies.to_vec();
         for name in things {
             let Some(mut thing) = iot.thing(name).await? else {
                 return Err(vanished(iot, "thing", name));
             };
             // Static groups only: a dynamic group's membership follows from its query.
+            let mut statics = Vec::new();
             for group in iot.groups_of_thing(name).await? {
                 if self.group_chain(iot, &group, &mut snapshot.groups).await? {
-                    thing.groups.push(group);
+                    statics.push(group);
                 }
             }
+            thing.groups = snapshot
+                .deepest(&statics)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            thing.exclusive = exclusive.contains(name);
             if let Some(t) = &thing.thing_type {
                 if !snapshot.thing_types.iter().any(|c| &c.name == t) {
                     snapshot.thing_types.push(self.thing_type(iot, t).await?);

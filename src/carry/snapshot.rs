@@ -1,7 +1,7 @@
 //! What one certificate carries, as read from the source account before its first
 //! destructive step: the payload of the `snapshot` ledger event.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ pub struct CarriedPolicy {
 }
 
 /// A static thing group as carried, with the policies attached to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarriedGroup {
     /// Group name.
     pub name: String,
@@ -34,7 +34,7 @@ pub struct CarriedGroup {
 }
 
 /// A thing type as carried.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarriedThingType {
     /// Thing type name.
     pub name: String,
@@ -44,10 +44,31 @@ pub struct CarriedThingType {
     /// Its searchable attributes (sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub searchable_attributes: Vec<String>,
+    /// Its MQTT 5 propagating attributes (`mqtt5Configuration`), in AWS's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mqtt5_propagating_attributes: Vec<PropagatingAttribute>,
+    /// Deprecated where it was read (DeprecateThingType): it takes no new things there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+/// One MQTT 5 propagating attribute of a thing type: the user property key and the thing
+/// or connection attribute whose value it carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropagatingAttribute {
+    /// `userPropertyKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_property_key: Option<String>,
+    /// `thingAttribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_attribute: Option<String>,
+    /// `connectionAttribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_attribute: Option<String>,
 }
 
 /// A thing attached to the certificate, as carried.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarriedThing {
     /// Thing name.
     pub name: String,
@@ -57,9 +78,14 @@ pub struct CarriedThing {
     /// Attributes (sorted, so equal things serialise equally).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
-    /// Names of the static groups the thing is a direct member of.
+    /// Names of the static groups the thing is a direct member of: the deepest group of
+    /// each hierarchy (AWS lists the parents too, and a thing is in one group per hierarchy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Attached to the certificate exclusively (`thingPrincipalType` EXCLUSIVE_THING): the
+    /// certificate's only thing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// Everything one certificate carries.
@@ -84,9 +110,79 @@ pub struct Snapshot {
     pub groups: Vec<CarriedGroup>,
 }
 
+impl Snapshot {
+    /// The parent of each carried group.
+    fn parents(&self) -> HashMap<&str, &str> {
+        self.groups
+            .iter()
+            .filter_map(|g| Some((g.name.as_str(), g.parent.as_deref()?)))
+            .collect()
+    }
+
+    /// Of `groups`, the deepest of each hierarchy: those no other of them lies below, as the
+    /// carried groups' parents say. A thing is a direct member of exactly these when AWS
+    /// lists `groups` for it (parents included); a snapshot that recorded a parent next to
+    /// its child (read before the tool knew AWS lists parents) names the child alone.
+    pub fn deepest<'a>(&self, groups: &'a [String]) -> Vec<&'a str> {
+        let parents = self.parents();
+        let below = |low: &str, high: &str| {
+            let mut at = parents.get(low).copied();
+            // a hierarchy is at most 7 deep: a loop in the data cannot hold us
+            for _ in 0..8 {
+                match at {
+                    Some(p) if p == high => return true,
+                    Some(p) => at = parents.get(p).copied(),
+                    None => return false,
+                }
+            }
+            false
+        };
+        groups
+            .iter()
+            .filter(|g| !groups.iter().any(|other| below(other, g)))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The groups `thing` is a direct member of, as carried.
+    pub fn direct_groups<'a>(&self, thing: &'a CarriedThing) -> Vec<&'a str> {
+        self.deepest(&thing.groups)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thing_is_a_direct_member_of_the_deepest_group_of_each_hierarchy() {
+        let group = |name: &str, parent: Option<&str>| CarriedGroup {
+            name: name.into(),
+            parent: parent.map(str::to_string),
+            ..Default::default()
+        };
+        let snapshot = Snapshot {
+            groups: vec![
+                group("site", None),
+                group("floor", Some("site")),
+                group("room", Some("floor")),
+                group("other", None),
+            ],
+            ..Default::default()
+        };
+        let listed: Vec<String> = ["floor", "other", "room", "site"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(snapshot.deepest(&listed), ["other", "room"]);
+        let thing = CarriedThing {
+            name: "t".into(),
+            groups: vec!["site".into(), "floor".into()],
+            ..Default::default()
+        };
+        assert_eq!(snapshot.direct_groups(&thing), ["floor"]);
+        assert!(snapshot.deepest(&[]).is_empty());
+    }
 
     #[test]
     fn a_snapshot_survives_a_json_round_trip() {
@@ -102,11 +198,18 @@ mod tests {
                 thing_type: Some("sensor".into()),
                 attributes: BTreeMap::from([("floor".into(), "3".into())]),
                 groups: vec!["child".into()],
+                exclusive: true,
             }],
             thing_types: vec![CarriedThingType {
                 name: "sensor".into(),
                 description: None,
                 searchable_attributes: vec!["floor".into()],
+                mqtt5_propagating_attributes: vec![PropagatingAttribute {
+                    user_property_key: Some("floor".into()),
+                    thing_attribute: Some("floor".into()),
+                    connection_attribute: None,
+                }],
+                deprecated: false,
             }],
             groups: vec![
                 CarriedGroup {

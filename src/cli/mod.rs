@@ -15,6 +15,7 @@ use crate::carry::OnConflict;
 use crate::certificate::CertStatus;
 use crate::error::EXIT_CODES_HELP;
 use crate::help;
+use crate::iam;
 use crate::ledger::LedgerKind;
 use crate::pacer::Operation;
 use crate::select::DateBound;
@@ -177,6 +178,7 @@ impl Cli {
             Command::Report(_) => "report",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
+            Command::IamPolicy(_) => "iam-policy",
         }
     }
 
@@ -228,6 +230,7 @@ impl Cli {
                 ))
             }
             Command::Select(s) => s.check(),
+            Command::IamPolicy(p) => p.check(),
             _ => Ok(()),
         }
     }
@@ -283,6 +286,146 @@ pub enum Command {
     /// Write the man pages: the main page on stdout, or one page per command into --out.
     #[command(after_long_help = help::MAN)]
     Man(ManArgs),
+    /// Print the least-privilege IAM policy of each account for these commands with these
+    /// flags (calls nothing).
+    #[command(after_long_help = help::IAM_POLICY)]
+    IamPolicy(IamPolicyArgs),
+}
+
+/// `iam-policy`: the flags that change what a command calls, spelled as the commands spell
+/// them (without their values).
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The commands the policy is for (one or more).
+    #[arg(value_name = "COMMAND", required = true, value_parser = closed::<iam::Command>())]
+    pub commands: Vec<iam::Command>,
+    /// transfer, retire: --deactivate.
+    #[arg(long)]
+    pub deactivate: bool,
+    /// transfer, retire: --detach-policies.
+    #[arg(long)]
+    pub detach_policies: bool,
+    /// transfer, retire: --detach-things.
+    #[arg(long)]
+    pub detach_things: bool,
+    /// transfer: --no-rollback (the rollback's calls are left out).
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// transfer, plan, accept, register: --carry.
+    #[arg(long)]
+    pub carry: bool,
+    /// transfer: --accept-profile or --accept-profile-template (the target's policy too).
+    #[arg(long)]
+    pub accept_profile: bool,
+    /// plan --carry: --target-profile or --target-profile-template (what exists in the
+    /// targets is read too).
+    #[arg(long)]
+    pub target_profile: bool,
+    /// plan: --mode register.
+    #[arg(long, value_enum)]
+    pub mode: Option<PlanMode>,
+    /// cancel: --restore.
+    #[arg(long)]
+    pub restore: bool,
+    /// accept: --attach-policy.
+    #[arg(long)]
+    pub attach_policy: bool,
+    /// retire: --undo.
+    #[arg(long)]
+    pub undo: bool,
+    /// select: --thing-group.
+    #[arg(long)]
+    pub thing_group: bool,
+    /// select: --thing-type.
+    #[arg(long)]
+    pub thing_type: bool,
+    /// select: --attribute.
+    #[arg(long)]
+    pub attribute: bool,
+    /// select: --ca-certificate-id.
+    #[arg(long)]
+    pub ca_certificate_id: bool,
+    /// select: --query, --connected or --disconnected.
+    #[arg(long)]
+    pub query: bool,
+    /// status: --reconcile.
+    #[arg(long)]
+    pub reconcile: bool,
+    /// The source account's id in the ARNs (default `*`: the account of the credentials
+    /// the policy is attached to).
+    #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
+    pub source_account: Option<String>,
+    /// The target account's id in the ARNs (default `*`).
+    #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
+    pub target_account: Option<String>,
+    /// Print only this side's policy, as plain JSON (for `aws iam put-role-policy
+    /// --policy-document file://...`).
+    #[arg(long, value_enum)]
+    pub side: Option<IamSide>,
+}
+
+/// One side of a migration, for `iam-policy --side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IamSide {
+    /// The source account (`--profile` of transfer, plan, cancel, select, register, retire,
+    /// verify).
+    Source,
+    /// The target accounts (accept, reject, and the target profiles).
+    Target,
+}
+
+impl IamPolicyArgs {
+    /// The flags asked, as the policy table names them.
+    pub fn flags(&self) -> std::collections::BTreeSet<iam::Flag> {
+        use iam::Flag as F;
+        [
+            (self.deactivate, F::Deactivate),
+            (self.detach_policies, F::DetachPolicies),
+            (self.detach_things, F::DetachThings),
+            (self.no_rollback, F::NoRollback),
+            (self.carry, F::Carry),
+            (self.accept_profile, F::AcceptProfile),
+            (self.target_profile, F::TargetProfile),
+            (self.mode == Some(PlanMode::Register), F::ModeRegister),
+            (self.restore, F::Restore),
+            (self.attach_policy, F::AttachPolicy),
+            (self.undo, F::Undo),
+            (self.thing_group, F::ThingGroup),
+            (self.thing_type, F::ThingType),
+            (self.attribute, F::Attribute),
+            (self.ca_certificate_id, F::CaCertificateId),
+            (self.query, F::Query),
+            (self.reconcile, F::Reconcile),
+        ]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect()
+    }
+
+    /// A flag none of the commands takes is a mistake, not a no-op.
+    fn check(&self) -> Result<(), (clap::error::ErrorKind, String)> {
+        for f in self.flags() {
+            if !self.commands.iter().any(|c| c.flags().contains(&f)) {
+                let takers: Vec<&str> = iam::Command::ALL
+                    .iter()
+                    .filter(|c| c.flags().contains(&f))
+                    .map(|c| c.as_str())
+                    .collect();
+                let flag = match f {
+                    iam::Flag::ModeRegister => "--mode register".to_string(),
+                    other => format!("--{other}"),
+                };
+                return Err((
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{flag} is a flag of {}, not of the commands given",
+                        takers.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `report`.

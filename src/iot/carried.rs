@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_iot::types::{AttributePayload, ThingGroupProperties, ThingTypeProperties};
+use aws_sdk_iot::types::{
+    AttributePayload, Mqtt5Configuration, ThingGroupProperties, ThingTypeProperties,
+};
 
 use super::{all_pages, CallFailure, Iot};
-use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType};
+use crate::carry::snapshot::{CarriedGroup, CarriedThing, CarriedThingType, PropagatingAttribute};
 use crate::pacer::Operation;
 
 fn sorted(map: Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -42,14 +44,15 @@ impl Iot {
                         name: name.to_string(),
                         thing_type: out.thing_type_name,
                         attributes: sorted(out.attributes),
-                        groups: Vec::new(),
+                        ..Default::default()
                     })
                 },
             )
             .await
     }
 
-    /// DescribeThingType: the type's description and searchable attributes.
+    /// DescribeThingType: the type's description, searchable attributes, MQTT 5 propagating
+    /// attributes, and whether it is deprecated.
     pub async fn thing_type(&self, name: &str) -> Result<Option<CarriedThingType>, CallFailure> {
         self.ctx
             .look_up(
@@ -69,10 +72,26 @@ impl Iot {
                         .map(|p| p.searchable_attributes().to_vec())
                         .unwrap_or_default();
                     searchable.sort();
+                    let mqtt5 = props
+                        .as_ref()
+                        .and_then(|p| p.mqtt5_configuration.as_ref())
+                        .map(|m| {
+                            m.propagating_attributes()
+                                .iter()
+                                .map(|a| PropagatingAttribute {
+                                    user_property_key: a.user_property_key.clone(),
+                                    thing_attribute: a.thing_attribute.clone(),
+                                    connection_attribute: a.connection_attribute.clone(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     Some(CarriedThingType {
                         name: name.to_string(),
                         description: props.and_then(|p| p.thing_type_description),
                         searchable_attributes: searchable,
+                        mqtt5_propagating_attributes: mqtt5,
+                        deprecated: out.thing_type_metadata.is_some_and(|m| m.deprecated()),
                     })
                 },
             )
@@ -119,7 +138,9 @@ impl Iot {
             .await
     }
 
-    /// ListThingGroupsForThing: the groups the thing is a direct member of (all pages).
+    /// ListThingGroupsForThing: the groups the thing is in, *with their parents* (AWS lists
+    /// both; [`crate::carry::snapshot::Snapshot::deepest`] tells the direct memberships),
+    /// all pages.
     pub async fn groups_of_thing(&self, thing: &str) -> Result<Vec<String>, CallFailure> {
         all_pages(|token| async move {
             let (groups, next) = self
@@ -147,11 +168,12 @@ impl Iot {
     }
 
     /// The ARN of a thing group of this account and region (what AttachPolicy and
-    /// ListAttachedPolicies take for a group).
+    /// ListAttachedPolicies take for a group), in the region's partition.
     pub fn group_arn(&self, group: &str) -> String {
-        format!(
-            "arn:aws:iot:{}:{}:thinggroup/{group}",
-            self.scope.region, self.scope.account
+        crate::certificate::iot_arn(
+            &self.scope.region,
+            &self.scope.account,
+            &format!("thinggroup/{group}"),
         )
     }
 
@@ -169,13 +191,30 @@ impl Iot {
             .map(|_| ())
     }
 
-    /// CreateThingType.
+    /// CreateThingType, with its MQTT 5 propagating attributes.
     pub async fn create_thing_type(&self, t: &CarriedThingType) -> Result<(), CallFailure> {
+        let mqtt5 = (!t.mqtt5_propagating_attributes.is_empty()).then(|| {
+            let attributes = t
+                .mqtt5_propagating_attributes
+                .iter()
+                .map(|a| {
+                    aws_sdk_iot::types::PropagatingAttribute::builder()
+                        .set_user_property_key(a.user_property_key.clone())
+                        .set_thing_attribute(a.thing_attribute.clone())
+                        .set_connection_attribute(a.connection_attribute.clone())
+                        .build()
+                })
+                .collect();
+            Mqtt5Configuration::builder()
+                .set_propagating_attributes(Some(attributes))
+                .build()
+        });
         let props = ThingTypeProperties::builder()
             .set_thing_type_description(t.description.clone())
             .set_searchable_attributes(
                 (!t.searchable_attributes.is_empty()).then(|| t.searchable_attributes.clone()),
             )
+            .set_mqtt5_configuration(mqtt5)
             .build();
         self.ctx
             .call(&self.scope, Operation::CreateThingType, || {

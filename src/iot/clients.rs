@@ -74,6 +74,11 @@ impl AccountClients {
             .unwrap_or(&self.default)
     }
 
+    /// Every client: the default region's, then one per other region.
+    pub fn all(&self) -> impl Iterator<Item = &Iot> {
+        std::iter::once(&self.default).chain(self.by_region.values())
+    }
+
     /// The client of a manifest row's region.
     pub fn for_row(&self, row: &ManifestRow) -> &Iot {
         self.for_region(row.region.as_deref())

@@ -166,17 +166,25 @@ impl Carrier {
         let things = read(iot.principal_things(arn).await)?;
         for t in &s.things {
             if !things.contains(&t.name) {
-                step(item, iot, arn, Change::AttachThing(t.name.clone())).await?;
+                let change = if t.exclusive {
+                    Change::AttachThingExclusively(t.name.clone())
+                } else {
+                    Change::AttachThing(t.name.clone())
+                };
+                step(item, iot, arn, change).await?;
             }
-            if t.groups.is_empty() {
+            // Only the direct memberships: the parents follow (AWS lists them, and refuses
+            // a second group of the same hierarchy).
+            let direct = s.direct_groups(t);
+            if direct.is_empty() {
                 continue;
             }
             let groups = read(iot.groups_of_thing(&t.name).await)?;
-            for g in &t.groups {
-                if !groups.contains(g) {
+            for g in direct {
+                if !groups.iter().any(|listed| listed == g) {
                     let change = Change::AddThingToGroup {
                         thing: t.name.clone(),
-                        group: g.clone(),
+                        group: g.to_string(),
                     };
                     step(item, iot, arn, change).await?;
                 }

@@ -73,6 +73,9 @@ pub enum Change {
     CreateThing(CarriedThing),
     /// AttachThingPrincipal of a carried thing to the certificate (carry).
     AttachThing(String),
+    /// AttachThingPrincipal of a carried thing the source had attached exclusively
+    /// (`thingPrincipalType` EXCLUSIVE_THING) (carry).
+    AttachThingExclusively(String),
     /// AddThingToThingGroup of a carried thing (carry).
     AddThingToGroup {
         /// Thing name.
@@ -113,15 +116,11 @@ impl Change {
             // Enough to ask whether it took effect: the definitions are the snapshot's.
             Action::CreateThingType => Change::CreateThingType(CarriedThingType {
                 name: subject(),
-                description: None,
-                searchable_attributes: Vec::new(),
+                ..Default::default()
             }),
             Action::CreateThingGroup => Change::CreateThingGroup(CarriedGroup {
                 name: group(),
-                parent: None,
-                policies: Vec::new(),
-                description: None,
-                attributes: Default::default(),
+                ..Default::default()
             }),
             Action::CreatePolicy => Change::CreatePolicy {
                 name: subject(),
@@ -133,9 +132,7 @@ impl Change {
             },
             Action::CreateThing => Change::CreateThing(CarriedThing {
                 name: subject(),
-                thing_type: None,
-                attributes: Default::default(),
-                groups: Vec::new(),
+                ..Default::default()
             }),
             Action::AttachThing => Change::AttachThing(subject()),
             Action::Register => Change::Register {
@@ -168,7 +165,7 @@ impl Change {
             Change::CreatePolicy { .. } => Action::CreatePolicy,
             Change::AttachGroupPolicy { .. } => Action::AttachGroupPolicy,
             Change::CreateThing(_) => Action::CreateThing,
-            Change::AttachThing(_) => Action::AttachThing,
+            Change::AttachThing(_) | Change::AttachThingExclusively(_) => Action::AttachThing,
             Change::AddThingToGroup { .. } => Action::AddThingToGroup,
             Change::Register { .. } => Action::Register,
         }
@@ -182,7 +179,8 @@ impl Change {
             | Change::ReattachPolicy(s)
             | Change::ReattachThing(s)
             | Change::AttachPolicy(s)
-            | Change::AttachThing(s) => Some(s),
+            | Change::AttachThing(s)
+            | Change::AttachThingExclusively(s) => Some(s),
             Change::CreateThingType(t) => Some(&t.name),
             Change::CreatePolicy { name, .. } => Some(name),
             Change::AttachGroupPolicy { policy, .. } => Some(policy),
@@ -220,6 +218,7 @@ impl Change {
             | Change::AttachGroupPolicy { .. }
             | Change::CreateThing(_)
             | Change::AttachThing(_)
+            | Change::AttachThingExclusively(_)
             | Change::AddThingToGroup { .. } => Stage::Carry,
             Change::Register { .. } => Stage::Register,
         }
@@ -238,9 +237,10 @@ impl Change {
             Change::DetachPolicy(p) | Change::ReattachPolicy(p) | Change::AttachPolicy(p) => {
                 d.policy = Some(p.clone())
             }
-            Change::DetachThing(t) | Change::ReattachThing(t) | Change::AttachThing(t) => {
-                d.thing = Some(t.clone())
-            }
+            Change::DetachThing(t)
+            | Change::ReattachThing(t)
+            | Change::AttachThing(t)
+            | Change::AttachThingExclusively(t) => d.thing = Some(t.clone()),
             Change::Reject { reason } => d.message = Some(reason.clone()),
             Change::Transfer | Change::Cancel | Change::Accept { .. } | Change::Register { .. } => {
             }
@@ -276,6 +276,7 @@ impl Change {
             Change::DetachThing(t) => iot.detach_thing(t, arn).await,
             Change::ReattachPolicy(p) | Change::AttachPolicy(p) => iot.attach_policy(p, arn).await,
             Change::ReattachThing(t) | Change::AttachThing(t) => iot.attach_thing(t, arn).await,
+            Change::AttachThingExclusively(t) => iot.attach_thing_as(t, arn, true).await,
             Change::CreateThingType(t) => iot.create_thing_type(t).await,
             Change::CreateThingGroup(g) => iot.create_thing_group(g).await,
             Change::CreatePolicy { name, document } => iot.create_policy(name, document).await,

@@ -279,7 +279,7 @@ impl Migrator {
                 }
             }
         }
-        let snapshot = match carry.reader.snapshot(iot, &policies, &things).await {
+        let snapshot = match carry.reader.snapshot(iot, arn, &policies, &things).await {
             Ok(s) => s,
             Err(f) => {
                 let end = self

@@ -179,7 +179,10 @@ impl Registrar {
         let read = async {
             let policies = source.attached_policies(source_arn).await?;
             let things = source.principal_things(source_arn).await?;
-            carry.reader.snapshot(source, &policies, &things).await
+            carry
+                .reader
+                .snapshot(source, source_arn, &policies, &things)
+                .await
         };
         let snapshot = match read.await {
             Ok(s) => s,

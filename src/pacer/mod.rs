@@ -158,11 +158,17 @@ pub enum Operation {
     SearchIndex,
     /// `GetIndexingConfiguration` (10 TPS; no documented quota: 10 assumed).
     GetIndexingConfiguration,
+    /// `ListPrincipalThingsV2` (10 TPS; no documented quota: 10 assumed).
+    ListPrincipalThingsV2,
+    /// `DescribeCACertificate` (10 TPS; no documented quota: 10 assumed).
+    DescribeCACertificate,
+    /// `ListRoleAliases` (10 TPS; no documented quota: 10 assumed).
+    ListRoleAliases,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 37] = [
+    pub const ALL: [Operation; 40] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -200,6 +206,9 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
+        Operation::ListPrincipalThingsV2,
+        Operation::DescribeCACertificate,
+        Operation::ListRoleAliases,
     ];
 
     /// The AWS API name, e.g. `"TransferCertificate"`.
@@ -242,6 +251,9 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
+            Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
+            Operation::DescribeCACertificate => "DescribeCACertificate",
+            Operation::ListRoleAliases => "ListRoleAliases",
         }
     }
 

@@ -3,7 +3,8 @@
 //! written as a manifest that `validate`, `plan` and `transfer` take unchanged.
 //!
 //! Read-only. Per region: the things of the thing filters (ListThingsInThingGroup,
-//! ListThings), their certificates (ListThingPrincipals), the certificate listing
+//! ListThings, filtered here on the attributes it returns: AWS's own attribute filter
+//! sees searchable attributes only), their certificates (ListThingPrincipals), the certificate listing
 //! (ListCertificates, or ListCertificatesByCA) for status and creation date; then, across
 //! regions, earlier waves are excluded, rows sorted by id and cut at `--limit`, and each
 //! selected certificate of a thing-based selection is checked for things outside the
@@ -106,6 +107,8 @@ struct RegionPick {
     things: Option<HashSet<String>>,
     things_without_certificate: Vec<String>,
     group_missing: bool,
+    /// `--thing-type` names no thing type in this region.
+    type_missing: bool,
 }
 
 /// Runs the selection in every region (the first region keeps an id found in several).
@@ -144,6 +147,16 @@ pub async fn select(
             .filter(|(_, p)| p.group_missing)
             .map(|(r, _)| r.name.clone())
             .collect();
+    }
+
+    if let Some(t) = &filters.thing_type {
+        if picks.iter().all(|p| p.type_missing) {
+            let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--thing-type {t}: no such thing type in {}",
+                names.join(", ")
+            )));
+        }
     }
 
     // Counts per step, summed over regions (every region takes the same steps).
@@ -243,6 +256,7 @@ async fn pick_in_region(
     let mut thing_steps = Vec::new();
     let mut things: Option<BTreeSet<String>> = None;
     let mut group_missing = false;
+    let mut type_missing = false;
     if let Some(g) = &f.thing_group {
         let members = iot
             .things_in_group(&g.name, g.recursive)
@@ -259,11 +273,30 @@ async fn pick_in_region(
         things = Some(members);
     }
     if f.thing_type.is_some() || !f.attributes.is_empty() {
-        // ListThings filters by the type and one attribute; the others are checked here,
-        // on the attributes it returns.
+        // ListThings' attribute filter sees searchable attributes only (every attribute of
+        // an untyped thing, only its type's searchableAttributes of a typed one): AWS is
+        // asked to filter only when it cannot miss a thing, a --thing-type whose searchable
+        // attributes name the attribute. Every attribute is checked here, on the attributes
+        // ListThings returns.
         let first = f.attributes.first().map(|(n, v)| (n.as_str(), v.as_str()));
+        // DescribeThingType: a mistyped type is said, not taken for an empty selection.
+        let thing_type = match &f.thing_type {
+            Some(ty) => {
+                let found = iot
+                    .thing_type(ty)
+                    .await
+                    .map_err(fail(Operation::DescribeThingType))?;
+                type_missing = found.is_none();
+                found
+            }
+            None => None,
+        };
+        let searchable = match (&thing_type, first) {
+            (Some(t), Some((name, _))) => t.searchable_attributes.iter().any(|a| a == name),
+            _ => false,
+        };
         let listed = iot
-            .list_things(f.thing_type.as_deref(), first)
+            .list_things(f.thing_type.as_deref(), first.filter(|_| searchable))
             .await
             .map_err(fail(Operation::ListThings))?;
         let matching = listed
@@ -396,6 +429,7 @@ async fn pick_in_region(
         things: things.map(|t| t.into_iter().collect()),
         things_without_certificate,
         group_missing,
+        type_missing,
     })
 }
 

@@ -86,6 +86,7 @@ pub(crate) fn carried_fleet(env: &Env, n: u64) -> Vec<String> {
                 name: "sensor".into(),
                 description: Some("temperature sensor".into()),
                 searchable_attributes: vec!["serial".into()],
+                ..Default::default()
             }],
             thing_groups: vec![
                 SeedThingGroup {

@@ -2,6 +2,7 @@
 //! the simulator started in-process on 127.0.0.1. One test binary with a module per area
 //! (one link step instead of one per file).
 
+mod aws_rules;
 mod carry;
 mod checkpoint;
 mod conventions;
@@ -9,6 +10,7 @@ mod credentials;
 mod durability;
 mod failsafe;
 mod harness;
+mod iam;
 mod lifecycle;
 mod operator;
 mod realaws;

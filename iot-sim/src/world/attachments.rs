@@ -13,14 +13,16 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::certificates::Cert;
+use super::groups::ancestry;
 use super::paging::{hex_key, Page};
+use super::things::principal_type;
 use super::{policy_arn, Caller, Reply, World};
 use crate::behaviour::Behaviour;
 use crate::errors::ApiError;
 use crate::validate;
 
-/// Most policies AWS IoT lets one target (certificate or thing group) have
-/// attached ("Maximum number of policies attached to a certificate or thing group").
+/// Most policies AWS IoT lets one certificate have attached (and, unless the
+/// `policies_per_group` switch says 2, one thing group).
 pub const MAX_POLICIES_PER_TARGET: usize = 10;
 
 /// A resolved policy target of the caller's account.
@@ -53,6 +55,23 @@ pub(crate) struct ListAttachedPoliciesResponse<'a> {
 #[serde(rename_all = "camelCase")]
 struct ListPrincipalThingsResponse<'a> {
     things: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// PrincipalThingObject.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrincipalThingObject<'a> {
+    thing_name: &'a str,
+    thing_principal_type: &'static str,
+}
+
+/// ListPrincipalThingsV2Response.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPrincipalThingsV2Response<'a> {
+    principal_thing_objects: Vec<PrincipalThingObject<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
@@ -141,7 +160,7 @@ impl World {
                     .expect("the group exists");
                 let mut names = BTreeSet::new();
                 // `recursive`: the policies inherited from the parents too
-                for g in crate::registry::ancestry(d, &name, recursive) {
+                for g in ancestry(d, &name, recursive) {
                     names.extend(d.groups[&g].policies.iter().cloned());
                 }
                 names
@@ -164,12 +183,14 @@ impl World {
         }))
     }
 
-    /// AttachPolicy: a no-op if attached already.
+    /// AttachPolicy: a no-op if attached already; at most 10 policies on a certificate, and
+    /// on a thing group `rules.policies_per_group`.
     pub(super) fn attach_policy(
         &mut self,
         caller: &Caller,
         policy: &str,
         target: &str,
+        rules: &Behaviour,
     ) -> Result<Reply, ApiError> {
         let target = self.target(caller, target)?;
         let d = self
@@ -180,18 +201,22 @@ impl World {
                 "The policy {policy} does not exist"
             )));
         }
-        let set = match &target {
+        let (set, limit, kind) = match &target {
             Target::Cert(id) => {
                 let cert = d.certs.get_mut(id).expect("the target exists");
                 cert.lingering_policies.remove(policy);
-                &mut cert.policies
+                (&mut cert.policies, MAX_POLICIES_PER_TARGET, "certificate")
             }
-            Target::Group(name) => &mut d.groups.get_mut(name).expect("exists").policies,
+            Target::Group(name) => (
+                &mut d.groups.get_mut(name).expect("exists").policies,
+                rules.policies_per_group,
+                "thing group",
+            ),
         };
         if !set.contains(policy) {
-            if set.len() >= MAX_POLICIES_PER_TARGET {
+            if set.len() >= limit {
                 return Err(ApiError::limit_exceeded(format!(
-                    "A limit has been exceeded: at most {MAX_POLICIES_PER_TARGET} policies can be attached to a target"
+                    "A limit has been exceeded: at most {limit} policies can be attached to a {kind}"
                 )));
             }
             set.insert(policy.to_string());
@@ -253,12 +278,46 @@ impl World {
         }))
     }
 
-    /// AttachThingPrincipal.
+    /// ListPrincipalThingsV2: each thing with its `thingPrincipalType`, optionally only
+    /// those of one type.
+    pub(super) fn list_principal_things_v2(
+        &mut self,
+        caller: &Caller,
+        principal: &str,
+        only: Option<bool>,
+        page: &Page,
+        instant: Instant,
+    ) -> Result<Reply, ApiError> {
+        let cert = self.principal(caller, principal)?;
+        let exclusive = cert.exclusive_thing().map(str::to_string);
+        let names = cert.effective_things(instant);
+        let items: Vec<(String, PrincipalThingObject<'_>)> = names
+            .iter()
+            .map(|t| (t, exclusive.as_deref() == Some(t.as_str())))
+            .filter(|(_, e)| only.is_none_or(|o| o == *e))
+            .map(|(t, e)| {
+                let object = PrincipalThingObject {
+                    thing_name: t,
+                    thing_principal_type: principal_type(e),
+                };
+                (hex_key(t), object)
+            })
+            .collect();
+        let (principal_thing_objects, next_token) = page.ascending_of(items);
+        Ok(Reply::of(&ListPrincipalThingsV2Response {
+            principal_thing_objects,
+            next_token,
+        }))
+    }
+
+    /// AttachThingPrincipal. An exclusive attachment makes the thing the certificate's only
+    /// one: refused while another is attached, and it refuses any other afterwards.
     pub(super) fn attach_thing(
         &mut self,
         caller: &Caller,
         thing: &str,
         principal: &str,
+        exclusive: bool,
     ) -> Result<Reply, ApiError> {
         let known = self
             .data(&caller.region, &caller.account)
@@ -269,8 +328,23 @@ impl World {
                 "The thing {thing} does not exist"
             )));
         }
+        if let Some(only) = cert.exclusive.as_deref().filter(|t| *t != thing) {
+            return Err(ApiError::invalid_request(format!(
+                "The principal is attached exclusively to thing {only}: no other thing can be \
+                 attached to it"
+            )));
+        }
+        if exclusive {
+            if let Some(other) = cert.things.iter().find(|t| *t != thing) {
+                return Err(ApiError::invalid_request(format!(
+                    "The principal is attached to thing {other}: it cannot be attached \
+                     exclusively to {thing}"
+                )));
+            }
+        }
         cert.lingering_things.remove(thing);
         cert.things.insert(thing.to_string());
+        cert.exclusive = exclusive.then(|| thing.to_string());
         Ok(Reply::of(&AttachThingPrincipalResponse {}))
     }
 
@@ -291,6 +365,9 @@ impl World {
             return Err(ApiError::not_found(format!(
                 "The thing {thing} does not exist"
             )));
+        }
+        if cert.exclusive.as_deref() == Some(thing) {
+            cert.exclusive = None;
         }
         if cert.things.remove(thing) && !rules.propagation_delay.is_zero() {
             cert.lingering_things

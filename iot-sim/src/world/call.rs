@@ -2,14 +2,17 @@
 //! ([`Call`], one variant per operation, fields as in the API inputs).
 //!
 //! [`crate::routes`] builds them from HTTP requests after checking every
-//! input format; [`Call::resource_arn`] names what an IAM policy would name
-//! for the call, for the deny rules.
+//! input format; [`Call::resource_arn`] names the resource the deny rules
+//! match, [`Call::authorized_resources`] the resources IAM authorizes the call
+//! on (the Service Authorization Reference's resource types).
 
 use std::collections::BTreeMap;
 
+use super::groups::GroupDefinition;
 use super::paging::Page;
-use super::{cert_arn, policy_arn, thing_arn};
-use crate::registry::{ca_arn, group_arn, thing_type_arn};
+use super::thing_types::ThingTypeDefinition;
+use super::things::ThingFilter;
+use crate::arn::{ca_arn, cert_arn, group_arn, policy_arn, thing_arn, thing_type_arn};
 
 /// Who is calling: from the SigV4 credential scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +49,19 @@ pub enum Call {
     ListPrincipalPolicies { principal: String, page: Page },
     /// ListPrincipalThings.
     ListPrincipalThings { principal: String, page: Page },
-    /// AttachThingPrincipal.
-    AttachThing { thing: String, principal: String },
+    /// ListPrincipalThingsV2 (`only`: the attachments of one `thingPrincipalType`, true =
+    /// exclusive).
+    ListPrincipalThingsV2 {
+        principal: String,
+        only: Option<bool>,
+        page: Page,
+    },
+    /// AttachThingPrincipal (`exclusive`: `thingPrincipalType` EXCLUSIVE_THING).
+    AttachThing {
+        thing: String,
+        principal: String,
+        exclusive: bool,
+    },
     /// DetachThingPrincipal.
     DetachThing { thing: String, principal: String },
     /// TransferCertificate.
@@ -80,25 +94,34 @@ pub enum Call {
     ListThings { filter: ThingFilter, page: Page },
     /// ListThingPrincipals.
     ListThingPrincipals { name: String, page: Page },
+    /// ListThingPrincipalsV2 (`only` as for ListPrincipalThingsV2).
+    ListThingPrincipalsV2 {
+        name: String,
+        only: Option<bool>,
+        page: Page,
+    },
     /// CreateThingType.
     CreateThingType {
         name: String,
-        description: Option<String>,
-        searchable_attributes: Vec<String>,
+        definition: ThingTypeDefinition,
     },
     /// DescribeThingType.
     DescribeThingType { name: String },
+    /// DeprecateThingType (`undo`: `undoDeprecate`).
+    DeprecateThingType { name: String, undo: bool },
     /// CreateThingGroup.
     CreateThingGroup {
         name: String,
-        parent: Option<String>,
-        description: Option<String>,
-        attributes: BTreeMap<String, String>,
+        definition: GroupDefinition,
     },
     /// DescribeThingGroup.
     DescribeThingGroup { name: String },
     /// AddThingToThingGroup (names resolved from names or ARNs).
-    AddThingToThingGroup { group: String, thing: String },
+    AddThingToThingGroup {
+        group: String,
+        thing: String,
+        override_dynamic: bool,
+    },
     /// ListThingGroupsForThing.
     ListThingGroupsForThing { name: String, page: Page },
     /// ListThingsInThingGroup.
@@ -125,19 +148,10 @@ pub enum Call {
     UpdateIndexingConfiguration {
         update: crate::fleet_index::IndexingUpdate,
     },
-}
-
-/// The filters of ListThings.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ThingFilter {
-    /// `thingTypeName`.
-    pub thing_type: Option<String>,
-    /// `attributeName`.
-    pub attribute_name: Option<String>,
-    /// `attributeValue`.
-    pub attribute_value: Option<String>,
-    /// `usePrefixAttributeValue`.
-    pub prefix: bool,
+    /// DescribeCACertificate.
+    DescribeCaCertificate { id: String },
+    /// ListRoleAliases.
+    ListRoleAliases { page: Page },
 }
 
 impl Call {
@@ -156,7 +170,8 @@ impl Call {
             | Call::AttachPolicy { target, .. }
             | Call::DetachPolicy { target, .. } => target.clone(),
             Call::ListPrincipalPolicies { principal, .. }
-            | Call::ListPrincipalThings { principal, .. } => principal.clone(),
+            | Call::ListPrincipalThings { principal, .. }
+            | Call::ListPrincipalThingsV2 { principal, .. } => principal.clone(),
             Call::AttachThing { thing, .. } | Call::DetachThing { thing, .. } => {
                 thing_arn(region, account, thing)
             }
@@ -166,10 +181,11 @@ impl Call {
             Call::CreateThing { name, .. }
             | Call::DescribeThing { name }
             | Call::ListThingPrincipals { name, .. }
+            | Call::ListThingPrincipalsV2 { name, .. }
             | Call::ListThingGroupsForThing { name, .. } => thing_arn(region, account, name),
-            Call::CreateThingType { name, .. } | Call::DescribeThingType { name } => {
-                thing_type_arn(region, account, name)
-            }
+            Call::CreateThingType { name, .. }
+            | Call::DescribeThingType { name }
+            | Call::DeprecateThingType { name, .. } => thing_type_arn(region, account, name),
             Call::CreateThingGroup { name, .. }
             | Call::DescribeThingGroup { name }
             | Call::ListThingsInThingGroup { name, .. }
@@ -178,6 +194,7 @@ impl Call {
             Call::SearchIndex { index, .. } => {
                 crate::fleet_index::index_arn(region, account, index)
             }
+            Call::DescribeCaCertificate { id } => ca_arn(region, account, id),
             Call::ListCertificates { .. }
             | Call::ListOutgoing { .. }
             | Call::ListPolicies { .. }
@@ -185,7 +202,69 @@ impl Call {
             | Call::DescribeEndpoint { .. }
             | Call::RegisterWithoutCa { .. }
             | Call::GetIndexingConfiguration
-            | Call::UpdateIndexingConfiguration { .. } => "*".to_string(),
+            | Call::UpdateIndexingConfiguration { .. }
+            | Call::ListRoleAliases { .. } => "*".to_string(),
+        }
+    }
+
+    /// The resources IAM authorizes this call on, each of which the caller's policy must
+    /// allow: the ARNs of the Service Authorization Reference's resource types for the
+    /// action (a certificate, thing, thing group, ...), or `*` for an action without one
+    /// (then only a statement with `"Resource": "*"` allows it).
+    pub fn authorized_resources(&self, caller: &Caller) -> Vec<String> {
+        let (region, account) = (caller.region.as_str(), caller.account.as_str());
+        let one = |arn: String| vec![arn];
+        match self {
+            Call::Describe { id }
+            | Call::Update { id, .. }
+            | Call::Transfer { id, .. }
+            | Call::Accept { id, .. }
+            | Call::Reject { id, .. }
+            | Call::Cancel { id } => one(cert_arn(region, account, id)),
+            // a certificate or thing-group target, as given
+            Call::AttachPolicy { target, .. } | Call::DetachPolicy { target, .. } => {
+                one(target.clone())
+            }
+            // the certificate; the thing only through the condition key iot:thingArn
+            Call::ListPrincipalThings { principal, .. }
+            | Call::ListPrincipalThingsV2 { principal, .. }
+            | Call::AttachThing { principal, .. }
+            | Call::DetachThing { principal, .. } => one(principal.clone()),
+            Call::CreatePolicy { name, .. } | Call::GetPolicy { name } => {
+                one(policy_arn(region, account, name))
+            }
+            Call::CreateThing { name, .. }
+            | Call::DescribeThing { name }
+            | Call::ListThingPrincipals { name, .. }
+            | Call::ListThingPrincipalsV2 { name, .. }
+            | Call::ListThingGroupsForThing { name, .. } => one(thing_arn(region, account, name)),
+            Call::CreateThingType { name, .. }
+            | Call::DescribeThingType { name }
+            | Call::DeprecateThingType { name, .. } => one(thing_type_arn(region, account, name)),
+            Call::CreateThingGroup { name, .. }
+            | Call::DescribeThingGroup { name }
+            | Call::ListThingsInThingGroup { name, .. } => one(group_arn(region, account, name)),
+            // both are required
+            Call::AddThingToThingGroup { group, thing, .. } => vec![
+                thing_arn(region, account, thing),
+                group_arn(region, account, group),
+            ],
+            Call::DescribeCaCertificate { id } => one(ca_arn(region, account, id)),
+            Call::SearchIndex { index, .. } => {
+                one(crate::fleet_index::index_arn(region, account, index))
+            }
+            Call::ListCertificates { .. }
+            | Call::ListOutgoing { .. }
+            | Call::ListAttachedPolicies { .. }
+            | Call::ListPrincipalPolicies { .. }
+            | Call::ListPolicies { .. }
+            | Call::ListThings { .. }
+            | Call::ListCertificatesByCa { .. }
+            | Call::DescribeEndpoint { .. }
+            | Call::RegisterWithoutCa { .. }
+            | Call::GetIndexingConfiguration
+            | Call::UpdateIndexingConfiguration { .. }
+            | Call::ListRoleAliases { .. } => one("*".to_string()),
         }
     }
 }

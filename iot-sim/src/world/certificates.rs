@@ -39,6 +39,8 @@ pub(crate) struct Cert {
     pub(super) reject_reason: Option<String>,
     pub(super) policies: BTreeSet<String>,
     pub(super) things: BTreeSet<String>,
+    /// The thing attached with `thingPrincipalType` EXCLUSIVE_THING (then the only one).
+    pub(super) exclusive: Option<String>,
     pub(crate) ca_certificate_id: Option<String>,
     pub(crate) mode: String,
     pub(crate) pem: String,
@@ -165,6 +167,11 @@ impl Cert {
         self.things.contains(thing)
     }
 
+    /// The thing attached exclusively, if any.
+    pub(crate) fn exclusive_thing(&self) -> Option<&str> {
+        self.exclusive.as_deref()
+    }
+
     pub(super) fn arn(&self) -> String {
         cert_arn(&self.region, &self.owner, &self.id)
     }
@@ -241,6 +248,7 @@ impl Cert {
             reject_reason: self.reject_reason.clone(),
             policies: self.policies.iter().cloned().collect(),
             things: self.things.iter().cloned().collect(),
+            exclusive_thing: self.exclusive.clone(),
             ca_certificate_id: self.ca_certificate_id.clone(),
             certificate_mode: self.mode.clone(),
             creation_date: self.creation,
@@ -273,6 +281,7 @@ impl World {
         match rules.source_after_accept {
             SourceAfterAccept::NotFound => Err(not_found()),
             SourceAfterAccept::AccessDenied => Err(ApiError::access_denied(
+                &caller.region,
                 &caller.account,
                 "DescribeCertificate",
                 &cert_arn(&caller.region, &caller.account, id),
@@ -371,12 +380,14 @@ impl World {
     }
 
     /// RegisterCertificateWithoutCA: the id is the SHA-256 of the DER bytes;
-    /// the same certificate may live in several accounts at once.
+    /// the same certificate may live in several accounts at once (unless the
+    /// registration switches refuse it, see [`World::registration_refusal`]).
     pub(crate) fn register_without_ca(
         &mut self,
         caller: &Caller,
         pem: &str,
         status: &str,
+        rules: &Behaviour,
         now: f64,
     ) -> Result<Reply, ApiError> {
         let id = crate::pem::certificate_id_of(pem).map_err(ApiError::certificate_validation)?;
@@ -390,6 +401,9 @@ impl World {
             return Err(ApiError::already_exists(format!(
                 "The certificate is already provisioned or registered: {arn}"
             )));
+        }
+        if let Some(refusal) = self.registration_refusal(&region, &id, rules) {
+            return Err(refusal);
         }
         self.next_seq += 1;
         let cert = Cert {
@@ -411,6 +425,7 @@ impl World {
             reject_reason: None,
             policies: BTreeSet::new(),
             things: BTreeSet::new(),
+            exclusive: None,
             ca_certificate_id: None,
             mode: "SNI_ONLY".to_string(),
             pem: pem.to_string(),
@@ -424,5 +439,35 @@ impl World {
             certificate_arn: &arn,
             certificate_id: &id,
         }))
+    }
+
+    /// Why another account may not register certificate `id` (UNCONFIRMED rules of the 2021
+    /// developer guide, each a switch): an account of the Region holds it signed by a CA
+    /// registered in DEFAULT mode, or issued by AWS IoT itself (no CA, DEFAULT mode: the
+    /// Amazon root CA counts as registered).
+    fn registration_refusal(&self, region: &str, id: &str, rules: &Behaviour) -> Option<ApiError> {
+        for (holder, d) in self.accounts_in(region) {
+            let Some(c) = d.certs.get(id) else { continue };
+            match &c.ca_certificate_id {
+                Some(ca)
+                    if rules.register_refuses_default_ca
+                        && self.ca_registered_in_default_mode(region, ca) =>
+                {
+                    return Some(ApiError::invalid_request(format!(
+                        "The certificate is signed by CA certificate {ca}, which is registered \
+                         with AWS IoT in DEFAULT mode (account {holder}): it cannot be registered \
+                         in another account"
+                    )));
+                }
+                None if rules.register_refuses_aws_issued && c.mode == "DEFAULT" => {
+                    return Some(ApiError::invalid_request(format!(
+                        "The certificate was issued by AWS IoT (account {holder}): it cannot be \
+                         registered in another account"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 }

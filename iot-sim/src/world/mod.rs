@@ -6,17 +6,24 @@
 //! serde structs named after the API's output shapes. One file per concept:
 //! `call` (the requests), `certificates`, `transfers`, `attachments`
 //! (policies and things on a certificate), `paging` (markers shared by every
-//! listing), `seed` (seeding and the state dump); the fleet registry
-//! (policies, things, groups) is [`crate::registry`].
+//! listing), `seed` (seeding and the state dump), and the fleet registry by
+//! resource: `policies`, `things`, `thing_types`, `groups`, `ca_certificates`,
+//! `endpoints` (device endpoints and role aliases).
 
 mod attachments;
+mod ca_certificates;
 mod call;
 mod certificates;
+mod endpoints;
+mod groups;
 mod paging;
+mod policies;
 mod seed;
+mod thing_types;
+mod things;
 mod transfers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -24,14 +31,22 @@ use serde_json::Value;
 
 use crate::behaviour::Behaviour;
 use crate::errors::ApiError;
-use crate::registry::{CaCert, Group, Policy, Thing, ThingType};
+use ca_certificates::CaCert;
+use groups::Group;
+use policies::Policy;
+use thing_types::ThingType;
+use things::Thing;
 
+pub use crate::arn::{cert_arn, policy_arn, thing_arn};
 pub use attachments::MAX_POLICIES_PER_TARGET;
-pub(crate) use attachments::{ListAttachedPoliciesResponse, PolicyNameAndArn};
-pub use call::{Call, Caller, ThingFilter};
+pub use call::{Call, Caller};
 pub(crate) use certificates::Cert;
+pub use endpoints::data_endpoint;
+pub use groups::{GroupDefinition, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH};
 pub(crate) use paging::hex_key;
 pub use paging::Page;
+pub use thing_types::{ThingTypeDefinition, MAX_SEARCHABLE_ATTRIBUTES};
+pub use things::{ThingFilter, MAX_ATTRIBUTES_TYPED, MAX_ATTRIBUTES_UNTYPED};
 
 /// A successful answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +92,7 @@ pub(crate) struct AccountData {
     pub(crate) ca_certs: BTreeMap<String, CaCert>,
     /// Fleet indexing.
     pub(crate) index: crate::fleet_index::AccountIndex,
+    pub(crate) role_aliases: BTreeSet<String>,
 }
 
 /// All simulated data. Keys are (region, account).
@@ -84,21 +100,6 @@ pub(crate) struct AccountData {
 pub struct World {
     accounts: BTreeMap<(String, String), AccountData>,
     pub(crate) next_seq: u64,
-}
-
-/// `arn:aws:iot:REGION:ACCOUNT:cert/ID`.
-pub fn cert_arn(region: &str, account: &str, id: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:cert/{id}")
-}
-
-/// `arn:aws:iot:REGION:ACCOUNT:thing/NAME`.
-pub fn thing_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:thing/{name}")
-}
-
-/// `arn:aws:iot:REGION:ACCOUNT:policy/NAME`.
-pub fn policy_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:policy/{name}")
 }
 
 /// Current time as epoch seconds with millisecond precision.
@@ -149,6 +150,17 @@ impl World {
         self.accounts.entry(Self::key(region, account)).or_default()
     }
 
+    /// Every account of `region`, with its data.
+    pub(crate) fn accounts_in<'a>(
+        &'a self,
+        region: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a AccountData)> + 'a {
+        self.accounts
+            .iter()
+            .filter(move |((r, _), _)| r == region)
+            .map(|((_, a), d)| (a.as_str(), d))
+    }
+
     /// Runs one validated call for `caller`.
     pub fn execute(&mut self, caller: &Caller, call: Call, rules: &Behaviour) -> Outcome {
         let now = now_epoch();
@@ -167,14 +179,25 @@ impl World {
             Call::ListPrincipalPolicies { principal, page } => {
                 self.list_attached_policies(caller, &principal, false, &page, instant)
             }
-            Call::AttachPolicy { policy, target } => self.attach_policy(caller, &policy, &target),
+            Call::AttachPolicy { policy, target } => {
+                self.attach_policy(caller, &policy, &target, rules)
+            }
             Call::DetachPolicy { policy, target } => {
                 self.detach_policy(caller, &policy, &target, rules, instant)
             }
             Call::ListPrincipalThings { principal, page } => {
                 self.list_principal_things(caller, &principal, &page, instant)
             }
-            Call::AttachThing { thing, principal } => self.attach_thing(caller, &thing, &principal),
+            Call::ListPrincipalThingsV2 {
+                principal,
+                only,
+                page,
+            } => self.list_principal_things_v2(caller, &principal, only, &page, instant),
+            Call::AttachThing {
+                thing,
+                principal,
+                exclusive,
+            } => self.attach_thing(caller, &thing, &principal, exclusive),
             Call::DetachThing { thing, principal } => {
                 self.detach_thing(caller, &thing, &principal, rules, instant)
             }
@@ -197,7 +220,61 @@ impl World {
             call @ (Call::SearchIndex { .. }
             | Call::GetIndexingConfiguration
             | Call::UpdateIndexingConfiguration { .. }) => self.fleet_index_call(caller, call),
-            other => self.registry_call(caller, other, now),
+            Call::RegisterWithoutCa { pem, status } => {
+                self.register_without_ca(caller, &pem, &status, rules, now)
+            }
+            Call::ListCertificatesByCa { ca_id, page } => {
+                self.list_certificates_where(caller, &page, |c| {
+                    c.ca_certificate_id.as_deref() == Some(ca_id.as_str())
+                })
+            }
+            Call::DescribeCaCertificate { id } => self.describe_ca_certificate(caller, &id),
+            Call::CreatePolicy { name, document } => {
+                self.create_policy(caller, &name, &document, now)
+            }
+            Call::GetPolicy { name } => self.get_policy(caller, &name),
+            Call::ListPolicies { page } => self.list_policies(caller, &page),
+            Call::CreateThing {
+                name,
+                thing_type,
+                attributes,
+            } => self.create_thing(caller, &name, thing_type, attributes),
+            Call::DescribeThing { name } => self.describe_thing(caller, &name),
+            Call::ListThings { filter, page } => self.list_things(caller, &filter, &page),
+            Call::ListThingPrincipals { name, page } => {
+                self.list_thing_principals(caller, &name, &page)
+            }
+            Call::ListThingPrincipalsV2 { name, only, page } => {
+                self.list_thing_principals_v2(caller, &name, only, &page)
+            }
+            Call::CreateThingType { name, definition } => {
+                self.create_thing_type(caller, &name, definition, now)
+            }
+            Call::DescribeThingType { name } => self.describe_thing_type(caller, &name),
+            Call::DeprecateThingType { name, undo } => {
+                self.deprecate_thing_type(caller, &name, undo, now)
+            }
+            Call::CreateThingGroup { name, definition } => {
+                self.create_thing_group(caller, &name, definition, now)
+            }
+            Call::DescribeThingGroup { name } => self.describe_thing_group(caller, &name),
+            Call::AddThingToThingGroup {
+                group,
+                thing,
+                override_dynamic,
+            } => self.add_thing_to_group(caller, &group, &thing, override_dynamic),
+            Call::ListThingGroupsForThing { name, page } => {
+                self.list_groups_for_thing(caller, &name, &page)
+            }
+            Call::ListThingsInThingGroup {
+                name,
+                recursive,
+                page,
+            } => self.list_things_in_group(caller, &name, recursive, &page),
+            Call::DescribeEndpoint { endpoint_type } => {
+                self.describe_endpoint(caller, endpoint_type.as_deref())
+            }
+            Call::ListRoleAliases { page } => self.list_role_aliases(caller, &page),
         };
         Outcome { reply, transferred }
     }

@@ -3,15 +3,17 @@
 //!
 //! A seed is checked as a whole: it is applied to a copy of the world that
 //! replaces it only if every part is valid. Within an account the registry
-//! is seeded first (see [`crate::registry`]), then the certificates, which
-//! replace any certificate of the same id there.
+//! is seeded first (policies, thing types, thing groups, things, CA
+//! certificates, role aliases), then the certificates, which replace any
+//! certificate of the same id there.
 
 use std::collections::BTreeMap;
 
 use super::certificates::Cert;
-use super::{now_epoch, random_uuid, World};
-use crate::config::{Seed, SeedCertificate};
-use crate::state::StateDump;
+use super::{now_epoch, random_uuid, AccountData, World, MAX_POLICIES_PER_TARGET};
+use crate::arn::cert_arn;
+use crate::config::{Seed, SeedAccount, SeedCertificate};
+use crate::state::{AccountState, StateDump, ThingState};
 use crate::validate;
 
 impl World {
@@ -101,6 +103,7 @@ impl World {
                     reject_reason: None,
                     policies: c.policies.iter().cloned().collect(),
                     things: c.things.iter().cloned().collect(),
+                    exclusive: c.exclusive.then(|| c.things.first().cloned()).flatten(),
                     ca_certificate_id: c.ca_certificate_id.clone(),
                     mode: c
                         .certificate_mode
@@ -146,19 +149,71 @@ impl World {
         Ok(())
     }
 
+    /// Loads the registry part of one account's seed (before its certificates).
+    fn seed_registry(
+        &mut self,
+        region: &str,
+        account: &str,
+        s: &SeedAccount,
+        now: f64,
+    ) -> Result<(), String> {
+        self.seed_policies(region, account, &s.policies, now)?;
+        self.seed_thing_types(region, account, &s.thing_types, now)?;
+        self.seed_groups(
+            region,
+            account,
+            &s.thing_groups,
+            MAX_POLICIES_PER_TARGET,
+            now,
+        )?;
+        self.seed_things(region, account, &s.things)?;
+        self.seed_ca_certificates(region, account, &s.ca_certificates, now)?;
+        self.seed_role_aliases(region, account, &s.role_aliases)
+    }
+
     /// Snapshot of everything, sorted by region, account, certificate id.
     pub fn dump(&self) -> StateDump {
         StateDump {
             accounts: self
                 .accounts
                 .iter()
-                .map(|((region, account), d)| {
-                    let mut a = crate::registry::dump_registry(region, account, d);
-                    a.certificates = d.certs.values().map(Cert::dump).collect();
-                    a
-                })
+                .map(|((region, account), d)| dump_account(region, account, d))
                 .collect(),
         }
+    }
+}
+
+/// One account's [`AccountState`].
+fn dump_account(region: &str, account: &str, d: &AccountData) -> AccountState {
+    AccountState {
+        account: account.to_string(),
+        region: region.to_string(),
+        certificates: d.certs.values().map(Cert::dump).collect(),
+        policies: d.policies.iter().map(|(n, p)| p.dump(n)).collect(),
+        thing_types: d.thing_types.iter().map(|(n, t)| t.dump(n)).collect(),
+        thing_groups: d.groups.iter().map(|(n, g)| g.dump(n)).collect(),
+        things: d
+            .things
+            .iter()
+            .map(|(name, t)| {
+                let mut groups = t.groups.clone();
+                groups.sort();
+                ThingState {
+                    name: name.clone(),
+                    thing_type: t.thing_type.clone(),
+                    attributes: t.attributes.clone(),
+                    groups,
+                    principals: d
+                        .certs
+                        .values()
+                        .filter(|c| c.has_thing(name))
+                        .map(|c| cert_arn(region, account, c.id()))
+                        .collect(),
+                }
+            })
+            .collect(),
+        ca_certificates: d.ca_certs.iter().map(|(id, c)| c.dump(id)).collect(),
+        role_aliases: d.role_aliases.iter().cloned().collect(),
     }
 }
 
@@ -213,6 +268,12 @@ fn check_seed_cert(account: &str, c: &SeedCertificate) -> Result<(), String> {
         if !validate::is_thing_name(t) {
             return Err(format!("invalid thing name {t:?}"));
         }
+    }
+    if c.exclusive && c.things.len() != 1 {
+        return Err(format!(
+            "certificate {} is attached exclusively: it needs exactly one thing",
+            c.id
+        ));
     }
     Ok(())
 }
