@@ -8,14 +8,17 @@
 //!   certificates in a row, with no success of that operation in between (a missing IAM
 //!   permission, a wrong region, AWS failing);
 //! - AWS has answered nothing for [`BreakerSettings::max_unreachable`];
-//! - the canary (a lane's first certificates) fails on a mutating call: its threshold is 1.
+//! - the canary (a lane's first certificates) fails on a mutating call: its threshold is 1;
+//! - the run's first certificates ([`OPENING`] of them, or all of a smaller run) are all
+//!   refused by the tool before any change for the same reason (a flag, a policy, the
+//!   account): one message names the fix, and nothing else is tried.
 //!
 //! The call context feeds it every answer and every call that got none; the pipeline feeds
 //! it every item that failed on a call. Once tripped it stays tripped: the run admits no new
 //! item, items in flight stop before their next change (rolled back where calls still
 //! work), and the run ends with the trip's exit code and [`Trip::describe`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ExitCode;
+use crate::ledger::Wait;
 use crate::pacer::{Operation, Scope};
 use crate::retry::{AwsCode, CallError, ErrorClass, FailureKind};
 
@@ -97,7 +101,21 @@ pub enum Trip {
         /// The last error seen.
         error: CallError,
     },
+    /// The run's first `count` certificates were all refused before any change, waiting
+    /// for the same fix.
+    Refused {
+        /// What they wait for.
+        wait: Wait,
+        /// What exactly, merged (the flags, the policies, the accounts).
+        needs: Vec<String>,
+        /// How many.
+        count: u32,
+    },
 }
+
+/// The certificates of a run's opening: when this many are all refused for the same reason
+/// before anything else ends, the run stops.
+pub const OPENING: u32 = 10;
 
 impl Trip {
     /// The exit code the run ends with: 1 when the cause is the configuration (credentials,
@@ -105,6 +123,8 @@ impl Trip {
     /// reach: run again later).
     pub fn exit_code(&self) -> ExitCode {
         match self {
+            // Nothing was done: the command line (or the credentials it names) needs a fix.
+            Trip::Refused { .. } => ExitCode::Invalid,
             Trip::Credentials { .. } => ExitCode::Fatal,
             Trip::Unreachable { .. } => ExitCode::Stopped,
             Trip::Repeated { call, .. } | Trip::Canary { call } => match call.error.class() {
@@ -124,7 +144,7 @@ impl Trip {
         match self {
             Trip::Unreachable { .. } => true,
             Trip::Repeated { call, .. } => call.error.class() == ErrorClass::Transient,
-            Trip::Credentials { .. } | Trip::Canary { .. } => false,
+            Trip::Credentials { .. } | Trip::Canary { .. } | Trip::Refused { .. } => false,
         }
     }
 
@@ -158,6 +178,17 @@ impl Trip {
                     call.certificate_id,
                     call.error,
                     likely_cause(call)
+                )
+            }
+            Trip::Refused { wait, needs, count } => {
+                let which = if *count == 1 {
+                    "the certificate was".to_string()
+                } else {
+                    format!("the first {count} certificates were all")
+                };
+                format!(
+                    "{which} refused before any change, for one reason: {}. Nothing was changed in AWS; they are recorded as waiting (not failed), so that command takes them without --retry-failed",
+                    wait.fix(needs)
                 )
             }
             Trip::Unreachable { silent_for, error } => format!(
@@ -207,7 +238,25 @@ struct State {
     refused: HashSet<String>,
     /// Whose credentials each account's calls use, for the message.
     whose: HashMap<String, String>,
+    /// The run's opening, while every item that ended was refused for the same reason.
+    opening: Opening,
     trip: Option<Trip>,
+}
+
+/// What the run's first items to end have in common.
+#[derive(Default)]
+enum Opening {
+    /// Nothing ended yet.
+    #[default]
+    Empty,
+    /// Every item that ended waits for `wait`.
+    Refused {
+        wait: Wait,
+        needs: BTreeSet<String>,
+        count: u32,
+    },
+    /// Something else ended (or refusals of two kinds): the rule no longer applies.
+    Over,
 }
 
 /// The breaker of one run, shared by its call context and its pipeline.
@@ -364,6 +413,65 @@ impl Breaker {
                 count,
             };
             self.trip_with(&mut state, trip);
+        }
+    }
+
+    /// An item was refused before any change, waiting for `wait` (`needs`, exactly): the
+    /// [`OPENING`]-th such refusal in a row, for the same reason, from the run's start trips.
+    pub fn item_waited(&self, wait: Wait, needs: &[String]) {
+        let mut state = self.state();
+        let count = match &mut state.opening {
+            Opening::Over => return,
+            Opening::Empty => {
+                state.opening = Opening::Refused {
+                    wait,
+                    needs: needs.iter().cloned().collect(),
+                    count: 1,
+                };
+                1
+            }
+            Opening::Refused {
+                wait: first,
+                needs: all,
+                count,
+            } if *first == wait => {
+                all.extend(needs.iter().cloned());
+                *count += 1;
+                *count
+            }
+            Opening::Refused { .. } => {
+                state.opening = Opening::Over;
+                return;
+            }
+        };
+        if count >= OPENING {
+            self.trip_opening(&mut state);
+        }
+    }
+
+    /// An item ended otherwise than refused (done, failed, in doubt): the opening is over.
+    pub fn item_went_on(&self) {
+        self.state().opening = Opening::Over;
+    }
+
+    /// The run ended (not stopped): if every item it ended was refused for the same reason,
+    /// it trips now, however few they were.
+    pub fn close_opening(&self) {
+        let mut state = self.state();
+        if matches!(state.opening, Opening::Refused { .. }) {
+            self.trip_opening(&mut state);
+        }
+    }
+
+    fn trip_opening(&self, state: &mut State) {
+        if let Opening::Refused { wait, needs, count } = &state.opening {
+            let trip = Trip::Refused {
+                wait: *wait,
+                needs: needs.iter().cloned().collect(),
+                count: *count,
+            };
+            state.opening = Opening::Over;
+            self.trip_with(state, trip);
         }
     }
 

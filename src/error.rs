@@ -13,9 +13,10 @@ pub enum ExitCode {
     /// Fatal error: credentials refused, a missing permission or another configuration cause
     /// (circuit breaker, canary), unreadable or unwritable files, a full disk.
     Fatal = 1,
-    /// Invalid command line, manifest or ledger; nothing was done.
+    /// Invalid command line, manifest or ledger, credentials of the wrong account, or the
+    /// first certificates all refused for one reason; nothing was done.
     Invalid = 2,
-    /// Finished, but some items failed: see the failure report.
+    /// Finished, but some items failed or wait for an option: see the failure report.
     ItemsFailed = 3,
     /// Stopped before finishing (signal, --max-duration, --max-items, items still in doubt,
     /// retryable failures, AWS failing or unreachable, also at the canary): run the same
@@ -49,8 +50,10 @@ Exit codes:
   1  fatal: credentials refused, a missing permission or a wrong region (circuit
      breaker, canary), unreadable or unwritable files, a full disk; fix the cause,
      then run again
-  2  invalid command line, manifest or ledger; nothing was done
-  3  finished, some items failed (see the failure report)
+  2  invalid command line, manifest or ledger, credentials of the wrong account, or
+     the first certificates all refused for one reason (the message names the fix);
+     nothing was done
+  3  finished, some items failed or wait for an option (see the failure report)
   4  stopped before finishing (signal, --max-duration, --max-items, AWS failing or
      unreachable, retryable failures, also when they stop the canary); run the same
      command again to resume
@@ -74,6 +77,10 @@ pub enum Error {
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),
+    /// The run refused to start: its credentials or region do not belong with the ledger or
+    /// the manifest. Nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -139,7 +146,7 @@ impl Error {
                 | LedgerError::NewerFormat { .. },
             ) => ExitCode::Invalid,
             Error::Ledger(_) => ExitCode::Fatal,
-            Error::Usage(_) => ExitCode::Invalid,
+            Error::Usage(_) | Error::Refused(_) => ExitCode::Invalid,
             Error::Config(_) | Error::Aws(_) | Error::Io { .. } | Error::Unwritable { .. } => {
                 ExitCode::Fatal
             }

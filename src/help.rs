@@ -39,6 +39,7 @@ Examples:
 
   # Interrupted? Run exactly the same command again: it resumes from the ledger.
 
+  # Refused for want of a flag? Nothing was changed: the same command with it takes them.
   # Items that failed wait for you: fix the cause, then try them again.
   iot-cert-migrate --profile source transfer certs.csv \\
       --deactivate --detach-policies --detach-things --retry-failed

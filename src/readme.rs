@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::certificate::CertStatus;
 use crate::error::ExitCode;
-use crate::ledger::{Action, Details, LedgerKind, Outcome, Stage, Via, FORMAT_VERSION};
+use crate::ledger::{Action, Details, LedgerKind, Outcome, Stage, Via, Wait, FORMAT_VERSION};
 use crate::pacer::Operation;
 
 const README: &str = include_str!("../README.md");
@@ -125,6 +125,8 @@ fn the_ledger_table_names_every_details_field_and_no_other() {
         rolled_back: Some(true),
         carried: Some(true),
         snapshot: Some(Box::default()),
+        waiting_for: Some(Wait::Flags),
+        needs: vec![String::new()],
     };
     let json = serde_json::to_value(&full).expect("details serialise");
     let fields: BTreeSet<String> = json

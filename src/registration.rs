@@ -21,7 +21,8 @@ use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
 closed_set! {
     /// Whether a certificate can be registered in its target.
     pub enum Registrability {
-        /// ACTIVE or INACTIVE in the source, not in the target yet: `register` will copy it.
+        /// ACTIVE or INACTIVE in the source, not in the target yet: `register` will copy it
+        /// (with the source's status, unless `--status` says otherwise).
         Registrable = "registrable",
         /// The target holds a copy already: `register` records it and registers nothing.
         AlreadyRegistered = "already_registered",
@@ -70,6 +71,9 @@ pub struct RegistrationPlan {
     certificates: u64,
     counts: BTreeMap<&'static str, u64>,
     not_registrable: Vec<Registration>,
+    /// Certificates `register` will try (registrable, or AWS may refuse them) that are
+    /// INACTIVE in the source: `register` keeps them INACTIVE (unless `--status ACTIVE`).
+    inactive_in_source: u64,
     /// The source account's role aliases (ListRoleAliases), per region that has some.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     role_aliases: BTreeMap<String, Vec<String>>,
@@ -96,7 +100,8 @@ struct Registering<'a> {
 impl Verdict for Registering<'_> {
     type Category = Registrability;
     type Finding = Registration;
-    type Totals = ();
+    /// Certificates `register` will try that are INACTIVE in the source.
+    type Totals = u64;
     const VERB: &'static str = "planning";
     const LISTED: usize = LISTED;
     const CSV_HEADER: &'static [&'static str] = &[
@@ -222,7 +227,18 @@ impl Verdict for Registering<'_> {
         ])
     }
 
-    fn add_up(_: &mut (), _: &Registration) {}
+    fn add_up(inactive: &mut u64, r: &Registration) {
+        // Every certificate `register` will try, whether AWS may refuse it or not.
+        let tried = matches!(
+            r.category,
+            Registrability::Registrable
+                | Registrability::CaInDefaultMode
+                | Registrability::IssuedByAwsIot
+        );
+        if tried && r.source_status.as_deref() == Some("INACTIVE") {
+            *inactive += 1;
+        }
+    }
 }
 
 fn registrable(r: &mut Registration, status: &CertStatus) {
@@ -280,6 +296,7 @@ pub async fn plan(
         .judge(&verdict, manifest.rows()?, total, plan_out)
         .await?;
     let (not_registrable, _) = judged.first_listed(LISTED);
+    let inactive = judged.totals;
     let counts = judged.counts_by_name();
     let may_refuse = counts[Registrability::CaInDefaultMode.as_str()]
         + counts[Registrability::IssuedByAwsIot.as_str()];
@@ -300,6 +317,7 @@ pub async fn plan(
         certificates: judged.judged,
         counts,
         not_registrable,
+        inactive_in_source: inactive,
         role_aliases,
         warnings,
         plan_out: judged.csv,
@@ -321,6 +339,13 @@ impl Render for RegistrationPlan {
         }
         for c in Registrability::ALL {
             writeln!(out, "  {:<24} {}", c.as_str(), self.counts[c.as_str()])?;
+        }
+        if self.inactive_in_source > 0 {
+            writeln!(
+                out,
+                "  of those register will try, {} INACTIVE in the source: `register` keeps them INACTIVE in the target (--status ACTIVE activates them)",
+                self.inactive_in_source
+            )?;
         }
         for r in &self.not_registrable {
             writeln!(

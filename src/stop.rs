@@ -1,11 +1,17 @@
 //! Stopping a run cleanly: signals, time boxes and item limits.
 //!
 //! A stop request (first SIGINT/SIGTERM, `--max-duration`, `--max-items`, the circuit
-//! breaker tripping) stops new items from starting; in-flight items get `--grace` to finish, after which they are abandoned
-//! (their open intents are reconciled by the next run). A second signal exits at once: every
-//! ledger line already acknowledged is on disk, so the ledger stays consistent.
+//! breaker tripping) stops new items from starting. Stop means stop: after any request but
+//! `--max-items` (whose items are all within the limit), no certificate receives its first
+//! change. Each item passes a [`Gate`] before its first mutating call; an item that has not
+//! passed it when the stop comes (still reading, or waiting for a pacer slot) is dropped
+//! untouched, with nothing recorded: it stays pending. Items already changed get `--grace`
+//! to finish, after which they are abandoned (their open intents are reconciled by the next
+//! run). A second signal exits at once: every ledger line already acknowledged is on disk,
+//! so the ledger stays consistent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +46,8 @@ pub enum StopReason {
     Credentials,
     /// The circuit breaker tripped (systemic failures, AWS unreachable, the canary failed).
     Breaker,
+    /// The first certificates were all refused for the same reason before any change.
+    Refused,
 }
 
 impl StopReason {
@@ -52,13 +60,21 @@ impl StopReason {
             StopReason::Fatal => "stopped by a fatal error",
             StopReason::Credentials => "stopped: AWS refused the credentials",
             StopReason::Breaker => "stopped by the circuit breaker",
+            StopReason::Refused => "stopped: the first certificates all wait for the same fix",
         }
+    }
+
+    /// Whether the items admitted before the stop may still make their first change: only
+    /// those of `--max-items`, which are within the limit.
+    fn lets_admitted_start(self) -> bool {
+        self == StopReason::MaxItems
     }
 
     /// The reason a breaker trip stops a run for.
     pub fn of_trip(trip: &Trip) -> StopReason {
         match trip {
             Trip::Credentials { .. } => StopReason::Credentials,
+            Trip::Refused { .. } => StopReason::Refused,
             _ => StopReason::Breaker,
         }
     }
@@ -71,6 +87,11 @@ pub struct Stop {
     pub no_new_work: CancellationToken,
     /// Cancelled when in-flight items must be abandoned (grace period over).
     pub abandon: CancellationToken,
+    /// Cancelled when no item may make its first change any more.
+    hold: CancellationToken,
+    /// Set by the signal handler itself, the moment a signal arrives: the gate reads it
+    /// before the watcher has even been woken.
+    signalled: Arc<AtomicBool>,
     reason: Arc<Mutex<Option<StopReason>>>,
     started: Arc<AtomicU64>,
     max_items: Option<u64>,
@@ -84,6 +105,8 @@ impl Stop {
         Stop {
             no_new_work: CancellationToken::new(),
             abandon: CancellationToken::new(),
+            hold: CancellationToken::new(),
+            signalled: Arc::new(AtomicBool::new(false)),
             reason: Arc::new(Mutex::new(None)),
             started: Arc::new(AtomicU64::new(0)),
             max_items,
@@ -107,8 +130,13 @@ impl Stop {
         true
     }
 
-    /// Asks the run to stop; the first reason given is kept. Starts the grace timer.
+    /// Asks the run to stop; the first reason given is kept. Starts the grace timer. Unless
+    /// the reason is `--max-items`, no item makes its first change from now on (a signal
+    /// after `--max-items` still holds them).
     pub fn request(&self, reason: StopReason) {
+        if !reason.lets_admitted_start() {
+            self.hold.cancel();
+        }
         {
             let mut r = self.reason.lock().expect("stop lock");
             if r.is_some() {
@@ -116,11 +144,16 @@ impl Stop {
             }
             *r = Some(reason);
         }
-        tracing::warn!(
-            "{}: no new items start; in-flight items have {:?} to finish",
-            reason.describe(),
-            self.grace
-        );
+        if reason == StopReason::Refused {
+            // The run ends with one message naming the fix: this line would only repeat it.
+            tracing::debug!("{}: no new items start", reason.describe());
+        } else {
+            tracing::warn!(
+                "{}: no new items start; in-flight items have {:?} to finish",
+                reason.describe(),
+                self.grace
+            );
+        }
         self.no_new_work.cancel();
         let abandon = self.abandon.clone();
         let grace = self.grace;
@@ -133,6 +166,19 @@ impl Stop {
     /// The reason the run stopped early, if it did.
     pub fn reason(&self) -> Option<StopReason> {
         *self.reason.lock().expect("stop lock")
+    }
+
+    /// Whether items may no longer make their first change.
+    pub fn holds(&self) -> bool {
+        self.hold.is_cancelled() || self.signalled.load(Ordering::SeqCst)
+    }
+
+    /// The gate of a new item (see [`Gate`]).
+    pub fn gate(&self) -> Gate {
+        Gate {
+            stop: Some(self.clone()),
+            touched: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Whether new items may still start (claims nothing).
@@ -161,7 +207,7 @@ impl Stop {
     /// being handled still counts as the second.
     pub fn watch(&self, max_duration: Option<Duration>) -> tokio::task::JoinHandle<()> {
         let stop = self.clone();
-        let mut signals = Signals::install();
+        let mut signals = Signals::install(&self.signalled);
         let tripped = self.breaker.as_ref().map(|b| b.tripped());
         tokio::spawn(async move {
             let deadline = async {
@@ -192,6 +238,73 @@ impl Stop {
     }
 }
 
+/// One item's way past a stop: it passes the gate before each mutating call, and the first
+/// pass is the moment it becomes *touched*. Until then the pipeline may drop it when the run
+/// stops (see [`Gate::dropped`]); after it, it finishes (or is rolled back) within the grace
+/// period. The first change's pacer slot is taken at the gate, before its intent is
+/// recorded: an item waiting for a slot when the stop comes has recorded nothing.
+#[derive(Clone)]
+pub struct Gate {
+    /// `None`: never held (unit tests, a workflow driven outside a run).
+    stop: Option<Stop>,
+    touched: Arc<AtomicBool>,
+}
+
+impl Gate {
+    /// A gate that never holds.
+    pub fn open() -> Gate {
+        Gate {
+            stop: None,
+            touched: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the item has passed the gate (it made, or is making, a change).
+    pub fn touched(&self) -> bool {
+        self.touched.load(Ordering::SeqCst)
+    }
+
+    /// Lets the item go on to a mutating call. Before its first one, `slot` (the wait for
+    /// that call's pacer slot) is awaited here and its result returned; once the run holds
+    /// first changes this never returns, and the pipeline drops the item. After the first
+    /// pass it returns `None` at once.
+    pub async fn pass<T>(&self, slot: impl Future<Output = T>) -> Option<T> {
+        if self.touched() {
+            return None;
+        }
+        let Some(stop) = &self.stop else {
+            self.touched.store(true, Ordering::SeqCst);
+            return Some(slot.await);
+        };
+        if stop.holds() {
+            return std::future::pending().await;
+        }
+        let slot = tokio::select! {
+            s = slot => s,
+            _ = stop.hold.cancelled() => return std::future::pending().await,
+        };
+        // The signal may have come while the item waited for its slot.
+        if stop.holds() {
+            return std::future::pending().await;
+        }
+        self.touched.store(true, Ordering::SeqCst);
+        Some(slot)
+    }
+
+    /// Completes when the run holds first changes and this item has made none: the item
+    /// may be dropped, untouched. Pending for ever otherwise.
+    pub async fn dropped(&self) {
+        let Some(stop) = &self.stop else {
+            return std::future::pending().await;
+        };
+        stop.hold.cancelled().await;
+        // Once held, an untouched item can never become touched (`pass` checks first).
+        if self.touched() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// SIGINT and SIGTERM, listened to from the moment of [`Signals::install`].
 struct Signals {
     #[cfg(unix)]
@@ -201,17 +314,32 @@ struct Signals {
 }
 
 impl Signals {
-    fn install() -> Self {
+    /// Installs the handlers; `signalled` is set by the handler itself when a signal comes.
+    fn install(signalled: &Arc<AtomicBool>) -> Self {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            Signals {
+            let signals = Signals {
                 int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
                 term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            };
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                let flag = signalled.clone();
+                // SAFETY: the action only stores to an atomic, which is async-signal-safe;
+                // it is registered beside tokio's own handler (signal-hook-registry calls
+                // both) and never unregistered.
+                let registered = unsafe {
+                    signal_hook_registry::register(sig, move || flag.store(true, Ordering::SeqCst))
+                };
+                registered.expect("signal flag");
             }
+            signals
         }
         #[cfg(not(unix))]
-        Signals {}
+        {
+            let _ = signalled;
+            Signals {}
+        }
     }
 
     /// The next signal received since the previous call (or since install).

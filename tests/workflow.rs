@@ -207,6 +207,8 @@ async fn a_new_workflow_gets_resume_selection_and_the_ledger_from_the_run() {
         },
     )
     .unwrap();
+    let mut ledger = ledger;
+    ledger.start_run(None).unwrap();
     let (writer, task) = ledger.into_writer();
     let details = Details {
         action: Some(Action::Deactivate),

@@ -119,6 +119,8 @@ pub fn write_finished_ledger(
         pid: std::process::id(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         manifest_sha256: manifest_sha256.to_string(),
+        account: None,
+        region: None,
     };
     json_line(&mut w, &header)?;
     json_line(&mut w, &run)?;
@@ -190,6 +192,8 @@ pub fn write_realistic_ledger(
         pid: std::process::id(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         manifest_sha256: manifest_sha256.to_string(),
+        account: None,
+        region: None,
     };
     json_line(&mut w, &header)?;
     json_line(&mut w, &run)?;

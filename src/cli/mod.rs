@@ -546,7 +546,8 @@ pub struct OutputFiles {
     /// The ledger.
     #[arg(long)]
     pub ledger: Option<PathBuf>,
-    /// The failure report (CSV).
+    /// Failure report CSV (default: beside the ledger: MANIFEST.failures.csv,
+    /// MANIFEST.accept-failures.csv, ...; with --ledger X.jsonl, X.failures.csv).
     #[arg(long)]
     pub failures: Option<PathBuf>,
     /// Write metrics here in the Prometheus text format (e.g. for node_exporter's textfile
@@ -830,9 +831,10 @@ pub struct RegisterArgs {
     /// The target accounts' credentials.
     #[command(flatten)]
     pub targets: TargetProfileArgs,
-    /// Status of the registered copy in the target.
-    #[arg(long, value_name = "STATUS", default_value = "ACTIVE", value_parser = values::movable_status, help_heading = WHAT_TO_CHANGE)]
-    pub status: CertStatus,
+    /// Status of the registered copy in the target [default: the source's: ACTIVE stays
+    /// ACTIVE, INACTIVE stays INACTIVE].
+    #[arg(long, value_name = "STATUS", value_parser = values::movable_status, help_heading = WHAT_TO_CHANGE)]
+    pub status: Option<CertStatus>,
     /// Also rebuild in the target what each certificate carries (policies, things, their type
     /// and static groups), as `accept --carry` does.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]

@@ -1,17 +1,15 @@
 //! `report MANIFEST [--html PATH]`: how far the migration is, what failed, how fast, from
-//! the transfer and accept ledgers (read only, never locked): text or JSON on stdout, and
-//! with `--html` a self-contained page.
-
-use std::path::PathBuf;
+//! every ledger of the manifest (transfer, accept, register, retire; read only, never
+//! locked): text or JSON on stdout, and with `--html` a self-contained page.
 
 use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::{Error, ExitCode};
-use crate::ledger::{Header, Ledger, LedgerError, LedgerKind, LedgerState, UndoHistory};
+use crate::ledger::LedgerKind;
 use crate::manifest::Manifest;
 use crate::output;
 use crate::report::html;
-use crate::report::migration::{LedgerInput, MigrationReport};
-use crate::run::default_ledger;
+use crate::report::ledgers;
+use crate::report::migration::MigrationReport;
 
 /// Runs `report`.
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Error> {
@@ -22,55 +20,20 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Error> {
     if let Some(path) = &args.html {
         html::check_writable(path)?;
     }
-    let mut read: Vec<(PathBuf, Header, LedgerState)> = Vec::new();
-    let mut looked_for = Vec::new();
-    for (given, kind) in [
-        (args.ledger, LedgerKind::Transfer),
-        (args.accept_ledger, LedgerKind::Accept),
-    ] {
-        let path = given
-            .clone()
-            .unwrap_or_else(|| default_ledger(&args.manifest, kind));
-        // A default ledger may not exist yet (no accept has run); a ledger named must.
-        if given.is_none() && !path.exists() {
-            looked_for.push(path.display().to_string());
-            continue;
-        }
-        let (header, state, warnings) = Ledger::read_only(&path, UndoHistory::Drop)?;
-        for w in &warnings {
-            tracing::warn!("{w}");
-        }
-        if header.kind != kind {
-            return Err(LedgerError::WrongKind {
-                path,
-                found: header.kind.to_string(),
-                expected: kind.to_string(),
-            }
-            .into());
-        }
-        read.push((path, header, state));
-    }
+    let given = [
+        (LedgerKind::Transfer, args.ledger),
+        (LedgerKind::Accept, args.accept_ledger),
+    ];
+    let (read, missing) = ledgers::read(&args.manifest, &given)?;
     if read.is_empty() {
+        let looked_for: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
         return Err(Error::Usage(format!(
-            "no ledger of {} to report on: {} not found (run transfer first, or pass --ledger)",
+            "no ledger of {} to report on: {} not found (run transfer or register first, or pass --ledger)",
             args.manifest.display(),
-            looked_for.join(" and ")
+            looked_for.join(", ")
         )));
     }
-    let input = |kind: LedgerKind| {
-        read.iter()
-            .find(|(_, h, _)| h.kind == kind)
-            .map(|(path, header, state)| LedgerInput {
-                path,
-                header,
-                state,
-            })
-    };
-    let mut report = MigrationReport::build(
-        &manifest,
-        input(LedgerKind::Transfer),
-        input(LedgerKind::Accept),
-    )?;
+    let mut report = MigrationReport::build(&manifest, &read)?;
     if let Some(path) = &args.html {
         html::write(path, &html::render(&report))?;
         report.html = Some(path.clone());

@@ -1,70 +1,75 @@
-//! `status`: what the ledger says, without calling AWS; with `--reconcile`, also what AWS
-//! says (read-only) about the items in doubt. It never takes the ledger's lock and never
-//! writes it: the next run of the command records what AWS says.
+//! `status`: what the ledgers say, without calling AWS; with `--reconcile`, also what AWS
+//! says (read-only) about the items in doubt. It never takes a ledger's lock and never
+//! writes one: the next run of the command records what AWS says.
+//!
+//! Given a manifest, it reads every ledger of it (transfer, accept, register, retire: those
+//! that exist beside it) and counts each certificate once, in the state of the ledger that
+//! says most of it; given a ledger (or `--ledger`), that ledger alone.
 
 use std::path::PathBuf;
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, ExitCode};
-use crate::ledger::{Ledger, LedgerKind, UndoHistory};
+use crate::ledger::LedgerKind;
 use crate::lifecycle::check::{self, Side};
 use crate::manifest::Manifest;
 use crate::output;
+use crate::report::ledgers;
 use crate::report::status::{is_ledger, DoubtLine, StatusReport};
-use crate::run::default_ledger;
 use crate::session::Session;
 
-/// Runs `status`: counts per state from the ledger (and the manifest, for pending items).
+/// Runs `status`: counts per state from the ledgers (and the manifest, for pending items).
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Error> {
-    let (ledger_path, manifest_path) = if is_ledger(&args.path) {
-        (args.path.clone(), None)
+    let (read, manifest_path) = if is_ledger(&args.path) {
+        (vec![ledgers::read_one(args.path.clone(), None)?], None)
+    } else if let Some(ledger) = &args.ledger {
+        let one = ledgers::read_one(ledger.clone(), None)?;
+        (vec![one], Some(args.path.clone()))
     } else {
-        let ledger = args
-            .ledger
-            .clone()
-            .unwrap_or_else(|| default_ledger(&args.path, LedgerKind::Transfer));
-        (ledger, Some(args.path.clone()))
+        // A manifest, then: one that cannot be read is said so before its ledgers are looked for.
+        if !args.path.exists() {
+            Manifest::load(&args.path)?;
+        }
+        let (read, missing) = ledgers::read(&args.path, &[])?;
+        if read.is_empty() {
+            let looked_for: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+            return Err(Error::Usage(format!(
+                "no ledger of {} yet: {} not found (run transfer or register first, or pass --ledger)",
+                args.path.display(),
+                looked_for.join(", ")
+            )));
+        }
+        (read, Some(args.path.clone()))
     };
-    let (header, state, warnings) = Ledger::read_only(&ledger_path, UndoHistory::Drop)?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
     // Without a manifest on the command line, use the one the ledger was started with.
     let manifest_path = manifest_path.or_else(|| {
-        let p = PathBuf::from(&header.manifest);
+        let p = PathBuf::from(&read[0].header.manifest);
         p.exists().then_some(p)
     });
     let manifest = match &manifest_path {
         Some(p) => Some((p.clone(), Manifest::load(p)?)),
         None => None,
     };
-    let mut report = StatusReport::new(
-        ledger_path,
-        manifest.as_ref().map(|(p, m)| (p.clone(), m)),
-        &state,
-    );
+    let mut report = StatusReport::new(&read, manifest.as_ref().map(|(p, m)| (p.clone(), m)))?;
     if args.reconcile && !report.in_doubt.is_empty() {
-        ask_aws(global, header.kind, &mut report.in_doubt).await?;
+        ask_aws(global, &mut report.in_doubt).await?;
     }
     output::emit(global.output, &report);
     Ok(ExitCode::Success)
 }
 
-/// Asks AWS, read-only, whether each open intent took effect: with the source account's
-/// credentials for a transfer ledger, the target's for an accept ledger (those of this run).
-async fn ask_aws(
-    global: &GlobalArgs,
-    kind: LedgerKind,
-    lines: &mut [DoubtLine],
-) -> Result<(), Error> {
+/// Asks AWS, read-only, whether each open intent took effect, with the credentials of this
+/// run: the source account's for a transfer or retire ledger's intents, a target's for an
+/// accept or register ledger's.
+async fn ask_aws(global: &GlobalArgs, lines: &mut [DoubtLine]) -> Result<(), Error> {
     let session = Session::connect(super::default_settings(global)).await?;
     let regions: Vec<Option<String>> = lines.iter().map(|l| l.region.clone()).collect();
     let clients = session.own_clients(regions).await?;
-    let side = match kind {
-        LedgerKind::Transfer | LedgerKind::Retire => Side::Source,
-        LedgerKind::Accept | LedgerKind::Register => Side::Target,
-    };
     for line in lines.iter_mut() {
+        let side = match line.ledger {
+            LedgerKind::Transfer | LedgerKind::Retire => Side::Source,
+            LedgerKind::Accept | LedgerKind::Register => Side::Target,
+        };
         let iot = clients.for_region(line.region.as_deref());
         let target = line.target_account.clone().unwrap_or_default();
         let finding = check::took_effect(

@@ -63,6 +63,22 @@ impl std::fmt::Display for CallFailure {
     }
 }
 
+tokio::task_local! {
+    /// A pacer slot taken before the call it is for (see [`CallContext::reserve`]): the
+    /// first call of its operation in its scope made inside [`CallContext::spend`] uses it
+    /// instead of waiting for another.
+    static PAID: std::cell::RefCell<Option<Slot>>;
+}
+
+/// A pacer slot of one operation in one scope, taken ahead of its call: a change's first call
+/// waits for its slot before its intent is recorded, so that a run that stops meanwhile has
+/// recorded nothing for it.
+#[derive(Debug)]
+pub struct Slot {
+    scope: Scope,
+    op: Operation,
+}
+
 /// Calls and throttles per operation, for the summary.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct OpCounts {
@@ -125,6 +141,37 @@ impl CallContext {
     /// The shared pacer.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
+    }
+
+    /// Waits for the next pacer slot of `op` in `scope` and takes it, for a call that
+    /// [`CallContext::spend`] will make.
+    pub async fn reserve(&self, scope: &Scope, op: Operation) -> Slot {
+        self.pacer.acquire(scope, op).await;
+        Slot {
+            scope: scope.clone(),
+            op,
+        }
+    }
+
+    /// Runs `calls`, whose first call of the slot's operation and scope uses `slot` instead
+    /// of waiting for one.
+    pub async fn spend<F: Future>(slot: Slot, calls: F) -> F::Output {
+        PAID.scope(std::cell::RefCell::new(Some(slot)), calls).await
+    }
+
+    /// Whether a slot for `op` in `scope` was paid ahead (and takes it).
+    fn paid(scope: &Scope, op: Operation) -> bool {
+        PAID.try_with(|paid| {
+            let mut paid = paid.borrow_mut();
+            let mine = paid
+                .as_ref()
+                .is_some_and(|s| s.op == op && s.scope == *scope);
+            if mine {
+                *paid = None;
+            }
+            mine
+        })
+        .unwrap_or(false)
     }
 
     fn count(&self, scope: &Scope, op: Operation, f: impl FnOnce(&mut OpCounts)) {
@@ -224,7 +271,9 @@ impl CallContext {
             if let Some(e) = self.breaker.refuses(scope) {
                 return Err(failure(e, sent, false));
             }
-            self.pacer.acquire(scope, op).await;
+            if !Self::paid(scope, op) {
+                self.pacer.acquire(scope, op).await;
+            }
             // The pacer may have held the call while the credentials were refused.
             if let Some(e) = self.breaker.refuses(scope) {
                 return Err(failure(e, sent, false));

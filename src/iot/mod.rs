@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 pub use crate::retry::AwsCode;
-pub use call::{call_error, CallContext, CallFailure, OpCounts};
+pub use call::{call_error, CallContext, CallFailure, OpCounts, Slot};
 pub use clients::AccountClients;
 pub use index::{IndexingModes, THINGS_INDEX};
 pub use registry::{ListedCertificate, ListedThing};
@@ -112,6 +112,17 @@ impl Iot {
     /// The run's circuit breaker.
     pub fn breaker(&self) -> &crate::breaker::Breaker {
         self.ctx.breaker()
+    }
+
+    /// Waits for `op`'s next pacer slot here and takes it, for a call made inside
+    /// [`Iot::spend`].
+    pub async fn reserve(&self, op: Operation) -> Slot {
+        self.ctx.reserve(&self.scope, op).await
+    }
+
+    /// Runs `calls` with `slot` paid ahead (see [`CallContext::spend`]).
+    pub async fn spend<F: std::future::Future>(&self, slot: Slot, calls: F) -> F::Output {
+        CallContext::spend(slot, calls).await
     }
 
     /// DescribeCertificate; `None` when AWS does not know the certificate here (404). A reply

@@ -12,7 +12,8 @@
 //!
 //! `MAGIC`, format `u32`, undo history `u8`, SHA-256 of the ledger's first line (its header),
 //! covered length `u64` and lines `u64`, the length of the seam `u32` and the SHA-256 of the
-//! ledger's last `seam` bytes before the covered length, runs `u32`; the destinations; the
+//! ledger's last `seam` bytes before the covered length, runs `u32`, the ledger's account and
+//! region and its latest run's (format 4); the destinations; the
 //! records sorted by id (32 bytes, state, destination); the records of other ids; the details
 //! (open intents, failures, undo histories); and last the SHA-256 of everything before it.
 //!
@@ -31,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::event::{Action, Stage};
+use super::event::{Action, Identity, Stage, Wait};
 use super::state::{
     CertKey, Compact, Destination, Failure, ItemDetails, ItemState, LedgerState, OpenIntent, Slot,
     Undo, UndoHistory,
@@ -42,7 +43,10 @@ const MAGIC: &[u8; 8] = b"ICMCKPT\n";
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
 // 2: failures record whether they were rolled back; undo kept until transferred.
 // 3: open intents name a thing group (carry).
-pub(crate) const FORMAT: u32 = 3;
+// 4: failures say what a waiting certificate waits for; the ledger's account and region.
+pub(crate) const FORMAT: u32 = 4;
+/// The oldest format still read (what a later one adds is absent from it).
+const OLDEST_READ: u32 = 3;
 /// The part of the ledger just before the covered length whose digest is kept.
 const SEAM_BYTES: u64 = 1 << 20;
 /// Bytes of one sorted record in the file.
@@ -115,7 +119,7 @@ pub(super) fn load(
         return Err(Rejected::Damaged("not a checkpoint".into()));
     }
     let format = r.u32()?;
-    if format != FORMAT {
+    if !(OLDEST_READ..=FORMAT).contains(&format) {
         return Err(Rejected::Format(format));
     }
     let kept = match r.u8()? {
@@ -132,6 +136,17 @@ pub(super) fn load(
     let seam = u64::from(r.u32()?);
     let seam_digest: [u8; 32] = r.array()?;
     let runs = r.u32()?;
+    let mut identities = [None, None];
+    if format >= 4 {
+        for identity in &mut identities {
+            *identity = r.option(|r| {
+                Ok(Identity {
+                    account: r.str()?,
+                    region: r.str()?,
+                })
+            })?;
+        }
+    }
 
     // The ledger first: a checkpoint of another or an edited ledger is not read further.
     if header_line_digest(ledger)? != Some(header_digest) {
@@ -201,7 +216,7 @@ pub(super) fn load(
         };
         let d = ItemDetails {
             open_intent: r.option(read_intent)?,
-            failure: r.option(read_failure)?,
+            failure: r.option(|r| read_failure(r, format))?,
             undo: r.option(read_undo)?,
         };
         let rec = match &key {
@@ -247,7 +262,7 @@ pub(super) fn load(
         }
         details.retain(|_, d| d.open_intent.is_some() || d.failure.is_some() || d.undo.is_some());
     }
-    state.restore(sorted, other, details, table, runs);
+    state.restore(sorted, other, details, table, runs, identities);
     Ok(Some(Loaded { state, covered }))
 }
 
@@ -294,6 +309,12 @@ fn encode(
     w.u32(seam as u32)?;
     w.bytes(seam_digest)?;
     w.u32(state.runs)?;
+    for identity in [&state.identity, &state.run_identity] {
+        w.option(identity.as_ref(), |w, id| {
+            w.str(&id.account)?;
+            w.str(&id.region)
+        })?;
+    }
     w.u64(state.destinations.len() as u64)?;
     for (target, region) in &state.destinations {
         w.opt_str(target.as_deref())?;
@@ -520,10 +541,11 @@ fn write_failure<W: Write>(w: &mut Encoder<W>, f: &Failure) -> io::Result<()> {
         None => 0,
         Some(false) => 1,
         Some(true) => 2,
-    })
+    })?;
+    w.opt_str(f.waiting.map(Wait::as_str))
 }
 
-fn read_failure(r: &mut Decoder) -> Result<Failure, Rejected> {
+fn read_failure(r: &mut Decoder, format: u32) -> Result<Failure, Rejected> {
     Ok(Failure {
         stage: r.name(Stage::from_name)?,
         error_code: r.str()?,
@@ -536,6 +558,17 @@ fn read_failure(r: &mut Decoder) -> Result<Failure, Rejected> {
             1 => Some(false),
             2 => Some(true),
             other => return Err(Rejected::Damaged(format!("rolled_back {other}"))),
+        },
+        waiting: if format >= 4 {
+            match r.opt_str()? {
+                None => None,
+                Some(name) => Some(
+                    Wait::from_name(&name)
+                        .ok_or_else(|| Rejected::Damaged(format!("waiting for {name}")))?,
+                ),
+            }
+        } else {
+            None
         },
     })
 }

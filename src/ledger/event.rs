@@ -54,6 +54,23 @@ pub struct RunStart {
     pub tool_version: String,
     /// SHA-256 of the manifest this run read.
     pub manifest_sha256: String,
+    /// The account of the run's credentials (absent in ledgers of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The run's default region: that of the manifest rows without one (absent in ledgers
+    /// of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// The account and default region a ledger's runs act in, as its latest run line that names
+/// them says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The account of the credentials.
+    pub account: String,
+    /// The default region (rows without a region column).
+    pub region: String,
 }
 
 closed_set! {
@@ -156,6 +173,57 @@ closed_set! {
         /// Not a change: what the certificate carries, read before prepare changed anything
         /// (`transfer --carry`); `details.snapshot` holds it.
         Snapshot = "snapshot",
+        /// The tool refused the certificate before changing anything in AWS, for a reason the
+        /// operator fixes with an option (a flag, a policy in the target, the right account):
+        /// `details.waiting_for` and `details.needs` say which. The same command with it
+        /// takes the certificate; no `--retry-failed` needed.
+        Waiting = "waiting",
+    }
+}
+
+closed_set! {
+    /// What a certificate the tool refused without changing anything waits for.
+    pub enum Wait {
+        /// A flag the change it needs requires (`--deactivate`, `--detach-policies`,
+        /// `--detach-things`).
+        Flags = "flags",
+        /// A policy to attach in the target (`accept --attach-policy`) that does not exist
+        /// there.
+        TargetPolicy = "target_policy",
+        /// The source account's credentials (or its region): the certificate is not in the
+        /// caller's account in this region.
+        SourceAccount = "source_account",
+        /// Its registration in the target (`retire` before `register`).
+        Registration = "registration",
+        /// A snapshot of what it carries (`accept --carry` of a certificate `transfer
+        /// --carry` did not record).
+        Snapshot = "snapshot",
+    }
+}
+
+impl Wait {
+    /// What to do, for people, given what the certificates waiting for this need (`needs`:
+    /// the flags, the policies, the accounts, merged).
+    pub fn fix(self, needs: &[String]) -> String {
+        let list = needs.join(", ");
+        match self {
+            Wait::Flags => format!(
+                "run the same command with {} (deactivating disconnects the devices using a certificate)",
+                needs.join(" ")
+            ),
+            Wait::TargetPolicy => format!(
+                "create {list}, or leave it out of --attach-policy, then run the same command"
+            ),
+            Wait::SourceAccount => format!(
+                "they are not in {list}: use the source account's credentials (--profile) and the certificates' region (--region, or the manifest's region column)"
+            ),
+            Wait::Registration => {
+                "register them in their target first (`register`), then run the same command".into()
+            }
+            Wait::Snapshot => format!(
+                "nothing recorded what they carry ({list}): name the ledger of `transfer --carry` with --from-ledger, or accept them without --carry"
+            ),
+        }
     }
 }
 
@@ -231,6 +299,12 @@ pub struct Details {
     /// On a `snapshot` event: what the certificate carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Box<Snapshot>>,
+    /// On a `waiting` event: what the certificate waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Wait>,
+    /// On a `waiting` event: what exactly (the flags, the policy, the account and region).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
 }
 
 impl Details {

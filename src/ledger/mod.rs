@@ -1,7 +1,7 @@
 //! The results ledger: an append-only JSON Lines file that makes a migration resumable.
 //!
-//! Line 1 is a [`Header`]. Every later run appends a [`RunStart`] line, then one [`Event`] per
-//! line. Before each mutating AWS call the ledger holds an `intent`; after it, an outcome. The
+//! Line 1 is a [`Header`]. Every run appends a [`RunStart`] line (with the account and region
+//! it acts in), then one [`Event`] per line. Before each mutating AWS call the ledger holds an `intent`; after it, an outcome. The
 //! single [`LedgerWriter`] appends events in groups, each group made durable with one
 //! `fdatasync` before any of its callers goes on, so a crash leaves at worst a torn last line,
 //! which [`Ledger::open`] sets aside with a warning.
@@ -35,7 +35,8 @@ use serde::Serialize;
 
 pub use checkpoint::checkpoint_path;
 pub use event::{
-    now_rfc3339, Action, Details, Event, Header, LedgerKind, Outcome, RunStart, Stage, Via,
+    now_rfc3339, Action, Details, Event, Header, Identity, LedgerKind, Outcome, RunStart, Stage,
+    Via, Wait,
 };
 pub use snapshots::read_snapshots;
 pub use state::{
@@ -123,6 +124,8 @@ pub struct Ledger {
     end: Covered,
     /// Lines the state holds that no checkpoint covers yet.
     uncovered: u64,
+    /// The manifest's SHA-256, for the run line.
+    manifest_sha256: String,
     _lock: LedgerLock,
 }
 
@@ -195,8 +198,9 @@ pub struct OpenOptionsLedger<'a> {
 
 impl Ledger {
     /// Locks, reads and replays the ledger at `path` (from its checkpoint when that verifies),
-    /// creating it if missing, and records the start of a run. A torn last line is set aside
-    /// in `PATH.torn` with a warning.
+    /// creating it if missing. A torn last line is set aside in `PATH.torn` with a warning.
+    /// The run's own line is written by [`Ledger::start_run`], once the run knows whose
+    /// credentials it holds.
     pub fn open(path: &Path, opts: OpenOptionsLedger<'_>) -> Result<Ledger, LedgerError> {
         let lock = LedgerLock::acquire(path)?;
         let mut file = OpenOptions::new()
@@ -278,16 +282,6 @@ impl Ledger {
                 header
             }
         };
-        state.runs += 1;
-        let run = RunStart {
-            run: state.runs,
-            ts: now_rfc3339(),
-            pid: std::process::id(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            manifest_sha256: opts.manifest_sha256.to_string(),
-        };
-        end.len += write_line(&mut file, path, &run)?;
-        end.lines += 1;
         Ok(Ledger {
             path: path.to_path_buf(),
             file,
@@ -296,9 +290,31 @@ impl Ledger {
             warnings,
             notes,
             end,
-            uncovered: uncovered + 1,
+            uncovered,
+            manifest_sha256: opts.manifest_sha256.to_string(),
             _lock: lock,
         })
+    }
+
+    /// Records the start of a run acting as `identity` (the account and default region of
+    /// its credentials, when known): its run line, before any event.
+    pub fn start_run(&mut self, identity: Option<Identity>) -> Result<(), LedgerError> {
+        let mut state = self.state.lock().expect("ledger state lock");
+        let number = state.runs + 1;
+        let run = RunStart {
+            run: number,
+            ts: now_rfc3339(),
+            pid: std::process::id(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            manifest_sha256: self.manifest_sha256.clone(),
+            account: identity.as_ref().map(|i| i.account.clone()),
+            region: identity.as_ref().map(|i| i.region.clone()),
+        };
+        state.start_run(number, identity);
+        self.end.len += write_line(&mut self.file, &self.path, &run)?;
+        self.end.lines += 1;
+        self.uncovered += 1;
+        Ok(())
     }
 
     /// Reads a ledger (from its checkpoint when that verifies) without locking or changing it

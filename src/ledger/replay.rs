@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::checkpoint::Covered;
-use super::event::{Event, Header, RunStart};
+use super::event::{Event, Header, Identity, RunStart};
 use super::state::LedgerState;
 use super::{LedgerError, FORMAT_VERSION};
 
@@ -169,7 +169,11 @@ fn parse_line(
             let any: AnyLine = serde_json::from_str(text).map_err(|_| e.to_string())?;
             if any.run.is_some() {
                 let r: RunStart = serde_json::from_str(text).map_err(|e| e.to_string())?;
-                state.runs = state.runs.max(r.run);
+                let identity = match (r.account, r.region) {
+                    (Some(account), Some(region)) => Some(Identity { account, region }),
+                    _ => None,
+                };
+                state.start_run(r.run, identity);
                 Ok(None)
             } else if any.format.is_some() {
                 Err("a second header line".into())

@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Action, Details, Event, Outcome, Stage};
+use super::event::{Action, Details, Event, Identity, Outcome, Stage, Wait};
 use crate::certificate::{self, CertStatus, HexCase};
 
 /// Whether a ledger's state keeps what prepare changed. Only undo (`cancel --restore`, and the
@@ -76,6 +76,9 @@ pub enum ItemState {
     Registered = 8,
     /// The source's copy retired after `register`.
     Retired = 9,
+    /// Refused before any change, waiting for an option (see the failure for which): the
+    /// same command with it takes the certificate.
+    Waiting = 10,
 }
 
 impl ItemState {
@@ -99,12 +102,13 @@ impl ItemState {
             7 => ItemState::Carried,
             8 => ItemState::Registered,
             9 => ItemState::Retired,
+            10 => ItemState::Waiting,
             _ => return None,
         })
     }
 }
 
-/// Why an item failed, as recorded.
+/// Why an item failed (or waits), as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// Stage that failed.
@@ -122,6 +126,8 @@ pub struct Failure {
     /// What prepare changed was undone (`Some(true)`) or is left (`Some(false)`); `None`:
     /// nothing had been changed.
     pub rolled_back: Option<bool>,
+    /// Set when the item is not failed but waiting: what for.
+    pub waiting: Option<Wait>,
 }
 
 /// What prepare changed, so that `cancel --restore` can undo it.
@@ -337,6 +343,12 @@ pub struct LedgerState {
     pub(super) undo: UndoHistory,
     /// Number of runs recorded (RunStart lines).
     pub runs: u32,
+    /// The account and region the ledger belongs to: those of the latest run that recorded
+    /// something of its certificates (`None`: no such run named them; a run that found none
+    /// of them in its account claims nothing).
+    pub identity: Option<Identity>,
+    /// The account and region the latest run line names: the run whose events come now.
+    pub run_identity: Option<Identity>,
 }
 
 impl LedgerState {
@@ -354,6 +366,8 @@ impl LedgerState {
             destination_ids: HashMap::new(),
             undo,
             runs: 0,
+            identity: None,
+            run_identity: None,
         };
         state.intern_destination((None, None));
         state.build_directory();
@@ -622,6 +636,7 @@ impl LedgerState {
         details: HashMap<CertKey, ItemDetails>,
         destinations: Vec<Destination>,
         runs: u32,
+        identities: [Option<Identity>; 2],
     ) {
         self.sorted = sorted;
         self.other = other;
@@ -634,12 +649,26 @@ impl LedgerState {
             .collect();
         self.destinations = destinations;
         self.runs = runs;
+        [self.identity, self.run_identity] = identities;
         self.recent.clear();
         self.build_directory();
     }
 
+    /// A run line naming (or not) the account and region of its run.
+    pub fn start_run(&mut self, run: u32, identity: Option<Identity>) {
+        self.runs = self.runs.max(run);
+        self.run_identity = identity;
+    }
+
     /// Folds one event into the state.
     pub fn apply(&mut self, ev: &Event) {
+        // The run's account owns the ledger once it recorded something of a certificate; a
+        // certificate not found in its account (the wrong credentials) claims nothing.
+        let claims = !(ev.outcome == Outcome::Waiting
+            && ev.details.waiting_for == Some(Wait::SourceAccount));
+        if claims && self.identity != self.run_identity && self.run_identity.is_some() {
+            self.identity = self.run_identity.clone();
+        }
         let key = CertKey::parse(&ev.id);
         let rec = *self.entry(&key);
         let mut next = rec;
@@ -698,9 +727,14 @@ impl LedgerState {
                 }
                 next.state = ItemState::Transferred;
             }
-            Outcome::Failed => {
-                // A failure does not close an open intent: its outcome may still be unknown.
-                next.state = ItemState::Failed;
+            Outcome::Failed | Outcome::Waiting => {
+                // Neither closes an open intent: its outcome may still be unknown.
+                let waiting = ev.outcome == Outcome::Waiting;
+                next.state = if waiting {
+                    ItemState::Waiting
+                } else {
+                    ItemState::Failed
+                };
                 details.failure = Some(Failure {
                     stage: d.failed_stage.unwrap_or(ev.stage),
                     error_code: d.error_code.clone().unwrap_or_default(),
@@ -709,6 +743,7 @@ impl LedgerState {
                     attempts: d.attempts.unwrap_or(0),
                     retryable: d.retryable.unwrap_or(false),
                     rolled_back: d.rolled_back,
+                    waiting: waiting.then(|| d.waiting_for.unwrap_or(Wait::Flags)),
                 });
             }
             Outcome::Cancelled => terminal(&mut next, &mut details, ItemState::Cancelled),

@@ -35,7 +35,8 @@ fn intent(action: Action) -> Event {
 async fn events_survive_reopen_and_runs_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.jsonl");
-    let ledger = Ledger::open(&path, opts("abc")).unwrap();
+    let mut ledger = Ledger::open(&path, opts("abc")).unwrap();
+    ledger.start_run(None).unwrap();
     let state = ledger.shared_state();
     let (w, h) = ledger.into_writer();
     w.record(intent(Action::Transfer)).await.unwrap();
@@ -43,7 +44,9 @@ async fn events_survive_reopen_and_runs_are_counted() {
     h.await.unwrap().unwrap();
     assert!(state.lock().unwrap().get(ID).unwrap().open_intent.is_some());
 
-    let ledger = Ledger::open(&path, opts("abc")).unwrap();
+    let mut ledger = Ledger::open(&path, opts("abc")).unwrap();
+    assert_eq!(ledger.state().runs, 1);
+    ledger.start_run(None).unwrap();
     assert_eq!(ledger.state().runs, 2);
     let state = ledger.state();
     let rec = state.get(ID).unwrap();
@@ -67,7 +70,10 @@ fn second_open_is_locked_and_names_the_pid() {
 fn torn_last_line_is_set_aside_and_middle_damage_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.jsonl");
-    drop(Ledger::open(&path, opts("abc")).unwrap());
+    Ledger::open(&path, opts("abc"))
+        .unwrap()
+        .start_run(None)
+        .unwrap();
     let good = serde_json::to_string(&intent(Action::Transfer)).unwrap();
     let mut f = OpenOptions::new().append(true).open(&path).unwrap();
     write!(f, "{good}\n{{\"ts\":\"2026").unwrap();
@@ -170,15 +176,22 @@ fn snapshot(state: &LedgerState) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// The account and region of [`varied_ledger`]'s run.
+static RUN_IDENTITY: std::sync::LazyLock<Identity> = std::sync::LazyLock::new(|| Identity {
+    account: "111111111111".into(),
+    region: "eu-west-1".into(),
+});
+
 fn numbered_id(n: u64) -> String {
     let a = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!("{a:016x}{n:016x}{:016x}{:016x}", a.rotate_left(17), !n)
 }
 
-/// A ledger with finished, failed, in-doubt and half-prepared certificates, two targets, a
-/// region and an id that is not lowercase hex: everything a checkpoint has to carry.
+/// A ledger with finished, failed, waiting, in-doubt and half-prepared certificates, two
+/// targets, a region, an id that is not lowercase hex and the account of its run:
+/// everything a checkpoint has to carry.
 async fn varied_ledger(path: &Path, undo: UndoHistory) {
-    let ledger = Ledger::open(
+    let mut ledger = Ledger::open(
         path,
         OpenOptionsLedger {
             undo,
@@ -186,6 +199,7 @@ async fn varied_ledger(path: &Path, undo: UndoHistory) {
         },
     )
     .unwrap();
+    ledger.start_run(Some(RUN_IDENTITY.clone())).unwrap();
     let (w, h) = ledger.into_writer();
     for n in 0..300u64 {
         let id = numbered_id(n);
@@ -250,6 +264,18 @@ async fn varied_ledger(path: &Path, undo: UndoHistory) {
                     .unwrap()
             }
             1 => {}
+            3 if n % 10 == 3 => {
+                let waiting = Details {
+                    error_code: Some("NotAllowed".into()),
+                    message: Some(format!("pass --deactivate ({n})")),
+                    waiting_for: Some(Wait::Flags),
+                    needs: vec!["--deactivate".into()],
+                    ..Default::default()
+                };
+                w.record(ev(Stage::Prepare, Outcome::Waiting, waiting))
+                    .await
+                    .unwrap()
+            }
             _ => w
                 .record(ev(
                     Stage::Transfer,
@@ -309,8 +335,11 @@ async fn a_checkpoint_gives_the_same_state_as_reading_every_line() {
             .open_intent
             .is_some_and(|i| i.group.as_deref() == Some("group-14"))));
         assert!(state.iter().any(|(_, r)| r.state == ItemState::Carried));
+        assert!(state.iter().any(|(_, r)| r.state == ItemState::Waiting
+            && r.failure.is_some_and(|f| f.waiting == Some(Wait::Flags))));
         assert_eq!(state.len(), 301);
         assert_eq!(state.runs, 1);
+        assert_eq!(state.identity.as_ref(), Some(&*RUN_IDENTITY));
         let ledger = Ledger::open(
             &path,
             OpenOptionsLedger {
@@ -380,7 +409,12 @@ async fn a_checkpoint_that_does_not_match_is_ignored_with_a_warning() {
             |p| {
                 let cp = checkpoint_path(p);
                 let mut bytes = std::fs::read(&cp).unwrap();
-                let i = bytes.len() - 40;
+                // A digit of a target account: still a well-formed checkpoint, only the
+                // checksum can tell (a flag byte flipped would read as other damage).
+                let i = bytes
+                    .windows(12)
+                    .position(|w| w == b"222222222222")
+                    .unwrap();
                 bytes[i] ^= 1;
                 std::fs::write(&cp, &bytes).unwrap();
             },
@@ -431,8 +465,9 @@ async fn a_checkpoint_that_does_not_match_is_ignored_with_a_warning() {
         );
         assert_eq!(snapshot(&state), snapshot(&truth), "{what}");
         // The run that opens it replaces the checkpoint with a good one.
-        let ledger = Ledger::open(&path, opts_drop()).unwrap();
+        let mut ledger = Ledger::open(&path, opts_drop()).unwrap();
         assert_eq!(ledger.warnings().len(), 1, "{what}");
+        ledger.start_run(None).unwrap();
         let (w, h) = ledger.into_writer();
         drop(w);
         h.await.unwrap().unwrap();
@@ -593,4 +628,49 @@ fn only_lowercase_hex_ids_are_decoded() {
     ] {
         assert!(super::state::decode_hex_id(&bad).is_none(), "{bad}");
     }
+}
+
+/// A ledger belongs to the account of the latest run that recorded something of its
+/// certificates: a run line without an account (an earlier version) claims nothing, nor does
+/// a run that found none of them in its account; the claim survives a reopen, from the
+/// ledger and from its checkpoint alike.
+#[tokio::test]
+async fn a_ledger_belongs_to_the_account_of_the_run_that_recorded_something() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.jsonl");
+    let account = |a: &str| Identity {
+        account: a.into(),
+        region: "us-east-1".into(),
+    };
+    let run = |who: Option<Identity>, event: Event| {
+        let path = path.clone();
+        async move {
+            let mut ledger = Ledger::open(&path, opts("abc")).unwrap();
+            ledger.start_run(who).unwrap();
+            let state = ledger.shared_state();
+            let (w, h) = ledger.into_writer();
+            w.record(event).await.unwrap();
+            drop(w);
+            h.await.unwrap().unwrap();
+            let identity = state.lock().unwrap().identity.clone();
+            identity
+        }
+    };
+    let not_found = Event::new(ID, None, None, Stage::Prepare, Outcome::Waiting).with(Details {
+        waiting_for: Some(Wait::SourceAccount),
+        ..Default::default()
+    });
+    assert_eq!(
+        run(None, intent(Action::Deactivate)).await,
+        None,
+        "an old run"
+    );
+    assert_eq!(run(Some(account("333333333333")), not_found).await, None);
+    let claimed = run(Some(account("111111111111")), intent(Action::Transfer)).await;
+    assert_eq!(claimed, Some(account("111111111111")));
+    let (_, state, _) = Ledger::read_only(&path, UndoHistory::Keep).unwrap();
+    assert_eq!(state.identity, claimed, "from the checkpoint");
+    std::fs::remove_file(checkpoint_path(&path)).unwrap();
+    let (_, state, _) = Ledger::read_only(&path, UndoHistory::Keep).unwrap();
+    assert_eq!(state.identity, claimed, "from the ledger");
 }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::iot::{AccountClients, AwsCode, Iot};
 use crate::ledger::{
     Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
-    UndoHistory, Via,
+    UndoHistory, Via, Wait,
 };
 use crate::manifest::ManifestRow;
 use crate::pacer::Scope;
@@ -24,7 +24,7 @@ use crate::session::TargetCredentials;
 use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
 use super::check::{self, Effect, Side};
-use super::item::{Item, StepEnd};
+use super::item::{Item, Refusal, StepEnd};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
 /// What the target side still has to do with a certificate: accepted and rejected ones are
@@ -141,17 +141,19 @@ impl Acceptor {
             let accept = Change::Accept {
                 set_as_active: self.set_as_active,
             };
-            if let Some(missing) = self.missing_policy(iot).await {
-                let message =
-                    format!("{missing}; nothing was changed, run again with --retry-failed");
-                return item
-                    .fail(Stage::Accept, AwsCode::ResourceNotFound.as_str(), message)
-                    .await;
+            if let Some(refusal) = self.missing_policy(iot).await {
+                return item.wait(Stage::Accept, refusal).await;
             }
             // Nothing to rebuild from: better left pending than accepted without its policies.
             if let Some(c) = &self.carry {
                 if !c.has_snapshot(&row.certificate_id) {
-                    return item.fail(Stage::Carry, NO_SNAPSHOT, no_snapshot()).await;
+                    let refusal = Refusal {
+                        wait: Wait::Snapshot,
+                        needs: vec!["no snapshot in the transfer ledger".into()],
+                        code: NO_SNAPSHOT,
+                        message: no_snapshot(),
+                    };
+                    return item.wait(Stage::Carry, refusal).await;
                 }
             }
             match item.step(iot, &accept, &arn).await? {
@@ -203,11 +205,11 @@ impl Acceptor {
     }
 
     /// The first policy to attach that does not exist in `iot`'s account and region, as a
-    /// message (GetPolicy, asked once per account, region and policy). AWS creates nothing
+    /// refusal (GetPolicy, asked once per account, region and policy). AWS creates nothing
     /// on attach: better to leave the transfer pending than to accept a certificate its
     /// devices cannot use. A GetPolicy that fails otherwise (not allowed, say) decides
     /// nothing (and is not asked again): AttachPolicy will tell.
-    async fn missing_policy(&self, iot: &Iot) -> Option<String> {
+    async fn missing_policy(&self, iot: &Iot) -> Option<Refusal> {
         let mut known = self.policies_known.lock().await;
         for p in &self.attach_policies {
             let key = (iot.scope().clone(), p.clone());
@@ -222,7 +224,19 @@ impl Acceptor {
                 }
             };
             if !exists {
-                return Some(iot.missing("policy", p, "CreatePolicy"));
+                let scope = iot.scope();
+                return Some(Refusal {
+                    wait: Wait::TargetPolicy,
+                    needs: vec![format!(
+                        "policy `{p}` in account {} ({})",
+                        scope.account, scope.region
+                    )],
+                    code: AwsCode::ResourceNotFound.as_str(),
+                    message: format!(
+                        "{}; nothing was changed",
+                        iot.missing("policy", p, "CreatePolicy")
+                    ),
+                });
             }
         }
         None

@@ -45,7 +45,7 @@ pub fn concerns_cancel(rec: &ItemRecord) -> bool {
         | ItemState::Registered
         | ItemState::Retired => true,
         ItemState::Failed => own_failure(rec) || has_undo(rec),
-        ItemState::Started => has_undo(rec),
+        ItemState::Started | ItemState::Waiting => has_undo(rec),
     }
 }
 
@@ -70,7 +70,7 @@ pub fn wanted(rec: Option<&ItemRecord>, restore: Restore) -> bool {
         ItemState::Transferred => true,
         ItemState::Cancelled => restore,
         // Prepare ran (partly, or fully) but the transfer never happened or failed.
-        ItemState::Started => restore && has_undo(rec),
+        ItemState::Started | ItemState::Waiting => restore && has_undo(rec),
         ItemState::Failed => own_failure(rec) || (restore && has_undo(rec)),
         ItemState::Restored
         | ItemState::Accepted

@@ -6,6 +6,7 @@ use crate::certificate::CertStatus;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{Action, Details, OpenIntent, Stage, Undo};
 use crate::manifest::ManifestRow;
+use crate::pacer::Operation;
 
 /// The destructive steps the operator allowed on a source certificate: prepare's before a
 /// transfer, retire's after a registration (`--deactivate`, `--detach-policies`,
@@ -258,6 +259,30 @@ impl Change {
             }
         }
         d
+    }
+
+    /// The AWS operation that makes the change (whose pacer slot it waits for).
+    pub fn operation(&self) -> Operation {
+        match self {
+            Change::Deactivate | Change::Reactivate => Operation::UpdateCertificate,
+            Change::DetachPolicy(_) => Operation::DetachPolicy,
+            Change::DetachThing(_) => Operation::DetachThingPrincipal,
+            Change::ReattachPolicy(_) | Change::AttachPolicy(_) => Operation::AttachPolicy,
+            Change::AttachGroupPolicy { .. } => Operation::AttachPolicy,
+            Change::ReattachThing(_)
+            | Change::AttachThing(_)
+            | Change::AttachThingExclusively(_) => Operation::AttachThingPrincipal,
+            Change::CreateThingType(_) => Operation::CreateThingType,
+            Change::CreateThingGroup(_) => Operation::CreateThingGroup,
+            Change::CreatePolicy { .. } => Operation::CreatePolicy,
+            Change::CreateThing(_) => Operation::CreateThing,
+            Change::AddThingToGroup { .. } => Operation::AddThingToThingGroup,
+            Change::Register { .. } => Operation::RegisterCertificateWithoutCA,
+            Change::Cancel => Operation::CancelCertificateTransfer,
+            Change::Accept { .. } => Operation::AcceptCertificateTransfer,
+            Change::Reject { .. } => Operation::RejectCertificateTransfer,
+            Change::Transfer => Operation::TransferCertificate,
+        }
     }
 
     /// Sends the call for `row`'s certificate, whose ARN in `iot`'s account is `arn`.

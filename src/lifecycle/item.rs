@@ -5,14 +5,28 @@
 use crate::breaker::FailedCall;
 use crate::iot::{CallFailure, Iot};
 use crate::ledger::{
-    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Undo, Via,
+    Action, Details, Event, LedgerError, LedgerWriter, OpenIntent, Outcome, Stage, Undo, Via, Wait,
 };
 use crate::manifest::ManifestRow;
-use crate::pipeline::{FailedOn, ItemEnd};
+use crate::pipeline::{FailedOn, ItemEnd, Waited};
 use crate::retry::ErrorClass;
+use crate::stop::Gate;
 
 use super::change::{restore_changes, Change};
 use super::check::{self, Effect, Side};
+
+/// A refusal of the tool's own, before any change, that an option fixes (see [`Item::wait`]).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// What kind of fix.
+    pub wait: Wait,
+    /// What exactly (the flags, the policy, the account and region).
+    pub needs: Vec<String>,
+    /// The error code it is reported under (`NotAllowed`, `ResourceNotFoundException`, ...).
+    pub code: &'static str,
+    /// Why, for people.
+    pub message: String,
+}
 
 /// How a write-ahead step ended.
 #[derive(Debug)]
@@ -43,6 +57,7 @@ pub struct Item<'a> {
     row: &'a ManifestRow,
     side: Side,
     max_attempts: u32,
+    gate: Gate,
 }
 
 impl<'a> Item<'a> {
@@ -54,11 +69,23 @@ impl<'a> Item<'a> {
         side: Side,
         max_attempts: u32,
     ) -> Self {
+        Item::gated(ledger, row, side, max_attempts, Gate::open())
+    }
+
+    /// [`Item::new`], whose changes pass `gate` first (a run's item: see [`Gate`]).
+    pub fn gated(
+        ledger: &'a LedgerWriter,
+        row: &'a ManifestRow,
+        side: Side,
+        max_attempts: u32,
+        gate: Gate,
+    ) -> Self {
         Item {
             ledger,
             row,
             side,
             max_attempts: max_attempts.max(1),
+            gate,
         }
     }
 
@@ -111,6 +138,30 @@ impl<'a> Item<'a> {
             .await
     }
 
+    /// Records that the tool refused the certificate before changing anything, for a reason
+    /// an option fixes (`wait`: a flag, a policy in the target, the account), and ends the
+    /// item: it is not failed, and the same command with that option takes it. `needs` says
+    /// exactly what (`--deactivate`, the policy, the account), `message` why.
+    pub async fn wait(&self, stage: Stage, refusal: Refusal) -> Result<ItemEnd, LedgerError> {
+        let Refusal {
+            wait,
+            needs,
+            code,
+            message,
+        } = refusal;
+        // One line per certificate only with -v: the run says once what they wait for.
+        tracing::debug!(certificate = %self.row.certificate_id, stage = %stage, code, "waiting: {message}");
+        let details = Details {
+            error_code: Some(code.to_string()),
+            message: Some(message),
+            waiting_for: Some(wait),
+            needs: needs.clone(),
+            ..Default::default()
+        };
+        self.record(stage, Outcome::Waiting, details).await?;
+        Ok(ItemEnd::Waiting(Waited { wait, needs }))
+    }
+
     /// Records a failed call and ends the item; a refusal of the credentials ends it without
     /// a failure (it is not the certificate's: it stays pending for the next run).
     pub async fn fail_call(&self, stage: Stage, f: &CallFailure) -> Result<ItemEnd, LedgerError> {
@@ -147,7 +198,7 @@ impl<'a> Item<'a> {
                 error: f.error.clone(),
                 rolled_back,
             })),
-            None => FailedOn::Refusal,
+            None => FailedOn::Refusal { rolled_back },
         };
         Ok(ItemEnd::Failed(on))
     }
@@ -237,6 +288,9 @@ impl<'a> Item<'a> {
     /// request took effect, and this is the answer to the second copy) is checked the same
     /// way before it counts as a refusal. A transfer's success is its terminal `transferred`
     /// event (with the ARN); any other change's is `done`.
+    ///
+    /// The item's first change passes the run's gate first, with its pacer slot: once the run
+    /// stopped, an item that changed nothing yet records nothing more and is dropped.
     pub async fn step(
         &self,
         iot: &Iot,
@@ -245,9 +299,15 @@ impl<'a> Item<'a> {
     ) -> Result<StepEnd, LedgerError> {
         let stage = change.stage();
         let details = change.details();
+        let mut slot = self.gate.pass(iot.reserve(change.operation())).await;
         for attempt in 1..=self.max_attempts {
             self.record(stage, Outcome::Intent, details.clone()).await?;
-            let f = match change.send(iot, self.row, arn).await {
+            let sent = change.send(iot, self.row, arn);
+            let sent = match slot.take() {
+                Some(slot) => iot.spend(slot, sent).await,
+                None => sent.await,
+            };
+            let f = match sent {
                 Ok(new_arn) => {
                     self.succeeded(change, Via::Call, new_arn).await?;
                     return Ok(StepEnd::Done);

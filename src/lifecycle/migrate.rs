@@ -24,16 +24,15 @@ use crate::error::Error;
 use crate::iot::{AccountClients, AwsCode, CallFailure, Iot};
 use crate::ledger::{
     Action, Details, ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage,
-    Undo, UndoHistory, Via,
+    Undo, UndoHistory, Via, Wait,
 };
 use crate::manifest::ManifestRow;
-use crate::pacer::Operation;
 use crate::pipeline::ItemEnd;
-use crate::retry::{Backoff, CallError};
+use crate::retry::Backoff;
 
 use super::change::{prepare_changes, restore_changes, Change, PrepareSteps};
 use super::check::{self, Effect, Side};
-use super::item::{error_details, refusal_details, Item, StepEnd};
+use super::item::{error_details, refusal_details, Item, Refusal, StepEnd};
 use super::observe::{observe, Observed};
 use super::workflow::{AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 
@@ -88,8 +87,11 @@ impl RolledBack {
 
 /// Why an item fails, before the failure is recorded.
 enum Failing {
-    /// The tool's own refusal.
+    /// The tool's own refusal, for good.
     Refusal { code: &'static str, message: String },
+    /// The tool's own refusal, which an option fixes: the item waits for it (unless changes
+    /// of an earlier run cannot be undone first: then it fails).
+    Waits(Refusal),
     /// A call AWS refused (or that failed for good).
     Call(CallFailure),
 }
@@ -169,22 +171,23 @@ impl Migrator {
                 things,
             }) => (info, policies, things),
             Ok(Observed::NotFound) => {
-                // AWS's answer, counted by the breaker: a whole manifest "not found" is a
-                // wrong region or account, not a fleet of missing certificates.
-                let message = format!(
-                    "certificate not found in the source account ({})",
-                    iot.scope().region
+                // Nothing changed, and the right credentials or region take it: a whole
+                // manifest "not found" is a wrong account or region, not missing certificates.
+                let refusal = not_in_source(iot);
+                let arn = cert_arn(
+                    &iot.scope().region,
+                    &iot.scope().account,
+                    &row.certificate_id,
                 );
-                let error = CallError::service(Some("ResourceNotFoundException"), 404, message);
-                let not_found = CallFailure {
-                    error,
-                    attempts: 1,
-                    outcome_unknown: false,
-                    op: Some(Operation::DescribeCertificate),
-                };
-                let details = error_details(&Details::default(), &not_found);
-                return item
-                    .fail_with(Stage::Prepare, details, Some(&not_found))
+                return self
+                    .fail(
+                        work,
+                        &item,
+                        iot,
+                        &arn,
+                        Stage::Prepare,
+                        Failing::Waits(refusal),
+                    )
                     .await;
             }
             Ok(Observed::SameAccount(_)) => {
@@ -210,13 +213,14 @@ impl Migrator {
         // Refuse what the operator did not allow, before touching anything.
         let arn = info.arn.as_str();
         let active = info.status == CertStatus::Active;
-        let refusals = self.refusals(active, &policies, &things);
+        let (refusals, needs) = self.refusals(active, &policies, &things);
         if !refusals.is_empty() {
-            let message = refusals.join("; ");
-            let refusal = Failing::Refusal {
+            let refusal = Failing::Waits(Refusal {
+                wait: Wait::Flags,
+                needs,
                 code: "NotAllowed",
-                message,
-            };
+                message: refusals.join("; "),
+            });
             return self
                 .fail(work, &item, iot, arn, Stage::Prepare, refusal)
                 .await;
@@ -313,6 +317,27 @@ impl Migrator {
     ) -> Result<ItemEnd, LedgerError> {
         let (mut details, call) = match failing {
             Failing::Refusal { code, message } => (refusal_details(code, message), None),
+            Failing::Waits(mut refusal) => {
+                // Waiting means as before the run: what an earlier run changed is undone first.
+                return match self.roll_back(work, item, iot, arn).await? {
+                    RolledBack::Nothing => item.wait(stage, refusal).await,
+                    RolledBack::Done => {
+                        refusal
+                            .message
+                            .push_str("; what an earlier run changed was rolled back");
+                        item.wait(stage, refusal).await
+                    }
+                    left => {
+                        let mut details = refusal_details(refusal.code, refusal.message);
+                        let (rolled_back, note) = left.note();
+                        details.rolled_back = rolled_back;
+                        if let Some(m) = details.message.as_mut() {
+                            m.push_str(&note);
+                        }
+                        item.fail_with(stage, details, None).await
+                    }
+                };
+            }
             // Not the certificate's fault, and nothing can be undone without credentials.
             Failing::Call(f) if f.error.class() == crate::retry::ErrorClass::Credentials => {
                 return Ok(item.interrupted(&f))
@@ -385,25 +410,33 @@ impl Migrator {
         Ok(RolledBack::Done)
     }
 
-    /// Why prepare may not go on without another flag (empty: it may).
-    fn refusals(&self, active: bool, policies: &[String], things: &[String]) -> Vec<String> {
-        let mut refusals = Vec::new();
+    /// Why prepare may not go on without another flag, and the flags (empty: it may).
+    fn refusals(
+        &self,
+        active: bool,
+        policies: &[String],
+        things: &[String],
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut refusals, mut flags) = (Vec::new(), Vec::new());
         if active && !self.steps.deactivate {
             refusals.push("certificate is ACTIVE: pass --deactivate to deactivate it (devices using it will disconnect)".to_string());
+            flags.push("--deactivate".to_string());
         }
         if !policies.is_empty() && !self.steps.detach_policies {
             refusals.push(format!(
                 "policies attached ({}): pass --detach-policies",
                 policies.join(", ")
             ));
+            flags.push("--detach-policies".to_string());
         }
         if !things.is_empty() && !self.steps.detach_things {
             refusals.push(format!(
                 "things attached ({}): pass --detach-things",
                 things.join(", ")
             ));
+            flags.push("--detach-things".to_string());
         }
-        refusals
+        (refusals, flags)
     }
 
     /// The certificate is already PENDING_TRANSFER: success if to our target, else a failure.
@@ -595,19 +628,34 @@ impl Migrator {
     }
 }
 
+/// The refusal of a certificate that is not in `iot`'s (the caller's) account and region:
+/// the source account's credentials, or the right region, take it.
+pub fn not_in_source(iot: &Iot) -> Refusal {
+    let scope = iot.scope();
+    Refusal {
+        wait: Wait::SourceAccount,
+        needs: vec![format!("account {} ({})", scope.account, scope.region)],
+        code: "ResourceNotFoundException",
+        message: format!(
+            "certificate not found in account {} ({}): not the source account's credentials, or not its region",
+            scope.account, scope.region
+        ),
+    }
+}
+
 /// What prepare changed on the certificate and nothing has undone yet, as the ledger says.
 fn undo_of(work: &Work<'_>) -> Option<Undo> {
     work.record(|rec| rec.and_then(|r| r.undo.cloned()))
 }
 
-/// Whether `transfer` still has to work on a certificate: never touched, started, or failed
-/// (the run skips failures a person must fix). Transferred, cancelled, restored, accepted
+/// Whether `transfer` still has to work on a certificate: never touched, started, waiting for
+/// an option, or failed (the run skips failures a person must fix). Transferred, cancelled, restored, accepted
 /// or rejected certificates are never sent again by a rerun (a nightly cron job must not
 /// undo an operator's cancel).
 pub fn untransferred(rec: Option<&ItemRecord>) -> bool {
     matches!(
         rec.map(|r| r.state),
-        None | Some(ItemState::Started | ItemState::Failed)
+        None | Some(ItemState::Started | ItemState::Waiting | ItemState::Failed)
     )
 }
 

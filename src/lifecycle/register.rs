@@ -10,6 +10,7 @@ use super::carry::{Carried, Carrier};
 use super::change::Change;
 use super::check::Side;
 use super::item::{Item, StepEnd};
+use super::migrate::not_in_source;
 use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::carry::read::SnapshotReader;
 use crate::carry::store::SnapshotStore;
@@ -35,8 +36,9 @@ pub fn unregistered(rec: Option<&ItemRecord>) -> bool {
 pub struct RegisterOptions {
     /// The target accounts' credentials.
     pub targets: TargetCredentials,
-    /// Status of the registered copy in the target.
-    pub status: CertStatus,
+    /// Status of the registered copy in the target; `None`: the source's (ACTIVE stays
+    /// ACTIVE, INACTIVE stays INACTIVE).
+    pub status: Option<CertStatus>,
     /// `--carry`, with what to do with an object that exists in the target with another
     /// definition.
     pub carry: Option<OnConflict>,
@@ -67,7 +69,7 @@ pub struct Registrar {
     /// Target account -> its clients.
     targets: HashMap<String, AccountClients>,
     accounts: HashSet<String>,
-    status: CertStatus,
+    status: Option<CertStatus>,
     carry: Option<RegisterCarry>,
 }
 
@@ -86,15 +88,7 @@ impl Registrar {
         let id = &row.certificate_id;
         let (info, pem) = match source.describe_with_pem(id).await {
             Ok(Some(found)) => found,
-            Ok(None) => {
-                let message = format!(
-                    "certificate not found in the source account ({})",
-                    source.scope().region
-                );
-                return item
-                    .fail(Stage::Register, "ResourceNotFoundException", message)
-                    .await;
-            }
+            Ok(None) => return item.wait(Stage::Register, not_in_source(source)).await,
             Err(f) => return item.fail_call(Stage::Register, &f).await,
         };
         if !matches!(info.status, CertStatus::Active | CertStatus::Inactive) {
@@ -119,10 +113,9 @@ impl Registrar {
         } else if let Some(held) = self.held(&item, iot).await? {
             via = held;
         } else {
-            let change = Change::Register {
-                pem,
-                status: self.status.clone(),
-            };
+            // A certificate disabled in the source is not brought back to life by its move.
+            let status = self.status.clone().unwrap_or_else(|| info.status.clone());
+            let change = Change::Register { pem, status };
             match item.step(iot, &change, &arn).await? {
                 StepEnd::Done => {}
                 StepEnd::Refused(f) => return item.fail_call(Stage::Register, &f).await,

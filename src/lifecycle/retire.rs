@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::change::{prepare_changes, PrepareSteps};
 use super::check::Side;
-use super::item::StepEnd;
+use super::item::{Refusal, StepEnd};
+use super::migrate::not_in_source;
 use super::observe::{observe, Observed};
 use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::certificate::{cert_arn, CertStatus};
@@ -14,6 +15,7 @@ use crate::error::Error;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
     ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage, UndoHistory, Via,
+    Wait,
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
@@ -52,8 +54,9 @@ pub struct Retirer {
 pub const NOT_IN_TARGET: &str = "NotActiveInTarget";
 
 impl Retirer {
-    /// Confirms that the target holds the certificate ACTIVE, then takes the steps asked
-    /// for, write-ahead (what they changed is recorded, for undo).
+    /// Confirms that the target holds the certificate ACTIVE (or INACTIVE, as the source's
+    /// copy is: `register` keeps a disabled certificate disabled), then takes the steps
+    /// asked for, write-ahead (what they changed is recorded, for undo).
     pub async fn retire(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
         let row = work.row;
         let Some(target) = self.targets.get(&row.target_account) else {
@@ -63,30 +66,21 @@ impl Retirer {
         let item = work.item(Side::Source);
         let id = &row.certificate_id;
         let there = target.for_row(row);
-        match there.describe(id).await {
-            Ok(Some(info))
-                if info.owner.as_deref() == Some(there.scope().account.as_str())
-                    && info.status == CertStatus::Active => {}
+        let held = match there.describe(id).await {
             Ok(found) => {
-                let seen = match found {
-                    Some(info) => format!("{} there", info.status),
-                    None => "not there".to_string(),
-                };
-                let message = format!(
-                    "target account {} does not hold the certificate ACTIVE ({seen}): \
-                     register it first; nothing was changed in the source",
-                    row.target_account
-                );
-                return item.fail(Stage::Retire, NOT_IN_TARGET, message).await;
+                found.filter(|info| info.owner.as_deref() == Some(there.scope().account.as_str()))
             }
             Err(f) => return item.fail_call(Stage::Retire, &f).await,
-        }
+        };
         let (info, policies, things) = match observe(iot, row).await {
             Ok(Observed::Transferable {
                 info,
                 policies,
                 things,
             }) => (info, policies, things),
+            Ok(Observed::NotFound) => {
+                return item.wait(Stage::Retire, not_in_source(iot)).await;
+            }
             Ok(other) => {
                 let seen = match other {
                     Observed::NotFound => "not found in the source account".to_string(),
@@ -103,6 +97,31 @@ impl Retirer {
             }
             Err(f) => return item.fail_call(Stage::Retire, &f).await,
         };
+        let ready = held.as_ref().is_some_and(|copy| {
+            copy.status == CertStatus::Active
+                || (copy.status == CertStatus::Inactive && info.status == CertStatus::Inactive)
+        });
+        if !ready {
+            let seen = match &held {
+                Some(copy) => format!("{} there, {} here", copy.status, info.status),
+                None => "not there".to_string(),
+            };
+            let message = format!(
+                "target account {} does not hold the certificate ACTIVE ({seen}): \
+                 register it first; nothing was changed in the source",
+                row.target_account
+            );
+            let refusal = Refusal {
+                wait: Wait::Registration,
+                needs: vec![format!(
+                    "its registration in account {}",
+                    row.target_account
+                )],
+                code: NOT_IN_TARGET,
+                message,
+            };
+            return item.wait(Stage::Retire, refusal).await;
+        }
         let s = self.steps;
         let policies = if s.detach_policies {
             policies

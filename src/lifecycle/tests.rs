@@ -158,7 +158,8 @@ impl Book {
             manifest_sha256: "0",
             undo: UndoHistory::Keep,
         };
-        let ledger = Ledger::open(&path, opts).expect("ledger opens");
+        let mut ledger = Ledger::open(&path, opts).expect("ledger opens");
+        ledger.start_run(None).expect("run line");
         let state = ledger.shared_state();
         let (writer, handle) = ledger.into_writer();
         Book {

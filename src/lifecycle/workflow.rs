@@ -20,12 +20,13 @@ use std::sync::Mutex;
 use crate::error::Error;
 use crate::iot::{AccountClients, Iot};
 use crate::ledger::{
-    ItemRecord, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenIntent, Outcome, Stage,
-    UndoHistory,
+    Identity, ItemRecord, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenIntent, Outcome,
+    Stage, UndoHistory,
 };
 use crate::manifest::{Manifest, ManifestRow};
 use crate::pipeline::ItemEnd;
 use crate::session::{Session, TargetCredentials};
+use crate::stop::Gate;
 
 use super::check::Side;
 use super::item::Item;
@@ -74,17 +75,20 @@ pub struct Work<'a> {
     ledger: &'a LedgerWriter,
     state: &'a Mutex<LedgerState>,
     max_attempts: u32,
+    gate: Gate,
 }
 
 impl<'a> Work<'a> {
     /// The certificate of `row`, recorded through `ledger`, whose `state` the writer keeps
-    /// current; a call with an unknown outcome is sent at most `max_attempts` times.
+    /// current; a call with an unknown outcome is sent at most `max_attempts` times; its
+    /// first change passes `gate`.
     pub fn new(
         row: &'a ManifestRow,
         resume: Resume,
         ledger: &'a LedgerWriter,
         state: &'a Mutex<LedgerState>,
         max_attempts: u32,
+        gate: Gate,
     ) -> Self {
         Work {
             row,
@@ -92,6 +96,7 @@ impl<'a> Work<'a> {
             ledger,
             state,
             max_attempts,
+            gate,
         }
     }
 
@@ -102,7 +107,13 @@ impl<'a> Work<'a> {
 
     /// The certificate's events, written by a worker holding `side`'s credentials.
     pub fn item(&self, side: Side) -> Item<'a> {
-        Item::new(self.ledger, self.row, side, self.max_attempts)
+        Item::gated(
+            self.ledger,
+            self.row,
+            side,
+            self.max_attempts,
+            self.gate.clone(),
+        )
     }
 
     /// What `f` makes of the ledger's record of the certificate as it stands now.
@@ -110,6 +121,17 @@ impl<'a> Work<'a> {
         let state = self.state.lock().expect("ledger state");
         f(state.get(&self.row.certificate_id).as_ref())
     }
+}
+
+/// Whose credentials a run acts with, as its workflow found its clients: the run records it
+/// in the ledger's run line and, for the source side, checks it against the ledger and the
+/// manifest before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acting {
+    /// The source account (transfer, cancel, register, retire): one account per ledger.
+    Source(Identity),
+    /// One of the target accounts (accept, reject): they share the manifest's accept ledger.
+    Target(Identity),
 }
 
 /// What a workflow is given to find its clients, once the ledger is open and locked.
@@ -122,19 +144,37 @@ pub struct Setup<'a> {
     pub ledger_path: &'a Path,
     /// `account (region)` -> the address its devices connect to, for the summary.
     pub device_endpoints: &'a mut BTreeMap<String, String>,
+    /// Whose credentials the run acts with, once the workflow asked for its own clients.
+    pub acting: &'a mut Option<Acting>,
 }
 
 impl Setup<'_> {
-    /// The caller's own clients, one per region of the manifest (STS first).
-    pub async fn own_clients(&self) -> Result<AccountClients, Error> {
-        self.session.own_clients(self.manifest.regions()).await
+    /// The account and default region of the run's credentials (STS GetCallerIdentity).
+    async fn identity(&self) -> Result<Identity, Error> {
+        Ok(Identity {
+            account: self.session.caller_account().await?,
+            region: self.session.region(),
+        })
+    }
+
+    /// The caller's own clients, one per region of the manifest (STS first): the run acts
+    /// as the source account.
+    pub async fn own_clients(&mut self) -> Result<AccountClients, Error> {
+        let me = self.identity().await?;
+        let clients = self
+            .session
+            .clients(&me.account, self.manifest.regions(), &me.region);
+        *self.acting = Some(Acting::Source(me));
+        Ok(clients)
     }
 
     /// The run acts for the target account of its credentials: its clients, once it is
     /// clear that some manifest row is addressed to that account (the others belong to other
     /// target accounts).
-    pub async fn as_target(&self) -> Result<AccountClients, Error> {
-        let account = self.session.caller_account().await?;
+    pub async fn as_target(&mut self) -> Result<AccountClients, Error> {
+        let me = self.identity().await?;
+        let account = me.account.clone();
+        *self.acting = Some(Acting::Target(me));
         let addressed = self
             .manifest
             .targets()
@@ -163,9 +203,10 @@ impl Setup<'_> {
 
     /// The target side's clients: with `targets`, those of every target account of the
     /// manifest (checked first, see [`Session::target_clients`]); without, the caller's own
-    /// account's ([`Setup::as_target`]).
+    /// account's ([`Setup::as_target`]). Several target accounts share the accept ledger, so
+    /// only the caller's own account is recorded as acting.
     pub async fn targets(
-        &self,
+        &mut self,
         targets: Option<&TargetCredentials>,
     ) -> Result<Vec<AccountClients>, Error> {
         match targets {

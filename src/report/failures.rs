@@ -1,5 +1,5 @@
-//! The failure report: one CSV row per certificate that is failed now, written durably
-//! ([`crate::durable`]) so that a reader never sees half of it.
+//! The failure report: one CSV row per certificate that is failed, or waits for an option,
+//! now, written durably ([`crate::durable`]) so that a reader never sees half of it.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use crate::ledger::{CertId, ItemRecord, ItemState, LedgerState};
 use crate::manifest::Manifest;
 
 /// Header of the failure report.
-pub const FAILURE_REPORT_HEADER: [&str; 8] = [
+pub const FAILURE_REPORT_HEADER: [&str; 9] = [
     "certificate_id",
     "target_account",
     "stage",
@@ -17,10 +17,12 @@ pub const FAILURE_REPORT_HEADER: [&str; 8] = [
     "message",
     "attempts",
     "rolled_back",
+    "waiting_for",
 ];
 
-/// Writes the failure report of every failed manifest certificate (sorted by id) over `path`
-/// ([`crate::durable::replace`]). Returns the number of rows.
+/// Writes the failure report of every failed or waiting manifest certificate (sorted by id)
+/// over `path` ([`crate::durable::replace`]); a waiting one's `waiting_for` says what it
+/// waits for. Returns the number of rows.
 pub fn write_failure_report(
     path: &Path,
     manifest: &Manifest,
@@ -30,7 +32,9 @@ pub fn write_failure_report(
     let mut rows: Vec<(CertId, ItemRecord)> = state
         .with_details()
         .filter(|(id, rec)| {
-            rec.state == ItemState::Failed && rec.open_intent.is_none() && manifest.contains(id)
+            matches!(rec.state, ItemState::Failed | ItemState::Waiting)
+                && rec.open_intent.is_none()
+                && manifest.contains(id)
         })
         .collect();
     rows.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
@@ -44,7 +48,11 @@ pub fn write_failure_report(
                 .and_then(|f| f.http_status)
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            let attempts = f.map(|f| f.attempts.to_string()).unwrap_or_default();
+            // A refusal before any change made no attempt.
+            let attempts = f
+                .filter(|f| f.waiting.is_none())
+                .map(|f| f.attempts.to_string())
+                .unwrap_or_default();
             // yes: prepare's changes were undone; no: they are left; empty: there were none.
             let rolled_back = match f.and_then(|f| f.rolled_back) {
                 Some(true) => "yes",
@@ -60,6 +68,7 @@ pub fn write_failure_report(
                 neutralise(f.map(|f| f.message.as_str()).unwrap_or("")).as_ref(),
                 attempts.as_str(),
                 rolled_back,
+                f.and_then(|f| f.waiting).map_or("", |w| w.as_str()),
             ])?;
         }
         w.flush()

@@ -24,6 +24,9 @@ fn state_colour(state: &str) -> &'static str {
         "pending" => "#c9ced6",
         "in_doubt" => "#e0a800",
         "failed" => "#c62828",
+        "waiting" => "#ef6c00",
+        "registered" => "#2e7d6f",
+        "retired" => "#145c4f",
         "rejected" => "#8e44ad",
         "cancelled" => "#6d7b8d",
         _ => "#3b6ea5",
@@ -109,10 +112,12 @@ fn headline(h: &mut String, report: &MigrationReport) {
     let _ = writeln!(
         h,
         "<p class=\"headline\"><strong>{:.1}%</strong> accepted by their target, \
-         <strong>{:.1}%</strong> transferred or further; {} failed, {} not started yet.</p>",
+         <strong>{:.1}%</strong> transferred or further; {} failed, {} waiting for an option, \
+         {} not started yet.</p>",
         c.accepted as f64 * 100.0 / total,
         (c.accepted + c.transferred + c.rejected) as f64 * 100.0 / total,
         c.failed,
+        c.waiting,
         c.pending
     );
     h.push_str("<div class=\"bar\" role=\"img\" aria-label=\"certificates per state\">");
@@ -176,7 +181,7 @@ fn state_table(h: &mut String, report: &MigrationReport) {
     }
     h.push_str(
         "</tr>\n</table>\n<p class=\"note\">\"all\" counts each certificate once, in \
-                the state of its furthest ledger (the accept ledger's once it has one); each \
+                the state of its furthest ledger (the accept or retire ledger's once it has one); each \
                 ledger's column is what <code>status</code> of that ledger says.</p>\n",
     );
 }
@@ -252,6 +257,14 @@ fn failures(h: &mut String, report: &MigrationReport) {
             esc(&g.stage),
             crate::output::count(g.count, "certificate")
         );
+        if let Some(w) = g.waiting_for {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">Refused before any change, waiting for {}: the same \
+                 command with it takes them (no <code>--retry-failed</code>).</p>",
+                esc(w.as_str())
+            );
+        }
         // One message for all (the usual case) is said once, above the rows.
         let first = g.rows.first().map(|r| r.message.as_str()).unwrap_or("");
         let common = g.rows.iter().all(|r| r.message == first);
@@ -287,6 +300,8 @@ fn failures(h: &mut String, report: &MigrationReport) {
                 r.attempts,
                 if r.retryable {
                     "yes"
+                } else if g.waiting_for.is_some() {
+                    "with the option it waits for"
                 } else {
                     "no: fix, then --retry-failed"
                 }

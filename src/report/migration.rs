@@ -1,9 +1,9 @@
 //! The migration report (`report`): how far the migration is, what failed, how fast, read
-//! from the ledgers alone (the transfer ledger and the accept ledger). Its text form goes to
+//! from the ledgers alone (transfer and accept, register and retire). Its text form goes to
 //! stdout; [`super::html`] draws the same report as a page.
 //!
 //! Each certificate of the manifest counts once, in the state its furthest ledger gives it
-//! (see `furthest`). Each ledger's own counts are shown too, the same as `status` of that
+//! (see [`furthest`]). Each ledger's own counts are shown too, the same as `status` of that
 //! ledger.
 
 use std::collections::BTreeMap;
@@ -14,10 +14,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ledger::{Header, ItemRecord, ItemState, LedgerKind, LedgerState, Outcome, UndoHistory};
+use crate::ledger::{ItemRecord, ItemState, LedgerKind, Outcome, Wait};
 use crate::manifest::Manifest;
 use crate::output::Render;
 
+use super::ledgers::{furthest, ReadLedger};
 use super::Counts;
 
 /// Failed certificates kept per error code (the failure report has them all).
@@ -28,16 +29,6 @@ const TEXT_ROWS_PER_FAILURE: usize = 5;
 
 /// Where `region` is `None`: the run's default region.
 pub const DEFAULT_REGION: &str = "(default region)";
-
-/// One ledger, read.
-pub struct LedgerInput<'a> {
-    /// Its path.
-    pub path: &'a Path,
-    /// Its header.
-    pub header: &'a Header,
-    /// Its state.
-    pub state: &'a LedgerState,
-}
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -87,13 +78,16 @@ pub struct TargetCounts {
     pub counts: Counts,
 }
 
-/// The failed certificates that share a stage and an error code.
+/// The failed (or waiting) certificates that share a stage and an error code.
 #[derive(Debug, Serialize)]
 pub struct FailureGroup {
     /// Where they failed.
     pub stage: String,
     /// AWS's error code, or the tool's.
     pub error_code: String,
+    /// Set when they are not failed but wait for an option: which kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Wait>,
     /// How many.
     pub count: u64,
     /// The first of them (at most [`ROWS_PER_FAILURE`]), by manifest order.
@@ -159,51 +153,48 @@ impl Series {
 }
 
 impl MigrationReport {
-    /// Builds the report of `manifest` from its ledgers (either may be missing).
-    pub fn build(
-        manifest: &Manifest,
-        transfer: Option<LedgerInput<'_>>,
-        accept: Option<LedgerInput<'_>>,
-    ) -> Result<MigrationReport, Error> {
+    /// Builds the report of `manifest` from its ledgers (any of them may be missing).
+    pub fn build(manifest: &Manifest, read: &[ReadLedger]) -> Result<MigrationReport, Error> {
         let mut ledgers = Vec::new();
         let mut timelines = Vec::new();
-        for input in [&transfer, &accept].into_iter().flatten() {
+        for input in read {
             ledgers.push(LedgerCounts {
-                kind: input.header.kind,
-                path: input.path.to_path_buf(),
+                kind: input.kind,
+                path: input.path.clone(),
                 runs: input.state.runs,
-                counts: Counts::from_ledger(manifest, input.state),
+                counts: Counts::from_ledger(manifest, &input.state),
             });
-            timelines.push(read_timeline(input.path, input.header.kind)?);
+            timelines.push(read_timeline(&input.path, input.kind)?);
         }
-        let empty = LedgerState::new(UndoHistory::Drop);
-        let transfer_state = transfer.as_ref().map_or(&empty, |l| l.state);
-        let accept_state = accept.as_ref().map_or(&empty, |l| l.state);
-
         let mut counts = Counts::default();
         let mut targets: BTreeMap<(String, Option<String>), Counts> = BTreeMap::new();
-        let mut failures: BTreeMap<(String, String), FailureGroup> = BTreeMap::new();
+        let mut failures: BTreeMap<(String, String, Option<Wait>), FailureGroup> = BTreeMap::new();
         for row in manifest.rows()? {
             let row = row?;
             let id = row.certificate_id.as_str();
-            let rec = furthest(accept_state.get(id), transfer_state.get(id));
+            let records: Vec<(LedgerKind, Option<ItemRecord>)> =
+                read.iter().map(|l| (l.kind, l.state.get(id))).collect();
+            let rec = furthest(&records).map(|(_, r)| r);
             counts.add_record(rec.as_ref());
             targets
                 .entry((row.target_account.clone(), row.region.clone()))
                 .or_default()
                 .add_record(rec.as_ref());
-            let Some(rec) = rec.filter(|r| r.state == ItemState::Failed && r.open_intent.is_none())
-            else {
+            let Some(rec) = rec.filter(|r| {
+                matches!(r.state, ItemState::Failed | ItemState::Waiting) && r.open_intent.is_none()
+            }) else {
                 continue;
             };
             let f = rec.failure;
             let stage = f.map(|f| f.stage.to_string()).unwrap_or_default();
             let code = f.map(|f| f.error_code.clone()).unwrap_or_default();
+            let waiting_for = f.and_then(|f| f.waiting);
             let group = failures
-                .entry((stage.clone(), code.clone()))
+                .entry((stage.clone(), code.clone(), waiting_for))
                 .or_insert_with(|| FailureGroup {
                     stage,
                     error_code: code,
+                    waiting_for,
                     count: 0,
                     rows: Vec::new(),
                 });
@@ -242,34 +233,17 @@ impl MigrationReport {
     }
 }
 
-/// The record that says most about a certificate: the accept ledger's once the target has
-/// accepted or rejected it, or once it is the target's turn (the transfer ledger has it
-/// transferred, or has nothing); else the transfer ledger's. An accept that failed because
-/// the transfer never happened does not hide why the transfer failed.
-fn furthest<'a>(
-    accept: Option<ItemRecord<'a>>,
-    transfer: Option<ItemRecord<'a>>,
-) -> Option<ItemRecord<'a>> {
-    let target_decided = |r: &ItemRecord| {
-        r.open_intent.is_none() && (r.state.is_accepted() || r.state == ItemState::Rejected)
-    };
-    let targets_turn = transfer.is_none_or(|t| t.state == ItemState::Transferred);
-    let said_something = |r: &ItemRecord| r.state != ItemState::Started || r.open_intent.is_some();
-    accept
-        .filter(target_decided)
-        .or(accept.filter(|r| targets_turn && said_something(r)))
-        .or(transfer)
-        .or(accept)
-}
-
 /// The states of [`Counts`] in the order people read them, with their names in the JSON
 /// summary.
-pub fn states(c: &Counts) -> [(&'static str, u64); 8] {
+pub fn states(c: &Counts) -> [(&'static str, u64); 11] {
     [
         ("accepted", c.accepted),
+        ("retired", c.retired),
+        ("registered", c.registered),
         ("transferred", c.transferred),
         ("pending", c.pending),
         ("in_doubt", c.in_doubt),
+        ("waiting", c.waiting),
         ("failed", c.failed),
         ("rejected", c.rejected),
         ("cancelled", c.cancelled),
@@ -335,7 +309,9 @@ fn read_timeline(path: &Path, kind: LedgerKind) -> Result<Vec<RunEvents>, Error>
             | Outcome::AlreadyAccepted
             | Outcome::Rejected
             | Outcome::Cancelled
-            | Outcome::Restored),
+            | Outcome::Restored
+            | Outcome::Registered
+            | Outcome::Retired),
         ) = l.outcome
         {
             by_outcome.entry(o).or_default().push(t);
@@ -472,7 +448,15 @@ impl Render for MigrationReport {
         if !self.failures.is_empty() {
             writeln!(out, "  failures by error code:")?;
             for g in &self.failures {
-                writeln!(out, "    {} ({}): {}", g.error_code, g.stage, g.count)?;
+                let waiting = g
+                    .waiting_for
+                    .map(|w| format!(", waiting for {w}: the same command with it takes them"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    {} ({}{waiting}): {}",
+                    g.error_code, g.stage, g.count
+                )?;
                 for r in g.rows.iter().take(TEXT_ROWS_PER_FAILURE) {
                     writeln!(
                         out,

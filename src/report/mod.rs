@@ -1,9 +1,11 @@
 //! What a run tells afterwards: the counts per state, the summary on stdout, the failure
-//! report ([`failures`]), what `status` shows of a ledger ([`status`]), and the migration
-//! report of all ledgers, as text and as a page ([`migration`], [`html`]).
+//! report ([`failures`]), a manifest's ledgers read together ([`ledgers`]), what `status`
+//! shows of them ([`status`]), and the migration report of all ledgers, as text and as a
+//! page ([`migration`], [`html`]).
 
 pub mod failures;
 pub mod html;
+pub mod ledgers;
 pub mod migration;
 pub mod status;
 
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::ExitCode;
 use crate::iot::OpCounts;
-use crate::ledger::{ItemRecord, ItemState, LedgerState};
+use crate::ledger::{ItemRecord, ItemState, LedgerState, Wait};
 use crate::manifest::Manifest;
 use crate::output::Render;
 use crate::pacer::Operation;
@@ -29,6 +31,9 @@ pub struct Counts {
     pub transferred: u64,
     /// Failed; listed in the failure report.
     pub failed: u64,
+    /// Refused before any change, waiting for an option (a flag, a policy in the target,
+    /// the right account); listed in the failure report with what each needs.
+    pub waiting: u64,
     /// Not reached yet.
     pub pending: u64,
     /// A mutating call whose outcome is unknown: the next run asks AWS first.
@@ -42,15 +47,9 @@ pub struct Counts {
     /// Transfer cancelled and prepare undone.
     pub restored: u64,
     /// Registered in the target (`register`).
-    #[serde(skip_serializing_if = "is_zero")]
     pub registered: u64,
     /// The source's copy retired (`retire`).
-    #[serde(skip_serializing_if = "is_zero")]
     pub retired: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl Counts {
@@ -92,6 +91,7 @@ impl Counts {
             ItemState::Started => self.pending += 1,
             ItemState::Transferred => self.transferred += 1,
             ItemState::Failed => self.failed += 1,
+            ItemState::Waiting => self.waiting += 1,
             ItemState::Cancelled => self.cancelled += 1,
             ItemState::Restored => self.restored += 1,
             ItemState::Accepted | ItemState::Carried => self.accepted += 1,
@@ -118,6 +118,15 @@ pub struct Summary {
     /// Set when the run stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// When the run stopped early: what became of the items it had started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_stop: Option<AfterStop>,
+    /// Certificates the same command still has to work on (pending, in doubt, failures it
+    /// retries by itself); 0 when the run finished.
+    pub left: u64,
+    /// The certificates this run refused before any change, by what they wait for.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub waiting_for: BTreeMap<Wait, WaitingFor>,
     /// Calls per operation.
     pub calls: BTreeMap<String, OpCounts>,
     /// The ledger.
@@ -131,6 +140,31 @@ pub struct Summary {
     /// moved there must connect to (accept and transfer with --carry).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub device_endpoints: BTreeMap<String, String>,
+}
+
+/// The certificates a run refused before any change for one kind of reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingFor {
+    /// How many.
+    pub certificates: u64,
+    /// What they need, merged (the flags, the policies, the accounts).
+    pub needs: Vec<String>,
+    /// What to do, for people.
+    pub fix: String,
+}
+
+/// What became of the items a stopped run had started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AfterStop {
+    /// Items that reached an end (done, failed, in doubt, settled).
+    pub finished: u64,
+    /// Of those, failed items whose changes were undone.
+    pub rolled_back: u64,
+    /// Items dropped before their first change: left as they were, still to do.
+    pub untouched: u64,
+    /// Items cut off after a change (the grace period ended, or the breaker stopped them):
+    /// the next run checks them first.
+    pub abandoned: u64,
 }
 
 impl Summary {
@@ -156,6 +190,9 @@ impl Render for Summary {
             "  transferred {}  failed {}  pending {}  in doubt {}",
             c.transferred, c.failed, c.pending, c.in_doubt
         );
+        if c.waiting > 0 {
+            line.push_str(&format!("  waiting {}", c.waiting));
+        }
         for (name, n) in [
             ("accepted", c.accepted),
             ("rejected", c.rejected),
@@ -176,6 +213,19 @@ impl Render for Summary {
             self.elapsed_s,
             self.items_per_s
         )?;
+        if let (Some(why), Some(a)) = (&self.stopped, &self.after_stop) {
+            let mut line = format!(
+                "  {why}: {} finished ({} rolled back), {} left untouched (stopped before their first change)",
+                a.finished, a.rolled_back, a.untouched
+            );
+            if a.abandoned > 0 {
+                line.push_str(&format!(
+                    ", {} cut off after a change (checked first by the next run)",
+                    a.abandoned
+                ));
+            }
+            writeln!(out, "{line}")?;
+        }
         if !self.calls.is_empty() {
             writeln!(
                 out,
@@ -191,6 +241,13 @@ impl Render for Summary {
             }
         }
         writeln!(out, "  ledger: {}", self.ledger.display())?;
+        for (wait, w) in &self.waiting_for {
+            writeln!(
+                out,
+                "  waiting ({wait}): this run refused {} certificates before any change: {}",
+                w.certificates, w.fix
+            )?;
+        }
         if let Some(p) = &self.failure_report {
             writeln!(out, "  failure report: {}", p.display())?;
         }
@@ -201,9 +258,20 @@ impl Render for Summary {
             )?;
         }
         let hint = match self.exit_code {
+            x if x == ExitCode::ItemsFailed.code() && self.counts.failed == 0 => Some(
+                "some certificates wait for an option (see above and the failure report): the same command with it takes them, no --retry-failed needed",
+            ),
             x if x == ExitCode::ItemsFailed.code() => Some(
                 "some items failed: see the failure report; fix them and run again with --retry-failed",
             ),
+            x if x == ExitCode::Stopped.code() && self.left > 0 => {
+                writeln!(
+                    out,
+                    "  not finished: {} certificates left (pending {}, in doubt {}); run the same command again to resume",
+                    self.left, c.pending, c.in_doubt
+                )?;
+                None
+            }
             x if x == ExitCode::Stopped.code() => {
                 Some("not finished: run the same command again to resume")
             }

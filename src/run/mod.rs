@@ -22,17 +22,18 @@ use crate::breaker::Trip;
 use crate::error::{Error, ExitCode};
 use crate::files::{check_writable, Writing};
 use crate::ledger::{
-    ItemState, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter, OpenOptionsLedger,
+    Identity, ItemState, Ledger, LedgerError, LedgerKind, LedgerState, LedgerWriter,
+    OpenOptionsLedger,
 };
-use crate::lifecycle::{LedgerSpec, Setup, Workflow};
+use crate::lifecycle::{Acting, LedgerSpec, Setup, Workflow};
 use crate::manifest::Manifest;
 use crate::metrics::{MetricsFile, Reading};
 use crate::output::{self, OutputFormat};
-use crate::pipeline::{self, Window};
+use crate::pipeline::{self, Ended, Window};
 use crate::progress::{Progress, ProgressSettings};
-use crate::report::{self, Counts, Summary};
+use crate::report::{self, AfterStop, Counts, Summary, WaitingFor};
 use crate::session::{Session, Settings};
-use crate::stop::{RunLimits, Stop};
+use crate::stop::{RunLimits, Stop, StopReason};
 
 use resume::{hand_over, Lent};
 use selection::{walk_with_records, Counted, Queued, Selection};
@@ -60,6 +61,25 @@ pub fn default_failures(manifest: &Path, kind: LedgerKind) -> PathBuf {
         LedgerKind::Register => default_path(manifest, "register-failures.csv"),
         LedgerKind::Retire => default_path(manifest, "retire-failures.csv"),
     }
+}
+
+/// The failure report beside a ledger named with `--ledger`: its name with `ledger.jsonl`
+/// (or `.jsonl`) replaced by `failures.csv` (`x.accept-ledger.jsonl` ->
+/// `x.accept-failures.csv`, `x.jsonl` -> `x.failures.csv`), else `LEDGER.failures.csv`.
+/// A run with its own ledger never writes over another ledger's report.
+pub fn failures_beside(ledger: &Path) -> PathBuf {
+    let name = ledger
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = if let Some(stem) = name.strip_suffix("ledger.jsonl") {
+        format!("{stem}failures.csv")
+    } else if let Some(stem) = name.strip_suffix(".jsonl") {
+        format!("{stem}.failures.csv")
+    } else {
+        format!("{name}.failures.csv")
+    };
+    ledger.with_file_name(report)
 }
 
 /// Where a run keeps its ledger, failure report and metrics (`None`: the default beside the
@@ -117,7 +137,11 @@ pub struct Run {
     session: Session,
     ledger_path: PathBuf,
     failures_path: PathBuf,
-    /// `None` once the run closed the ledger.
+    /// The ledger as opened, until the run starts (its run line written, its writer started).
+    opened: Option<Ledger>,
+    /// Whose credentials the run acts with, once the workflow found its clients.
+    acting: Option<Acting>,
+    /// `None` before the run starts and once it closed the ledger.
     writer: Option<LedgerWriter>,
     writer_task: Option<tokio::task::JoinHandle<Result<(), LedgerError>>>,
     state: Arc<Mutex<LedgerState>>,
@@ -146,11 +170,12 @@ impl Run {
             .ledger
             .clone()
             .unwrap_or_else(|| default_ledger(&options.manifest, ledger.kind));
-        let failures_path = options
-            .files
-            .failures
-            .clone()
-            .unwrap_or_else(|| default_failures(&options.manifest, ledger.kind));
+        // Outputs follow the ledger: another ledger's run never writes over this one's report.
+        let failures_path = match (&options.files.failures, &options.files.ledger) {
+            (Some(given), _) => given.clone(),
+            (None, Some(ledger)) => failures_beside(ledger),
+            (None, None) => default_failures(&options.manifest, ledger.kind),
+        };
         // Known before the work, not after it: nothing is created, nothing is sent.
         check_writable(&failures_path, "failure report", Writing::Replace)?;
         let opened = Ledger::open(
@@ -185,7 +210,6 @@ impl Run {
         };
         let session = Session::connect(options.settings.clone()).await?;
         let state = opened.shared_state();
-        let (writer, writer_task) = opened.into_writer();
         Ok(Run {
             command,
             options,
@@ -193,8 +217,10 @@ impl Run {
             session,
             ledger_path,
             failures_path,
-            writer: Some(writer),
-            writer_task: Some(writer_task),
+            opened: Some(opened),
+            acting: None,
+            writer: None,
+            writer_task: None,
             state,
             started,
             metrics,
@@ -209,12 +235,80 @@ impl Run {
             manifest: &self.manifest,
             ledger_path: &self.ledger_path,
             device_endpoints: &mut self.device_endpoints,
+            acting: &mut self.acting,
         }
+    }
+
+    /// Starts the run proper, once the workflow found its clients: checks that a source
+    /// side's credentials belong with the ledger and the manifest (refused before any change
+    /// otherwise), records the run line with the account and region, starts the writer.
+    fn begin(&mut self) -> Result<(), Error> {
+        let Some(mut ledger) = self.opened.take() else {
+            return Ok(());
+        };
+        let identity = match &self.acting {
+            Some(Acting::Source(me)) => {
+                self.check_source(me)?;
+                Some(me.clone())
+            }
+            Some(Acting::Target(me)) => Some(me.clone()),
+            None => None,
+        };
+        ledger.start_run(identity)?;
+        let (writer, task) = ledger.into_writer();
+        self.writer = Some(writer);
+        self.writer_task = Some(task);
+        Ok(())
+    }
+
+    /// Refuses source credentials that are a row's target account's, or another account's
+    /// (or another default region's) than the ledger's earlier runs used.
+    fn check_source(&self, me: &Identity) -> Result<(), Error> {
+        let whose = self.session.whose();
+        let addressed: usize = self
+            .manifest
+            .targets()
+            .iter()
+            .filter(|t| t.account == me.account)
+            .map(|t| t.certificates)
+            .sum();
+        if addressed > 0 {
+            return Err(Error::Refused(format!(
+                "the credentials of {whose} belong to account {}, the target account of {addressed} manifest rows; `{}` acts in the source account: run it with the source account's credentials (--profile; AWS_ACCESS_KEY_ID in the environment takes precedence over a profile), or, if these are the source's, fix the manifest (a certificate cannot move to its own account). Nothing was changed",
+                me.account, self.command
+            )));
+        }
+        let state = self.state.lock().expect("ledger state");
+        let Some(before) = &state.identity else {
+            return Ok(());
+        };
+        if before.account != me.account {
+            return Err(Error::Refused(format!(
+                "ledger {} belongs to account {}: its runs used that account's credentials, and these ({whose}) belong to account {}. Run with account {}'s credentials, or give account {}'s certificates a ledger of their own (--ledger). Nothing was changed",
+                self.ledger_path.display(),
+                before.account,
+                me.account,
+                before.account,
+                me.account
+            )));
+        }
+        let regionless = self.manifest.regions().iter().any(Option::is_none);
+        if regionless && before.region != me.region {
+            return Err(Error::Refused(format!(
+                "ledger {} was run in region {} (the manifest rows without a region), and this run's region is {}: pass --region {} (or name the region in the manifest). Nothing was changed",
+                self.ledger_path.display(),
+                before.region,
+                me.region,
+                before.region
+            )));
+        }
+        Ok(())
     }
 
     /// Runs `workflow` over the rows it selects, in-doubt items first, closes the ledger,
     /// then writes the failure report and prints the summary. Returns the exit code.
     pub async fn execute<W: Workflow>(mut self, workflow: W) -> Result<ExitCode, Error> {
+        self.begin()?;
         let selection = Selection::new(&workflow, self.options.failed);
         // Count the work first: the progress bar gets a total and in-doubt items go first.
         let Counted {
@@ -274,7 +368,8 @@ impl Run {
                     }
                 }
             }
-            let process = |queued: Queued| hand_over(&workflow, &selection, queued, lent);
+            let process =
+                |queued: Queued, gate| hand_over(&workflow, &selection, queued, lent, gate);
             let work = futures::future::try_join_all(
                 lanes
                     .into_iter()
@@ -291,18 +386,18 @@ impl Run {
                 }
                 None => work.await,
             };
-            ended.map(|ended| ended.into_iter().sum::<u64>())
+            ended.map(|ended| ended.into_iter().sum::<Ended>())
         };
         progress.finish();
         watcher.abort();
-        let processed = self.close_ledger(result).await?;
-        self.conclude(&selection, &stop, processed)
+        let ended = self.close_ledger(result).await?;
+        self.conclude(&selection, &stop, ended)
     }
 
     /// Closes the ledger: the run's writer is the only one, so dropping it lets the writer
     /// task drain and end. A write error is reported with its real cause (the writer's, if
     /// the items only saw that it had stopped).
-    async fn close_ledger(&mut self, result: Result<u64, LedgerError>) -> Result<u64, Error> {
+    async fn close_ledger(&mut self, result: Result<Ended, LedgerError>) -> Result<Ended, Error> {
         drop(self.writer.take());
         let task = self.writer_task.take().expect("closed once");
         let written = match task.await {
@@ -322,8 +417,9 @@ impl Run {
         &self,
         selection: &Selection<'_, W>,
         stop: &Stop,
-        processed: u64,
+        ended: Ended,
     ) -> Result<ExitCode, Error> {
+        let processed = ended.finished;
         let state = self.state.lock().expect("ledger state");
         let mut counts = Counts::default();
         let mut remaining = 0u64;
@@ -340,18 +436,32 @@ impl Run {
                 left_changed += 1;
             }
             let settled = rec.is_none_or(|r| r.open_intent.is_none());
-            if settled && selection.picks(rec, row) && !rec.is_some_and(is_final_failure) {
+            // Waiting ones need an option first: they are not left to a plain rerun.
+            let waiting = rec.is_some_and(|r| r.state == ItemState::Waiting);
+            if settled
+                && !waiting
+                && selection.picks(rec, row)
+                && !rec.is_some_and(is_final_failure)
+            {
                 remaining += 1;
             }
         })?;
         let failures = report::write_failure_report(&self.failures_path, &self.manifest, &state)?;
-        let stopped = stop.reason();
-        let trip = self.session.ctx.breaker().trip();
+        let breaker = self.session.ctx.breaker();
+        if stop.reason().is_none() {
+            // A run that refused every certificate it judged, for one reason, says so once.
+            breaker.close_opening();
+        }
+        let stopped = stop
+            .reason()
+            .or(breaker.trip().map(|t| StopReason::of_trip(&t)));
+        let trip = breaker.trip();
+        let left = remaining + counts.in_doubt;
         let exit = if let Some(t) = &trip {
             t.exit_code()
-        } else if stopped.is_some() || counts.in_doubt > 0 || remaining > 0 {
+        } else if left > 0 {
             ExitCode::Stopped
-        } else if counts.failed > 0 {
+        } else if counts.failed > 0 || counts.waiting > 0 {
             ExitCode::ItemsFailed
         } else {
             ExitCode::Success
@@ -368,6 +478,32 @@ impl Run {
                 0.0
             },
             stopped: stopped.map(|s| s.describe().to_string()),
+            // A refused opening stopped nothing in flight: the message says it all.
+            after_stop: stopped
+                .filter(|s| *s != StopReason::Refused)
+                .map(|_| AfterStop {
+                    finished: ended.finished,
+                    rolled_back: ended.rolled_back,
+                    untouched: ended.untouched,
+                    abandoned: ended.abandoned + ended.interrupted,
+                }),
+            left,
+            waiting_for: ended
+                .waiting
+                .iter()
+                .map(|(wait, (n, needs))| {
+                    let needs: Vec<String> = needs.iter().cloned().collect();
+                    let fix = wait.fix(&needs);
+                    (
+                        *wait,
+                        WaitingFor {
+                            certificates: *n,
+                            needs,
+                            fix,
+                        },
+                    )
+                })
+                .collect(),
             calls: Summary::calls_from(self.session.ctx.counts()),
             ledger: self.ledger_path.clone(),
             failure_report: Some(self.failures_path.clone())

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use crate::ledger::{LedgerError, LedgerState, LedgerWriter, Via};
 use crate::lifecycle::{AfterSettle, Resume, Settled, Work, Workflow};
 use crate::pipeline::ItemEnd;
+use crate::stop::Gate;
 
 use super::selection::{Queued, Selection};
 
@@ -25,15 +26,25 @@ pub struct Lent<'a> {
 }
 
 /// Settles what an earlier run left open on `queued`, then hands the certificate to
-/// `workflow` (unless nothing is left for it to do).
+/// `workflow` (unless nothing is left for it to do); its changes pass `gate`.
 pub async fn hand_over<W: Workflow>(
     workflow: &W,
     selection: &Selection<'_, W>,
     queued: Queued,
     lent: Lent<'_>,
+    gate: Gate,
 ) -> Result<ItemEnd, LedgerError> {
     let Queued { row, open } = queued;
-    let work = |resume| Work::new(&row, resume, lent.ledger, lent.state, lent.max_attempts);
+    let work = |resume| {
+        Work::new(
+            &row,
+            resume,
+            lent.ledger,
+            lent.state,
+            lent.max_attempts,
+            gate.clone(),
+        )
+    };
     let Some(open) = open else {
         return workflow.process(work(Resume::Start)).await;
     };

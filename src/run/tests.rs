@@ -164,10 +164,12 @@ fn end_name(end: &ItemEnd) -> &'static str {
     match end {
         ItemEnd::Done => "done",
         ItemEnd::Failed(_) => "failed",
+        ItemEnd::Waiting(_) => "waiting",
         ItemEnd::InDoubt => "in_doubt",
         ItemEnd::Interrupted => "interrupted",
         ItemEnd::Abandoned => "abandoned",
         ItemEnd::Settled => "settled",
+        ItemEnd::Untouched => "untouched",
     }
 }
 
@@ -198,6 +200,8 @@ async fn play(row: &Row) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    let mut ledger = ledger;
+    ledger.start_run(None).map_err(|e| e.to_string())?;
     let state = ledger.shared_state();
     let (writer, task) = ledger.into_writer();
     let event = |stage, outcome| Event::new(ID, Some(TARGET), None, stage, outcome);
@@ -244,7 +248,7 @@ async fn play(row: &Row) -> Result<(), String> {
         state: &state,
         max_attempts: 2,
     };
-    let end = hand_over(&probe, &selection, queued, lent)
+    let end = hand_over(&probe, &selection, queued, lent, crate::stop::Gate::open())
         .await
         .map_err(|e| e.to_string())?;
     drop(writer);
@@ -399,4 +403,23 @@ fn each_workflow_wants_only_what_is_left_to_do() {
     // A certificate the ledger never saw: every workflow but cancel wants it.
     assert!(untransferred(None) && unfinished(None, false) && unregistered(None));
     assert!(!wanted(None, Restore::Yes));
+}
+
+#[test]
+fn a_ledger_named_with_ledger_keeps_its_failure_report_beside_it() {
+    use super::failures_beside;
+    use std::path::Path;
+    let cases = [
+        ("elsewhere/m.ledger.jsonl", "elsewhere/m.failures.csv"),
+        ("x/m.accept-ledger.jsonl", "x/m.accept-failures.csv"),
+        ("wave2.jsonl", "wave2.failures.csv"),
+        ("/var/lib/run/ledger", "/var/lib/run/ledger.failures.csv"),
+    ];
+    for (ledger, report) in cases {
+        assert_eq!(
+            failures_beside(Path::new(ledger)),
+            Path::new(report),
+            "{ledger}"
+        );
+    }
 }

@@ -391,17 +391,8 @@ fn a_200_mb_single_line_manifest_is_refused_in_bounded_memory() {
         f.write_all(b"certificate_id,target_account\n").unwrap();
         f.set_len(200 << 20).unwrap();
     }
-    // Reaped by wait4 (which std's wait cannot report RSS from).
-    #[allow(clippy::zombie_processes)]
-    let child = env
-        .cmd(&["transfer", "huge.csv", "--deactivate"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, max_rss_kb) = wait_with_rusage(child.id());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut stderr).unwrap();
+    let (code, max_rss_kb, stderr) =
+        peak_rss_of(env.cmd(&["transfer", "huge.csv", "--deactivate"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("huge.csv:2") && stderr.contains("longer than 1,048,576 bytes"),
@@ -415,15 +406,45 @@ fn a_200_mb_single_line_manifest_is_refused_in_bounded_memory() {
     assert_eq!(env.sim.stats().total_calls(), 0);
 }
 
-/// Waits for child `pid`; its exit code and peak RSS (KiB).
-fn wait_with_rusage(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: a plain wait4 on our own child, with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid as i32, "wait4");
-    assert!(libc::WIFEXITED(status), "status {status}");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+/// Runs `cmd` under a small measuring parent: its exit code, peak RSS (KiB) and stderr.
+fn peak_rss_of(cmd: std::process::Command) -> (i32, i64, String) {
+    // Measured by a small parent: a child forked from this test process starts with the
+    // test process's resident-set high-water mark (kept across exec), so wait4 here would
+    // report the whole test suite's size, not the tool's.
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n\
+sys.stderr.buffer.write(p.stderr)\n\
+print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let python = python_with("resource").expect("a Python to measure with");
+    let mut measured = std::process::Command::new(python);
+    measured
+        .arg("-c")
+        .arg(MEASURE)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => measured.env(k, v),
+            None => measured.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        measured.current_dir(dir);
+    }
+    let out = measured.output().expect("run the measuring Python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut fields = stdout
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().expect("a number"));
+    let (code, rss) = (
+        fields.next().expect("exit code"),
+        fields.next().expect("peak RSS"),
+    );
+    (
+        code as i32,
+        rss,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A ledger whose only line is a newer format's header, without a newline, is refused

@@ -12,6 +12,7 @@ mod failsafe;
 mod harness;
 mod iam;
 mod lifecycle;
+mod mistakes;
 mod operator;
 mod realaws;
 mod register;

@@ -216,7 +216,7 @@ fn a_conflict_that_outlasts_the_propagation_wait_fails_the_item_saying_what_is_a
 }
 
 #[test]
-fn accept_with_a_policy_missing_in_the_target_fails_each_item_clearly_and_accepts_nothing() {
+fn accept_with_a_policy_missing_in_the_target_accepts_nothing_and_each_item_waits_for_it() {
     let env = Env::unlimited();
     let ids = env.fleet("m.csv", 330..333, "INACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
@@ -233,8 +233,10 @@ fn accept_with_a_policy_missing_in_the_target_fails_each_item_clearly_and_accept
             "fleet-policy",
         ],
     );
-    accept.expect_code(3);
-    assert_eq!(accept.count("failed"), 3);
+    // Every certificate refused for the same reason before any change: exit 2.
+    accept.expect_code(2);
+    assert_eq!(accept.count("waiting"), 3);
+    assert_eq!(accept.count("failed"), 0);
     for id in &ids {
         let row = failure_row(&env, "m.accept-failures.csv", id);
         assert_eq!(row["error_code"], "ResourceNotFoundException");
@@ -253,7 +255,7 @@ fn accept_with_a_policy_missing_in_the_target_fails_each_item_clearly_and_accept
     assert_eq!(stats.calls_of("AcceptCertificateTransfer"), 0);
     assert_eq!(stats.calls_of("GetPolicy"), 1, "asked once per account");
 
-    // Created in the target, a rerun with --retry-failed accepts and attaches.
+    // Created in the target, the same command (no --retry-failed) accepts and attaches.
     env.seed_policies(TARGET, REGION, &["fleet-policy"]);
     let again = env.run_as(
         TARGET,
@@ -264,7 +266,6 @@ fn accept_with_a_policy_missing_in_the_target_fails_each_item_clearly_and_accept
             "m.csv",
             "--attach-policy",
             "fleet-policy",
-            "--retry-failed",
         ],
     );
     again.expect_code(0);
@@ -311,8 +312,11 @@ fn without_get_policy_the_attach_404_is_reported_and_with_it_the_missing_policy_
             "--retry-failed",
         ],
     );
-    run.expect_code(3);
+    // Checked first this time: it waits for the policy (exit 2: all refused, one message).
+    run.expect_code(2);
+    assert!(run.stderr.contains("nowhere"), "{}", run.stderr);
     let row = failure_row(&env, "one.accept-failures.csv", &ids[0]);
+    assert_eq!(row["waiting_for"], "target_policy");
     assert!(
         row["message"].contains(&format!(
             "policy `nowhere` does not exist in account {TARGET}"

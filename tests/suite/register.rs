@@ -325,14 +325,18 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
     let out = run(&env, &detach);
     out.expect_code(3);
     assert_eq!(out.count("retired"), 2);
-    assert_eq!(out.count("failed"), 2);
+    // Not registered yet: they wait for it (not failed), listed with what they need.
+    assert_eq!(out.count("waiting"), 2);
+    assert_eq!(out.count("failed"), 0);
     let rows = read_csv(&env.path("m.retire-failures.csv"));
     let mut refused_ids: Vec<&str> = rows.iter().map(|r| r["certificate_id"].as_str()).collect();
     refused_ids.sort();
     let mut expected: Vec<&str> = ids[2..].iter().map(String::as_str).collect();
     expected.sort();
     assert_eq!(refused_ids, expected);
-    assert!(rows.iter().all(|r| r["error_code"] == "NotActiveInTarget"));
+    assert!(rows
+        .iter()
+        .all(|r| r["error_code"] == "NotActiveInTarget" && r["waiting_for"] == "registration"));
     let dump = env.state();
     for (i, id) in ids.iter().enumerate() {
         let src = dump.find_in(SOURCE, REGION, id).unwrap();
@@ -351,9 +355,12 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
     let stats = env.sim.stats();
     assert_eq!(stats.calls_of("UpdateCertificate"), before[0]);
 
-    // A rerun of the same retire changes nothing.
+    // A rerun of the same retire changes nothing: only the unregistered ones are left, all
+    // refused again for the same reason (exit 2, one message: register them first).
     let calls = mutating_calls(&env);
-    run(&env, &detach).expect_code(3);
+    let again = run(&env, &detach);
+    again.expect_code(2);
+    assert!(again.stderr.contains("register"), "{}", again.stderr);
     assert_eq!(mutating_calls(&env), calls);
 
     // Now --deactivate (a second retirement, in its own ledger): the two registered ones
@@ -492,4 +499,107 @@ fn plan_mode_register_puts_each_certificate_in_its_category_and_changes_nothing(
     assert_eq!(csv[&ids[1]], "issued_by_aws_iot");
     assert_eq!(csv[&revoked], "not_registrable_status");
     assert_eq!(csv[&unknown], "other_region");
+}
+
+/// `register` keeps the source's status (issue 24): INACTIVE certificates stay INACTIVE in
+/// the target (`plan --mode register` counts them first); `status` and `report` of the
+/// manifest see the register and retire ledgers (registered, then retired), text and JSON;
+/// `retire` takes a pair that is INACTIVE on both sides.
+#[test]
+fn register_keeps_inactive_certificates_inactive_and_status_and_report_see_the_register_path() {
+    let env = Env::unlimited();
+    let ids = fleet(&env, 4);
+    // ids[1] and ids[3] are disabled in the source.
+    let mut accounts = BTreeMap::new();
+    accounts.insert(
+        SOURCE.to_string(),
+        SeedAccount {
+            certificates: [1usize, 3]
+                .iter()
+                .map(|&i| SeedCertificate {
+                    pem: Some(fake_certificate(i as u64).1),
+                    ..cert(&ids[i], "INACTIVE", &["device"], &[&format!("meter-{i}")])
+                })
+                .collect(),
+            ..Default::default()
+        },
+    );
+    env.sim
+        .seed(Seed {
+            region: REGION.to_string(),
+            accounts,
+        })
+        .unwrap();
+
+    let mut plan = vec!["--output", "json", "plan", "m.csv", "--mode", "register"];
+    plan.extend(TEMPLATE);
+    let planned = run(&env, &plan);
+    planned.expect_code(0);
+    assert_eq!(
+        planned.json()["inactive_in_source"],
+        2,
+        "{}",
+        planned.stdout
+    );
+    let mut text_plan = vec!["plan", "m.csv", "--mode", "register"];
+    text_plan.extend(TEMPLATE);
+    let text = run(&env, &text_plan);
+    assert!(
+        text.stdout.contains("2 INACTIVE in the source"),
+        "{}",
+        text.stdout
+    );
+
+    let out = run(&env, &register_args(&[]));
+    out.expect_code(0);
+    assert_eq!(out.count("registered"), 4);
+    let dump = env.state();
+    for (i, id) in ids.iter().enumerate() {
+        let there = dump.find_in(target_of(i), REGION, id).unwrap();
+        let want = if i % 2 == 1 { "INACTIVE" } else { "ACTIVE" };
+        assert_eq!(
+            there.status, want,
+            "{id}: the target copy keeps the source's status"
+        );
+    }
+
+    // status and report of the manifest: the register ledger, text and JSON.
+    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    status.expect_code(0);
+    assert_eq!(
+        status.json()["counts"]["registered"],
+        4,
+        "{}",
+        status.stdout
+    );
+    let text = env.run(&["status", "m.csv"]);
+    text.expect_code(0);
+    assert!(text.stdout.contains("registered 4"), "{}", text.stdout);
+    let report = env.run(&["--output", "json", "report", "m.csv"]);
+    report.expect_code(0);
+    assert_eq!(
+        report.json()["counts"]["registered"],
+        4,
+        "{}",
+        report.stdout
+    );
+    let text = env.run(&["report", "m.csv"]);
+    text.expect_code(0);
+    assert!(text.stdout.contains("registered 4"), "{}", text.stdout);
+
+    // retire: the ACTIVE pairs and the INACTIVE ones alike.
+    let mut retire = vec!["--output", "json", "retire", "m.csv", "--detach-policies"];
+    retire.extend(TEMPLATE);
+    let retired = run(&env, &retire);
+    retired.expect_code(0);
+    assert_eq!(retired.count("retired"), 4);
+    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    let json = status.json();
+    assert_eq!(json["counts"]["retired"], 4, "{json}");
+    assert_eq!(json["ledgers"].as_array().unwrap().len(), 2, "{json}");
+    let text = env.run(&["status", "m.csv"]);
+    assert!(text.stdout.contains("retired 4"), "{}", text.stdout);
+    assert!(text.stdout.contains("register ledger"), "{}", text.stdout);
+    let report = env.run(&["--output", "json", "report", "m.csv"]);
+    assert_eq!(report.json()["counts"]["retired"], 4, "{}", report.stdout);
 }

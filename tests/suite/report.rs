@@ -208,7 +208,14 @@ fn the_page_parses_as_html_loads_nothing_and_its_numbers_are_statuss() {
     }
 
     // Each ledger's column is what `status` says of it.
-    let status = env.run(&["--output", "json", "status", "m.csv"]);
+    let status = env.run(&[
+        "--output",
+        "json",
+        "status",
+        "m.csv",
+        "--ledger",
+        "m.ledger.jsonl",
+    ]);
     status.expect_code(0);
     let status = status.json();
     assert_eq!(
@@ -228,19 +235,23 @@ fn the_page_parses_as_html_loads_nothing_and_its_numbers_are_statuss() {
         column(&page, "accept", None),
         counts_of(&accepted.json()["counts"])
     );
-    // And all together, each certificate once in its furthest state.
+    // And all together, each certificate once in its furthest state: what `status` of the
+    // manifest says too. The missing ones wait for the source account's credentials.
     let all = column(&page, "all", None);
     assert_eq!(
         nonzero(&all),
-        expect(&[("accepted", 8), ("transferred", 4), ("failed", 3)])
+        expect(&[("accepted", 8), ("transferred", 4), ("waiting", 3)])
     );
     assert_eq!(all.values().sum::<u64>(), 15);
+    let combined = env.run(&["--output", "json", "status", "m.csv"]);
+    combined.expect_code(0);
+    assert_eq!(all, counts_of(&combined.json()["counts"]));
 
     // Per target account and region.
     let to = |key: &str| nonzero(&column(&page, "target", Some(key)));
     assert_eq!(
         to(&format!("{TARGET}/")),
-        expect(&[("accepted", 8), ("failed", 3)])
+        expect(&[("accepted", 8), ("waiting", 3)])
     );
     assert_eq!(
         to(&format!("{TARGET2}/{REGION}")),
@@ -248,7 +259,7 @@ fn the_page_parses_as_html_loads_nothing_and_its_numbers_are_statuss() {
     );
 
     // Failures by code, with the rows to act on: the same codes and ids as `status`.
-    let failed = status["failures"].as_array().unwrap();
+    let failed = status["waiting"].as_array().unwrap();
     assert_eq!(failed.len(), 3);
     let code = failed[0]["error_code"].as_str().unwrap();
     assert!(failed.iter().all(|f| f["error_code"] == code));
@@ -311,12 +322,12 @@ fn the_text_report_says_how_far_what_failed_and_how_fast() {
         "{text}"
     );
     assert!(
-        text.contains("\n  accepted 8  transferred 4  failed 3\n"),
+        text.contains("\n  accepted 8  transferred 4  waiting 3\n"),
         "{text}"
     );
     assert!(
         text.contains(&format!(
-            "    {TARGET} (default region): accepted 8  failed 3\n"
+            "    {TARGET} (default region): accepted 8  waiting 3\n"
         )),
         "{text}"
     );

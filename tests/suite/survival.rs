@@ -236,6 +236,92 @@ fn sigterm_finishes_in_flight_items_exits_4_and_the_rerun_finishes() {
     fleet.assert_all_transferred_once();
 }
 
+/// Stop means stop (issue 24): Ctrl-C while a 200-certificate fleet is being deactivated at
+/// the documented quotas. No certificate gets its first change after the signal: every
+/// certificate's first ledger intent is older than it, and AWS saw no more deactivations
+/// than the ledger has intents. The items that had changed something finish; the others
+/// (reading, or queued for a deactivation slot) are dropped untouched, and the summary says
+/// so and what is left; exit 4. A rerun finishes the fleet, every change made exactly once.
+#[test]
+fn ctrl_c_gives_no_certificate_its_first_change_after_the_signal() {
+    let mut fleet = ActiveFleet::new(SimConfig::unlimited(), 200);
+    fleet.rate_scale = "1";
+    // Deactivations slower than the reads before them (as when AWS throttles them): items
+    // queue for their first change's pacer slot, the ones a stop must not let through.
+    let slow = ["--rate", "UpdateCertificate=4"];
+    let deactivated = |fleet: &ActiveFleet| {
+        let text = std::fs::read_to_string(&fleet.ledger).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("\"outcome\":\"done\"") && l.contains("\"deactivate\""))
+            .count()
+    };
+    let mut run = fleet.spawn("ctrl-c", &slow);
+    wait_until("10 certificates deactivated", RUN_LIMIT, || {
+        deactivated(&fleet) >= 10 || run.exited()
+    });
+    assert!(
+        !run.exited(),
+        "the run ended before the signal: {}",
+        run.stderr()
+    );
+    let signalled = run.signal_at(libc::SIGINT);
+    let run = run.finish(RUN_LIMIT);
+    run.expect_code(4);
+
+    let events = ledger_events(&fleet.ledger);
+    let mut first_intent: BTreeMap<&str, &str> = BTreeMap::new();
+    for e in &events {
+        if e["outcome"] == "intent" {
+            let id = e["id"].as_str().unwrap();
+            first_intent.entry(id).or_insert(e["ts"].as_str().unwrap());
+        }
+    }
+    let late: Vec<(&&str, &&str)> = first_intent
+        .iter()
+        .filter(|(_, ts)| humantime::parse_rfc3339(ts).unwrap() > signalled)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{} certificates got their first change after the signal ({}), e.g. {:?}",
+        late.len(),
+        humantime::format_rfc3339_millis(signalled),
+        late.first()
+    );
+    let touched = first_intent.len() as u64;
+    assert!(touched < 200, "every certificate was started");
+    // AWS agrees: a deactivation per certificate the ledger started, no more.
+    let stats = fleet.env.sim.stats();
+    assert_eq!(stats.calls_of("UpdateCertificate"), touched);
+
+    let summary = run.json();
+    assert_eq!(summary["stopped"], "stopped by signal", "{summary}");
+    let after = &summary["after_stop"];
+    assert!(
+        after["untouched"].as_u64().unwrap() > 0,
+        "items waiting for a slot were dropped untouched: {summary}"
+    );
+    assert_eq!(after["abandoned"], 0, "{summary}");
+    assert_eq!(summary["counts"]["in_doubt"], 0, "{summary}");
+    let transferred = fleet.assert_ledger_matches_sim();
+    assert_eq!(transferred, touched, "every started certificate finished");
+    assert_eq!(summary["left"], 200 - transferred, "{summary}");
+    assert_eq!(summary["counts"], fleet.status_counts());
+
+    fleet.rate_scale = "100";
+    let rerun = fleet.run(&[]);
+    rerun.expect_code(0);
+    fleet.assert_all_transferred_once();
+    let stats = fleet.env.sim.stats();
+    for op in [
+        "UpdateCertificate",
+        "DetachPolicy",
+        "DetachThingPrincipal",
+        "TransferCertificate",
+    ] {
+        assert_eq!(stats.calls_of(op), 200, "{op}");
+    }
+}
+
 /// A second SIGINT exits at once (exit 4), without waiting for the in-flight items; the
 /// ledger stays readable, and the rerun reconciles what was cut off and finishes.
 #[test]

@@ -62,7 +62,6 @@ fn fleet_manifest(env: &Env, f: &Fleet) -> std::path::PathBuf {
             (f.pending_to_other.clone(), TARGET),
             (f.revoked.clone(), TARGET),
             (f.missing.clone(), TARGET),
-            (f.target_is_owner.clone(), SOURCE),
         ],
     )
 }
@@ -86,7 +85,10 @@ fn without_flags_nothing_destructive_happens_and_each_state_ends_as_documented()
         2,
         "inactive_clean and pending_to_target"
     );
-    assert_eq!(run.count("failed"), 7);
+    // Refused for want of a flag (or of the certificate in this account): waiting, not
+    // failed; what no option fixes is failed.
+    assert_eq!(run.count("waiting"), 4);
+    assert_eq!(run.count("failed"), 2);
     assert_eq!(run.count("pending"), 0);
     assert_eq!(run.count("in_doubt"), 0);
 
@@ -107,8 +109,19 @@ fn without_flags_nothing_destructive_happens_and_each_state_ends_as_documented()
     assert_eq!(codes[&f.pending_to_other], "PendingToAnotherAccount");
     assert_eq!(codes[&f.revoked], "CertificateStateException");
     assert_eq!(codes[&f.missing], "ResourceNotFoundException");
-    assert_eq!(codes[&f.target_is_owner], "SameAccount");
     let report = read_csv(&env.path("fleet.failures.csv"));
+    let waiting_for = |id: &str| {
+        report
+            .iter()
+            .find(|r| r["certificate_id"] == id)
+            .map(|r| r["waiting_for"].clone())
+            .unwrap()
+    };
+    assert_eq!(waiting_for(&f.active_full), "flags");
+    assert_eq!(waiting_for(&f.with_things), "flags");
+    assert_eq!(waiting_for(&f.missing), "source_account");
+    assert_eq!(waiting_for(&f.revoked), "");
+    assert_eq!(waiting_for(&f.pending_to_other), "");
     let active_row = report
         .iter()
         .find(|r| r["certificate_id"] == f.active_full)
@@ -149,7 +162,8 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
     ]);
     run.expect_code(3);
     assert_eq!(run.count("transferred"), 5);
-    assert_eq!(run.count("failed"), 4);
+    assert_eq!(run.count("failed"), 2);
+    assert_eq!(run.count("waiting"), 1, "missing");
 
     let state = env.state();
     for id in [
@@ -167,14 +181,9 @@ fn with_flags_prepare_runs_and_the_report_matches_the_simulator() {
     }
     // The failure report lists exactly the certificates the simulator did not move.
     let codes = failure_codes(&env);
-    let not_moved: Vec<&String> = [
-        &f.pending_to_other,
-        &f.revoked,
-        &f.missing,
-        &f.target_is_owner,
-    ]
-    .into_iter()
-    .collect();
+    let not_moved: Vec<&String> = [&f.pending_to_other, &f.revoked, &f.missing]
+        .into_iter()
+        .collect();
     assert_eq!(codes.len(), not_moved.len());
     for id in not_moved {
         assert!(codes.contains_key(id), "{id} missing from the report");
@@ -362,19 +371,47 @@ fn duplicate_rows_count_once_with_a_warning() {
 fn failed_items_are_skipped_until_retry_failed() {
     let env = Env::unlimited();
     let id = cert_id(400);
-    env.seed(SOURCE, REGION, vec![cert(&id, "ACTIVE", &[], &[])]);
+    // Pending to another account: a person must cancel that transfer first.
+    let pending = iot_sim::SeedCertificate {
+        pending_target: Some(TARGET2.to_string()),
+        ..cert(&id, "PENDING_TRANSFER", &[], &[])
+    };
+    env.seed(SOURCE, REGION, vec![pending]);
     env.manifest("m.csv", &[(id.clone(), TARGET)]);
     env.run(&["transfer", "m.csv"]).expect_code(3);
     env.sim.reset_stats();
     // Without --retry-failed the failure stands and AWS is not asked again.
-    env.run(&["transfer", "m.csv", "--deactivate"])
-        .expect_code(3);
+    env.run(&["transfer", "m.csv"]).expect_code(3);
     assert_eq!(env.sim.stats().total_calls(), 1, "only GetCallerIdentity");
-    env.run(&["transfer", "m.csv", "--deactivate", "--retry-failed"])
+    // Someone cancelled that transfer: --retry-failed takes it.
+    env.seed(SOURCE, REGION, vec![cert(&id, "INACTIVE", &[], &[])]);
+    env.run(&["transfer", "m.csv", "--retry-failed"])
         .expect_code(0);
     assert_eq!(env.cert_state(&id).unwrap().status, "PENDING_TRANSFER");
     // The failure report of the last run is empty again.
     assert!(read_csv(&env.path("m.failures.csv")).is_empty());
+}
+
+/// A row addressed to the source account itself: the credentials are the source's, but the
+/// tool cannot tell them from a target's: the run is refused before anything, naming the
+/// account and both causes.
+#[test]
+fn a_row_addressed_to_the_caller_s_own_account_refuses_the_run_up_front() {
+    let env = Env::unlimited();
+    let f = fleet(&env);
+    env.manifest(
+        "m.csv",
+        &[
+            (f.inactive_clean.clone(), TARGET),
+            (f.target_is_owner.clone(), SOURCE),
+        ],
+    );
+    let run = env.run(&["transfer", "m.csv"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains(SOURCE), "{}", run.stderr);
+    assert!(run.stderr.contains("fix the manifest"), "{}", run.stderr);
+    let stats = env.sim.stats();
+    assert_eq!(stats.total_calls(), stats.calls_of("GetCallerIdentity"));
 }
 
 #[test]

@@ -290,6 +290,15 @@ impl Spawned {
         std::fs::read_to_string(&self.err).unwrap_or_default()
     }
 
+    /// Sends `signal` (`libc::SIGINT`, ...) with kill(2) and returns the time just after:
+    /// the signal was delivered by then, so nothing the run did because of it is older.
+    pub fn signal_at(&self, signal: i32) -> std::time::SystemTime {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let r = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(r, 0, "kill({}, {signal})", self.child.id());
+        std::time::SystemTime::now()
+    }
+
     /// Sends a signal by name (`TERM`, `INT`) with kill(1): no extra crate for one call.
     pub fn signal(&self, name: &str) {
         let ok = std::process::Command::new("kill")
