@@ -24,8 +24,13 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
     }
-    // Credentials first: a mistyped profile is the one line the operator sees.
+    // Credentials first (the profile, then every target's role): a mistake there is the one
+    // line the operator sees.
     let session = Session::connect(settings).await?;
+    let source = session.own_clients(manifest.regions()).await?;
+    let targets = session
+        .target_clients(&manifest, &targets, "--target-profile")
+        .await?;
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
@@ -49,10 +54,6 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         );
         HashMap::new()
     };
-    let source = session.own_clients(manifest.regions()).await?;
-    let targets = session
-        .target_clients(&manifest, &targets, "--target-profile")
-        .await?;
     let sides = Sides {
         source: &source,
         targets: AccountClients::by_account(targets),

@@ -155,26 +155,32 @@ fn a_role_that_cannot_be_assumed_is_refused_before_any_change_naming_it() {
     let env = sim_with_roles(&[TARGET, TARGET2], |_| {});
     fleet(&env, 6, &TARGETS);
     let config = keys_profile("base", SOURCE);
-    let args = [
-        "--profile",
-        "base",
-        "register",
-        "m.csv",
-        "--target-role-template",
-        ROLE_TEMPLATE,
-    ];
-    let run = run_with_config(&env, &config, &args);
-    run.expect_code(1);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line:\n{}", run.stderr);
-    let line = lines[0];
-    for part in [
-        format!("target account {TARGET3}"),
-        format!("cannot assume role {}", role_of(TARGET3)),
-        "profile base".to_string(),
-        "AccessDenied".to_string(),
-    ] {
-        assert!(line.contains(&part), "{part:?} missing from: {line}");
+    // verify too: its missing ledger would be worth a warning, after the credentials.
+    for command in ["register", "verify"] {
+        let args = [
+            "--profile",
+            "base",
+            command,
+            "m.csv",
+            "--target-role-template",
+            ROLE_TEMPLATE,
+        ];
+        let run = run_with_config(&env, &config, &args);
+        run.expect_code(1);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{command}: one line:\n{}", run.stderr);
+        let line = lines[0];
+        for part in [
+            format!("target account {TARGET3}"),
+            format!("cannot assume role {}", role_of(TARGET3)),
+            "profile base".to_string(),
+            "AccessDenied".to_string(),
+        ] {
+            assert!(
+                line.contains(&part),
+                "{command}: {part:?} missing from: {line}"
+            );
+        }
     }
     let stats = env.sim.stats();
     assert_eq!(stats.calls_of("RegisterCertificateWithoutCA"), 0);
