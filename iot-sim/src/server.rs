@@ -178,6 +178,15 @@ impl Shared {
             .map(str::to_string)
     }
 
+    /// Under the allow-list mode, whether `account`'s policy refuses `action` on `resource`
+    /// (an action outside IoT, such as `sts:AssumeRole`).
+    fn identity_refuses(&self, account: &str, action: &str, resource: &str) -> bool {
+        let policies = self.iam.read().unwrap_or_else(|e| e.into_inner());
+        policies
+            .get(account)
+            .is_some_and(|p| p.refused(action, &[resource.to_string()]).is_some())
+    }
+
     fn set_iam_policy(&self, account: &str, policy: Option<IamPolicy>) {
         let mut policies = self.iam.write().unwrap_or_else(|e| e.into_inner());
         match policy {
@@ -625,6 +634,14 @@ fn sts_call(
         }
         Some("AssumeRole") => {
             let params = sts::params(body, parts.uri.query());
+            // Under the allow-list mode the caller's own policy must allow sts:AssumeRole on
+            // the role too: a trust policy naming an account delegates to its IAM policies.
+            if let Some(role) = params.get("RoleArn") {
+                if shared.identity_refuses(&who.account, "sts:AssumeRole", role) {
+                    let e = sts::StsError::not_authorized(who, role);
+                    return sts_error(e.status, e.code, &e.message, rid);
+                }
+            }
             let now = std::time::SystemTime::now();
             match shared.sts().assume_role(who, &params, now, rid) {
                 Ok(xml) => response(200, rid, "text/xml", xml),

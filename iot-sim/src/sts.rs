@@ -250,6 +250,19 @@ pub struct StsError {
 }
 
 impl StsError {
+    /// AWS's refusal of `caller` assuming `role`, whatever the reason: an unknown role, a
+    /// trust policy or an external id that does not fit, or the caller's own IAM policy.
+    pub fn not_authorized(caller: &Principal, role: &str) -> StsError {
+        StsError {
+            status: 403,
+            code: "AccessDenied",
+            message: format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role}",
+                caller.arn
+            ),
+        }
+    }
+
     fn validation(message: impl Into<String>) -> StsError {
         StsError {
             status: 400,
@@ -362,14 +375,7 @@ impl Sts {
             }
         }
         // Unknown, untrusted, or without the external id it asks for: AWS tells none apart.
-        let denied = || StsError {
-            status: 403,
-            code: "AccessDenied",
-            message: format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {arn}",
-                caller.arn
-            ),
-        };
+        let denied = || StsError::not_authorized(caller, arn);
         let role = self.roles.get(arn.as_str()).ok_or_else(denied)?;
         if !role.trusted_accounts.contains(&caller.account) {
             return Err(denied());

@@ -238,3 +238,46 @@ async fn a_session_expires_and_aws_configs_provider_refreshes_before_it_does() {
     let sessions = stats.calls_of("AssumeRole") - assumed_before;
     assert!(sessions >= 3, "{sessions} sessions for {calls} calls");
 }
+
+#[tokio::test]
+async fn under_the_allow_list_the_callers_own_policy_must_allow_assume_role() {
+    let mut config = SimConfig::unlimited();
+    config
+        .seeds
+        .push(seed_of(vec![(B, vec![cert(2, "ACTIVE")])]));
+    config.roles = vec![
+        SeedRole::new(B, "migrate", &[A]),
+        SeedRole::new(C, "migrate", &[A]),
+    ];
+    // A may assume B's role only; C's role trusts A all the same.
+    let policy = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [
+            {{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "{ROLE_B}"}}]}}"#
+    );
+    config
+        .iam_policies
+        .insert(A.to_string(), iot_sim::IamPolicy::parse(&policy).unwrap());
+    let sim = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let client = sts(&url, key(A)).await;
+    let session = assume(&url, A, ROLE_B).await;
+    describe(&iot_with(&url, session).await, 2)
+        .await
+        .expect("B's certificate with the session");
+    let role_c = "arn:aws:iam::333333333333:role/migrate";
+    let e = client
+        .assume_role()
+        .role_arn(role_c)
+        .role_session_name("test-session")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(e.code(), Some("AccessDenied"));
+    assert_eq!(
+        e.message(),
+        Some(format!("User: arn:aws:iam::{A}:user/iot-sim is not authorized to perform: sts:AssumeRole on resource: {role_c}").as_str())
+    );
+    // GetCallerIdentity needs no permission.
+    client.get_caller_identity().send().await.unwrap();
+}
