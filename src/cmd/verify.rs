@@ -19,10 +19,18 @@ use crate::verify::{verify, Sides};
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
+    let targets =
+        super::target_credentials(&args.targets).expect("clap requires target credentials");
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
     }
-    let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
+    // Credentials first (the profile, then every target's role): a mistake there is the one
+    // line the operator sees.
+    let session = Session::connect(settings).await?;
+    let source = session.own_clients(manifest.regions()).await?;
+    let targets = session
+        .target_clients(&manifest, &targets, "--target-profile")
+        .await?;
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
@@ -46,11 +54,6 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         );
         HashMap::new()
     };
-    let session = Session::connect(settings).await?;
-    let source = session.own_clients(manifest.regions()).await?;
-    let targets = session
-        .target_clients(&manifest, &profiles, "--target-profile")
-        .await?;
     let sides = Sides {
         source: &source,
         targets: AccountClients::by_account(targets),

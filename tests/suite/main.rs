@@ -6,6 +6,7 @@ mod aws_rules;
 mod carry;
 mod checkpoint;
 mod conventions;
+mod credentials;
 mod durability;
 mod failsafe;
 mod harness;
