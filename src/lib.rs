@@ -48,6 +48,8 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod readme;
 pub mod registration;
 pub mod report;

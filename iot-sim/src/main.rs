@@ -72,7 +72,8 @@ struct Args {
     #[arg(long = "credentials", value_name = "KEY=STATE", value_parser = parse_credentials_spec)]
     credentials: Vec<CredentialChange>,
 
-    /// Start in an outage: reset (connections closed) or blackhole (requests held).
+    /// Start in an outage: reset (connections closed), blackhole (requests held) or down
+    /// (nothing listens: connecting is refused).
     #[arg(long, value_name = "MODE", default_value = "off")]
     outage: OutageMode,
 

@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     /// The allow-list mode: accounts with an IAM policy, and it.
     iam: RwLock<BTreeMap<String, IamPolicy>>,
     outage: AtomicU8,
+    /// Whether the outage is `down` (nothing listens, connections are reset).
+    down: watch::Sender<bool>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -126,6 +128,7 @@ impl Shared {
             deny: RwLock::new(config.deny.clone()),
             iam: RwLock::new(config.iam_policies.clone()),
             outage: AtomicU8::new(outage_code(config.outage)),
+            down: watch::Sender::new(config.outage == OutageMode::Down),
             shutdown,
         })
     }
@@ -203,12 +206,14 @@ impl Shared {
         match self.outage.load(Ordering::Relaxed) {
             1 => OutageMode::Reset,
             2 => OutageMode::Blackhole,
+            3 => OutageMode::Down,
             _ => OutageMode::Off,
         }
     }
 
     fn set_outage(&self, mode: OutageMode) {
         self.outage.store(outage_code(mode), Ordering::Relaxed);
+        self.down.send_replace(mode == OutageMode::Down);
     }
 
     fn faults(&self) -> Arc<Vec<(FaultKind, f64)>> {
@@ -224,6 +229,7 @@ fn outage_code(mode: OutageMode) -> u8 {
         OutageMode::Off => 0,
         OutageMode::Reset => 1,
         OutageMode::Blackhole => 2,
+        OutageMode::Down => 3,
     }
 }
 
@@ -470,7 +476,8 @@ async fn handle_request(
     // 2. outage: nothing is answered
     match shared.outage() {
         OutageMode::Off => {}
-        OutageMode::Reset => {
+        // a request that raced the switch: as if the connection died under it
+        OutageMode::Reset | OutageMode::Down => {
             shared.stats.refused(Refusal::Outage);
             reset.store(true, Ordering::SeqCst);
             return Err(Dropped("outage reset"));
@@ -825,7 +832,7 @@ fn sim_endpoint(
                 ok_json(rid)
             }
             Err(e) => bad_control(
-                format!("expected {{\"mode\": \"reset|blackhole|off\"}}: {e}"),
+                format!("expected {{\"mode\": \"reset|blackhole|down|off\"}}: {e}"),
                 rid,
             ),
         },
@@ -846,8 +853,10 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         reset: reset.clone(),
     });
     let mut shutdown = shared.shutdown.clone();
+    let mut down = shared.down.subscribe();
     let svc_shared = shared.clone();
-    let service = service_fn(move |req| handle(svc_shared.clone(), reset.clone(), req));
+    let svc_reset = reset.clone();
+    let service = service_fn(move |req| handle(svc_shared.clone(), svc_reset.clone(), req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .keep_alive(true)
@@ -855,15 +864,44 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     tokio::select! {
         _ = conn => {}
         _ = stopped(&mut shutdown) => {}
+        // A killed server's connections die with a RST, whatever they were doing.
+        _ = down.wait_for(|d| *d) => reset.store(true, Ordering::SeqCst),
     }
 }
 
+/// Accepts connections until shutdown. While the outage is `down` the listener is closed
+/// (connecting is refused, as with a killed server); afterwards the same address is bound
+/// again.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
+    let mut down = shared.down.subscribe();
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut listener = Some(listener);
     loop {
+        if *down.borrow_and_update() {
+            listener = None;
+        } else if listener.is_none() {
+            match TcpListener::bind(addr).await {
+                Ok(l) => listener = Some(l),
+                Err(_) => {
+                    // the port is not free yet: try again shortly
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            }
+        }
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
+            _ = down.changed() => {}
+            accepted = accept => match accepted {
                 Ok((stream, _)) => {
                     tokio::spawn(serve_connection(stream, shared.clone()));
                 }
@@ -1030,7 +1068,8 @@ impl SimHandle {
         Ok(())
     }
 
-    /// Switches the outage on (`Reset`, `Blackhole`) or off (same as `POST /_sim/outage`).
+    /// Switches the outage on (`Reset`, `Blackhole`, `Down`) or off (same as `POST
+    /// /_sim/outage`).
     pub fn set_outage(&self, mode: OutageMode) {
         self.shared.set_outage(mode);
     }

@@ -19,6 +19,7 @@ mod register;
 mod report;
 mod select;
 mod select_query;
+mod soak;
 mod survival;
 mod transfer;
 mod verdict;
