@@ -10,9 +10,12 @@
 //! 1M finished items), `5` (= validate + resume), `realistic` (resumes and `status` from a
 //! realistic ledger of 1M fully prepared certificates, 8 events each; with `--ten-million`
 //! also of 10M, whose ledger needs about 19 GB of disk), `validate-10m` (10M-row manifest),
-//! `6` (= realistic + validate-10m), `concurrency` (a sweep of --concurrency, not part of
-//! `all`), `handoff` (10,000 certificates handed off in 10 waves, not part of `all`), `all`
-//! (the default: 1 2 3 3-sorted 4 5 6).
+//! `6` (= realistic + validate-10m), `faults` (certificates per second with and without
+//! every fault kind, at 10,000 and 100,000 certificates), `soak` (100,000 certificates,
+//! every fault, quotas overestimated twice, six `kill -9`, reruns until exit 0), `7` (=
+//! faults + soak), `concurrency` (a sweep of --concurrency, not part of `all`), `handoff`
+//! (10,000 certificates handed off in 10 waves, not part of `all`), `all` (the default: 1 2 3
+//! 3-sorted 4 5 6 7).
 //!
 //! Each scenario starts the simulator in this process (`iot_sim::Simulator::spawn`, its own
 //! runtime and threads) and runs the real release binary `target/release/iot-cert-migrate`
@@ -29,6 +32,8 @@ mod data;
 mod handoff;
 #[path = "bench/realistic.rs"]
 mod realistic;
+#[path = "bench/soak.rs"]
+mod soak;
 #[path = "bench/support.rs"]
 mod support;
 
@@ -49,9 +54,18 @@ use support::Exit;
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// Scenarios to run: 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m
-    /// concurrency handoff all (default: all = 1 2 3 3-sorted 4 5 6).
+    /// Scenarios to run: 1 2 3 3-sorted 4 5 6 7 validate resume realistic validate-10m
+    /// faults soak concurrency handoff all (default: all = 1 2 3 3-sorted 4 5 6 7).
     scenarios: Vec<String>,
+    /// Certificates of `soak` and of the larger run of `faults`.
+    #[arg(long, default_value_t = 100_000)]
+    soak_certs: usize,
+    /// Quotas of the simulator in `soak` and `faults`, times the documented ones.
+    #[arg(long, default_value_t = 50.0)]
+    soak_quota_scale: f64,
+    /// Probability of each of the simulator's eight fault kinds in `soak` and `faults`.
+    #[arg(long, default_value_t = 0.001)]
+    fault_rate: f64,
     /// Certificates of scenarios 1-3 (and of each step of `concurrency`, halved).
     #[arg(long, default_value_t = 3000)]
     certs: usize,
@@ -135,7 +149,7 @@ fn real_main(args: Args) -> io::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    const KNOWN: [&str; 11] = [
+    const KNOWN: [&str; 13] = [
         "handoff",
         "1",
         "2",
@@ -146,6 +160,8 @@ fn real_main(args: Args) -> io::Result<()> {
         "resume",
         "realistic",
         "validate-10m",
+        "faults",
+        "soak",
         "concurrency",
     ];
     for s in &list {
@@ -160,13 +176,16 @@ fn real_main(args: Args) -> io::Result<()> {
                 "resume",
                 "realistic",
                 "validate-10m",
+                "faults",
+                "soak",
             ],
             "5" => vec!["validate", "resume"],
             "6" => vec!["realistic", "validate-10m"],
+            "7" => vec!["faults", "soak"],
             one if KNOWN.contains(&one) => vec![one],
             other => {
                 return Err(io::Error::other(format!(
-                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 validate resume realistic validate-10m concurrency handoff all"
+                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 7 validate resume realistic validate-10m faults soak concurrency handoff all"
                 )))
             }
         };
@@ -272,6 +291,8 @@ fn real_main(args: Args) -> io::Result<()> {
                 };
                 scenario_validate(&mut ctx, 10_000_000, goal)
             }
+            "faults" => scenario_faults(&mut ctx),
+            "soak" => scenario_soak(&mut ctx),
             "concurrency" => scenario_concurrency(&mut ctx),
             "handoff" => {
                 let certs = ctx.args.handoff_certs;
@@ -1245,4 +1266,143 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
         verdict: verdict(ok),
     });
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Faults and the soak (issue 27)
+// ---------------------------------------------------------------------------
+
+/// The soak's settings at `certs` certificates, with or without faults and kills.
+fn soak_spec(ctx: &Ctx, certs: usize, faults: bool, kills: usize) -> soak::Soak {
+    soak::Soak {
+        certs,
+        quota_scale: ctx.args.soak_quota_scale,
+        overestimate: if faults { 2.0 } else { 1.0 },
+        fault_rate: if faults { ctx.args.fault_rate } else { 0.0 },
+        kills,
+        max_reruns: 10,
+        concurrency: ctx.args.concurrency.unwrap_or(64),
+        latency: Duration::from_millis(5),
+        seed: 27,
+    }
+}
+
+fn soak_run(ctx: &Ctx, name: &str, spec: &soak::Soak) -> io::Result<soak::Report> {
+    let dir = run_dir(ctx, name)?;
+    eprintln!(
+        "bench: {name}: {} certificates, quotas x{}, --rate-scale {}, faults {} each, {} kills",
+        spec.certs,
+        spec.quota_scale,
+        spec.quota_scale * spec.overestimate,
+        spec.fault_rate,
+        spec.kills
+    );
+    let watch = support::Contention::start();
+    let cpu_before = support::self_cpu_s();
+    let r = soak::run(&ctx.bin, &dir, spec)?;
+    let cpu = support::self_cpu_s().zip(cpu_before).map(|(b, a)| b - a);
+    let tool_cpu: f64 = r.runs.iter().filter_map(|r| r.cpu_s).sum();
+    println!("### {name}");
+    println!();
+    println!("{}", soak::markdown(spec, &r));
+    println!(
+        "- simulator (bench process) CPU {}; {}",
+        opt(cpu, 1, " s"),
+        contention(watch.others(Some(tool_cpu), r.wall))
+    );
+    println!();
+    println!("| operation | calls | throttled |");
+    println!("|---|---:|---:|");
+    for (op, n) in &r.stats.calls {
+        println!("| {op} | {n} | {} |", r.stats.throttled_of(op));
+    }
+    println!();
+    Ok(r)
+}
+
+/// Certificates per second with and without every fault kind (and the 2x overestimated
+/// quotas), at 10,000 and at `--soak-certs`: faults may cost at most half the throughput.
+fn scenario_faults(ctx: &mut Ctx) -> io::Result<()> {
+    println!(
+        "## 7a. Throughput with and without faults (quotas x{}, every fault kind at {} each, the tool told twice the quotas)",
+        ctx.args.soak_quota_scale, ctx.args.fault_rate
+    );
+    println!();
+    for certs in [10_000, ctx.args.soak_certs] {
+        let clean = soak_run(
+            ctx,
+            &format!("faults-{certs}-none"),
+            &soak_spec(ctx, certs, false, 0),
+        )?;
+        let faulty = soak_run(
+            ctx,
+            &format!("faults-{certs}-all"),
+            &soak_spec(ctx, certs, true, 0),
+        )?;
+        let (a, b) = (clean.rate(certs), faulty.rate(certs));
+        let listings = faulty.stats.calls_of("ListOutgoingCertificates");
+        let ok = clean.problems.is_empty() && faulty.problems.is_empty() && b * 2.0 >= a;
+        ctx.table.push(Verdict {
+            id: "7a".into(),
+            scenario: format!("{certs} certificates, quotas x{}: no faults vs every fault at {} each + --rate-scale x2", ctx.args.soak_quota_scale, ctx.args.fault_rate),
+            target: "with faults ≥ half the certs/s without; exactly once, no failure row".into(),
+            result: format!(
+                "{a:.1} certs/s without, {b:.1} with ({:.0}%); {} faults, {} throttled, {listings} ListOutgoingCertificates calls ({:.3} per certificate); {}",
+                100.0 * b / a,
+                faulty.faults(),
+                faulty.calls().1,
+                listings as f64 / certs as f64,
+                problems_note(&[&clean, &faulty])
+            ),
+            verdict: verdict(ok),
+        });
+    }
+    Ok(())
+}
+
+/// The soak: `--soak-certs` certificates, every fault, 2x quotas, six kill -9, reruns.
+fn scenario_soak(ctx: &mut Ctx) -> io::Result<()> {
+    let certs = ctx.args.soak_certs;
+    println!(
+        "## 7b. Soak: {certs} certificates, every fault kind at {} each, the tool told twice the quotas, six kill -9, plain reruns until exit 0",
+        ctx.args.fault_rate
+    );
+    println!();
+    let spec = soak_spec(ctx, certs, true, 6);
+    let r = soak_run(ctx, "soak", &spec)?;
+    let rss: Vec<String> = r
+        .runs
+        .iter()
+        .filter_map(|x| x.max_rss.map(|b| format!("{:.0}", mib(b))))
+        .collect();
+    ctx.table.push(Verdict {
+        id: "7b".into(),
+        scenario: format!("soak: {certs} certs, every fault at {} each, --rate-scale x2, 6 kill -9, reruns", ctx.args.fault_rate),
+        target: "exactly once, no failure row, every ledger line parses, peak RSS bounded and not growing".into(),
+        result: format!(
+            "{} runs, {:.0} s in all ({:.1} certs/s); {} faults, {} throttled; ledger {:.0} MiB; peak RSS per run {} MiB; {}",
+            r.runs.len(),
+            r.wall.as_secs_f64(),
+            r.rate(certs),
+            r.faults(),
+            r.calls().1,
+            mib(r.ledger_bytes),
+            rss.join(" / "),
+            problems_note(&[&r])
+        ),
+        verdict: verdict(r.problems.is_empty()),
+    });
+    Ok(())
+}
+
+fn problems_note(reports: &[&soak::Report]) -> String {
+    let problems: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.problems.iter().map(String::as_str))
+        .collect();
+    if problems.is_empty() {
+        "all checks passed".into()
+    } else {
+        format!("FAILED: {}", problems.join("; "))
+    }
 }

@@ -1,8 +1,8 @@
 //! A complete migration against the local simulator, no AWS account needed:
 //!
 //! ```text
-//! cargo run --release --example demo
-//! cargo run --release --example demo -- report.html   # and keep the report page there
+//! cargo run --example demo
+//! cargo run --example demo -- report.html   # and keep the report page there
 //! ```
 //!
 //! Starts the IoT simulator on 127.0.0.1 with the documented AWS quotas and 20 ms latency,

@@ -74,7 +74,9 @@ Examples:
 
 The policy lists every call the commands make with these flags, on the resources IAM
 authorizes each on (`*` for the actions without a resource type). STS GetCallerIdentity,
-which every command makes, needs no permission.
+which every command makes, needs no permission. With --target-role-template or
+--source-role, each role needs its side's policy, and the credentials that assume the roles
+need sts:AssumeRole on them.
 ";
 
 /// `validate --help`.

@@ -17,7 +17,7 @@
 //!   [`pipeline`], [`stop`], [`breaker`], [`progress`], [`metrics`], [`logging`],
 //!   [`terminal`];
 //! - the concepts underneath: [`manifest`], [`ledger`], [`carry`], [`pacer`], [`retry`],
-//!   [`certificate`], [`aws`], [`error`], [`files`], [`durable`] (the one writer of output
+//!   [`certificate`], [`aws`], [`role`], [`error`], [`files`], [`durable`] (the one writer of output
 //!   files), [`closed_set`].
 #![warn(missing_docs)]
 
@@ -49,10 +49,13 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod readme;
 pub mod registration;
 pub mod report;
 pub mod retry;
+pub mod role;
 pub mod run;
 pub mod select;
 pub mod session;
@@ -114,8 +117,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
                 pacing: args.pacing,
                 mode: cli::PlanMode::Transfer,
                 carry: args.carry,
-                target_profile: None,
-                target_profile_template: None,
+                // What carry would meet in the targets, with the accept's credentials.
+                target_profile: args.accept_profile,
+                target_profile_template: args.accept_profile_template,
+                target_role_template: args.accept_role_template,
             };
             cmd::plan::run(&global, plan).await
         }

@@ -58,6 +58,10 @@ pub enum ItemEnd {
     Interrupted,
     /// Dropped at the end of the grace period.
     Abandoned,
+    /// A call failed for a reason that is not the certificate's (AWS out of reach, failing
+    /// or throttling beyond the budget): nothing records an end, it stays pending for the
+    /// next run; the breaker counts the call as it counts failures.
+    Postponed(Box<FailedCall>),
     /// Dropped when the run stopped, before its first change: nothing records an end, it
     /// stays as it was.
     Untouched,
@@ -135,7 +139,11 @@ fn opening(breaker: &Breaker, end: &ItemEnd) {
         ItemEnd::Waiting(w) => breaker.item_waited(w.wait, &w.needs),
         ItemEnd::Done | ItemEnd::Failed(_) | ItemEnd::InDoubt => breaker.item_went_on(),
         // Nothing new was judged of these.
-        ItemEnd::Settled | ItemEnd::Interrupted | ItemEnd::Abandoned | ItemEnd::Untouched => {}
+        ItemEnd::Settled
+        | ItemEnd::Interrupted
+        | ItemEnd::Abandoned
+        | ItemEnd::Untouched
+        | ItemEnd::Postponed(_) => {}
     }
 }
 
@@ -180,7 +188,9 @@ where
             }
             ItemEnd::InDoubt => Some(&tally.in_doubt),
             ItemEnd::Settled => Some(&tally.settled),
-            ItemEnd::Interrupted => {
+            // Left pending by a failure that was not the certificate's: stopped before it
+            // could end, as the breaker's are.
+            ItemEnd::Interrupted | ItemEnd::Postponed(_) => {
                 ended.interrupted += 1;
                 None
             }
@@ -226,7 +236,9 @@ where
                     ItemEnd::Failed(FailedOn::Call(call)) if call.op.is_mutating() => {
                         breaker.canary_failed(call)
                     }
-                    ItemEnd::Failed(FailedOn::Call(call)) => breaker.item_failed(call),
+                    ItemEnd::Failed(FailedOn::Call(call)) | ItemEnd::Postponed(call) => {
+                        breaker.item_failed(call)
+                    }
                     _ => {}
                 }
             }
@@ -244,7 +256,7 @@ where
         .try_for_each(|end| {
             count(&end);
             opening(breaker, &end);
-            if let ItemEnd::Failed(FailedOn::Call(call)) = &end {
+            if let ItemEnd::Failed(FailedOn::Call(call)) | ItemEnd::Postponed(call) = &end {
                 breaker.item_failed(call);
             }
             futures::future::ready(Ok(()))

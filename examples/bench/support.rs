@@ -1,5 +1,5 @@
-//! Measurement helpers of the benchmark: run a child process and get its own CPU time and
-//! peak RSS (`wait4`), the CPU time of the bench process itself (`getrusage`), and a
+//! Measurement helpers of the benchmark: run a child process and get its own CPU time
+//! (`wait4`) and peak RSS (its `VmHWM`, sampled while it runs), the CPU time of the bench process itself (`getrusage`), and a
 //! description of the machine.
 //!
 //! Linux only: the rusage layout below is the 64-bit Linux one. On other systems the
@@ -21,38 +21,79 @@ pub struct Exit {
     pub cpu_s: Option<f64>,
     /// Of which system (kernel) CPU seconds.
     pub sys_s: Option<f64>,
-    /// Peak resident set size of the child, bytes.
+    /// Peak resident set size of the child, bytes: the last `VmHWM` seen while it ran
+    /// (see [`run_child_killing`]), else `wait4`'s figure.
     pub max_rss: Option<u64>,
 }
 
 /// Runs `cmd` to completion. `poll` is called about every `every` while the child runs,
 /// with the time since spawn; it returns once the child is reaped.
 pub fn run_child(
-    mut cmd: Command,
+    cmd: Command,
     every: Duration,
     mut poll: impl FnMut(Duration),
 ) -> io::Result<Exit> {
+    run_child_killing(cmd, every, |elapsed| {
+        poll(elapsed);
+        false
+    })
+    .map(|(exit, _)| exit)
+}
+
+/// [`run_child`], where `poll` may ask for the child to be killed (SIGKILL) by returning
+/// true; returns whether it was.
+pub fn run_child_killing(
+    mut cmd: Command,
+    every: Duration,
+    mut poll: impl FnMut(Duration) -> bool,
+) -> io::Result<(Exit, bool)> {
     let start = Instant::now();
     let child = cmd.spawn()?;
     let pid = child.id();
     // The child is reaped by wait4 below, never by std (dropping `Child` does not wait).
     drop(child);
     let waiter = std::thread::spawn(move || sys::wait(pid));
+    let mut killed = false;
+    let mut hwm: Option<u64> = None;
     while !waiter.is_finished() {
-        poll(start.elapsed());
+        hwm = high_water_mark(pid).or(hwm);
+        if !killed && poll(start.elapsed()) {
+            // SAFETY: `pid` is our own child, not reaped yet (the waiter reaps it after).
+            killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0;
+        }
         std::thread::sleep(every);
     }
     let (code, usage) = waiter
         .join()
         .map_err(|_| io::Error::other("wait thread panicked"))??;
     let wall = start.elapsed();
-    Ok(Exit {
+    let exit = Exit {
         code,
         wall,
         cpu_s: usage.map(|u| u.cpu_s),
         sys_s: usage.map(|u| u.sys_s),
-        max_rss: usage.map(|u| u.max_rss),
-    })
+        // wait4's ru_maxrss is no good here: at exec Linux keeps the high-water mark of the
+        // memory the child was forked with, i.e. this process's, and the bench holds the
+        // simulator's whole fleet. The child's own high-water mark is never above it.
+        max_rss: match (hwm, usage.map(|u| u.max_rss)) {
+            (Some(h), Some(u)) => Some(h.min(u)),
+            (h, u) => h.or(u),
+        },
+    };
+    Ok((exit, killed && code.is_none()))
+}
+
+/// The peak RSS of the process `pid` so far (`VmHWM` of /proc/PID/status), once it has
+/// exec'd: before that it is still this process (same name) and its figure is ours.
+fn high_water_mark(pid: u32) -> Option<u64> {
+    let comm = |p: &str| std::fs::read_to_string(format!("/proc/{p}/comm")).ok();
+    if comm(&pid.to_string())? == comm("self")? {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// CPU seconds (user + system) the bench process has used so far, all threads.

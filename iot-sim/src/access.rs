@@ -233,15 +233,20 @@ pub enum OutageMode {
     /// Every API request is held unanswered for `timeout_hold`, then its
     /// connection is closed (like the `timeout` fault).
     Blackhole,
+    /// The endpoint is down, as when its process is killed: every open
+    /// connection is reset and nothing listens on the port (connecting is
+    /// refused) until the outage ends; then the same port listens again.
+    Down,
 }
 
 impl OutageMode {
-    /// `off`, `reset` or `blackhole`.
+    /// `off`, `reset`, `blackhole` or `down`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutageMode::Off => "off",
             OutageMode::Reset => "reset",
             OutageMode::Blackhole => "blackhole",
+            OutageMode::Down => "down",
         }
     }
 }
@@ -254,8 +259,9 @@ impl FromStr for OutageMode {
             "off" => Ok(OutageMode::Off),
             "reset" => Ok(OutageMode::Reset),
             "blackhole" => Ok(OutageMode::Blackhole),
+            "down" => Ok(OutageMode::Down),
             other => Err(format!(
-                "unknown outage mode {other:?} (expected reset, blackhole or off)"
+                "unknown outage mode {other:?} (expected reset, blackhole, down or off)"
             )),
         }
     }
@@ -305,6 +311,19 @@ mod tests {
             after_requests: None,
         });
         assert_eq!(c.admit("k"), CredentialState::Valid);
+    }
+
+    #[test]
+    fn outage_modes_round_trip() {
+        for m in [
+            OutageMode::Off,
+            OutageMode::Reset,
+            OutageMode::Blackhole,
+            OutageMode::Down,
+        ] {
+            assert_eq!(m.as_str().parse::<OutageMode>(), Ok(m));
+        }
+        assert!("sideways".parse::<OutageMode>().is_err());
     }
 
     #[test]

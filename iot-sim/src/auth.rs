@@ -1,10 +1,15 @@
 //! Who is calling: the account and region from the SigV4 `Authorization` header.
 //!
 //! Signatures are not verified. The access key id decides the account: a key
-//! of exactly 12 digits *is* the account, any other key maps to the default
-//! account. The region is the credential scope's region.
+//! of exactly 12 digits *is* the account, a role session's key (`ASIA…`, issued by
+//! STS AssumeRole, with its `X-Amz-Security-Token`) is the role's account, any other
+//! key maps to the default account. The region is the credential scope's region.
 
+use hyper::header::HeaderMap;
+
+use crate::access::CredentialState;
 use crate::config::DEFAULT_REGION;
+use crate::sts::{Principal, Sts};
 use crate::validate::is_account_id;
 use crate::world::Caller;
 
@@ -65,6 +70,32 @@ pub fn caller_from(
             None,
         ),
     }
+}
+
+/// Who signed with `scope`'s key: a role session (whose account becomes `caller`'s), or
+/// the user of a long-term key; or why a session key is refused (expired, unknown, or
+/// without its session token).
+pub fn identify(
+    sts: &Sts,
+    caller: &mut Caller,
+    scope: &CredentialScope,
+    headers: &HeaderMap,
+) -> Result<Principal, CredentialState> {
+    let token = headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok());
+    match sts.identify(&scope.access_key, token, std::time::SystemTime::now())? {
+        Some(session) => {
+            caller.account = session.account.clone();
+            Ok(session)
+        }
+        None => Ok(Principal::user(caller, &scope.access_key)),
+    }
+}
+
+/// The principal of an unsigned request (the default account's user).
+pub fn anonymous(caller: &Caller) -> Principal {
+    Principal::user(caller, "anonymous")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::behaviour::{
     SourceAfterAccept,
 };
 use crate::iam::IamPolicy;
+use crate::sts::SeedRole;
 use crate::world::MAX_POLICIES_PER_TARGET;
 
 /// The account used when the caller's access key id is not exactly 12 digits.
@@ -76,6 +77,11 @@ pub struct SimConfig {
     pub error_type_suffix: bool,
     /// UNCONFIRMED: the account in ListOutgoingCertificates' `certificateArn`.
     pub outgoing_arn_account: OutgoingArnAccount,
+    /// Roles STS AssumeRole grants sessions of (see [`crate::sts`]).
+    pub roles: Vec<SeedRole>,
+    /// Every role session lasts this long, whatever the caller asked for: shorter than
+    /// AWS's 15 minutes, to see credentials expire and be refreshed (`None`: as asked).
+    pub session_lifetime: Option<Duration>,
     /// UNCONFIRMED: most policies attached to one thing group (10 today's quotas page has
     /// for certificates; 2 in the 2021 developer guide). Default 10.
     pub policies_per_group: usize,
@@ -113,6 +119,8 @@ impl Default for SimConfig {
             pending_transfer_answer: PendingTransferAnswer::default(),
             error_type_suffix: false,
             outgoing_arn_account: OutgoingArnAccount::default(),
+            roles: Vec::new(),
+            session_lifetime: None,
             policies_per_group: MAX_POLICIES_PER_TARGET,
             register_refuses_default_ca: false,
             register_refuses_aws_issued: false,

@@ -1,6 +1,6 @@
 //! `iot-sim`: a local AWS IoT control-plane simulator for the certificate
 //! transfer operations (restJson1, as the real `aws-sdk-iot` client speaks
-//! it) plus STS `GetCallerIdentity`, with per-operation rate quotas,
+//! it) plus STS `GetCallerIdentity` and `AssumeRole`, with per-operation rate quotas,
 //! latency and fault injection.
 //!
 //! ```no_run
@@ -64,6 +64,7 @@ pub use state::{
     ThingTypeState,
 };
 pub use stats::{Refusal, Stats};
+pub use sts::{parse_role_spec, SeedRole};
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use iot_sim::{
-    parse_deny_spec, parse_fault_spec, parse_quota_spec, CredentialChange, DenyRule, FaultKind,
-    IamPolicy, OutageMode, Seed, SimConfig, Simulator,
+    parse_deny_spec, parse_fault_spec, parse_quota_spec, parse_role_spec, CredentialChange,
+    DenyRule, FaultKind, IamPolicy, OutageMode, Seed, SeedRole, SimConfig, Simulator,
 };
 use iot_sim::{
     CompletedTransferAnswer, OutgoingArnAccount, PendingTransferAnswer, SourceAfterAccept,
@@ -18,7 +18,8 @@ use iot_sim::{
 /// Default listen address of the binary (the library's default is port 0).
 const DEFAULT_LISTEN: &str = "127.0.0.1:5599";
 
-/// Local AWS IoT control-plane simulator (certificate transfer operations + STS GetCallerIdentity).
+/// Local AWS IoT control-plane simulator (certificate transfer operations + STS GetCallerIdentity
+/// and AssumeRole).
 #[derive(Parser, Debug)]
 #[command(name = "iot-sim", version)]
 struct Args {
@@ -71,7 +72,8 @@ struct Args {
     #[arg(long = "credentials", value_name = "KEY=STATE", value_parser = parse_credentials_spec)]
     credentials: Vec<CredentialChange>,
 
-    /// Start in an outage: reset (connections closed) or blackhole (requests held).
+    /// Start in an outage: reset (connections closed), blackhole (requests held) or down
+    /// (nothing listens: connecting is refused).
     #[arg(long, value_name = "MODE", default_value = "off")]
     outage: OutageMode,
 
@@ -108,6 +110,16 @@ struct Args {
     #[arg(long, value_name = "ACCOUNT", default_value = "target")]
     outgoing_arn_account: OutgoingArnAccount,
 
+    /// A role STS AssumeRole grants, and to whom, e.g.
+    /// `arn:aws:iam::222222222222:role/migrate,trust=111111111111[,external-id=ID][,max-session=2h]`;
+    /// repeatable.
+    #[arg(long = "role", value_name = "ARN,trust=ACCOUNT", value_parser = parse_role_spec)]
+    roles: Vec<SeedRole>,
+
+    /// Every role session lasts this long, whatever was asked (shorter than AWS's 15 minutes
+    /// allowed: to watch credentials expire and be refreshed), e.g. 2s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    session_lifetime: Option<Duration>,
     /// Most policies attached to one thing group (UNCONFIRMED: 10, or 2 as in the 2021 guide).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     policies_per_group: u16,
@@ -188,6 +200,8 @@ fn main() {
         pending_transfer_answer: args.transfer_pending_answer,
         error_type_suffix: args.error_type_suffix,
         outgoing_arn_account: args.outgoing_arn_account,
+        roles: args.roles,
+        session_lifetime: args.session_lifetime,
         policies_per_group: usize::from(args.policies_per_group),
         register_refuses_default_ca: args.register_refuses_default_ca,
         register_refuses_aws_issued: args.register_refuses_aws_issued,

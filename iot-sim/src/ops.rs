@@ -72,6 +72,8 @@ pub enum Operation {
     RegisterCertificateWithoutCA,
     /// STS (awsQuery) `POST /` with `Action=GetCallerIdentity`.
     GetCallerIdentity,
+    /// STS (awsQuery) `POST /` with `Action=AssumeRole`.
+    AssumeRole,
     /// `POST /indices/search`
     SearchIndex,
     /// `GET /indexing/config`
@@ -114,7 +116,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 53] = [
+    pub const ALL: [Operation; 54] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -149,6 +151,7 @@ impl Operation {
         Operation::DescribeEndpoint,
         Operation::RegisterCertificateWithoutCA,
         Operation::GetCallerIdentity,
+        Operation::AssumeRole,
         Operation::SearchIndex,
         Operation::GetIndexingConfiguration,
         Operation::UpdateIndexingConfiguration,
@@ -207,6 +210,7 @@ impl Operation {
             Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
             Operation::GetCallerIdentity => "GetCallerIdentity",
+            Operation::AssumeRole => "AssumeRole",
             Operation::SearchIndex => "SearchIndex",
             Operation::GetIndexingConfiguration => "GetIndexingConfiguration",
             Operation::UpdateIndexingConfiguration => "UpdateIndexingConfiguration",
@@ -247,7 +251,7 @@ impl Operation {
             | Operation::AttachPolicy
             | Operation::DetachPolicy
             | Operation::DetachPrincipalPolicy => Some(15.0),
-            Operation::GetCallerIdentity => None,
+            Operation::GetCallerIdentity | Operation::AssumeRole => None,
             // TransferCertificate, Accept/Reject/CancelCertificateTransfer,
             // UpdateCertificate, DescribeCertificate, ListCertificates,
             // ListCertificatesByCA, ListOutgoingCertificates, ListPrincipalThings,
@@ -334,9 +338,9 @@ impl Operation {
         )
     }
 
-    /// Whether injected faults and quotas apply (everything except STS GetCallerIdentity).
+    /// Whether injected faults and quotas apply (everything except STS).
     pub fn is_iot(self) -> bool {
-        self != Operation::GetCallerIdentity
+        !matches!(self, Operation::GetCallerIdentity | Operation::AssumeRole)
     }
 
     /// Dense index, for per-operation tables.

@@ -805,7 +805,7 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
         Operation::ListRoleAliases => Call::ListRoleAliases {
             page: input.page(true)?,
         },
-        Operation::GetCallerIdentity => {
+        Operation::GetCallerIdentity | Operation::AssumeRole => {
             return Err(ApiError::invalid_request("not an IoT operation"));
         }
         Operation::SearchIndex

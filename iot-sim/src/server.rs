@@ -57,10 +57,13 @@ pub(crate) struct Shared {
     quotas: Quotas,
     faults: RwLock<Arc<Vec<(FaultKind, f64)>>>,
     credentials: Mutex<Credentials>,
+    sts: Mutex<sts::Sts>,
     deny: RwLock<Vec<DenyRule>>,
     /// The allow-list mode: accounts with an IAM policy, and it.
     iam: RwLock<BTreeMap<String, IamPolicy>>,
     outage: AtomicU8,
+    /// Whether the outage is `down` (nothing listens, connections are reset).
+    down: watch::Sender<bool>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -102,6 +105,7 @@ impl Shared {
         for c in &config.credentials {
             credentials.change(c);
         }
+        let sts = sts::Sts::new(&config.roles, config.session_lifetime).map_err(invalid)?;
         let mut world = World::new();
         for seed in &config.seeds {
             world
@@ -120,9 +124,11 @@ impl Shared {
             quotas: Quotas::new(config.quota_scale, &config.quotas),
             faults: RwLock::new(Arc::new(config.faults.clone())),
             credentials: Mutex::new(credentials),
+            sts: Mutex::new(sts),
             deny: RwLock::new(config.deny.clone()),
             iam: RwLock::new(config.iam_policies.clone()),
             outage: AtomicU8::new(outage_code(config.outage)),
+            down: watch::Sender::new(config.outage == OutageMode::Down),
             shutdown,
         })
     }
@@ -144,6 +150,10 @@ impl Shared {
 
     fn credentials(&self) -> std::sync::MutexGuard<'_, Credentials> {
         self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sts(&self) -> std::sync::MutexGuard<'_, sts::Sts> {
+        self.sts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn deny_rules(&self) -> Vec<DenyRule> {
@@ -178,6 +188,15 @@ impl Shared {
             .map(str::to_string)
     }
 
+    /// Under the allow-list mode, whether `account`'s policy refuses `action` on `resource`
+    /// (an action outside IoT, such as `sts:AssumeRole`).
+    fn identity_refuses(&self, account: &str, action: &str, resource: &str) -> bool {
+        let policies = self.iam.read().unwrap_or_else(|e| e.into_inner());
+        policies
+            .get(account)
+            .is_some_and(|p| p.refused(action, &[resource.to_string()]).is_some())
+    }
+
     fn set_iam_policy(&self, account: &str, policy: Option<IamPolicy>) {
         let mut policies = self.iam.write().unwrap_or_else(|e| e.into_inner());
         match policy {
@@ -194,12 +213,14 @@ impl Shared {
         match self.outage.load(Ordering::Relaxed) {
             1 => OutageMode::Reset,
             2 => OutageMode::Blackhole,
+            3 => OutageMode::Down,
             _ => OutageMode::Off,
         }
     }
 
     fn set_outage(&self, mode: OutageMode) {
         self.outage.store(outage_code(mode), Ordering::Relaxed);
+        self.down.send_replace(mode == OutageMode::Down);
     }
 
     fn faults(&self) -> Arc<Vec<(FaultKind, f64)>> {
@@ -215,6 +236,7 @@ fn outage_code(mode: OutageMode) -> u8 {
         OutageMode::Off => 0,
         OutageMode::Reset => 1,
         OutageMode::Blackhole => 2,
+        OutageMode::Down => 3,
     }
 }
 
@@ -433,21 +455,36 @@ async fn handle_request(
         Route::Sts => (Operation::GetCallerIdentity, Vec::new()),
         Route::Op(op, labels) => (op, labels),
     };
+    let body = read_body(body).await?;
+    // STS names its operation in the body.
+    let op = match op {
+        Operation::GetCallerIdentity
+            if sts::action(&body, parts.uri.query()).as_deref() == Some("AssumeRole") =>
+        {
+            Operation::AssumeRole
+        }
+        op => op,
+    };
 
     // 1. count the call
     shared.stats.call(op);
     let _in_flight = shared.stats.enter();
-    let body = read_body(body).await?;
     let auth_header = parts
         .headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let (caller, scope) = auth::caller_from(auth_header, &shared.default_account);
+    let (mut caller, scope) = auth::caller_from(auth_header, &shared.default_account);
+    // A role session's key acts as the role's account (or is refused at step 4).
+    let identity = match &scope {
+        Some(scope) => auth::identify(&shared.sts(), &mut caller, scope, &parts.headers),
+        None => Ok(auth::anonymous(&caller)),
+    };
 
     // 2. outage: nothing is answered
     match shared.outage() {
         OutageMode::Off => {}
-        OutageMode::Reset => {
+        // a request that raced the switch: as if the connection died under it
+        OutageMode::Reset | OutageMode::Down => {
             shared.stats.refused(Refusal::Outage);
             reset.store(true, Ordering::SeqCst);
             return Err(Dropped("outage reset"));
@@ -471,7 +508,10 @@ async fn handle_request(
 
     // 4. credentials
     if let Some(scope) = &scope {
-        let state = shared.credentials().admit(&scope.access_key);
+        let state = match &identity {
+            Ok(_) => shared.credentials().admit(&scope.access_key),
+            Err(state) => *state,
+        };
         let refusal = match state {
             CredentialState::Valid => None,
             CredentialState::Expired => Some(Refusal::Expired),
@@ -479,18 +519,17 @@ async fn handle_request(
         };
         if let Some(why) = refusal {
             shared.stats.refused(why);
-            if op == Operation::GetCallerIdentity {
+            if !op.is_iot() {
                 let (code, message) = state.sts_error().expect("not valid");
                 return Ok(sts_error(403, code, message, &rid));
             }
             return Ok(error_response(&state.iot_error().expect("not valid"), &rid));
         }
     }
+    let identity = identity.expect("refused above");
 
-    if op == Operation::GetCallerIdentity {
-        return Ok(caller_identity(
-            &shared, &body, &parts, &caller, scope, &rid,
-        ));
+    if !op.is_iot() {
+        return Ok(sts_call(&shared, &body, &parts, &caller, &identity, &rid));
     }
 
     // 5. input (checked now, answered after quota and faults) and deny rules
@@ -590,33 +629,38 @@ async fn handle_request(
     Ok(answer.into_response(&rid))
 }
 
-fn caller_identity(
+fn sts_call(
     shared: &Shared,
     body: &[u8],
     parts: &hyper::http::request::Parts,
     caller: &Caller,
-    scope: Option<auth::CredentialScope>,
+    who: &sts::Principal,
     rid: &str,
 ) -> Response<Body> {
-    if !shared.quotas.admit(
-        &caller.account,
-        &caller.region,
-        Operation::GetCallerIdentity,
-    ) {
-        shared.stats.throttled(Operation::GetCallerIdentity);
+    let op = Operation::GetCallerIdentity;
+    if !shared.quotas.admit(&caller.account, &caller.region, op) {
+        shared.stats.throttled(op);
         return sts_error(400, "Throttling", "Rate exceeded", rid);
     }
     match sts::action(body, parts.uri.query()).as_deref() {
         Some("GetCallerIdentity") => {
-            let user = scope
-                .map(|s| s.access_key)
-                .unwrap_or_else(|| "anonymous".into());
-            response(
-                200,
-                rid,
-                "text/xml",
-                sts::caller_identity_xml(&caller.account, &user, rid),
-            )
+            response(200, rid, "text/xml", sts::caller_identity_xml(who, rid))
+        }
+        Some("AssumeRole") => {
+            let params = sts::params(body, parts.uri.query());
+            // Under the allow-list mode the caller's own policy must allow sts:AssumeRole on
+            // the role too: a trust policy naming an account delegates to its IAM policies.
+            if let Some(role) = params.get("RoleArn") {
+                if shared.identity_refuses(&who.account, "sts:AssumeRole", role) {
+                    let e = sts::StsError::not_authorized(who, role);
+                    return sts_error(e.status, e.code, &e.message, rid);
+                }
+            }
+            let now = std::time::SystemTime::now();
+            match shared.sts().assume_role(who, &params, now, rid) {
+                Ok(xml) => response(200, rid, "text/xml", xml),
+                Err(e) => sts_error(e.status, e.code, &e.message, rid),
+            }
         }
         other => sts_error(
             400,
@@ -810,7 +854,7 @@ fn sim_endpoint(
                 ok_json(rid)
             }
             Err(e) => bad_control(
-                format!("expected {{\"mode\": \"reset|blackhole|off\"}}: {e}"),
+                format!("expected {{\"mode\": \"reset|blackhole|down|off\"}}: {e}"),
                 rid,
             ),
         },
@@ -831,8 +875,10 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         reset: reset.clone(),
     });
     let mut shutdown = shared.shutdown.clone();
+    let mut down = shared.down.subscribe();
     let svc_shared = shared.clone();
-    let service = service_fn(move |req| handle(svc_shared.clone(), reset.clone(), req));
+    let svc_reset = reset.clone();
+    let service = service_fn(move |req| handle(svc_shared.clone(), svc_reset.clone(), req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .keep_alive(true)
@@ -840,15 +886,44 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     tokio::select! {
         _ = conn => {}
         _ = stopped(&mut shutdown) => {}
+        // A killed server's connections die with a RST, whatever they were doing.
+        _ = down.wait_for(|d| *d) => reset.store(true, Ordering::SeqCst),
     }
 }
 
+/// Accepts connections until shutdown. While the outage is `down` the listener is closed
+/// (connecting is refused, as with a killed server); afterwards the same address is bound
+/// again.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
+    let mut down = shared.down.subscribe();
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut listener = Some(listener);
     loop {
+        if *down.borrow_and_update() {
+            listener = None;
+        } else if listener.is_none() {
+            match TcpListener::bind(addr).await {
+                Ok(l) => listener = Some(l),
+                Err(_) => {
+                    // the port is not free yet: try again shortly
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            }
+        }
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
+            _ = down.changed() => {}
+            accepted = accept => match accepted {
                 Ok((stream, _)) => {
                     tokio::spawn(serve_connection(stream, shared.clone()));
                 }
@@ -1026,7 +1101,8 @@ impl SimHandle {
         Ok(())
     }
 
-    /// Switches the outage on (`Reset`, `Blackhole`) or off (same as `POST /_sim/outage`).
+    /// Switches the outage on (`Reset`, `Blackhole`, `Down`) or off (same as `POST
+    /// /_sim/outage`).
     pub fn set_outage(&self, mode: OutageMode) {
         self.shared.set_outage(mode);
     }

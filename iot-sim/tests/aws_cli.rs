@@ -1,8 +1,10 @@
 //! An independent client agrees: the AWS CLI (v1, botocore) against the
 //! simulator, for every operation and every error.
 //!
-//! The CLI is `$IOT_SIM_AWS_CLI` if set, else `aws` on PATH. Without a CLI
-//! each test is skipped, except when `CI=true`, where it fails.
+//! The CLI is `$IOT_SIM_AWS_CLI`; with `CI=true`, else `aws` on PATH, and
+//! without any CLI the tests fail there. Outside CI, without `IOT_SIM_AWS_CLI`,
+//! each test is skipped: hundreds of CLI start-ups take minutes, more than the
+//! rest of `cargo test` (run them with `IOT_SIM_AWS_CLI=aws cargo test`).
 //!
 //! Every CLI call is a named [`Case`]: what it runs and what its answer must
 //! be. The cases of one step are independent and run concurrently; a failed
@@ -164,11 +166,20 @@ fn transport(name: &'static str, key: &str, args: &[&str], check: impl Fn(&str) 
 }
 
 impl Cli {
-    /// The CLI, or `None` (test skipped) when there is none outside CI.
+    /// The CLI, or `None` (test skipped) outside CI when none is named.
     fn find_or_skip(test: &str) -> Option<Cli> {
+        let in_ci = std::env::var("CI").as_deref() == Ok("true");
         let bin = match std::env::var_os("IOT_SIM_AWS_CLI") {
             Some(path) => PathBuf::from(path),
-            None => pyenv_aws().unwrap_or_else(|| PathBuf::from("aws")),
+            None if in_ci => pyenv_aws().unwrap_or_else(|| PathBuf::from("aws")),
+            None => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{test} skipped: set IOT_SIM_AWS_CLI (e.g. to `aws`) to cross-check with the AWS CLI"
+                );
+                return None;
+            }
         };
         let ok = Command::new(&bin)
             .arg("--version")
@@ -180,7 +191,7 @@ impl Cli {
         if ok {
             return Some(Cli { bin });
         }
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if in_ci {
             panic!("the AWS CLI is required in CI: set IOT_SIM_AWS_CLI or put `aws` on PATH");
         }
         // Straight to the process's stderr: eprintln! is captured by the test runner, and a
@@ -239,6 +250,40 @@ impl Cli {
             },
             stderr: String::from_utf8_lossy(&out.stderr).to_string(),
         }
+    }
+
+    /// Runs one call now with a role session's credentials (key, secret, session token).
+    fn run_as_session(&self, url: &str, session: (&str, &str, &str), args: &[&str]) -> Out {
+        SLOTS.take();
+        let (key, secret, token) = session;
+        let mut cmd = Command::new(&self.bin);
+        for var in [
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_IOT",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_CA_BUNDLE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_SESSION_TOKEN", token)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/iot-sim-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/iot-sim-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_PAGER", "")
+            .args(["--endpoint-url", url, "--output", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::collect(cmd.spawn().expect("CLI starts"))
     }
 
     /// Runs one call now.
@@ -1746,6 +1791,96 @@ fn cli_registration_without_ca() {
         ],
     );
     assert_eq!(sim.state().find_all(&id).len(), 2);
+}
+
+#[test]
+fn cli_assume_role() {
+    let Some(cli) = Cli::find_or_skip("cli_assume_role") else {
+        return;
+    };
+    let mut config = SimConfig::unlimited();
+    config
+        .seeds
+        .push(seed_of(vec![(B, vec![cert(2, "ACTIVE")])]));
+    config.roles = vec![
+        iot_sim::SeedRole::new(B, "migrate", &[A]),
+        iot_sim::SeedRole::new(C, "guarded", &[A]).with_external_id("ext-77"),
+    ];
+    let sim = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let role_b = format!("arn:aws:iam::{B}:role/migrate");
+    let role_c = format!("arn:aws:iam::{C}:role/guarded");
+    let assume = |role: &str| -> Vec<String> {
+        args_of(&[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "cli-check",
+        ])
+    };
+    let expected_arn = format!("arn:aws:sts::{B}:assumed-role/migrate/cli-check");
+    let r = cli.run_cases(
+        &url,
+        vec![
+            ok("assumed", A, &strs(&assume(&role_b)), {
+                let expected_arn = expected_arn.clone();
+                move |v| {
+                    assert_eq!(v["AssumedRoleUser"]["Arn"], expected_arn.as_str(), "{v}");
+                    let c = &v["Credentials"];
+                    assert!(
+                        c["AccessKeyId"].as_str().unwrap().starts_with("ASIA"),
+                        "{v}"
+                    );
+                    assert!(c["SessionToken"].as_str().is_some_and(|t| !t.is_empty()));
+                    // botocore parsed the expiration as a timestamp and printed it back.
+                    assert!(
+                        c["Expiration"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("20")),
+                        "{v}"
+                    );
+                }
+            }),
+            err("untrusted", C, &strs(&assume(&role_b)), "AccessDenied"),
+            err("no external id", A, &strs(&assume(&role_c)), "AccessDenied"),
+            ok(
+                "external id",
+                A,
+                &strs(&plus(assume(&role_c), &["--external-id", "ext-77"])),
+                |_| {},
+            ),
+            // Longer than the role's maximum (1 hour): botocore checks only 900..43200.
+            err(
+                "too long",
+                A,
+                &strs(&plus(assume(&role_b), &["--duration-seconds", "7200"])),
+                "ValidationError",
+            ),
+        ],
+    );
+    // The session's credentials act as B, and say so.
+    let c = &r["assumed"].json["Credentials"];
+    let session = (
+        c["AccessKeyId"].as_str().unwrap(),
+        c["SecretAccessKey"].as_str().unwrap(),
+        c["SessionToken"].as_str().unwrap(),
+    );
+    let who = cli.run_as_session(&url, session, &["sts", "get-caller-identity"]);
+    let who = who.expect_ok("caller identity");
+    assert_eq!(who["Account"], B, "{who}");
+    assert_eq!(who["Arn"], expected_arn.as_str(), "{who}");
+    let described = cli.run_as_session(&url, session, &strs(&describe(&cert_id(2))));
+    described.expect_ok("B's certificate with the session");
+    // The same key with another token is not recognised.
+    let forged = cli.run_as_session(
+        &url,
+        (session.0, session.1, "forged"),
+        &strs(&describe(&cert_id(2))),
+    );
+    forged.expect_err("forged token", "UnrecognizedClientException");
+    assert_eq!(sim.stats().calls_of("AssumeRole"), 5);
 }
 
 #[test]

@@ -75,11 +75,22 @@ fn get_caller_identity_raw() {
         "POST",
         "/",
         &[],
-        "Action=AssumeRole&Version=2011-06-15",
+        "Action=GetFederationToken&Version=2011-06-15",
     )
     .unwrap();
     assert_eq!(status, 400);
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
+    // AssumeRole is answered (here: its role is missing).
+    let (status, _, body) = raw_http(
+        sim.addr(),
+        "POST",
+        "/",
+        &[],
+        "Action=AssumeRole&Version=2011-06-15",
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("<Code>ValidationError</Code>"), "{body}");
 }
 
 #[test]

@@ -294,8 +294,62 @@ async fn outage_reset_then_blackhole_then_off() {
         "POST",
         "/_sim/outage",
         &[],
-        "{\"mode\": \"down\"}",
+        "{\"mode\": \"sideways\"}",
     )
     .unwrap();
     assert_eq!(status, 400);
+}
+
+/// `down` is the endpoint killed: a request in flight loses its connection, connecting is
+/// refused while it lasts, and afterwards the same port answers with the state kept.
+#[tokio::test]
+async fn outage_down_refuses_connections_and_the_same_port_comes_back() {
+    let mut config = SimConfig::unlimited();
+    config.timeout_hold = Duration::from_secs(30);
+    let sim = sim(config);
+    let a = iot(&sim.url(), A);
+    describe(&a, 1).await.unwrap();
+
+    // A request held by a timeout fault when the endpoint dies gets no answer at once.
+    sim.set_faults(vec![(iot_sim::FaultKind::Timeout, 1.0)]);
+    let held = tokio::spawn({
+        let a = a.clone();
+        async move {
+            let t = Instant::now();
+            (describe(&a, 2).await, t.elapsed())
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().calls_of("DescribeCertificate") < 2 {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.set_outage(OutageMode::Down);
+    let (res, took) = held.await.unwrap();
+    let e = res.unwrap_err();
+    assert!(matches!(e, SdkError::DispatchFailure(_)), "{e:?}");
+    assert!(took < Duration::from_secs(10), "held {took:?}");
+    sim.set_faults(vec![]);
+
+    // Nothing listens: connecting is refused (the control endpoints too).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(sim.addr()) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            other => {
+                assert!(Instant::now() < deadline, "still listening: {other:?}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let e = describe(&a, 1).await.unwrap_err();
+    assert!(matches!(e, SdkError::DispatchFailure(_)), "{e:?}");
+
+    sim.set_outage(OutageMode::Off);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while describe(&a, 1).await.is_err() {
+        assert!(Instant::now() < deadline, "the port never listened again");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sim.state().find(&cert_id(1)).unwrap().1.status, "INACTIVE");
 }

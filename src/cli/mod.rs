@@ -64,6 +64,22 @@ pub struct GlobalArgs {
     /// Send every AWS request (IoT and STS) to this endpoint, e.g. the local simulator.
     #[arg(long, global = true, value_name = "URL", help_heading = AWS_CONNECTION)]
     pub endpoint_url: Option<String>,
+    /// Act as this IAM role in the command's own account (the source side; for accept and
+    /// reject, the account they run in): it is assumed with the base credentials
+    /// (`--profile` or the environment) and renewed before it expires.
+    #[arg(long, global = true, value_name = "ARN", value_parser = values::role_arn, help_heading = AWS_CONNECTION)]
+    pub source_role: Option<String>,
+    /// The name of each role session (`--source-role`, `--target-role-template`), seen in
+    /// CloudTrail [default: iot-cert-migrate-UNIXTIME].
+    #[arg(long, global = true, value_name = "NAME", value_parser = values::role_session_name, help_heading = AWS_CONNECTION)]
+    pub role_session_name: Option<String>,
+    /// The external id the roles' trust policies ask for (`sts:ExternalId`).
+    #[arg(long, global = true, value_name = "ID", value_parser = values::external_id, help_heading = AWS_CONNECTION)]
+    pub external_id: Option<String>,
+    /// How long each role session lasts, 15m to 12h (at most the role's maximum session
+    /// duration); sessions are renewed before they end, whatever the run's length.
+    #[arg(long, global = true, value_name = "DUR", default_value = "1h", value_parser = values::role_duration, help_heading = AWS_CONNECTION)]
+    pub role_duration: Duration,
     /// TCP connect timeout in seconds.
     #[arg(long, global = true, value_name = "SECS", default_value = "3.1", value_parser = values::seconds, help_heading = AWS_CONNECTION)]
     pub connect_timeout: Duration,
@@ -130,6 +146,22 @@ impl Cli {
         Ok(cli)
     }
 
+    /// Whether the command line assumes a role anywhere (`--source-role`, a role template).
+    fn assumes_a_role(&self) -> bool {
+        let target = match &self.command {
+            Command::Transfer(t) => t.accept_role_template.is_some(),
+            Command::Plan(p) => p.target_role_template.is_some(),
+            Command::Accept(a) => a.targets.target_role_template.is_some(),
+            Command::Reject(r) => r.targets.target_role_template.is_some(),
+            Command::Register(r) => r.targets.target_role_template.is_some(),
+            Command::Retire(r) => r.targets.target_role_template.is_some(),
+            Command::Verify(v) => v.targets.target_role_template.is_some(),
+            Command::Handoff(h) => h.targets.target_role_template.is_some(),
+            _ => false,
+        };
+        target || self.global.source_role.is_some()
+    }
+
     /// The subcommand's name, as typed.
     fn command_name(&self) -> &'static str {
         match &self.command {
@@ -162,16 +194,40 @@ impl Cli {
                 format!("--region was given {regions} times; only select works in several regions"),
             ));
         }
+        if !self.assumes_a_role() {
+            let g = &self.global;
+            let role_flag = [
+                (g.role_session_name.is_some(), "--role-session-name"),
+                (g.external_id.is_some(), "--external-id"),
+                (
+                    g.role_duration != crate::role::DEFAULT_DURATION,
+                    "--role-duration",
+                ),
+            ]
+            .into_iter()
+            .find_map(|(given, flag)| given.then_some(flag));
+            if let Some(flag) = role_flag {
+                return Err((
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "{flag} applies to an assumed role: give --source-role or \
+                         --target-role-template too (a profile's role takes its own from the \
+                         profile: role_session_name, external_id, duration_seconds)"
+                    ),
+                ));
+            }
+        }
         match &self.command {
             Command::Plan(p)
                 if p.mode == PlanMode::Register
                     && p.target_profile.is_none()
-                    && p.target_profile_template.is_none() =>
+                    && p.target_profile_template.is_none()
+                    && p.target_role_template.is_none() =>
             {
                 Err((
                     ErrorKind::MissingRequiredArgument,
-                    "plan --mode register reads the targets too: give --target-profile or \
-                     --target-profile-template"
+                    "plan --mode register reads the targets too: give --target-profile, \
+                     --target-profile-template or --target-role-template"
                         .into(),
                 ))
             }
@@ -571,15 +627,21 @@ pub struct TransferArgs {
     #[arg(
         long,
         value_name = "PROFILE",
-        conflicts_with = "accept_profile_template",
+        conflicts_with_all = ["accept_profile_template", "accept_role_template"],
         help_heading = WHAT_TO_CHANGE
     )]
     pub accept_profile: Option<String>,
     /// Like --accept-profile, one profile per target account: `{account}` is replaced,
     /// e.g. 'migrate-{account}'.
-    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, conflicts_with = "accept_role_template", help_heading = WHAT_TO_CHANGE)]
     pub accept_profile_template: Option<String>,
-    /// With --accept-profile(-template): activate certificates on accept.
+    /// Like --accept-profile, in a role of each target account assumed with the base
+    /// credentials: `{account}` is replaced, e.g.
+    /// 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'.
+    #[arg(long = "target-role-template", visible_alias = "accept-role-template", value_name = "TEMPLATE", value_parser = values::role_template, help_heading = WHAT_TO_CHANGE)]
+    pub accept_role_template: Option<String>,
+    /// With --accept-profile(-template) or --accept-role-template: activate certificates on
+    /// accept.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub set_as_active: bool,
     /// Record what each certificate carries (policies with their documents, things with
@@ -634,12 +696,16 @@ pub struct PlanArgs {
     #[arg(
         long,
         value_name = "PROFILE",
-        conflicts_with = "target_profile_template"
+        conflicts_with_all = ["target_profile_template", "target_role_template"]
     )]
     pub target_profile: Option<String>,
     /// With --mode register or --carry: one profile per target account, `{account}` replaced.
-    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template)]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, conflicts_with = "target_role_template")]
     pub target_profile_template: Option<String>,
+    /// With --mode register or --carry: a role in each target account, `{account}`
+    /// replaced, assumed with the base credentials.
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::role_template)]
+    pub target_role_template: Option<String>,
 }
 
 /// What `plan` plans.
@@ -703,6 +769,9 @@ pub struct AcceptArgs {
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,
+    /// Every target account's credentials (default: the caller's account only).
+    #[command(flatten)]
+    pub targets: OtherTargetsArgs,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,
@@ -722,14 +791,35 @@ pub struct TargetProfileArgs {
     #[arg(
         long,
         value_name = "PROFILE",
-        conflicts_with = "target_profile_template",
-        required_unless_present = "target_profile_template"
+        conflicts_with_all = ["target_profile_template", "target_role_template"],
+        required_unless_present_any = ["target_profile_template", "target_role_template"]
     )]
     pub target_profile: Option<String>,
     /// One profile per target account: `{account}` is replaced by each target account id,
     /// e.g. 'migrate-{account}'.
-    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template)]
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, conflicts_with = "target_role_template")]
     pub target_profile_template: Option<String>,
+    /// A role in each target account, assumed with the base credentials (`--profile` or
+    /// the environment): `{account}` is replaced by each target account id, e.g.
+    /// 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'.
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::role_template)]
+    pub target_role_template: Option<String>,
+}
+
+/// For accept and reject: act in every target account of the manifest, with a profile or
+/// a role per account, instead of in the account of the credentials only.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = WHAT_TO_CHANGE)]
+pub struct OtherTargetsArgs {
+    /// One profile per target account: `{account}` is replaced by each target account id,
+    /// e.g. 'migrate-{account}'.
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::profile_template, conflicts_with = "target_role_template")]
+    pub target_profile_template: Option<String>,
+    /// A role in each target account, assumed with the base credentials (`--profile` or
+    /// the environment): `{account}` is replaced by each target account id, e.g.
+    /// 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'.
+    #[arg(long, value_name = "TEMPLATE", value_parser = values::role_template)]
+    pub target_role_template: Option<String>,
 }
 
 /// `verify`.
@@ -800,7 +890,7 @@ pub struct RegisterArgs {
 /// `retire`.
 #[derive(Debug, Args)]
 // `--undo` acts on the source alone: no target credentials needed.
-#[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "undo"])))]
+#[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "target_role_template", "undo"])))]
 // Retire changes only what it is told to.
 #[command(group(ArgGroup::new("steps").multiple(true).required(true).args(["deactivate", "detach_policies", "detach_things", "undo"])))]
 #[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Retire))))]
@@ -898,6 +988,9 @@ pub struct RejectArgs {
     /// Why (at most 128 characters); the source account sees it.
     #[arg(long, value_parser = values::reject_reason, help_heading = WHAT_TO_CHANGE)]
     pub reason: String,
+    /// Every target account's credentials (default: the caller's account only).
+    #[command(flatten)]
+    pub targets: OtherTargetsArgs,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,

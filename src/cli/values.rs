@@ -151,6 +151,37 @@ pub fn profile_template(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--source-role`: a role ARN.
+pub fn role_arn(s: &str) -> Result<String, String> {
+    crate::role::check_arn(s.trim())?;
+    Ok(s.trim().to_string())
+}
+
+/// `--target-role-template`: a role ARN with `{account}` as its account.
+pub fn role_template(s: &str) -> Result<String, String> {
+    crate::role::check_template(s.trim())?;
+    Ok(s.trim().to_string())
+}
+
+/// `--role-session-name`.
+pub fn role_session_name(s: &str) -> Result<String, String> {
+    crate::role::check_session_name(s)?;
+    Ok(s.to_string())
+}
+
+/// `--external-id`.
+pub fn external_id(s: &str) -> Result<String, String> {
+    crate::role::check_external_id(s)?;
+    Ok(s.to_string())
+}
+
+/// `--role-duration`: 15m to 12h.
+pub fn role_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| e.to_string())?;
+    crate::role::check_duration(d)?;
+    Ok(d)
+}
+
 /// `select --query`: a fleet indexing query, not blank (AWS checks the rest).
 pub fn fleet_query(s: &str) -> Result<String, String> {
     let q = s.trim();

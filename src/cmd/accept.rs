@@ -1,7 +1,8 @@
 //! `accept` (target side): accept the pending transfers addressed to the caller's account,
 //! optionally activate them, attach policies and rebuild what they carried (`--carry`).
-//! Rows addressed to other accounts are left to them: neither processed nor counted. The
-//! events go to the accept ledger.
+//! Rows addressed to other accounts are left to them: neither processed nor counted; with
+//! `--target-role-template` (or `--target-profile-template`) every target account's rows are
+//! accepted, each with its own credentials. The events go to the accept ledger.
 
 use crate::cli::{AcceptArgs, GlobalArgs};
 use crate::error::{Error, ExitCode};
@@ -32,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: AcceptArgs) -> Result<ExitCode, Erro
         set_as_active: args.set_as_active,
         attach_policies: args.attach_policies,
         carry,
+        targets: super::other_targets(&args.targets),
     };
     run::run::<Acceptor>(options, accept).await
 }

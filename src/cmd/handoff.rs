@@ -39,7 +39,8 @@ pub async fn run(global: &GlobalArgs, args: HandoffArgs) -> Result<ExitCode, Err
         FailedItems::retry_if(args.retry_failed),
     );
     let handoff = HandoffOptions {
-        profiles: super::target_profiles(&args.targets).expect("clap requires target credentials"),
+        targets: super::target_credentials(&args.targets)
+            .expect("clap requires target credentials"),
         document,
         wave_size: args.wave_size as usize,
         settings: JobSettings {

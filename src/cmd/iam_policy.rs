@@ -55,7 +55,9 @@ impl Render for Policies {
         }
         writeln!(
             out,
-            "# STS GetCallerIdentity (every command) needs no permission."
+            "# STS GetCallerIdentity (every command) needs no permission.\n\
+             # With --target-role-template or --source-role: each role needs its side's policy \
+             above, and the credentials that assume the roles need sts:AssumeRole on them."
         )
     }
 }

@@ -24,12 +24,15 @@ use std::path::Path;
 
 use crate::aws::AwsOptions;
 use crate::breaker::BreakerSettings;
-use crate::cli::{GlobalArgs, OutputFiles, PacingArgs, RunLimitArgs, TargetProfileArgs};
+use crate::cli::{
+    GlobalArgs, OtherTargetsArgs, OutputFiles, PacingArgs, RunLimitArgs, TargetProfileArgs,
+};
 use crate::pacer::RateSettings;
 use crate::progress::ProgressSettings;
 use crate::retry::RetryPolicy;
+use crate::role::RoleOptions;
 use crate::run::{FailedItems, RunFiles, RunOptions};
-use crate::session::{Settings, TargetProfiles};
+use crate::session::{Settings, TargetCredentials};
 use crate::stop::RunLimits;
 
 /// The AWS, pacing and retry settings of a command line, in its one default region (clap
@@ -76,6 +79,12 @@ fn aws_options(global: &GlobalArgs, region: Option<String>) -> AwsOptions {
         endpoint_url: global.endpoint_url.clone(),
         connect_timeout: global.connect_timeout,
         read_timeout: global.read_timeout,
+        source_role: global.source_role.clone(),
+        role: RoleOptions::new(
+            global.role_session_name.clone(),
+            global.external_id.clone(),
+            global.role_duration,
+        ),
     }
 }
 
@@ -126,11 +135,22 @@ pub fn run_options(
     }
 }
 
-/// The target accounts' credentials the flags name (clap requires one of the two flags
+/// The target accounts' credentials the flags name (clap requires one of the flags
 /// wherever they are needed).
-pub fn target_profiles(args: &TargetProfileArgs) -> Option<TargetProfiles> {
-    TargetProfiles::from_flags(
+pub fn target_credentials(args: &TargetProfileArgs) -> Option<TargetCredentials> {
+    TargetCredentials::from_flags(
         args.target_profile.as_deref(),
         args.target_profile_template.as_deref(),
+        args.target_role_template.as_deref(),
+    )
+}
+
+/// For accept and reject: the credentials of every target account, when the flags ask to
+/// act in all of them (`None`: in the caller's account only).
+pub fn other_targets(args: &OtherTargetsArgs) -> Option<TargetCredentials> {
+    TargetCredentials::from_flags(
+        None,
+        args.target_profile_template.as_deref(),
+        args.target_role_template.as_deref(),
     )
 }

@@ -13,7 +13,7 @@ use crate::manifest::Manifest;
 use crate::output::{self, Render};
 use crate::plan;
 use crate::registration;
-use crate::session::{Session, TargetProfiles};
+use crate::session::{Session, TargetCredentials};
 use crate::stop::Stop;
 use crate::verdict::{self, Sweep, VerdictCsv};
 
@@ -25,9 +25,10 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
         tracing::warn!("{}:{w}", args.manifest.display());
     }
     let register = args.mode == PlanMode::Register;
-    let profiles = TargetProfiles::from_flags(
+    let targets = TargetCredentials::from_flags(
         args.target_profile.as_deref(),
         args.target_profile_template.as_deref(),
+        args.target_role_template.as_deref(),
     );
     // Opened before the first AWS call: an unwritable path is known before the work.
     let csv = match &args.plan_out {
@@ -36,7 +37,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<ExitCode, Error>
     };
     let session = Session::connect(settings).await?;
     let source = session.own_clients(manifest.regions()).await?;
-    let targets = match &profiles {
+    let targets = match &targets {
         Some(p) if register || args.carry => {
             session
                 .target_clients(&manifest, p, "--target-profile")

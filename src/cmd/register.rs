@@ -19,7 +19,8 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Er
         FailedItems::retry_if(args.retry_failed),
     );
     let register = RegisterOptions {
-        profiles: super::target_profiles(&args.targets).expect("clap requires target credentials"),
+        targets: super::target_credentials(&args.targets)
+            .expect("clap requires target credentials"),
         status: args.status,
         carry: args.carry.then_some(args.on_conflict),
     };

@@ -1,5 +1,6 @@
 //! `reject` (target side): reject the pending transfers addressed to the caller's account;
-//! the certificates go back to the source, INACTIVE. The events go to the accept ledger.
+//! the certificates go back to the source, INACTIVE; with `--target-role-template` (or
+//! `--target-profile-template`) in every target account. The events go to the accept ledger.
 
 use crate::cli::{GlobalArgs, RejectArgs};
 use crate::error::{Error, ExitCode};
@@ -20,6 +21,7 @@ pub async fn run(global: &GlobalArgs, args: RejectArgs) -> Result<ExitCode, Erro
     );
     let reject = RejectOptions {
         reason: args.reason,
+        targets: super::other_targets(&args.targets),
     };
     run::run::<Rejecter>(options, reject).await
 }

@@ -23,7 +23,8 @@ pub async fn run(global: &GlobalArgs, args: RetireArgs) -> Result<ExitCode, Erro
         return run::run::<UndoRetire>(options, ()).await;
     }
     let retire = RetireOptions {
-        profiles: super::target_profiles(&args.targets).expect("clap requires target credentials"),
+        targets: super::target_credentials(&args.targets)
+            .expect("clap requires target credentials"),
         steps: PrepareSteps {
             deactivate: args.deactivate,
             detach_policies: args.detach_policies,

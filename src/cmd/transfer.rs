@@ -1,5 +1,5 @@
 //! `transfer`: prepare -> transfer -> record for every certificate of the manifest, and with
-//! `--accept-profile(-template)` the accept in the target account right after.
+//! `--accept-profile(-template)` or `--accept-role-template` the accept in the target account right after.
 
 use crate::cli::{GlobalArgs, TransferArgs};
 use crate::error::{Error, ExitCode};
@@ -7,7 +7,7 @@ use crate::lifecycle::{
     MigrateOptions, Migrator, PrepareSteps, Rollback, TransferAccept, TransferAcceptOptions,
 };
 use crate::run::{self, FailedItems};
-use crate::session::TargetProfiles;
+use crate::session::TargetCredentials;
 
 /// Runs `transfer` (`--dry-run` is dispatched to `plan` before this).
 pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Error> {
@@ -36,16 +36,17 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         require_handoff: args.require_handoff,
     };
     // End-to-end mode: each transfer is accepted right away with the target's credentials.
-    let profiles = TargetProfiles::from_flags(
+    let targets = TargetCredentials::from_flags(
         args.accept_profile.as_deref(),
         args.accept_profile_template.as_deref(),
+        args.accept_role_template.as_deref(),
     );
-    match profiles {
+    match targets {
         None => run::run::<Migrator>(options, migrate).await,
-        Some(profiles) => {
+        Some(targets) => {
             let both = TransferAcceptOptions {
                 migrate,
-                profiles,
+                targets,
                 set_as_active: args.set_as_active,
                 on_conflict: args.on_conflict,
             };

@@ -21,10 +21,23 @@ use crate::verify::{verify, Sides};
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
+    let targets =
+        super::target_credentials(&args.targets).expect("clap requires target credentials");
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
     }
-    let profiles = super::target_profiles(&args.targets).expect("clap requires target credentials");
+    // Credentials first (the profile, then every target's role): a mistake there is the one
+    // line the operator sees.
+    let session = Session::connect(settings).await?;
+    let source = session.own_clients(manifest.regions()).await?;
+    let targets = session
+        .target_clients(&manifest, &targets, "--target-profile")
+        .await?;
+    // Then, before anything is judged: connectivity the targets do not index is never
+    // guessed.
+    if args.require_connected {
+        require_connectivity_indexing(&targets).await?;
+    }
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
@@ -48,15 +61,6 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         );
         HashMap::new()
     };
-    let session = Session::connect(settings).await?;
-    let source = session.own_clients(manifest.regions()).await?;
-    let targets = session
-        .target_clients(&manifest, &profiles, "--target-profile")
-        .await?;
-    // Before anything is judged: connectivity the targets do not index is never guessed.
-    if args.require_connected {
-        require_connectivity_indexing(&targets).await?;
-    }
     // A handed-off manifest: each thing's execution of its handoff job is shown.
     let handoff = default_ledger(&args.manifest, LedgerKind::Handoff)
         .exists()

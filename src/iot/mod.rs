@@ -14,6 +14,8 @@ mod index;
 mod jobs;
 mod registration;
 mod registry;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -544,35 +546,146 @@ impl Iot {
 
 /// Which account each pending outgoing transfer goes to, from ListOutgoingCertificates.
 ///
-/// One listing serves every certificate that asks: a new listing is made only when a
-/// certificate is missing from a listing taken before the moment it needs to be seen from.
+/// A listing pages over every pending transfer of the account (at AWS's quotas, 20 s for
+/// 50,000), and only a listing says where a transfer goes. So one listing serves every
+/// certificate that waits for it, and listings are spaced out: the next one starts no
+/// sooner than [`LISTING_SPACING`] times the last one's duration after it ended. The
+/// operation is then busy at most a third of the time however many certificates wait and
+/// however many transfers are pending: its calls per certificate of the run stay bounded
+/// by the ratio of its quota to the run's pace, not by the size of the listing, while the
+/// certificates that wait are served in batches.
 #[derive(Default)]
 struct OutgoingIndex {
-    snapshot: tokio::sync::Mutex<Option<(Instant, HashMap<String, String>)>>,
+    listings: std::sync::Mutex<Listings>,
+    /// Woken when a listing ends (complete, failed or given up).
+    ended: tokio::sync::Notify,
+}
+
+/// A new listing starts no sooner than this many times the last one's duration after it.
+const LISTING_SPACING: u32 = 2;
+
+#[derive(Default)]
+struct Listings {
+    /// The last complete listing: when it started, and each pending transfer's target.
+    last: Option<(Instant, HashMap<String, String>)>,
+    /// The last listing that failed: when it started, and why.
+    failed: Option<(Instant, CallFailure)>,
+    /// Whether a listing is under way.
+    running: bool,
+    /// When the next listing may start.
+    next_at: Option<Instant>,
+    /// Listings taken (complete or not), for the tests.
+    taken: u64,
+}
+
+/// What a certificate waiting for a listing does next.
+enum Turn {
+    /// Take the listing itself.
+    List,
+    /// Wait until a listing ends, or until the given moment.
+    Wait(Option<Instant>),
+}
+
+/// Ends a listing even when the item that took it is dropped half-way (abandoned): the
+/// others would wait for it forever.
+struct Lister<'a> {
+    index: &'a OutgoingIndex,
+    started: Instant,
+    finished: bool,
+}
+
+impl Lister<'_> {
+    fn end(&mut self, outcome: Result<HashMap<String, String>, CallFailure>) {
+        let mut l = self.index.listings.lock().expect("listings lock");
+        let now = Instant::now();
+        l.running = false;
+        l.taken += 1;
+        l.next_at = Some(now + (now - self.started) * LISTING_SPACING);
+        match outcome {
+            Ok(map) => l.last = Some((self.started, map)),
+            Err(f) => l.failed = Some((self.started, f)),
+        }
+        self.finished = true;
+        drop(l);
+        self.index.ended.notify_waiters();
+    }
+}
+
+impl Drop for Lister<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut l = self.index.listings.lock().expect("listings lock");
+            l.running = false;
+            drop(l);
+            self.index.ended.notify_waiters();
+        }
+    }
 }
 
 impl Iot {
     /// The target of `id`'s pending transfer, as seen by a listing taken no earlier than
-    /// `not_before` if the certificate is missing from an older one.
+    /// `not_before` if the certificate is missing from an older one (`None`: not listed).
+    /// Waits for the next listing when needed, and takes it when it is due and nobody else
+    /// does; a listing that failed answers its error to every certificate it was for.
     pub async fn pending_target(
         &self,
         id: &str,
         not_before: Instant,
     ) -> Result<Option<String>, CallFailure> {
-        let mut snap = self.outgoing.snapshot.lock().await;
-        if let Some((taken, map)) = snap.as_ref() {
-            if let Some(t) = map.get(id) {
-                return Ok(Some(t.clone()));
-            }
-            if *taken >= not_before {
-                return Ok(None);
+        let index = &*self.outgoing;
+        loop {
+            let ended = index.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the state is read: a listing that ends in between wakes it.
+            ended.as_mut().enable();
+            let turn = {
+                let mut l = index.listings.lock().expect("listings lock");
+                if let Some((taken, map)) = &l.last {
+                    if let Some(t) = map.get(id) {
+                        return Ok(Some(t.clone()));
+                    }
+                    if *taken >= not_before {
+                        return Ok(None);
+                    }
+                }
+                match &l.failed {
+                    Some((taken, f)) if *taken >= not_before => return Err(f.clone()),
+                    _ => {}
+                }
+                match l.next_at {
+                    _ if l.running => Turn::Wait(None),
+                    Some(at) if at > Instant::now() => Turn::Wait(Some(at)),
+                    _ => {
+                        l.running = true;
+                        Turn::List
+                    }
+                }
+            };
+            match turn {
+                Turn::List => {
+                    let mut lister = Lister {
+                        index,
+                        started: Instant::now(),
+                        finished: false,
+                    };
+                    let outcome = self.outgoing_transfers().await;
+                    lister.end(outcome);
+                }
+                Turn::Wait(None) => ended.await,
+                Turn::Wait(Some(at)) => {
+                    tokio::select! {
+                        _ = ended => {}
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
             }
         }
-        let taken = Instant::now();
-        let map = self.outgoing_transfers().await?;
-        let found = map.get(id).cloned();
-        *snap = Some((taken, map));
-        Ok(found)
+    }
+
+    /// How many ListOutgoingCertificates listings this client took (complete or failed).
+    #[cfg(test)]
+    pub(crate) fn listings_taken(&self) -> u64 {
+        self.outgoing.listings.lock().expect("listings lock").taken
     }
 }
 

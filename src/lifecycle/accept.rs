@@ -19,6 +19,7 @@ use crate::ledger::{
 use crate::manifest::ManifestRow;
 use crate::pacer::Scope;
 use crate::pipeline::ItemEnd;
+use crate::session::TargetCredentials;
 
 use super::carry::{no_snapshot, Carried, Carrier, NO_SNAPSHOT};
 use super::change::Change;
@@ -67,6 +68,8 @@ pub struct AcceptOptions {
     pub attach_policies: Vec<String>,
     /// Rebuild what each certificate carried (`--carry`).
     pub carry: Option<CarryFrom>,
+    /// Accept in every target account with these credentials (`None`: in the caller's).
+    pub targets: Option<TargetCredentials>,
 }
 
 /// Accepts pending transfers with target-account credentials, write-ahead.
@@ -282,12 +285,14 @@ impl Workflow for Acceptor {
                 Some(Carrier::new(Arc::new(store), from.on_conflict))
             }
         };
-        let clients = setup.as_target().await?;
+        let targets = setup.targets(options.targets.as_ref()).await?;
         if carry.is_some() {
-            setup.add_device_endpoints(&clients).await;
+            for clients in &targets {
+                setup.add_device_endpoints(clients).await;
+            }
         }
         Ok(Acceptor::new(
-            vec![clients],
+            targets,
             options.set_as_active,
             options.attach_policies,
             carry,
@@ -350,19 +355,31 @@ async fn accepted_here(item: &Item<'_>, iot: &Iot) -> bool {
 pub struct RejectOptions {
     /// Why; the source account sees it.
     pub reason: String,
+    /// Reject in every target account with these credentials (`None`: in the caller's).
+    pub targets: Option<TargetCredentials>,
 }
 
 /// Rejects pending transfers with target-account credentials, write-ahead.
 pub struct Rejecter {
-    clients: AccountClients,
+    /// Target account -> its clients.
+    targets: HashMap<String, AccountClients>,
     reason: String,
 }
 
 impl Rejecter {
+    /// The client for the row's target account, if the rejecter holds its credentials.
+    fn client(&self, row: &ManifestRow) -> Option<&Iot> {
+        self.targets
+            .get(&row.target_account)
+            .map(|c| c.for_row(row))
+    }
+
     /// Rejects the row's pending transfer.
     pub async fn reject(&self, work: &Work<'_>) -> Result<ItemEnd, LedgerError> {
         let row = work.row;
-        let iot: &Iot = self.clients.for_row(row);
+        let Some(iot) = self.client(row) else {
+            return Ok(ItemEnd::Done);
+        };
         let item = work.item(Side::Target);
         let scope = iot.scope();
         let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
@@ -422,7 +439,7 @@ impl Workflow for Rejecter {
 
     async fn connect(setup: &mut Setup<'_>, options: RejectOptions) -> Result<Self, Error> {
         Ok(Rejecter {
-            clients: setup.as_target().await?,
+            targets: AccountClients::by_account(setup.targets(options.targets.as_ref()).await?),
             reason: options.reason,
         })
     }
@@ -432,7 +449,7 @@ impl Workflow for Rejecter {
     }
 
     fn in_scope(&self, _rec: Option<&ItemRecord>, row: &ManifestRow) -> bool {
-        row.target_account == self.clients.account()
+        self.targets.contains_key(&row.target_account)
     }
 
     fn wants(&self, rec: Option<&ItemRecord>, _row: &ManifestRow) -> bool {
@@ -440,7 +457,8 @@ impl Workflow for Rejecter {
     }
 
     fn settler(&self, row: &ManifestRow, open: &OpenIntent) -> Option<(&Iot, Side)> {
-        settles(open).then(|| (self.clients.for_row(row), Side::Target))
+        let iot = self.client(row)?;
+        settles(open).then_some((iot, Side::Target))
     }
 
     fn after_settle(&self, _row: &ManifestRow, open: &OpenIntent, took: bool) -> AfterSettle {

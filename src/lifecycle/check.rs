@@ -170,19 +170,18 @@ async fn source_check(
                 listed("things", &names),
             )
         }
-        Action::Transfer | Action::Cancel | Action::Accept if pending => {
-            match iot.pending_target(id, described_at).await? {
-                Some(to) => {
-                    let seen = format!("PENDING_TRANSFER to {to}");
-                    Effect::new(Some(action == Action::Transfer && to == target), seen)
-                }
-                // Listed shortly after the call, a new transfer may not show yet.
-                None => Effect::new(
-                    (action != Action::Transfer).then_some(false),
-                    "PENDING_TRANSFER, not listed by ListOutgoingCertificates yet",
-                ),
-            }
-        }
+        // Only a listing says where a pending transfer goes (see `Iot::pending_target`).
+        Action::Transfer if pending => match iot.pending_target(id, described_at).await? {
+            Some(to) => Effect::new(Some(to == target), format!("PENDING_TRANSFER to {to}")),
+            // Listed shortly after the call, a new transfer may not show yet.
+            None => Effect::new(
+                None,
+                "PENDING_TRANSFER, not listed by ListOutgoingCertificates yet",
+            ),
+        },
+        // Still pending: a cancel or an accept did not happen, wherever the transfer goes
+        // (no listing needed to say so).
+        Action::Cancel | Action::Accept if pending => Effect::new(Some(false), status.as_str()),
         // Not pending: a transfer did not happen, a cancel did (or the target rejected).
         Action::Transfer | Action::Accept => Effect::new(Some(false), status.as_str()),
         Action::Cancel => Effect::new(Some(true), status.as_str()),

@@ -30,7 +30,7 @@ use crate::ledger::{
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
-use crate::session::TargetProfiles;
+use crate::session::TargetCredentials;
 
 /// The ledger `handoff` writes (its changes are not undone by the tool: `--cleanup` ends
 /// them).
@@ -58,7 +58,7 @@ pub fn wave_name(prefix: &str, account: &str, region: &str, wave: usize) -> Stri
 #[derive(Debug, Clone)]
 pub struct HandoffOptions {
     /// The target accounts' credentials (DescribeEndpoint only).
-    pub profiles: TargetProfiles,
+    pub targets: TargetCredentials,
     /// The job document, checked.
     pub document: DocumentTemplate,
     /// Certificates per wave (per target account and region).
@@ -176,7 +176,7 @@ impl Workflow for Handoff {
         let source = setup.own_clients().await?;
         let targets = setup
             .session
-            .target_clients(setup.manifest, &options.profiles, "--target-profile")
+            .target_clients(setup.manifest, &options.targets, "--target-profile")
             .await?;
         let default_region = setup.session.region();
         // Each target's document, with its own endpoint, before any change.

@@ -162,12 +162,10 @@ impl<'a> Item<'a> {
         Ok(ItemEnd::Waiting(Waited { wait, needs }))
     }
 
-    /// Records a failed call and ends the item; a refusal of the credentials ends it without
-    /// a failure (it is not the certificate's: it stays pending for the next run).
+    /// Records a failed call and ends the item, if the failure is the certificate's (see
+    /// [`is_certificate_failure`]); any other failure ends it without a record: it stays
+    /// pending for the next run.
     pub async fn fail_call(&self, stage: Stage, f: &CallFailure) -> Result<ItemEnd, LedgerError> {
-        if f.error.class() == ErrorClass::Credentials {
-            return Ok(self.interrupted(f));
-        }
         self.fail_with(stage, error_details(&Details::default(), f), Some(f))
             .await
     }
@@ -178,14 +176,36 @@ impl<'a> Item<'a> {
         ItemEnd::Interrupted
     }
 
+    /// The end of an item stopped by a failure that is not its own (AWS out of reach,
+    /// failing or throttling): nothing is recorded, it stays pending for the next run, and
+    /// the breaker still counts the call (a streak of them is AWS failing).
+    fn postponed(&self, f: &CallFailure) -> ItemEnd {
+        let Some(op) = f.op.filter(|_| f.error.class() != ErrorClass::Credentials) else {
+            return self.interrupted(f);
+        };
+        // One line per item in flight during an outage would bury the one message that
+        // matters (the breaker's, or the summary's "not finished"): details with -v.
+        tracing::debug!(certificate = %self.row.certificate_id, "left pending for the next run: {op}: {f}");
+        ItemEnd::Postponed(Box::new(FailedCall {
+            certificate_id: self.row.certificate_id.clone(),
+            op,
+            error: f.error.clone(),
+            rolled_back: None,
+        }))
+    }
+
     /// Records a failure with `details` (which say whether it was rolled back) and ends the
-    /// item; `call` is the failed call, if one was the cause.
+    /// item; `call` is the failed call, if one was the cause. A call that failed for a
+    /// reason that is not the certificate's records nothing: the item stays pending.
     pub async fn fail_with(
         &self,
         stage: Stage,
         details: Details,
         call: Option<&CallFailure>,
     ) -> Result<ItemEnd, LedgerError> {
+        if let Some(f) = call.filter(|f| !is_certificate_failure(f)) {
+            return Ok(self.postponed(f));
+        }
         let code = details.error_code.as_deref().unwrap_or("");
         let message = details.message.as_deref().unwrap_or("");
         tracing::warn!(certificate = %self.row.certificate_id, stage = %stage, code, "{message}");
@@ -392,6 +412,16 @@ impl<'a> Item<'a> {
         }
         self.record(change.stage(), Outcome::Done, details).await
     }
+}
+
+/// Whether a failed call is a failure of the certificate: an answer AWS gave about it (a
+/// refusal: 4xx other than throttling), or the tool's own finding. A call that got no
+/// answer (connection refused or reset, a timeout, an endpoint gone), a server error
+/// (5xx), an unreadable reply, throttling beyond the budget or refused credentials say
+/// nothing about the certificate: it stays pending (or in doubt, reconciled by the next
+/// run), and the failure report keeps to what a person must look at.
+pub fn is_certificate_failure(f: &CallFailure) -> bool {
+    f.error.class() == ErrorClass::Permanent
 }
 
 /// Whether a refusal of a mutating call could be the answer to a second delivery of the

@@ -24,7 +24,7 @@ use crate::ledger::{
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
-use crate::session::TargetProfiles;
+use crate::session::TargetCredentials;
 
 /// What `register` still has to do with a certificate: registered ones are finished.
 pub fn unregistered(rec: Option<&ItemRecord>) -> bool {
@@ -35,7 +35,7 @@ pub fn unregistered(rec: Option<&ItemRecord>) -> bool {
 #[derive(Debug, Clone)]
 pub struct RegisterOptions {
     /// The target accounts' credentials.
-    pub profiles: TargetProfiles,
+    pub targets: TargetCredentials,
     /// Status of the registered copy in the target; `None`: the source's (ACTIVE stays
     /// ACTIVE, INACTIVE stays INACTIVE).
     pub status: Option<CertStatus>,
@@ -219,7 +219,7 @@ impl Workflow for Registrar {
         let source = setup.own_clients().await?;
         let targets = setup
             .session
-            .target_clients(setup.manifest, &options.profiles, "--target-profile")
+            .target_clients(setup.manifest, &options.targets, "--target-profile")
             .await?;
         if options.carry.is_some() {
             for t in &targets {

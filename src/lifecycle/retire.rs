@@ -19,7 +19,7 @@ use crate::ledger::{
 };
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
-use crate::session::TargetProfiles;
+use crate::session::TargetCredentials;
 
 /// What `retire` still has to do with a certificate: retired ones are finished (a ledger
 /// records one retirement; more steps later go to another `--ledger`).
@@ -37,7 +37,7 @@ pub const RETIRE_LEDGER: LedgerSpec = LedgerSpec {
 #[derive(Debug, Clone)]
 pub struct RetireOptions {
     /// The target accounts' credentials (read only).
-    pub profiles: TargetProfiles,
+    pub targets: TargetCredentials,
     /// The steps to take on the source's copy (each only if its flag was given).
     pub steps: PrepareSteps,
     /// Retire only certificates whose device is connected in the target
@@ -241,7 +241,7 @@ impl Workflow for Retirer {
         let source = setup.own_clients().await?;
         let targets = setup
             .session
-            .target_clients(setup.manifest, &options.profiles, "--target-profile")
+            .target_clients(setup.manifest, &options.targets, "--target-profile")
             .await?;
         if options.require_connected {
             require_connectivity_indexing(&targets).await?;

@@ -12,7 +12,7 @@ use crate::iot::Iot;
 use crate::ledger::{ItemRecord, ItemState, LedgerError, OpenIntent};
 use crate::manifest::ManifestRow;
 use crate::pipeline::ItemEnd;
-use crate::session::TargetProfiles;
+use crate::session::TargetCredentials;
 
 use super::accept::{self, Acceptor};
 use super::carry::Carrier;
@@ -26,7 +26,7 @@ pub struct TransferAcceptOptions {
     /// The migrate side's.
     pub migrate: MigrateOptions,
     /// The target accounts' credentials.
-    pub profiles: TargetProfiles,
+    pub targets: TargetCredentials,
     /// Activate certificates on accept.
     pub set_as_active: bool,
     /// With `migrate.carry`: what to do with an object that exists in a target with another
@@ -69,7 +69,7 @@ impl Workflow for TransferAccept {
         };
         let targets = setup
             .session
-            .target_clients(setup.manifest, &options.profiles, "--accept-profile")
+            .target_clients(setup.manifest, &options.targets, "--accept-profile")
             .await?;
         if handover.is_some() {
             for t in &targets {

@@ -25,7 +25,7 @@ use crate::ledger::{
 };
 use crate::manifest::{Manifest, ManifestRow};
 use crate::pipeline::ItemEnd;
-use crate::session::Session;
+use crate::session::{Session, TargetCredentials};
 use crate::stop::Gate;
 
 use super::check::Side;
@@ -199,6 +199,24 @@ impl Setup<'_> {
         Ok(self
             .session
             .clients(&account, self.manifest.regions(), &self.session.region()))
+    }
+
+    /// The target side's clients: with `targets`, those of every target account of the
+    /// manifest (checked first, see [`Session::target_clients`]); without, the caller's own
+    /// account's ([`Setup::as_target`]). Several target accounts share the accept ledger, so
+    /// only the caller's own account is recorded as acting.
+    pub async fn targets(
+        &mut self,
+        targets: Option<&TargetCredentials>,
+    ) -> Result<Vec<AccountClients>, Error> {
+        match targets {
+            Some(t) => {
+                self.session
+                    .target_clients(self.manifest, t, "--target-profile")
+                    .await
+            }
+            None => Ok(vec![self.as_target().await?]),
+        }
     }
 
     /// Asks each region of `clients`' account for its device endpoint (DescribeEndpoint

@@ -168,6 +168,7 @@ fn end_name(end: &ItemEnd) -> &'static str {
         ItemEnd::InDoubt => "in_doubt",
         ItemEnd::Interrupted => "interrupted",
         ItemEnd::Abandoned => "abandoned",
+        ItemEnd::Postponed(_) => "postponed",
         ItemEnd::Settled => "settled",
         ItemEnd::Untouched => "untouched",
     }

@@ -122,10 +122,11 @@ fn injected_faults_of_every_kind_lose_nothing_and_transfer_nothing_twice() {
         200,
     );
     // About one read in six fails here, a hundred times AWS's rate. With the default 5
-    // attempts, 0.17^5 per call over ~1,300 reads would fail an item in about one run in
-    // six (a transient error that outlasts --max-attempts is an item failure, by design);
-    // 10 attempts make that 3e-5 without changing what is tested: every unknown outcome
-    // (a lost, garbled or duplicated reply) is reconciled and nothing is sent twice.
+    // attempts, 0.17^5 per call over ~1,300 reads would leave an item pending for the next
+    // run in about one run in six (a transient error that outlasts --max-attempts is not
+    // the certificate's failure: the run exits 4); 10 attempts make that 3e-5 without
+    // changing what is tested: every unknown outcome (a lost, garbled or duplicated reply)
+    // is reconciled and nothing is sent twice.
     let run = fleet.run(&["--read-timeout", "1", "--max-attempts", "10"]);
     run.expect_code(0);
     assert_eq!(run.count("transferred"), 200);

@@ -431,7 +431,7 @@ fn wrong_flags_exit_2() {
 }
 
 #[test]
-fn items_that_failed_on_transient_errors_are_retried_by_a_plain_rerun() {
+fn items_stopped_by_transient_errors_stay_pending_and_a_plain_rerun_takes_them() {
     let env = Env::unlimited();
     env.fleet("m.csv", 500..510, "INACTIVE", &[], &[]);
     // An outage: every IoT call answers 503 until the retry budget is spent.
@@ -444,14 +444,13 @@ fn items_that_failed_on_transient_errors_are_retried_by_a_plain_rerun() {
         "--max-attempts",
         "2",
     ]);
-    // Not finished: the failures may go away, so the run asks to be run again (exit 4).
+    // Not finished: the outage is not the certificates' failure; they stay pending and the
+    // run asks to be run again (exit 4).
     run.expect_code(4);
-    assert_eq!(run.count("failed"), 10);
+    assert_eq!(run.count("failed"), 0);
+    assert_eq!(run.count("pending"), 10);
     let report = read_csv(&env.path("m.failures.csv"));
-    assert_eq!(report.len(), 10);
-    assert!(report
-        .iter()
-        .all(|r| r["error_code"] == "ServiceUnavailableException" && r["attempts"] == "2"));
+    assert!(report.is_empty(), "failure rows for an outage: {report:?}");
 
     // The outage is over: the same command, without --retry-failed, finishes the job.
     env.sim.set_faults(vec![]);

@@ -65,6 +65,41 @@ pub(crate) fn paginate<T>(
     (page.collect(), next)
 }
 
+/// The same page as [`paginate`] over `keys` (the items' sort keys, as they compare), but
+/// found by selection rather than by sorting the whole list: a page of a long list costs
+/// one pass over it, as a listing that AWS serves from an index costs nothing per item
+/// skipped. `from` is the marker's key. Returns the page's items in order and the key of
+/// the item after the page.
+pub(crate) fn select_page<K: Ord + Clone, T>(
+    items: Vec<(K, T)>,
+    ascending: bool,
+    from: Option<&K>,
+    size: usize,
+) -> (Vec<T>, Option<K>) {
+    let in_range = |k: &K| match from {
+        None => true,
+        Some(m) if ascending => k >= m,
+        Some(m) => k <= m,
+    };
+    let mut rest: Vec<(K, T)> = items.into_iter().filter(|(k, _)| in_range(k)).collect();
+    let order = |a: &(K, T), b: &(K, T)| {
+        if ascending {
+            a.0.cmp(&b.0)
+        } else {
+            b.0.cmp(&a.0)
+        }
+    };
+    // the page and the item after it: the first size + 1 in order
+    if rest.len() > size + 1 {
+        rest.select_nth_unstable_by(size + 1, order);
+        rest.truncate(size + 1);
+    }
+    rest.sort_unstable_by(order);
+    let next = (rest.len() > size).then(|| rest[size].0.clone());
+    rest.truncate(size);
+    (rest.into_iter().map(|(_, v)| v).collect(), next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +117,26 @@ mod tests {
         assert_eq!(p, vec![6, 5, 4, 3]);
         let (p, n) = paginate(items, false, n.as_deref(), 4);
         assert_eq!((p, n), (vec![2, 1, 0], None));
+    }
+
+    #[test]
+    fn select_page_gives_the_pages_paginate_gives() {
+        let items: Vec<(String, u32)> = (0..23)
+            .map(|i| (format!("{:02}", (i * 7) % 23), i))
+            .collect();
+        for ascending in [true, false] {
+            for size in [1, 4, 22, 23, 30] {
+                let (mut marker, mut sel_marker) = (None::<String>, None::<String>);
+                loop {
+                    let (p, n) = paginate(items.clone(), ascending, marker.as_deref(), size);
+                    let (q, m) = select_page(items.clone(), ascending, sel_marker.as_ref(), size);
+                    assert_eq!((&p, &n), (&q, &m), "ascending {ascending}, size {size}");
+                    match n {
+                        None => break,
+                        Some(_) => (marker, sel_marker) = (n, m),
+                    }
+                }
+            }
+        }
     }
 }

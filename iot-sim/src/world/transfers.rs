@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::certificates::Cert;
-use super::paging::Page;
+use super::paging::{select_page, Page};
 use super::{cert_arn, Caller, Reply, World};
 use crate::behaviour::{Behaviour, OutgoingArnAccount};
 use crate::errors::ApiError;
@@ -67,6 +67,19 @@ impl<'a> OutgoingCertificate<'a> {
     }
 }
 
+/// A marker of the outgoing listing back as its key (creation sequence, id), when it has
+/// the form `list_key` gives (16 lowercase hex digits first: then the two order alike).
+fn split_list_key(marker: &str) -> Option<(u64, &str)> {
+    let (seq, id) = (marker.get(..16)?, marker.get(16..)?);
+    if !seq
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    Some((u64::from_str_radix(seq, 16).ok()?, id))
+}
+
 impl World {
     /// The source's certificate pending transfer to `caller`, if the caller
     /// has such an incoming transfer.
@@ -86,24 +99,40 @@ impl World {
         page: &Page,
         rules: &Behaviour,
     ) -> Result<Reply, ApiError> {
-        let items: Vec<(String, OutgoingCertificate<'_>)> = self
+        // Keys as (creation sequence, id): they order as `list_key` does, without building
+        // a string per certificate; only the page's certificates are described. A listing
+        // of many pending transfers would otherwise cost the simulator a sort of all of
+        // them per page.
+        let pending: Vec<((u64, &str), &Cert)> = self
             .data(&caller.region, &caller.account)
             .map(|d| {
                 d.certs
                     .values()
                     .filter(|c| c.pending_target.is_some())
-                    .map(|c| {
-                        (
-                            c.list_key(),
-                            OutgoingCertificate::of(c, rules.outgoing_arn_account),
-                        )
-                    })
+                    .map(|c| ((c.seq, c.id()), c))
                     .collect()
             })
             .unwrap_or_default();
-        let (outgoing_certificates, next_marker) = page.of(items);
+        let (certs, next_marker) = match page.marker.as_deref().map(split_list_key) {
+            None => {
+                let (certs, next) = select_page(pending, page.ascending, None, page.size);
+                (certs, next.map(|(seq, id)| format!("{seq:016x}{id}")))
+            }
+            Some(Some(key)) => {
+                let (certs, next) = select_page(pending, page.ascending, Some(&key), page.size);
+                (certs, next.map(|(seq, id)| format!("{seq:016x}{id}")))
+            }
+            // a marker no listing made: compared as text, as every other listing does
+            Some(None) => page.of(pending
+                .into_iter()
+                .map(|(_, c)| (c.list_key(), c))
+                .collect()),
+        };
         Ok(Reply::of(&ListOutgoingCertificatesResponse {
-            outgoing_certificates,
+            outgoing_certificates: certs
+                .into_iter()
+                .map(|c| OutgoingCertificate::of(c, rules.outgoing_arn_account))
+                .collect(),
             next_marker,
         }))
     }
