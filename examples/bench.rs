@@ -13,8 +13,9 @@
 //! `6` (= realistic + validate-10m), `faults` (certificates per second with and without
 //! every fault kind, at 10,000 and 100,000 certificates), `soak` (100,000 certificates,
 //! every fault, quotas overestimated twice, six `kill -9`, reruns until exit 0), `7` (=
-//! faults + soak), `concurrency` (a sweep of --concurrency, not part of `all`), `all` (the
-//! default: 1 2 3 3-sorted 4 5 6 7).
+//! faults + soak), `concurrency` (a sweep of --concurrency, not part of `all`), `handoff`
+//! (10,000 certificates handed off in 10 waves, not part of `all`), `all` (the default: 1 2 3
+//! 3-sorted 4 5 6 7).
 //!
 //! Each scenario starts the simulator in this process (`iot_sim::Simulator::spawn`, its own
 //! runtime and threads) and runs the real release binary `target/release/iot-cert-migrate`
@@ -27,6 +28,8 @@
 
 #[path = "bench/data.rs"]
 mod data;
+#[path = "bench/handoff.rs"]
+mod handoff;
 #[path = "bench/realistic.rs"]
 mod realistic;
 #[path = "bench/soak.rs"]
@@ -52,7 +55,7 @@ use support::Exit;
 #[command(name = "bench")]
 struct Args {
     /// Scenarios to run: 1 2 3 3-sorted 4 5 6 7 validate resume realistic validate-10m
-    /// faults soak concurrency all (default: all = 1 2 3 3-sorted 4 5 6 7).
+    /// faults soak concurrency handoff all (default: all = 1 2 3 3-sorted 4 5 6 7).
     scenarios: Vec<String>,
     /// Certificates of `soak` and of the larger run of `faults`.
     #[arg(long, default_value_t = 100_000)]
@@ -72,6 +75,9 @@ struct Args {
     /// Rows of the manifest (and finished ledger items) of `validate` and `resume`.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// Certificates of `handoff` (in 10 waves).
+    #[arg(long, default_value_t = 10_000)]
+    handoff_certs: usize,
     /// Certificates of the realistic ledger of `realistic`.
     #[arg(long, default_value_t = 1_000_000)]
     realistic_certs: usize,
@@ -143,7 +149,8 @@ fn real_main(args: Args) -> io::Result<()> {
     } else {
         args.scenarios.clone()
     };
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
+        "handoff",
         "1",
         "2",
         "3",
@@ -178,7 +185,7 @@ fn real_main(args: Args) -> io::Result<()> {
             one if KNOWN.contains(&one) => vec![one],
             other => {
                 return Err(io::Error::other(format!(
-                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 7 validate resume realistic validate-10m faults soak concurrency all"
+                    "unknown scenario {other:?}; expected 1 2 3 3-sorted 4 5 6 7 validate resume realistic validate-10m faults soak concurrency handoff all"
                 )))
             }
         };
@@ -287,6 +294,10 @@ fn real_main(args: Args) -> io::Result<()> {
             "faults" => scenario_faults(&mut ctx),
             "soak" => scenario_soak(&mut ctx),
             "concurrency" => scenario_concurrency(&mut ctx),
+            "handoff" => {
+                let certs = ctx.args.handoff_certs;
+                handoff::scenario(&mut ctx, certs)
+            }
             _ => unreachable!("checked above"),
         };
         if let Err(e) = r {

@@ -11,7 +11,11 @@
 //! validate, plan, transfer with `--carry` (with the progress bar), a rerun that has nothing
 //! left to do, accept with `--carry` in each target account (policies, things, their type and
 //! groups rebuilt there), status, `verify` (every certificate ok in its target), and the
-//! migration report. Files go to a temporary
+//! migration report. Then the zero-downtime path with the devices themselves, on a second
+//! fleet whose simulated devices follow a job: `register --carry`, `handoff` (a job telling
+//! each device its target's endpoint), the devices move, `verify --require-connected` (every
+//! device connected in its target), `retire --require-connected`, and the simulator's count
+//! of seconds each device spent offline (0 for every one). Files go to a temporary
 //! directory; the report page is kept where the first argument says, if one is given.
 
 use std::collections::BTreeMap;
@@ -22,8 +26,9 @@ use clap::Parser;
 use iot_cert_migrate::cli::Cli;
 use iot_cert_migrate::manifest::Manifest;
 use iot_sim::{
-    Seed, SeedAccount, SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
-    SimConfig, Simulator,
+    fake_certificate, DeviceBehaviour, DeviceSetting, Seed, SeedAccount, SeedCertificate,
+    SeedDevices, SeedIndexing, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType, SimConfig,
+    SimHandle, Simulator,
 };
 
 const SOURCE: &str = "111111111111";
@@ -228,6 +233,8 @@ fn main() -> anyhow::Result<()> {
         println!("report page kept in {}", p.display());
     }
 
+    zero_downtime(&sim, work.path())?;
+
     let state = sim.state();
     println!("\nsimulator state afterwards:");
     for acct in &state.accounts {
@@ -254,6 +261,175 @@ fn main() -> anyhow::Result<()> {
         "\nledger and failure report were in {} (removed now)",
         work.path().display()
     );
+    Ok(())
+}
+
+/// Devices in the zero-downtime part.
+const DEVICES: u64 = 12;
+
+/// The zero-downtime path on a second fleet (`gateway-NN`, devices that follow their job):
+/// register --carry, handoff, the devices move, verify --require-connected, retire
+/// --require-connected; every device 0 seconds offline.
+fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
+    let certs: Vec<(String, String)> = (0..DEVICES).map(|i| fake_certificate(9000 + i)).collect();
+    let thing = |i: usize| format!("gateway-{i:02}");
+    let target = |i: usize| {
+        if i.is_multiple_of(2) {
+            "222222222222"
+        } else {
+            "333333333333"
+        }
+    };
+    let mut accounts = BTreeMap::from([(
+        SOURCE.to_string(),
+        SeedAccount {
+            policies: vec![SeedPolicy {
+                name: "gateway-policy".into(),
+                document: Some(policy("client/*")),
+            }],
+            things: (0..certs.len())
+                .map(|i| SeedThing {
+                    name: thing(i),
+                    ..Default::default()
+                })
+                .collect(),
+            certificates: certs
+                .iter()
+                .enumerate()
+                .map(|(i, (id, pem))| SeedCertificate {
+                    id: id.clone(),
+                    pem: Some(pem.clone()),
+                    status: "ACTIVE".into(),
+                    policies: vec!["gateway-policy".into()],
+                    things: vec![thing(i)],
+                    ..Default::default()
+                })
+                .collect(),
+            // Each device reads its job, reports SUCCEEDED and moves 200 ms later.
+            devices: Some(SeedDevices {
+                default: None,
+                things: (0..certs.len())
+                    .map(|i| {
+                        (
+                            thing(i),
+                            DeviceSetting {
+                                delay_ms: Some(200),
+                                ..DeviceSetting::of(DeviceBehaviour::Follow)
+                            },
+                        )
+                    })
+                    .collect(),
+            }),
+            ..Default::default()
+        },
+    )]);
+    // Seeing a device arrive needs fleet indexing with connectivity in the targets.
+    for t in ["222222222222", "333333333333"] {
+        accounts.insert(
+            t.to_string(),
+            SeedAccount {
+                indexing: Some(SeedIndexing {
+                    thing_indexing_mode: Some("REGISTRY".into()),
+                    thing_connectivity_indexing_mode: Some("STATUS".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    }
+    sim.seed(Seed {
+        region: "us-east-1".into(),
+        accounts,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let manifest = dir.join("gateways.csv");
+    let mut text = String::from("certificate_id,target_account\n");
+    for (i, (id, _)) in certs.iter().enumerate() {
+        text.push_str(&format!("{id},{}\n", target(i)));
+    }
+    std::fs::write(&manifest, text)?;
+    let document = dir.join("handoff.json");
+    std::fs::write(
+        &document,
+        r#"{"operation": "move-endpoint", "endpoint": "{endpoint}", "account": "{account}", "region": "{region}"}"#,
+    )?;
+    let m = manifest.display().to_string();
+    let d = document.display().to_string();
+    let targets = ["--target-profile-template", "migrate-{account}"];
+    println!("\n\n##### The zero-downtime path: {DEVICES} gateways whose devices follow their job");
+    step(
+        "10. register a copy of each certificate in its target, carrying policy and thing (the devices keep working on the source)",
+        &[&["register", m.as_str(), "--carry"][..], &targets].concat(),
+    )?;
+    step(
+        "11. handoff: one job per target, aimed at a thing group in the source, telling each device its target's endpoint",
+        &[&["handoff", m.as_str(), "--document", d.as_str()][..], &targets].concat(),
+    )?;
+    // The devices answer their job and reconnect to their target (polled, not slept).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let arrived = sim
+            .devices()
+            .iter()
+            .filter(|dev| {
+                dev.thing.starts_with("gateway-")
+                    && dev.connected_to.as_deref().is_some_and(|a| a != SOURCE)
+            })
+            .count() as u64;
+        if arrived == DEVICES {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "only {arrived} of {DEVICES} devices moved within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let verified = step(
+        "12. verify --require-connected: every certificate ok in its target, its device connected there (the source still holds its copies)",
+        &[&["verify", m.as_str(), "--require-connected"][..], &targets].concat(),
+    )?;
+    anyhow::ensure!(
+        verified == 3,
+        "verify should count the source's ACTIVE copies as still_in_source (exit {verified})"
+    );
+    step(
+        "13. retire --require-connected: deactivate the source's copies of exactly the certificates whose device is connected in its target",
+        &[
+            &["retire", m.as_str(), "--deactivate", "--require-connected"][..],
+            &targets,
+        ]
+        .concat(),
+    )?;
+    let verified = step(
+        "14. verify --require-connected again: every certificate ok",
+        &[&["verify", m.as_str(), "--require-connected"][..], &targets].concat(),
+    )?;
+    anyhow::ensure!(
+        verified == 0,
+        "verify found a certificate not ok (exit {verified})"
+    );
+    step(
+        "15. handoff --cleanup: every device answered, so the jobs and the wave groups go",
+        &[&["handoff", m.as_str(), "--cleanup"][..], &targets].concat(),
+    )?;
+    println!("\nthe devices, as the simulator saw them:");
+    let mut worst: f64 = 0.0;
+    for dev in sim
+        .devices()
+        .iter()
+        .filter(|d| d.thing.starts_with("gateway-"))
+    {
+        println!(
+            "  {}  connected to {}  seconds offline: {}",
+            dev.thing,
+            dev.connected_to.as_deref().unwrap_or("nothing"),
+            dev.seconds_offline
+        );
+        worst = worst.max(dev.seconds_offline);
+    }
+    anyhow::ensure!(worst == 0.0, "a device was offline for {worst} s");
+    println!("every device moved to its target account with 0 seconds offline");
     Ok(())
 }
 

@@ -29,6 +29,8 @@ closed_set! {
         CaCert = "cacert",
         /// `index/NAME` (the fleet index, `AWS_Things`).
         Index = "index",
+        /// `job/ID`.
+        Job = "job",
     }
 }
 
@@ -70,11 +72,22 @@ pub fn authorization(op: Operation) -> (&'static str, Resources) {
         | O::ListPrincipalThingsV2 => CERT,
         O::AttachPolicy | O::DetachPolicy => Resources::OneOf(&[R::Cert, R::ThingGroup]),
         O::GetPolicy | O::CreatePolicy => POLICY,
-        O::CreateThing | O::DescribeThing | O::ListThingPrincipals | O::ListThingGroupsForThing => {
-            THING
+        O::CreateThing
+        | O::DescribeThing
+        | O::ListThingPrincipals
+        | O::ListThingGroupsForThing
+        | O::GetThingConnectivityData
+        | O::ListJobExecutionsForThing => THING,
+        // the job, and the thing group it targets
+        O::CreateJob => Resources::AllOf(&[R::Job, R::ThingGroup]),
+        O::DescribeJob | O::ListJobExecutionsForJob | O::CancelJob | O::DeleteJob => {
+            Resources::AllOf(&[R::Job])
         }
         O::CreateThingType | O::DescribeThingType => TYPE,
-        O::CreateThingGroup | O::DescribeThingGroup | O::ListThingsInThingGroup => GROUP,
+        O::CreateThingGroup
+        | O::DescribeThingGroup
+        | O::ListThingsInThingGroup
+        | O::DeleteThingGroup => GROUP,
         O::AddThingToThingGroup => Resources::AllOf(&[R::Thing, R::ThingGroup]),
         O::DescribeCACertificate => Resources::AllOf(&[R::CaCert]),
         O::SearchIndex => Resources::AllOf(&[R::Index]),
@@ -118,6 +131,8 @@ closed_set! {
         Verify = "verify",
         /// `status` (calls AWS with --reconcile only).
         Status = "status",
+        /// `handoff`.
+        Handoff = "handoff",
     }
 }
 
@@ -159,6 +174,12 @@ closed_set! {
         Query = "query",
         /// status: `--reconcile`.
         Reconcile = "reconcile",
+        /// handoff: `--cleanup` (a run of its own).
+        Cleanup = "cleanup",
+        /// retire, verify: `--require-connected`.
+        RequireConnected = "require-connected",
+        /// transfer: `--require-handoff`.
+        RequireHandoff = "require-handoff",
     }
 }
 
@@ -182,13 +203,22 @@ impl Command {
                 F::NoRollback,
                 F::Carry,
                 F::AcceptProfile,
+                F::RequireHandoff,
             ],
             Command::Cancel => &[F::Restore],
             Command::Accept => &[F::AttachPolicy, F::Carry],
-            Command::Reject | Command::Verify => &[],
+            Command::Reject => &[],
+            Command::Verify => &[F::RequireConnected],
             Command::Register => &[F::Carry],
-            Command::Retire => &[F::Deactivate, F::DetachPolicies, F::DetachThings, F::Undo],
+            Command::Retire => &[
+                F::Deactivate,
+                F::DetachPolicies,
+                F::DetachThings,
+                F::Undo,
+                F::RequireConnected,
+            ],
             Command::Status => &[F::Reconcile],
+            Command::Handoff => &[F::Cleanup],
         }
     }
 }
@@ -250,6 +280,10 @@ const SOURCE_CHECK: &[Operation] = &[
     O::ListPrincipalThings,
     O::ListOutgoingCertificates,
 ];
+
+/// What seeing a device in the target reads: whether connectivity is indexed there, then
+/// each thing's connectivity.
+const CONNECTIVITY: &[Operation] = &[O::GetIndexingConfiguration, O::GetThingConnectivityData];
 
 /// What the same reads in the target.
 const TARGET_CHECK: &[Operation] = &[
@@ -429,6 +463,10 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
             if has(Flag::Carry) {
                 n.add(Side::Source, uses(SNAPSHOT));
             }
+            if has(Flag::RequireHandoff) {
+                // the thing's executions of this manifest's handoff jobs
+                n.add(Side::Source, uses(&[O::ListJobExecutionsForThing]));
+            }
             if has(Flag::AcceptProfile) {
                 n.add(Side::Target, uses(TARGET_CHECK));
                 n.add(Side::Target, uses(&[O::AcceptCertificateTransfer]));
@@ -501,6 +539,9 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 if has(Flag::DetachThings) {
                     n.add(Side::Source, uses(&[O::DetachThingPrincipal]));
                 }
+                if has(Flag::RequireConnected) {
+                    n.add(Side::Target, uses(CONNECTIVITY));
+                }
             }
         }
         Command::Verify => {
@@ -518,6 +559,43 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                     O::ListPrincipalThingsV2,
                 ]),
             );
+            // A handed-off manifest (its handoff ledger exists): each thing's execution of
+            // the handoff job, the things from the source when nothing else names them.
+            n.add(
+                Side::Source,
+                uses(&[O::ListPrincipalThings, O::ListJobExecutionsForThing]),
+            );
+            if has(Flag::RequireConnected) {
+                n.add(Side::Target, uses(CONNECTIVITY));
+            }
+        }
+        Command::Handoff if has(Flag::Cleanup) => {
+            n.add(
+                Side::Source,
+                uses(&[
+                    O::DescribeJob,
+                    O::ListJobExecutionsForJob,
+                    O::CancelJob,
+                    O::DeleteJob,
+                    O::DeleteThingGroup,
+                ]),
+            );
+        }
+        Command::Handoff => {
+            n.add(
+                Side::Source,
+                uses(&[
+                    O::ListPrincipalThings,
+                    O::CreateThingGroup,
+                    O::DescribeThingGroup,
+                    O::CreateJob,
+                    O::DescribeJob,
+                    O::AddThingToThingGroup,
+                    O::ListThingGroupsForThing,
+                ]),
+            );
+            // the document names each target's device endpoint
+            n.add(Side::Target, uses(&[O::DescribeEndpoint]));
         }
         Command::Status => {
             if has(Flag::Reconcile) {

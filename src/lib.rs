@@ -36,6 +36,7 @@ pub mod files;
 pub mod help;
 pub mod iam;
 pub mod iot;
+pub mod job_document;
 pub mod ledger;
 pub mod lifecycle;
 pub mod logging;
@@ -87,6 +88,7 @@ fn metrics_request(command: &Command) -> Option<metrics::Request> {
         Command::Reject(a) => (&a.files, "reject", &a.manifest),
         Command::Register(a) => (&a.files, "register", &a.manifest),
         Command::Retire(a) => (&a.files, "retire", &a.manifest),
+        Command::Handoff(a) => (&a.files, "handoff", &a.manifest),
         _ => return None,
     };
     let path = files.metrics_file.clone()?;
@@ -136,6 +138,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Register(args) => cmd::register::run(&global, args).await,
         Command::Verify(args) => cmd::verify::run(&global, args).await,
         Command::Retire(args) => cmd::retire::run(&global, args).await,
+        Command::Handoff(args) => cmd::handoff::run(&global, args).await,
         Command::IamPolicy(args) => cmd::iam_policy::run(&global, args),
     }
 }

@@ -323,6 +323,9 @@ pub struct SeedAccount {
     /// Fleet indexing: its configuration and the devices' connectivity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexing: Option<crate::fleet_index::SeedIndexing>,
+    /// Simulated devices of its things: their behaviour with jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<crate::devices::SeedDevices>,
     /// Role aliases of the credentials provider (names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_aliases: Vec<String>,

@@ -97,6 +97,12 @@ impl ApiError {
         Self::new("ResourceAlreadyExistsException", 409, message)
     }
 
+    /// `InvalidStateTransitionException`, 409: the resource is not in a state that allows
+    /// the change (DeleteJob of a job in progress, without `force`).
+    pub fn invalid_state_transition(message: impl Into<String>) -> Self {
+        Self::new("InvalidStateTransitionException", 409, message)
+    }
+
     /// `CertificateValidationException`, 400.
     pub fn certificate_validation(message: impl Into<String>) -> Self {
         Self::new("CertificateValidationException", 400, message)

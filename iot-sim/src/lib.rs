@@ -22,10 +22,12 @@ pub mod arn;
 pub mod auth;
 pub mod behaviour;
 pub mod config;
+pub mod devices;
 pub mod errors;
 pub mod faults;
 pub mod fleet_index;
 pub mod iam;
+pub mod jobs;
 pub mod ops;
 pub mod pem;
 pub mod quota;
@@ -47,9 +49,13 @@ pub use config::{
     SeedCaCertificate, SeedCertificate, SeedPolicy, SeedThing, SeedThingGroup, SeedThingType,
     SimConfig, DEFAULT_ACCOUNT, DEFAULT_POLICY_DOCUMENT, DEFAULT_REGION, DEFAULT_TIMEOUT_HOLD,
 };
+pub use devices::{
+    Behaviour as DeviceBehaviour, DeviceControl, DeviceSetting, DeviceState, SeedDevices,
+};
 pub use errors::ApiError;
 pub use fleet_index::{Connectivity, ConnectivityChange, SeedIndexing};
 pub use iam::IamPolicy;
+pub use jobs::{ExecutionState, JobState};
 pub use ops::Operation;
 pub use pem::fake_certificate;
 pub use server::{SimHandle, Simulator};

@@ -90,11 +90,33 @@ pub enum Operation {
     DescribeCACertificate,
     /// `GET /role-aliases`
     ListRoleAliases,
+    /// `POST /things/{thingName}/connectivity-data`
+    GetThingConnectivityData,
+    /// `DELETE /thing-groups/{thingGroupName}`
+    DeleteThingGroup,
+    /// `PUT /thing-groups/removeThingFromThingGroup`
+    RemoveThingFromThingGroup,
+    /// `PUT /jobs/{jobId}`
+    CreateJob,
+    /// `GET /jobs/{jobId}`
+    DescribeJob,
+    /// `GET /jobs/{jobId}/job-document`
+    GetJobDocument,
+    /// `GET /jobs/{jobId}/things`
+    ListJobExecutionsForJob,
+    /// `GET /things/{thingName}/jobs`
+    ListJobExecutionsForThing,
+    /// `GET /things/{thingName}/jobs/{jobId}`
+    DescribeJobExecution,
+    /// `PUT /jobs/{jobId}/cancel`
+    CancelJob,
+    /// `DELETE /jobs/{jobId}`
+    DeleteJob,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 43] = [
+    pub const ALL: [Operation; 54] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -138,6 +160,17 @@ impl Operation {
         Operation::ListThingPrincipalsV2,
         Operation::DescribeCACertificate,
         Operation::ListRoleAliases,
+        Operation::GetThingConnectivityData,
+        Operation::DeleteThingGroup,
+        Operation::RemoveThingFromThingGroup,
+        Operation::CreateJob,
+        Operation::DescribeJob,
+        Operation::GetJobDocument,
+        Operation::ListJobExecutionsForJob,
+        Operation::ListJobExecutionsForThing,
+        Operation::DescribeJobExecution,
+        Operation::CancelJob,
+        Operation::DeleteJob,
     ];
 
     /// The operation's name as in the API model.
@@ -186,6 +219,17 @@ impl Operation {
             Operation::ListThingPrincipalsV2 => "ListThingPrincipalsV2",
             Operation::DescribeCACertificate => "DescribeCACertificate",
             Operation::ListRoleAliases => "ListRoleAliases",
+            Operation::GetThingConnectivityData => "GetThingConnectivityData",
+            Operation::DeleteThingGroup => "DeleteThingGroup",
+            Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
+            Operation::CreateJob => "CreateJob",
+            Operation::DescribeJob => "DescribeJob",
+            Operation::GetJobDocument => "GetJobDocument",
+            Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
+            Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
+            Operation::DescribeJobExecution => "DescribeJobExecution",
+            Operation::CancelJob => "CancelJob",
+            Operation::DeleteJob => "DeleteJob",
         }
     }
 
@@ -241,6 +285,19 @@ impl Operation {
                 | Operation::ListThingPrincipalsV2
                 | Operation::DescribeCACertificate
                 | Operation::ListRoleAliases
+                // AWS IoT Device Management (jobs, thing groups, connectivity): no published
+                // value was found in the sources checked.
+                | Operation::GetThingConnectivityData
+                | Operation::DeleteThingGroup
+                | Operation::RemoveThingFromThingGroup
+                | Operation::CreateJob
+                | Operation::DescribeJob
+                | Operation::GetJobDocument
+                | Operation::ListJobExecutionsForJob
+                | Operation::ListJobExecutionsForThing
+                | Operation::DescribeJobExecution
+                | Operation::CancelJob
+                | Operation::DeleteJob
         )
     }
 
@@ -250,7 +307,8 @@ impl Operation {
     /// AcceptCertificateTransfer, RejectCertificateTransfer, CancelCertificateTransfer,
     /// CreatePolicy, CreateThing, CreateThingType, CreateThingGroup,
     /// AddThingToThingGroup, RegisterCertificateWithoutCA, UpdateIndexingConfiguration,
-    /// DeprecateThingType.
+    /// DeprecateThingType, DeleteThingGroup, RemoveThingFromThingGroup, CreateJob, CancelJob,
+    /// DeleteJob.
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
@@ -272,6 +330,11 @@ impl Operation {
                 | Operation::RegisterCertificateWithoutCA
                 | Operation::UpdateIndexingConfiguration
                 | Operation::DeprecateThingType
+                | Operation::DeleteThingGroup
+                | Operation::RemoveThingFromThingGroup
+                | Operation::CreateJob
+                | Operation::CancelJob
+                | Operation::DeleteJob
         )
     }
 

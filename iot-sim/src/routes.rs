@@ -123,11 +123,30 @@ pub fn route(method: &Method, raw_path: &str) -> Route {
         (Method::GET, ["things", name, "thing-groups"]) => {
             op(Operation::ListThingGroupsForThing, &[name])
         }
+        (Method::POST, ["things", name, "connectivity-data"]) => {
+            op(Operation::GetThingConnectivityData, &[name])
+        }
+        (Method::GET, ["things", name, "jobs"]) => {
+            op(Operation::ListJobExecutionsForThing, &[name])
+        }
+        (Method::GET, ["things", name, "jobs", job]) => {
+            op(Operation::DescribeJobExecution, &[name, job])
+        }
+        (Method::PUT, ["jobs", id]) => op(Operation::CreateJob, &[id]),
+        (Method::GET, ["jobs", id]) => op(Operation::DescribeJob, &[id]),
+        (Method::DELETE, ["jobs", id]) => op(Operation::DeleteJob, &[id]),
+        (Method::GET, ["jobs", id, "job-document"]) => op(Operation::GetJobDocument, &[id]),
+        (Method::GET, ["jobs", id, "things"]) => op(Operation::ListJobExecutionsForJob, &[id]),
+        (Method::PUT, ["jobs", id, "cancel"]) => op(Operation::CancelJob, &[id]),
         (Method::POST, ["thing-types", name]) => op(Operation::CreateThingType, &[name]),
         (Method::GET, ["thing-types", name]) => op(Operation::DescribeThingType, &[name]),
         (Method::PUT, ["thing-groups", "addThingToThingGroup"]) => {
             op(Operation::AddThingToThingGroup, &[])
         }
+        (Method::PUT, ["thing-groups", "removeThingFromThingGroup"]) => {
+            op(Operation::RemoveThingFromThingGroup, &[])
+        }
+        (Method::DELETE, ["thing-groups", name]) => op(Operation::DeleteThingGroup, &[name]),
         (Method::POST, ["thing-groups", name]) => op(Operation::CreateThingGroup, &[name]),
         (Method::GET, ["thing-groups", name]) => op(Operation::DescribeThingGroup, &[name]),
         (Method::GET, ["thing-groups", name, "things"]) => {
@@ -705,6 +724,39 @@ pub fn parse_call(op: Operation, input: &Input<'_>) -> Result<Call, ApiError> {
             thing: name_or_arn(input, "thingName", "thingArn", "thing")?,
             override_dynamic: input.body_bool("overrideDynamicGroups")?,
         },
+        Operation::RemoveThingFromThingGroup => Call::RemoveThingFromThingGroup {
+            group: name_or_arn(input, "thingGroupName", "thingGroupArn", "thinggroup")?,
+            thing: name_or_arn(input, "thingName", "thingArn", "thing")?,
+        },
+        Operation::DeleteThingGroup => {
+            if let Some(v) = input.query.get("expectedVersion") {
+                if v.parse::<i64>().is_err() {
+                    return Err(ApiError::invalid_request(format!(
+                        "Invalid expectedVersion '{v}'"
+                    )));
+                }
+            }
+            Call::DeleteThingGroup {
+                name: input.name_label("thingGroupName")?,
+            }
+        }
+        Operation::GetThingConnectivityData => {
+            // The body (includeSocketInformation) is optional; it must be JSON if present.
+            input.json()?;
+            Call::GetThingConnectivityData {
+                name: input.name_label("thingName")?,
+            }
+        }
+        Operation::CreateJob
+        | Operation::DescribeJob
+        | Operation::GetJobDocument
+        | Operation::ListJobExecutionsForJob
+        | Operation::ListJobExecutionsForThing
+        | Operation::DescribeJobExecution
+        | Operation::CancelJob
+        | Operation::DeleteJob => {
+            return crate::jobs::parse::parse_call(op, input.labels, input.query, input.body)
+        }
         Operation::ListThingGroupsForThing => Call::ListThingGroupsForThing {
             name: input.name_label("thingName")?,
             page: input.token_page()?,

@@ -137,6 +137,13 @@ impl Shared {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state dump, after what was due has happened.
+    fn state(&self) -> StateDump {
+        let mut world = self.world();
+        world.advance(crate::world::now_millis());
+        world.dump()
+    }
+
     fn set_faults(&self, faults: Vec<(FaultKind, f64)>) {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
     }
@@ -715,7 +722,22 @@ fn sim_endpoint(
     }
     match (method.clone(), name) {
         (Method::GET, "stats") => to_json(&shared.stats.snapshot(), rid),
-        (Method::GET, "state") => to_json(&shared.world().dump(), rid),
+        (Method::GET, "state") => to_json(&shared.state(), rid),
+        (Method::GET, "devices") => to_json(&shared.world().device_states(), rid),
+        (Method::POST, "devices") => {
+            match serde_json::from_slice::<crate::devices::DeviceControl>(body) {
+                Ok(control) => match shared.world().set_devices(&control) {
+                    Ok(()) => ok_json(rid),
+                    Err(e) => bad_control(e, rid),
+                },
+                Err(e) => bad_control(
+                    format!(
+                        "expected {{\"account\": \"..\", \"region\": \"..\", \"default\": {{\"behaviour\": \"follow|ignore|reject|offline\", \"delay_ms\": N}}, \"things\": {{\"NAME\": {{..}}}}}}: {e}"
+                    ),
+                    rid,
+                ),
+            }
+        }
         (Method::GET, "health") => json_response(200, rid, "{\"ok\":true}".into()),
         (Method::POST, "reset-stats") => {
             shared.stats.reset();
@@ -1002,7 +1024,18 @@ impl SimHandle {
 
     /// A snapshot of all data (same as `GET /_sim/state`).
     pub fn state(&self) -> StateDump {
-        self.shared.world().dump()
+        self.shared.state()
+    }
+
+    /// Sets behaviours of one account's devices (same as `POST /_sim/devices`).
+    pub fn set_devices(&self, control: &crate::devices::DeviceControl) -> Result<(), String> {
+        self.shared.world().set_devices(control)
+    }
+
+    /// Every simulated device: where it is connected, its seconds offline (same as
+    /// `GET /_sim/devices`).
+    pub fn devices(&self) -> Vec<crate::devices::DeviceState> {
+        self.shared.world().device_states()
     }
 
     /// Loads seed data (same as `POST /_sim/seed`).

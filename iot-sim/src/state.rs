@@ -34,6 +34,9 @@ pub struct AccountState {
     /// CA certificates sorted by id.
     #[serde(default)]
     pub ca_certificates: Vec<CaCertState>,
+    /// Jobs sorted by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<crate::jobs::JobState>,
     /// Role aliases sorted by name.
     #[serde(default)]
     pub role_aliases: Vec<String>,

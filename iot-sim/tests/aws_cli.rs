@@ -2214,6 +2214,7 @@ fn cli_registry_as_aws_has_it() {
         ],
         role_aliases: vec!["fleet-creds".into()],
         indexing: None,
+        devices: None,
     };
     let seed = |region: &str, account: SeedAccount| iot_sim::Seed {
         region: region.into(),
@@ -2758,4 +2759,366 @@ fn cli_registry_as_aws_has_it() {
     assert!(state2.find_in(B, REGION, &reg_aws).is_none());
     assert!(state2.find_in(B, REGION, &reg_ca).is_none());
     assert!(state2.find_in(B, REGION, &reg_sni).is_some());
+}
+
+#[test]
+fn cli_jobs_groups_and_connectivity() {
+    let Some(cli) = Cli::find_or_skip("cli_jobs_groups_and_connectivity") else {
+        return;
+    };
+    let mut seed = seed_of(vec![(A, vec![]), (B, vec![])]);
+    {
+        let a = seed.accounts.get_mut(A).unwrap();
+        a.thing_groups = vec![iot_sim::SeedThingGroup {
+            name: "wave".into(),
+            ..Default::default()
+        }];
+        a.things = (0..3)
+            .map(|i| iot_sim::SeedThing {
+                name: format!("dev-{i}"),
+                groups: if i < 2 { vec!["wave".into()] } else { vec![] },
+                ..Default::default()
+            })
+            .collect();
+        a.certificates = vec![with(1, "ACTIVE", &["p1"], &["dev-0"])];
+        a.indexing = Some(iot_sim::SeedIndexing {
+            thing_indexing_mode: Some("REGISTRY".into()),
+            thing_connectivity_indexing_mode: Some("STATUS".into()),
+            ..Default::default()
+        });
+        a.devices = Some(iot_sim::SeedDevices {
+            things: BTreeMap::from([(
+                "dev-0".to_string(),
+                iot_sim::DeviceSetting::of(iot_sim::DeviceBehaviour::Ignore),
+            )]),
+            ..Default::default()
+        });
+        let b = seed.accounts.get_mut(B).unwrap();
+        b.things = vec![iot_sim::SeedThing {
+            name: "dev-0".into(),
+            ..Default::default()
+        }];
+    }
+    let mut config = SimConfig::unlimited();
+    config.seeds.push(seed);
+    let sim = Simulator::spawn(config).unwrap();
+    let url = sim.url();
+    let wave = format!("arn:aws:iot:{REGION}:{A}:thinggroup/wave");
+    let create = |id: &str, selection: &str| -> Vec<String> {
+        args_of(&[
+            "iot",
+            "create-job",
+            "--job-id",
+            id,
+            "--targets",
+            &wave,
+            "--document",
+            r#"{"endpoint":"x"}"#,
+            "--target-selection",
+            selection,
+            "--job-executions-rollout-config",
+            "maximumPerMinute=500",
+            "--abort-config",
+            "criteriaList=[{failureType=ALL,action=CANCEL,thresholdPercentage=50,minNumberOfExecutedThings=10}]",
+            "--timeout-config",
+            "inProgressTimeoutInMinutes=30",
+        ])
+    };
+
+    // step 1: create
+    cli.run_cases(
+        &url,
+        vec![
+            ok("create", A, &strs(&create("w1", "CONTINUOUS")), |v| {
+                assert_eq!(v["jobId"], "w1");
+                assert_eq!(
+                    v["jobArn"],
+                    format!("arn:aws:iot:{REGION}:{A}:job/w1").as_str()
+                );
+            }),
+            err(
+                "document not JSON",
+                A,
+                &[
+                    "iot",
+                    "create-job",
+                    "--job-id",
+                    "bad",
+                    "--targets",
+                    &wave,
+                    "--document",
+                    "not json",
+                ],
+                "InvalidRequestException",
+            ),
+            ok(
+                "connectivity: connected",
+                A,
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-0",
+                ],
+                |v| {
+                    assert_eq!(v["thingName"], "dev-0");
+                    assert_eq!(v["connected"], true);
+                    assert!(
+                        v["timestamp"].is_number() || v["timestamp"].is_string(),
+                        "{v}"
+                    );
+                },
+            ),
+            ok(
+                "connectivity: never connected",
+                A,
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-1",
+                ],
+                |v| {
+                    assert_eq!(v["connected"], false);
+                    assert!(v.get("timestamp").is_none(), "{v}");
+                },
+            ),
+            err(
+                "connectivity: no such thing",
+                A,
+                &["iot", "get-thing-connectivity-data", "--thing-name", "nope"],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "connectivity: not indexed",
+                B,
+                &[
+                    "iot",
+                    "get-thing-connectivity-data",
+                    "--thing-name",
+                    "dev-0",
+                ],
+                "InvalidRequestException",
+            ),
+        ],
+    );
+    // step 2: read it
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "create again",
+                A,
+                &strs(&create("w1", "SNAPSHOT")),
+                "ResourceAlreadyExistsException",
+            ),
+            ok(
+                "describe",
+                A,
+                &["iot", "describe-job", "--job-id", "w1"],
+                |v| {
+                    let job = &v["job"];
+                    assert_eq!(job["status"], "IN_PROGRESS");
+                    assert_eq!(job["targetSelection"], "CONTINUOUS");
+                    assert_eq!(
+                        job["targets"][0],
+                        format!("arn:aws:iot:{REGION}:{A}:thinggroup/wave").as_str()
+                    );
+                    assert_eq!(job["jobProcessDetails"]["numberOfQueuedThings"], 2);
+                    assert_eq!(job["jobExecutionsRolloutConfig"]["maximumPerMinute"], 500);
+                    assert_eq!(job["abortConfig"]["criteriaList"][0]["failureType"], "ALL");
+                    assert_eq!(job["timeoutConfig"]["inProgressTimeoutInMinutes"], 30);
+                },
+            ),
+            ok(
+                "document",
+                A,
+                &["iot", "get-job-document", "--job-id", "w1"],
+                |v| assert_eq!(v["document"], r#"{"endpoint":"x"}"#),
+            ),
+            ok(
+                "executions of the job",
+                A,
+                &[
+                    "iot",
+                    "list-job-executions-for-job",
+                    "--job-id",
+                    "w1",
+                    "--max-results",
+                    "1",
+                ],
+                |v| {
+                    let s = &v["executionSummaries"];
+                    assert_eq!(s.as_array().unwrap().len(), 1, "{v}");
+                    assert_eq!(
+                        s[0]["thingArn"],
+                        format!("arn:aws:iot:{REGION}:{A}:thing/dev-0").as_str()
+                    );
+                    assert_eq!(s[0]["jobExecutionSummary"]["status"], "QUEUED");
+                    assert_eq!(s[0]["jobExecutionSummary"]["executionNumber"], 1);
+                    assert!(v["nextToken"].is_string(), "{v}");
+                },
+            ),
+            ok(
+                "executions of a thing",
+                A,
+                &[
+                    "iot",
+                    "list-job-executions-for-thing",
+                    "--thing-name",
+                    "dev-1",
+                    "--status",
+                    "QUEUED",
+                ],
+                |v| {
+                    let s = &v["executionSummaries"];
+                    assert_eq!(s[0]["jobId"], "w1");
+                    assert_eq!(s[0]["jobExecutionSummary"]["status"], "QUEUED");
+                },
+            ),
+            ok(
+                "one execution",
+                A,
+                &[
+                    "iot",
+                    "describe-job-execution",
+                    "--job-id",
+                    "w1",
+                    "--thing-name",
+                    "dev-1",
+                ],
+                |v| {
+                    let e = &v["execution"];
+                    assert_eq!(e["jobId"], "w1");
+                    assert_eq!(e["status"], "QUEUED");
+                    assert_eq!(e["versionNumber"], 1);
+                },
+            ),
+            err(
+                "no execution",
+                A,
+                &[
+                    "iot",
+                    "describe-job-execution",
+                    "--job-id",
+                    "w1",
+                    "--thing-name",
+                    "dev-2",
+                ],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "no job",
+                A,
+                &["iot", "describe-job", "--job-id", "nope"],
+                "ResourceNotFoundException",
+            ),
+            err(
+                "delete while in progress",
+                A,
+                &["iot", "delete-job", "--job-id", "w1"],
+                "InvalidStateTransitionException",
+            ),
+        ],
+    );
+    // step 3: groups change
+    cli.run_cases(
+        &url,
+        vec![
+            done(
+                "remove a member",
+                A,
+                &[
+                    "iot",
+                    "remove-thing-from-thing-group",
+                    "--thing-group-name",
+                    "wave",
+                    "--thing-name",
+                    "dev-1",
+                ],
+            ),
+            done(
+                "add a member",
+                A,
+                &[
+                    "iot",
+                    "add-thing-to-thing-group",
+                    "--thing-group-name",
+                    "wave",
+                    "--thing-name",
+                    "dev-2",
+                ],
+            ),
+        ],
+    );
+    // step 4: what the continuous job made of it, then cancel
+    cli.run_cases(
+        &url,
+        vec![ok(
+            "removed and added",
+            A,
+            &["iot", "list-job-executions-for-job", "--job-id", "w1"],
+            |v| {
+                let by_thing: BTreeMap<String, String> = v["executionSummaries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| {
+                        let thing = s["thingArn"].as_str().unwrap().rsplit('/').next().unwrap();
+                        let status = s["jobExecutionSummary"]["status"].as_str().unwrap();
+                        (thing.to_string(), status.to_string())
+                    })
+                    .collect();
+                assert_eq!(by_thing["dev-1"], "REMOVED");
+                assert_eq!(by_thing["dev-2"], "QUEUED");
+            },
+        )],
+    );
+    cli.run_cases(
+        &url,
+        vec![ok(
+            "cancel",
+            A,
+            &[
+                "iot",
+                "cancel-job",
+                "--job-id",
+                "w1",
+                "--reason-code",
+                "MIGRATION_DONE",
+                "--comment",
+                "done",
+            ],
+            |v| assert_eq!(v["jobId"], "w1"),
+        )],
+    );
+    cli.run_cases(
+        &url,
+        vec![
+            done("delete", A, &["iot", "delete-job", "--job-id", "w1"]),
+            done(
+                "delete the group",
+                A,
+                &["iot", "delete-thing-group", "--thing-group-name", "wave"],
+            ),
+        ],
+    );
+    cli.run_cases(
+        &url,
+        vec![
+            err(
+                "deleted job",
+                A,
+                &["iot", "describe-job", "--job-id", "w1"],
+                "ResourceNotFoundException",
+            ),
+            done(
+                "deleting a group that is gone",
+                A,
+                &["iot", "delete-thing-group", "--thing-group-name", "wave"],
+            ),
+        ],
+    );
+    let dump = sim.state();
+    assert!(dump.account(A, REGION).unwrap().thing_groups.is_empty());
 }

@@ -156,6 +156,7 @@ impl Cli {
             Command::Register(r) => r.targets.target_role_template.is_some(),
             Command::Retire(r) => r.targets.target_role_template.is_some(),
             Command::Verify(v) => v.targets.target_role_template.is_some(),
+            Command::Handoff(h) => h.targets.target_role_template.is_some(),
             _ => false,
         };
         target || self.global.source_role.is_some()
@@ -173,6 +174,7 @@ impl Cli {
             Command::Reject(_) => "reject",
             Command::Register(_) => "register",
             Command::Retire(_) => "retire",
+            Command::Handoff(_) => "handoff",
             Command::Verify(_) => "verify",
             Command::Select(_) => "select",
             Command::Report(_) => "report",
@@ -268,6 +270,10 @@ pub enum Command {
     /// asked for: --deactivate, --detach-policies, --detach-things).
     #[command(after_long_help = help::RETIRE)]
     Retire(RetireArgs),
+    /// Tell each certificate's devices their target's endpoint through an AWS IoT Job sent
+    /// from the source (one job per target and wave); --cleanup removes the wave groups and
+    /// the finished jobs.
+    Handoff(HandoffArgs),
     /// Read-only, both sides: does each certificate work in its target (owned, ACTIVE,
     /// everything it carried in place)? Exit 0 when all do, 3 otherwise.
     #[command(after_long_help = help::VERIFY)]
@@ -351,6 +357,15 @@ pub struct IamPolicyArgs {
     /// status: --reconcile.
     #[arg(long)]
     pub reconcile: bool,
+    /// handoff: --cleanup.
+    #[arg(long)]
+    pub cleanup: bool,
+    /// retire, verify: --require-connected.
+    #[arg(long)]
+    pub require_connected: bool,
+    /// transfer: --require-handoff.
+    #[arg(long)]
+    pub require_handoff: bool,
     /// The source account's id in the ARNs (default `*`: the account of the credentials
     /// the policy is attached to).
     #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
@@ -379,6 +394,9 @@ impl IamPolicyArgs {
     pub fn flags(&self) -> std::collections::BTreeSet<iam::Flag> {
         use iam::Flag as F;
         [
+            (self.cleanup, F::Cleanup),
+            (self.require_connected, F::RequireConnected),
+            (self.require_handoff, F::RequireHandoff),
             (self.deactivate, F::Deactivate),
             (self.detach_policies, F::DetachPolicies),
             (self.detach_things, F::DetachThings),
@@ -582,6 +600,10 @@ pub fn failures_help(kind: LedgerKind) -> String {
 pub struct TransferArgs {
     /// The manifest CSV: certificate_id,target_account[,transfer_message][,region].
     pub manifest: PathBuf,
+    /// Transfer only certificates whose devices acknowledged this manifest's handoff job
+    /// (execution SUCCEEDED); the others are left untouched and the run exits 4.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub require_handoff: bool,
     /// Deactivate ACTIVE certificates first. This disconnects the devices that use them.
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub deactivate: bool,
@@ -813,9 +835,14 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub from_ledger: Option<PathBuf>,
     /// Write the certificates that are not ok here (CSV: certificate_id, target_account,
-    /// category, detail).
+    /// category, detail, things, handoff_execution, connected, connected_since).
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub out: Option<PathBuf>,
+    /// A certificate is ok only when the device of each of its things (client id = thing
+    /// name) is connected in the target (GetThingConnectivityData: needs connectivity
+    /// indexing there); the others are `not_connected`.
+    #[arg(long)]
+    pub require_connected: bool,
     /// Pacing and retries.
     #[command(flatten)]
     pub pacing: PacingArgs,
@@ -884,8 +911,59 @@ pub struct RetireArgs {
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub detach_things: bool,
     /// Undo what retire changed (re-attach, re-activate), from its ledger.
-    #[arg(long, conflicts_with_all = ["deactivate", "detach_policies", "detach_things"], help_heading = WHAT_TO_CHANGE)]
+    #[arg(long, conflicts_with_all = ["deactivate", "detach_policies", "detach_things", "require_connected"], help_heading = WHAT_TO_CHANGE)]
     pub undo: bool,
+    /// Retire only certificates whose device (client id = thing name) is connected in the
+    /// target (GetThingConnectivityData: needs connectivity indexing there); the others are
+    /// left untouched, named as waiting for their device, and the run exits 4.
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub require_connected: bool,
+    /// Try failed items again (they are skipped by default).
+    #[arg(long, help_heading = WHAT_TO_CHANGE)]
+    pub retry_failed: bool,
+    /// Pacing and retries.
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+    /// Time box and item limit.
+    #[command(flatten)]
+    pub limits: RunLimitArgs,
+    /// Ledger, failure report and metrics paths.
+    #[command(flatten)]
+    pub files: OutputFiles,
+}
+
+/// `handoff`.
+#[derive(Debug, Args)]
+#[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Handoff))))]
+#[command(mut_arg("failures", |a| a.help(failures_help(LedgerKind::Handoff))))]
+pub struct HandoffArgs {
+    /// The manifest of the certificates whose devices move.
+    pub manifest: PathBuf,
+    /// The job document (JSON): `{endpoint}`, `{account}` and `{region}` are filled in
+    /// with each target's device endpoint, account and region.
+    #[arg(long, value_name = "FILE", required_unless_present = "cleanup")]
+    pub document: Option<PathBuf>,
+    /// The target accounts' credentials (read only: DescribeEndpoint).
+    #[command(flatten)]
+    pub targets: TargetProfileArgs,
+    /// Certificates per wave (one job and one thing group per target account, region and
+    /// wave); `--cleanup` needs the same value the handoff ran with.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), help_heading = WHAT_TO_CHANGE)]
+    pub wave_size: u32,
+    /// Job executions rolled out per minute, per job (1-1000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = WHAT_TO_CHANGE)]
+    pub rollout_per_minute: i32,
+    /// Cancel a wave's job once this percentage of its executed things failed, rejected or
+    /// timed out (after at least 10).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100), help_heading = WHAT_TO_CHANGE)]
+    pub abort_failed_percent: Option<u8>,
+    /// Minutes a device may keep its execution IN_PROGRESS before it is TIMED_OUT.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i64).range(1..=10080), help_heading = WHAT_TO_CHANGE)]
+    pub job_timeout: Option<i64>,
+    /// Delete the wave groups and jobs whose executions have all ended (instead of handing
+    /// off); waves with executions still pending are kept, and the run exits 4.
+    #[arg(long, conflicts_with_all = ["document", "rollout_per_minute", "abort_failed_percent", "job_timeout"], help_heading = WHAT_TO_CHANGE)]
+    pub cleanup: bool,
     /// Try failed items again (they are skipped by default).
     #[arg(long, help_heading = WHAT_TO_CHANGE)]
     pub retry_failed: bool,
@@ -1052,6 +1130,7 @@ mod tests {
             ("reject", LedgerKind::Accept),
             ("register", LedgerKind::Register),
             ("retire", LedgerKind::Retire),
+            ("handoff", LedgerKind::Handoff),
         ] {
             let ledger = help_of(name, "ledger");
             let failures = help_of(name, "failures");

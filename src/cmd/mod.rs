@@ -6,6 +6,7 @@
 pub mod accept;
 pub mod cancel;
 pub mod completions;
+pub mod handoff;
 pub mod iam_policy;
 pub mod man;
 pub mod plan;

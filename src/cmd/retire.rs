@@ -30,6 +30,7 @@ pub async fn run(global: &GlobalArgs, args: RetireArgs) -> Result<ExitCode, Erro
             detach_policies: args.detach_policies,
             detach_things: args.detach_things,
         },
+        require_connected: args.require_connected,
     };
     run::run::<Retirer>(options, retire).await
 }

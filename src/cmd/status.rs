@@ -67,7 +67,7 @@ async fn ask_aws(global: &GlobalArgs, lines: &mut [DoubtLine]) -> Result<(), Err
     let clients = session.own_clients(regions).await?;
     for line in lines.iter_mut() {
         let side = match line.ledger {
-            LedgerKind::Transfer | LedgerKind::Retire => Side::Source,
+            LedgerKind::Transfer | LedgerKind::Retire | LedgerKind::Handoff => Side::Source,
             LedgerKind::Accept | LedgerKind::Register => Side::Target,
         };
         let iot = clients.for_region(line.region.as_deref());

@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: TransferArgs) -> Result<ExitCode, Er
         },
         propagation_wait: args.propagation_wait,
         carry: args.carry,
+        require_handoff: args.require_handoff,
     };
     // End-to-end mode: each transfer is accepted right away with the target's credentials.
     let targets = TargetCredentials::from_flags(

@@ -7,6 +7,8 @@ use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::error::{Error, ExitCode};
 use crate::iot::AccountClients;
 use crate::ledger::{read_snapshots, LedgerKind};
+use crate::lifecycle::handoff::handoff_prefix;
+use crate::lifecycle::retire::require_connectivity_indexing;
 use crate::manifest::Manifest;
 use crate::output;
 use crate::run::default_ledger;
@@ -31,6 +33,11 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     let targets = session
         .target_clients(&manifest, &targets, "--target-profile")
         .await?;
+    // Then, before anything is judged: connectivity the targets do not index is never
+    // guessed.
+    if args.require_connected {
+        require_connectivity_indexing(&targets).await?;
+    }
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
@@ -54,10 +61,16 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
         );
         HashMap::new()
     };
+    // A handed-off manifest: each thing's execution of its handoff job is shown.
+    let handoff = default_ledger(&args.manifest, LedgerKind::Handoff)
+        .exists()
+        .then(|| handoff_prefix(manifest.sha256()));
     let sides = Sides {
         source: &source,
         targets: AccountClients::by_account(targets),
         snapshots,
+        require_connected: args.require_connected,
+        handoff,
     };
     let sweep = Sweep::start(
         args.pacing.concurrency,

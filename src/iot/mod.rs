@@ -11,6 +11,7 @@ mod clients;
 #[cfg(test)]
 pub(crate) mod fake;
 mod index;
+mod jobs;
 mod registration;
 mod registry;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use crate::retry::AwsCode;
 pub use call::{call_error, CallContext, CallFailure, OpCounts, Slot};
 pub use clients::AccountClients;
 pub use index::{IndexingModes, THINGS_INDEX};
+pub use jobs::{Connectivity, JobInfo, JobSettings};
 pub use registry::{ListedCertificate, ListedThing};
 
 use crate::certificate::{arn_account_and_id, CertStatus};

@@ -19,6 +19,8 @@ closed_set! {
         Register = "register",
         /// `retire` (the source side, after the devices moved to the registered copy).
         Retire = "retire",
+        /// `handoff` (the source side: a job tells each device its new endpoint).
+        Handoff = "handoff",
     }
 }
 
@@ -94,6 +96,8 @@ closed_set! {
         Register = "register",
         /// Retiring the source's copy after `register`.
         Retire = "retire",
+        /// Handing the devices their new endpoint (handoff).
+        Handoff = "handoff",
     }
 }
 
@@ -138,6 +142,8 @@ closed_set! {
         AddThingToGroup = "add_thing_to_group",
         /// RegisterCertificateWithoutCA in the target (register).
         Register = "register",
+        /// CreateJob of a handoff wave (subject: the job id; group: the wave's group).
+        CreateJob = "create_job",
     }
 }
 
@@ -173,6 +179,9 @@ closed_set! {
         /// Not a change: what the certificate carries, read before prepare changed anything
         /// (`transfer --carry`); `details.snapshot` holds it.
         Snapshot = "snapshot",
+        /// The certificate's things are in their wave's group, whose job tells them their
+        /// target's endpoint (handoff).
+        HandedOff = "handed_off",
         /// The tool refused the certificate before changing anything in AWS, for a reason the
         /// operator fixes with an option (a flag, a policy in the target, the right account):
         /// `details.waiting_for` and `details.needs` say which. The same command with it

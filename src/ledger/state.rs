@@ -79,6 +79,8 @@ pub enum ItemState {
     /// Refused before any change, waiting for an option (see the failure for which): the
     /// same command with it takes the certificate.
     Waiting = 10,
+    /// Its devices were handed their target's endpoint (handoff).
+    HandedOff = 11,
 }
 
 impl ItemState {
@@ -103,6 +105,7 @@ impl ItemState {
             8 => ItemState::Registered,
             9 => ItemState::Retired,
             10 => ItemState::Waiting,
+            11 => ItemState::HandedOff,
             _ => return None,
         })
     }
@@ -757,6 +760,7 @@ impl LedgerState {
             Outcome::Rejected => terminal(&mut next, &mut details, ItemState::Rejected),
             Outcome::Registered => terminal(&mut next, &mut details, ItemState::Registered),
             Outcome::Retired => terminal(&mut next, &mut details, ItemState::Retired),
+            Outcome::HandedOff => terminal(&mut next, &mut details, ItemState::HandedOff),
             // A record of what the certificate carries: it changes nothing.
             Outcome::Snapshot => {}
         }

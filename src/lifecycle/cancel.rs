@@ -44,6 +44,7 @@ pub fn concerns_cancel(rec: &ItemRecord) -> bool {
         | ItemState::Rejected
         | ItemState::Registered
         | ItemState::Retired => true,
+        ItemState::HandedOff => false,
         ItemState::Failed => own_failure(rec) || has_undo(rec),
         ItemState::Started | ItemState::Waiting => has_undo(rec),
     }
@@ -77,7 +78,8 @@ pub fn wanted(rec: Option<&ItemRecord>, restore: Restore) -> bool {
         | ItemState::Carried
         | ItemState::Rejected
         | ItemState::Registered
-        | ItemState::Retired => false,
+        | ItemState::Retired
+        | ItemState::HandedOff => false,
     }
 }
 

@@ -21,6 +21,19 @@ pub struct PrepareSteps {
     pub detach_things: bool,
 }
 
+/// A handoff wave's job: its deterministic id, the group it targets, the document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WaveJob {
+    /// The job id (deterministic: a resend is refused 409, and checked).
+    pub id: String,
+    /// The wave's static thing group in the source.
+    pub group: String,
+    /// The job document, placeholders filled in for the wave's target.
+    pub document: String,
+    /// Rollout, abort and timeout.
+    pub settings: crate::iot::JobSettings,
+}
+
 /// One mutating call on one certificate, with its subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -84,6 +97,8 @@ pub enum Change {
         /// Thing group name.
         group: String,
     },
+    /// CreateJob of a handoff wave, aimed at the wave's thing group (handoff).
+    CreateJob(WaveJob),
     /// RegisterCertificateWithoutCA of the source's certificate in the target (register).
     Register {
         /// The certificate, PEM.
@@ -144,6 +159,13 @@ impl Change {
                 thing: subject(),
                 group: group(),
             },
+            // The ledger keeps the job id as the message, which an intent does not carry; a
+            // wave's job is named as its group.
+            Action::CreateJob => Change::CreateJob(WaveJob {
+                id: open.subject.clone().unwrap_or_else(group),
+                group: group(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -169,6 +191,7 @@ impl Change {
             Change::AttachThing(_) | Change::AttachThingExclusively(_) => Action::AttachThing,
             Change::AddThingToGroup { .. } => Action::AddThingToGroup,
             Change::Register { .. } => Action::Register,
+            Change::CreateJob(_) => Action::CreateJob,
         }
     }
 
@@ -187,6 +210,7 @@ impl Change {
             Change::AttachGroupPolicy { policy, .. } => Some(policy),
             Change::CreateThing(t) => Some(&t.name),
             Change::AddThingToGroup { thing, .. } => Some(thing),
+            Change::CreateJob(j) => Some(&j.id),
             _ => None,
         }
     }
@@ -195,6 +219,7 @@ impl Change {
     pub fn group(&self) -> Option<&str> {
         match self {
             Change::CreateThingGroup(g) => Some(&g.name),
+            Change::CreateJob(j) => Some(&j.group),
             Change::AttachGroupPolicy { group, .. } | Change::AddThingToGroup { group, .. } => {
                 Some(group)
             }
@@ -222,6 +247,7 @@ impl Change {
             | Change::AttachThingExclusively(_)
             | Change::AddThingToGroup { .. } => Stage::Carry,
             Change::Register { .. } => Stage::Register,
+            Change::CreateJob(_) => Stage::Handoff,
         }
     }
 
@@ -257,6 +283,10 @@ impl Change {
                 d.thing = Some(thing.clone());
                 d.group = Some(group.clone());
             }
+            Change::CreateJob(j) => {
+                d.message = Some(j.id.clone());
+                d.group = Some(j.group.clone());
+            }
         }
         d
     }
@@ -278,6 +308,7 @@ impl Change {
             Change::CreateThing(_) => Operation::CreateThing,
             Change::AddThingToGroup { .. } => Operation::AddThingToThingGroup,
             Change::Register { .. } => Operation::RegisterCertificateWithoutCA,
+            Change::CreateJob(_) => Operation::CreateJob,
             Change::Cancel => Operation::CancelCertificateTransfer,
             Change::Accept { .. } => Operation::AcceptCertificateTransfer,
             Change::Reject { .. } => Operation::RejectCertificateTransfer,
@@ -310,6 +341,10 @@ impl Change {
             }
             Change::CreateThing(t) => iot.create_thing(t).await,
             Change::AddThingToGroup { thing, group } => iot.add_thing_to_group(thing, group).await,
+            Change::CreateJob(j) => {
+                iot.create_job(&j.id, &iot.group_arn(&j.group), &j.document, &j.settings)
+                    .await
+            }
             Change::Register { pem, status } => {
                 return iot.register_without_ca(pem, status).await.map(Some)
             }

@@ -47,12 +47,13 @@ pub async fn took_effect(
     subject: Option<&str>,
     group: Option<&str>,
 ) -> Result<Effect, CallFailure> {
+    // Registry and job calls are asked of the registry, whichever side made them.
+    if let Some(finding) = carry_check(iot, action, subject, group).await? {
+        return Ok(finding);
+    }
     match side {
         Side::Source => source_check(iot, id, target, action, subject).await,
-        Side::Target => match carry_check(iot, action, subject, group).await? {
-            Some(finding) => Ok(finding),
-            None => target_check(iot, id, action, subject).await,
-        },
+        Side::Target => target_check(iot, id, action, subject).await,
     }
 }
 
@@ -97,6 +98,24 @@ async fn carry_check(
             let seen = format!("thing `{name}` is in groups: {}", groups.join(", "));
             Some(Effect::new(Some(groups.iter().any(|g| g == group)), seen))
         }
+        // A job of that id exists: it is this one only if it targets the wave's group (a
+        // 409 for someone else's job of the same id is a real refusal).
+        // (An open intent names the group only: a wave's job is named as its group.)
+        Action::CreateJob => match iot
+            .describe_job(if name.is_empty() { group } else { name })
+            .await?
+        {
+            Some(job) => {
+                let ours = job.targets.contains(&iot.group_arn(group));
+                let seen = format!(
+                    "job `{name}` exists ({}), targets: {}",
+                    job.status,
+                    job.targets.join(", ")
+                );
+                Some(Effect::new(Some(ours), seen))
+            }
+            None => Some(Effect::new(Some(false), format!("no job `{name}`"))),
+        },
         _ => None,
     })
 }
@@ -175,7 +194,8 @@ async fn source_check(
         | Action::AttachGroupPolicy
         | Action::CreateThing
         | Action::AttachThing
-        | Action::AddThingToGroup => Effect::new(
+        | Action::AddThingToGroup
+        | Action::CreateJob => Effect::new(
             None,
             format!("{status} (a target-side call: ask with the target's credentials)"),
         ),

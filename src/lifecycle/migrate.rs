@@ -113,6 +113,9 @@ pub struct MigrateOptions {
     pub propagation_wait: Duration,
     /// Record what each certificate carries before its first change (`--carry`).
     pub carry: bool,
+    /// Transfer only certificates whose things' handoff executions SUCCEEDED
+    /// (`--require-handoff`).
+    pub require_handoff: bool,
 }
 
 /// Prepares and transfers certificates with the source account's credentials.
@@ -122,6 +125,9 @@ pub struct Migrator {
     rollback: Rollback,
     propagation_wait: Duration,
     carry: Option<Carry>,
+    /// `--require-handoff`: the prefix of this manifest's handoff jobs (set by connect).
+    handoff: Option<String>,
+    require_handoff: bool,
 }
 
 /// What `--carry` adds to a migration: the snapshot before the first change.
@@ -148,7 +154,18 @@ impl Migrator {
                 reader: SnapshotReader::new(),
                 handover,
             }),
+            handoff: None,
+            require_handoff: options.require_handoff,
         }
+    }
+
+    /// With `--require-handoff`, the prefix of the manifest's handoff jobs (from its
+    /// digest, as `handoff` named them).
+    pub fn with_manifest_digest(mut self, sha256: &str) -> Self {
+        if self.require_handoff {
+            self.handoff = Some(super::handoff::handoff_prefix(sha256));
+        }
+        self
     }
 
     /// The source account's clients.
@@ -209,6 +226,36 @@ impl Migrator {
             }
             Err(f) => return item.fail_call(Stage::Prepare, &f).await,
         };
+
+        // The device's own evidence: its handoff execution SUCCEEDED (it has the new
+        // endpoint). Otherwise untouched, and still wanted: the next run looks again.
+        if let Some(prefix) = &self.handoff {
+            if things.is_empty() {
+                let message = "the certificate has no thing, so no handoff job reached a device \
+                               of it; left to the operator"
+                    .to_string();
+                return item.fail(Stage::Prepare, "NoThing", message).await;
+            }
+            let mut waiting = Vec::new();
+            for thing in &things {
+                match iot.executions_of_thing(thing, prefix).await {
+                    Ok(found) if found.iter().any(|(_, s)| s == "SUCCEEDED") => {}
+                    Ok(found) => waiting.push(match found.first() {
+                        Some((_, status)) => format!("{thing} ({status})"),
+                        None => format!("{thing} (no handoff execution)"),
+                    }),
+                    Err(f) => return item.fail_call(Stage::Prepare, &f).await,
+                }
+            }
+            if !waiting.is_empty() {
+                tracing::warn!(
+                    certificate = %row.certificate_id,
+                    "waiting for its device to acknowledge the handoff: {}",
+                    waiting.join(", ")
+                );
+                return Ok(ItemEnd::Settled);
+            }
+        }
 
         // Refuse what the operator did not allow, before touching anything.
         let arn = info.arn.as_str();
@@ -685,7 +732,8 @@ impl Workflow for Migrator {
     }
 
     async fn connect(setup: &mut Setup<'_>, options: MigrateOptions) -> Result<Self, Error> {
-        Ok(Migrator::new(setup.own_clients().await?, options, None))
+        Ok(Migrator::new(setup.own_clients().await?, options, None)
+            .with_manifest_digest(setup.manifest.sha256()))
     }
 
     fn verb(&self) -> &'static str {

@@ -12,7 +12,7 @@ use super::observe::{observe, Observed};
 use super::workflow::{accounts_of, AfterSettle, LedgerSpec, Resume, Setup, Work, Workflow};
 use crate::certificate::{cert_arn, CertStatus};
 use crate::error::Error;
-use crate::iot::{AccountClients, Iot};
+use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::ledger::{
     ItemRecord, ItemState, LedgerError, LedgerKind, OpenIntent, Outcome, Stage, UndoHistory, Via,
     Wait,
@@ -40,6 +40,9 @@ pub struct RetireOptions {
     pub targets: TargetCredentials,
     /// The steps to take on the source's copy (each only if its flag was given).
     pub steps: PrepareSteps,
+    /// Retire only certificates whose device is connected in the target
+    /// (`--require-connected`).
+    pub require_connected: bool,
 }
 
 /// Retires source copies once their target holds the certificate ACTIVE.
@@ -48,10 +51,65 @@ pub struct Retirer {
     targets: HashMap<String, AccountClients>,
     accounts: HashSet<String>,
     steps: PrepareSteps,
+    require_connected: bool,
 }
 
 /// The error code of a row whose target does not hold the certificate ACTIVE.
 pub const NOT_IN_TARGET: &str = "NotActiveInTarget";
+
+/// The error code of a certificate without a thing, under `--require-connected`.
+pub const NO_THING: &str = "NoThing";
+
+/// The things whose device is not connected to `target` (GetThingConnectivityData), each
+/// with since when it is not, if known.
+pub async fn waiting_for(target: &Iot, things: &[String]) -> Result<Vec<String>, CallFailure> {
+    let mut waiting = Vec::new();
+    for thing in things {
+        match target.connectivity(thing).await? {
+            Some(c) if c.connected => {}
+            Some(c) => waiting.push(match c.since_ms {
+                Some(ms) => format!("{thing} (disconnected since {})", rfc3339_ms(ms)),
+                None => format!("{thing} (never connected)"),
+            }),
+            None => waiting.push(format!("{thing} (no such thing in the target)")),
+        }
+    }
+    Ok(waiting)
+}
+
+/// Epoch milliseconds as RFC 3339.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Refuses (exit 2) a run that would need connectivity the targets do not index: every
+/// target region must have `thingConnectivityIndexingMode` STATUS (checked before any
+/// change, and before `verify` judges anything).
+pub async fn require_connectivity_indexing(targets: &[AccountClients]) -> Result<(), Error> {
+    for t in targets {
+        for iot in t.all() {
+            let modes = iot.indexing_modes().await.map_err(|f| {
+                Error::Aws(format!(
+                    "cannot read the indexing configuration of {} ({}): {f}",
+                    t.account(),
+                    iot.scope().region
+                ))
+            })?;
+            if !modes.connectivity_on() {
+                return Err(Error::Refused(format!(
+                    "--require-connected: fleet indexing does not index connectivity in target account {} ({}): \
+                     thingConnectivityIndexingMode is {}; set it to STATUS there (aws iot update-indexing-configuration \
+                     --thing-indexing-configuration thingIndexingMode=REGISTRY,thingConnectivityIndexingMode=STATUS); nothing was changed",
+                    t.account(),
+                    iot.scope().region,
+                    modes.connectivity
+                )));
+            }
+        }
+    }
+    Ok(())
+}
 
 impl Retirer {
     /// Confirms that the target holds the certificate ACTIVE (or INACTIVE, as the source's
@@ -122,6 +180,28 @@ impl Retirer {
             };
             return item.wait(Stage::Retire, refusal).await;
         }
+        if self.require_connected {
+            if things.is_empty() {
+                let message = "the certificate has no thing, so no device of it can be seen \
+                               connected in the target; left to the operator"
+                    .to_string();
+                return item.fail(Stage::Retire, NO_THING, message).await;
+            }
+            match waiting_for(there, &things).await {
+                Ok(waiting) if waiting.is_empty() => {}
+                // Untouched, still wanted: the next run looks again.
+                Ok(waiting) => {
+                    tracing::warn!(
+                        certificate = %id,
+                        "waiting for its device: not connected in target account {}: {}",
+                        row.target_account,
+                        waiting.join(", ")
+                    );
+                    return Ok(ItemEnd::Settled);
+                }
+                Err(f) => return item.fail_call(Stage::Retire, &f).await,
+            }
+        }
         let s = self.steps;
         let policies = if s.detach_policies {
             policies
@@ -163,11 +243,15 @@ impl Workflow for Retirer {
             .session
             .target_clients(setup.manifest, &options.targets, "--target-profile")
             .await?;
+        if options.require_connected {
+            require_connectivity_indexing(&targets).await?;
+        }
         Ok(Retirer {
             source,
             accounts: accounts_of(&targets),
             targets: AccountClients::by_account(targets),
             steps: options.steps,
+            require_connected: options.require_connected,
         })
     }
 

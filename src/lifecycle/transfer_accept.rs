@@ -80,7 +80,8 @@ impl Workflow for TransferAccept {
             .clone()
             .map(|store| Carrier::new(store, options.on_conflict));
         Ok(TransferAccept {
-            migrator: Migrator::new(source, options.migrate, handover),
+            migrator: Migrator::new(source, options.migrate, handover)
+                .with_manifest_digest(setup.manifest.sha256()),
             acceptor: Acceptor::new(targets, options.set_as_active, Vec::new(), carrier),
         })
     }

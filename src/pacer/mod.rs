@@ -164,11 +164,27 @@ pub enum Operation {
     DescribeCACertificate,
     /// `ListRoleAliases` (10 TPS; no documented quota: 10 assumed).
     ListRoleAliases,
+    /// `CreateJob` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed), mutating.
+    CreateJob,
+    /// `DescribeJob` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed).
+    DescribeJob,
+    /// `ListJobExecutionsForJob` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed).
+    ListJobExecutionsForJob,
+    /// `ListJobExecutionsForThing` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed).
+    ListJobExecutionsForThing,
+    /// `CancelJob` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed), mutating.
+    CancelJob,
+    /// `DeleteJob` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed), mutating.
+    DeleteJob,
+    /// `GetThingConnectivityData` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed; each call is billed as a query).
+    GetThingConnectivityData,
+    /// `DeleteThingGroup` (10 TPS; AWS IoT Device Management: no published default found, 10 assumed), mutating.
+    DeleteThingGroup,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 40] = [
+    pub const ALL: [Operation; 48] = [
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::ListCertificates,
@@ -209,6 +225,14 @@ impl Operation {
         Operation::ListPrincipalThingsV2,
         Operation::DescribeCACertificate,
         Operation::ListRoleAliases,
+        Operation::CreateJob,
+        Operation::DescribeJob,
+        Operation::ListJobExecutionsForJob,
+        Operation::ListJobExecutionsForThing,
+        Operation::CancelJob,
+        Operation::DeleteJob,
+        Operation::GetThingConnectivityData,
+        Operation::DeleteThingGroup,
     ];
 
     /// The AWS API name, e.g. `"TransferCertificate"`.
@@ -254,6 +278,14 @@ impl Operation {
             Operation::ListPrincipalThingsV2 => "ListPrincipalThingsV2",
             Operation::DescribeCACertificate => "DescribeCACertificate",
             Operation::ListRoleAliases => "ListRoleAliases",
+            Operation::CreateJob => "CreateJob",
+            Operation::DescribeJob => "DescribeJob",
+            Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
+            Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
+            Operation::CancelJob => "CancelJob",
+            Operation::DeleteJob => "DeleteJob",
+            Operation::GetThingConnectivityData => "GetThingConnectivityData",
+            Operation::DeleteThingGroup => "DeleteThingGroup",
         }
     }
 
@@ -333,6 +365,10 @@ impl Operation {
                 | Operation::AddThingToThingGroup
                 | Operation::RegisterCertificate
                 | Operation::RegisterCertificateWithoutCA
+                | Operation::CreateJob
+                | Operation::CancelJob
+                | Operation::DeleteJob
+                | Operation::DeleteThingGroup
         )
     }
 }

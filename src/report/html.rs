@@ -27,6 +27,7 @@ fn state_colour(state: &str) -> &'static str {
         "waiting" => "#ef6c00",
         "registered" => "#2e7d6f",
         "retired" => "#145c4f",
+        "handed_off" => "#3f8fa8",
         "rejected" => "#8e44ad",
         "cancelled" => "#6d7b8d",
         _ => "#3b6ea5",

@@ -142,7 +142,10 @@ fn progress(r: ItemRecord) -> u8 {
     }
     match r.state {
         ItemState::Accepted | ItemState::Carried | ItemState::Retired => 4,
-        ItemState::Transferred | ItemState::Registered | ItemState::Rejected => 3,
+        ItemState::Transferred
+        | ItemState::Registered
+        | ItemState::Rejected
+        | ItemState::HandedOff => 3,
         ItemState::Cancelled | ItemState::Restored => 2,
         ItemState::Failed | ItemState::Waiting => 1,
         ItemState::Started => 0,

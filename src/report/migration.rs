@@ -235,10 +235,11 @@ impl MigrationReport {
 
 /// The states of [`Counts`] in the order people read them, with their names in the JSON
 /// summary.
-pub fn states(c: &Counts) -> [(&'static str, u64); 11] {
+pub fn states(c: &Counts) -> [(&'static str, u64); 12] {
     [
         ("accepted", c.accepted),
         ("retired", c.retired),
+        ("handed_off", c.handed_off),
         ("registered", c.registered),
         ("transferred", c.transferred),
         ("pending", c.pending),

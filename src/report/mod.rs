@@ -50,6 +50,8 @@ pub struct Counts {
     pub registered: u64,
     /// The source's copy retired (`retire`).
     pub retired: u64,
+    /// Its devices were sent their target's endpoint (`handoff`).
+    pub handed_off: u64,
 }
 
 impl Counts {
@@ -98,6 +100,7 @@ impl Counts {
             ItemState::Rejected => self.rejected += 1,
             ItemState::Registered => self.registered += 1,
             ItemState::Retired => self.retired += 1,
+            ItemState::HandedOff => self.handed_off += 1,
         }
     }
 }
@@ -200,6 +203,7 @@ impl Render for Summary {
             ("restored", c.restored),
             ("registered", c.registered),
             ("retired", c.retired),
+            ("handed off", c.handed_off),
         ] {
             if n > 0 {
                 line.push_str(&format!("  {name} {n}"));

@@ -337,6 +337,7 @@ fn line_of(c: &Counts) -> String {
         ("restored", c.restored),
         ("registered", c.registered),
         ("retired", c.retired),
+        ("handed off", c.handed_off),
     ] {
         if n > 0 {
             line.push_str(&format!("  {name} {n}"));

@@ -50,6 +50,7 @@ pub fn default_ledger(manifest: &Path, kind: LedgerKind) -> PathBuf {
         LedgerKind::Accept => default_path(manifest, "accept-ledger.jsonl"),
         LedgerKind::Register => default_path(manifest, "register-ledger.jsonl"),
         LedgerKind::Retire => default_path(manifest, "retire-ledger.jsonl"),
+        LedgerKind::Handoff => default_path(manifest, "handoff-ledger.jsonl"),
     }
 }
 
@@ -60,6 +61,7 @@ pub fn default_failures(manifest: &Path, kind: LedgerKind) -> PathBuf {
         LedgerKind::Accept => default_path(manifest, "accept-failures.csv"),
         LedgerKind::Register => default_path(manifest, "register-failures.csv"),
         LedgerKind::Retire => default_path(manifest, "retire-failures.csv"),
+        LedgerKind::Handoff => default_path(manifest, "handoff-failures.csv"),
     }
 }
 

@@ -646,3 +646,143 @@ fn every_command_without_flags_passes_under_its_printed_policy() {
         );
     }
 }
+
+#[test]
+fn the_device_handoff_passes_under_exactly_its_printed_policies() {
+    use iot_sim::{DeviceBehaviour, DeviceSetting, SeedDevices, SeedIndexing};
+    let env = Env::unlimited();
+    let ids = fleet(&env, 3);
+    // Devices that follow, and connectivity indexed in the target.
+    env.sim
+        .seed(Seed {
+            region: REGION.into(),
+            accounts: BTreeMap::from([
+                (
+                    SOURCE.to_string(),
+                    SeedAccount {
+                        devices: Some(SeedDevices {
+                            default: Some(DeviceSetting {
+                                delay_ms: Some(20),
+                                ..DeviceSetting::of(DeviceBehaviour::Follow)
+                            }),
+                            things: BTreeMap::new(),
+                        }),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    TARGET.to_string(),
+                    SeedAccount {
+                        indexing: Some(SeedIndexing {
+                            thing_indexing_mode: Some("REGISTRY".into()),
+                            thing_connectivity_indexing_mode: Some("STATUS".into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ),
+            ]),
+        })
+        .expect("seed accepted");
+    let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.clone(), TARGET)).collect();
+    env.manifest("m.csv", &rows);
+    env.write(
+        "doc.json",
+        r#"{"operation":"move","endpoint":"{endpoint}","account":"{account}","region":"{region}"}"#,
+    );
+    passes(
+        &env,
+        &["register", "--carry"],
+        SOURCE,
+        &[
+            "register",
+            "m.csv",
+            "--carry",
+            "--target-profile-template",
+            TEMPLATE,
+        ],
+        0,
+    );
+    passes(
+        &env,
+        &["handoff"],
+        SOURCE,
+        &[
+            "handoff",
+            "m.csv",
+            "--document",
+            "doc.json",
+            "--target-profile-template",
+            TEMPLATE,
+        ],
+        0,
+    );
+    wait_until(
+        "every device connected in the target",
+        Duration::from_secs(60),
+        || {
+            let devices = env.sim.devices();
+            (0..3).all(|i| {
+                devices.iter().any(|d| {
+                    d.thing == format!("thing-{i}") && d.connected_to.as_deref() == Some(TARGET)
+                })
+            })
+        },
+    );
+    let verify = [
+        "--output",
+        "json",
+        "verify",
+        "m.csv",
+        "--require-connected",
+        "--target-profile-template",
+        TEMPLATE,
+        "--from-ledger",
+        "m.register-ledger.jsonl",
+    ];
+    // Connected, the source's copies still ACTIVE: still_in_source.
+    let before = passes(&env, &["verify", "--require-connected"], SOURCE, &verify, 3);
+    assert_eq!(
+        before.json()["counts"]["still_in_source"],
+        3,
+        "{}",
+        before.stdout
+    );
+    passes(
+        &env,
+        &["retire", "--deactivate", "--require-connected"],
+        SOURCE,
+        &[
+            "retire",
+            "m.csv",
+            "--deactivate",
+            "--require-connected",
+            "--target-profile-template",
+            TEMPLATE,
+        ],
+        0,
+    );
+    let after = passes(&env, &["verify", "--require-connected"], SOURCE, &verify, 0);
+    assert_eq!(after.json()["counts"]["ok"], 3, "{}", after.stdout);
+    passes(
+        &env,
+        &["handoff", "--cleanup"],
+        SOURCE,
+        &[
+            "handoff",
+            "m.csv",
+            "--cleanup",
+            "--target-profile-template",
+            TEMPLATE,
+        ],
+        0,
+    );
+    assert!(
+        env.state()
+            .accounts
+            .iter()
+            .filter(|a| a.account == SOURCE)
+            .all(|a| a.jobs.is_empty()),
+        "cleanup left a job"
+    );
+}

@@ -9,6 +9,7 @@ mod conventions;
 mod credentials;
 mod durability;
 mod failsafe;
+mod handoff;
 mod harness;
 mod iam;
 mod lifecycle;

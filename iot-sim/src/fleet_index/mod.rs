@@ -104,12 +104,12 @@ pub struct ThingIndexing {
 /// The fleet index of one (account, region).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AccountIndex {
-    things: ThingIndexing,
+    pub(crate) things: ThingIndexing,
     groups: bool,
     /// The thing index is being built: SearchIndex answers IndexNotReadyException.
-    building: bool,
+    pub(crate) building: bool,
     /// By client id (a thing's name).
-    connectivity: BTreeMap<String, Connectivity>,
+    pub(crate) connectivity: BTreeMap<String, Connectivity>,
 }
 
 /// What the broker knows of one device's session.
@@ -456,6 +456,18 @@ struct ThingDocument<'a> {
     connectivity: Option<ConnectivityOut<'a>>,
 }
 
+/// GetThingConnectivityDataResponse.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectivityDataResponse<'a> {
+    thing_name: &'a str,
+    connected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disconnect_reason: Option<&'a str>,
+}
+
 /// SearchIndexResponse.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -551,10 +563,39 @@ impl World {
                 Ok(Reply::Empty)
             }
             Call::SearchIndex { index, query, page } => self.search(r, a, &index, &query, &page),
+            Call::GetThingConnectivityData { name } => self.connectivity_data(r, a, &name),
             other => Err(ApiError::invalid_request(format!(
                 "not a fleet indexing call: {other:?}"
             ))),
         }
+    }
+
+    /// GetThingConnectivityData: what connectivity indexing knows of the device whose
+    /// client id is `name`. UNCONFIRMED: what AWS answers while connectivity indexing is
+    /// off (here InvalidRequestException, naming the setting).
+    fn connectivity_data(&self, r: &str, a: &str, name: &str) -> Result<Reply, ApiError> {
+        let data = self.data(r, a);
+        if !data.is_some_and(|d| d.things.contains_key(name)) {
+            return Err(ApiError::not_found(format!("Thing {name} does not exist")));
+        }
+        let index = &data.expect("the thing exists").index;
+        if index.things.mode == ThingIndexingMode::Off || !index.things.connectivity {
+            return Err(ApiError::invalid_request(
+                "Thing connectivity data is available only with fleet indexing's thingConnectivityIndexingMode STATUS (UpdateIndexingConfiguration)",
+            ));
+        }
+        if index.building {
+            return Err(ApiError::index_not_ready(
+                "Index AWS_Things is being built; connectivity data is not available yet",
+            ));
+        }
+        let c = index.connectivity.get(name);
+        Ok(Reply::of(&ConnectivityDataResponse {
+            thing_name: name,
+            connected: c.is_some_and(|c| c.connected),
+            timestamp: c.and_then(|c| c.timestamp).map(|ms| ms as f64 / 1000.0),
+            disconnect_reason: c.and_then(|c| c.disconnect_reason.as_deref()),
+        }))
     }
 
     fn search(

@@ -152,6 +152,46 @@ pub enum Call {
     DescribeCaCertificate { id: String },
     /// ListRoleAliases.
     ListRoleAliases { page: Page },
+    /// GetThingConnectivityData.
+    GetThingConnectivityData { name: String },
+    /// DeleteThingGroup.
+    DeleteThingGroup { name: String },
+    /// RemoveThingFromThingGroup (names resolved from names or ARNs).
+    RemoveThingFromThingGroup { group: String, thing: String },
+    /// CreateJob.
+    CreateJob(Box<crate::jobs::NewJob>),
+    /// DescribeJob.
+    DescribeJob { id: String },
+    /// GetJobDocument.
+    GetJobDocument { id: String },
+    /// ListJobExecutionsForJob.
+    ListJobExecutionsForJob {
+        id: String,
+        status: Option<String>,
+        page: Page,
+    },
+    /// ListJobExecutionsForThing.
+    ListJobExecutionsForThing {
+        thing: String,
+        status: Option<String>,
+        job: Option<String>,
+        page: Page,
+    },
+    /// DescribeJobExecution.
+    DescribeJobExecution {
+        id: String,
+        thing: String,
+        execution_number: Option<i64>,
+    },
+    /// CancelJob.
+    CancelJob {
+        id: String,
+        force: bool,
+        reason_code: Option<String>,
+        comment: Option<String>,
+    },
+    /// DeleteJob.
+    DeleteJob { id: String, force: bool },
 }
 
 impl Call {
@@ -182,14 +222,27 @@ impl Call {
             | Call::DescribeThing { name }
             | Call::ListThingPrincipals { name, .. }
             | Call::ListThingPrincipalsV2 { name, .. }
-            | Call::ListThingGroupsForThing { name, .. } => thing_arn(region, account, name),
+            | Call::ListThingGroupsForThing { name, .. }
+            | Call::GetThingConnectivityData { name }
+            | Call::ListJobExecutionsForThing { thing: name, .. }
+            | Call::DescribeJobExecution { thing: name, .. } => thing_arn(region, account, name),
+            Call::CreateJob(job) => crate::jobs::job_arn(region, account, &job.id),
+            Call::DescribeJob { id }
+            | Call::GetJobDocument { id }
+            | Call::ListJobExecutionsForJob { id, .. }
+            | Call::CancelJob { id, .. }
+            | Call::DeleteJob { id, .. } => crate::jobs::job_arn(region, account, id),
             Call::CreateThingType { name, .. }
             | Call::DescribeThingType { name }
             | Call::DeprecateThingType { name, .. } => thing_type_arn(region, account, name),
             Call::CreateThingGroup { name, .. }
             | Call::DescribeThingGroup { name }
             | Call::ListThingsInThingGroup { name, .. }
-            | Call::AddThingToThingGroup { group: name, .. } => group_arn(region, account, name),
+            | Call::AddThingToThingGroup { group: name, .. }
+            | Call::DeleteThingGroup { name }
+            | Call::RemoveThingFromThingGroup { group: name, .. } => {
+                group_arn(region, account, name)
+            }
             Call::ListCertificatesByCa { ca_id, .. } => ca_arn(region, account, ca_id),
             Call::SearchIndex { index, .. } => {
                 crate::fleet_index::index_arn(region, account, index)
@@ -237,15 +290,31 @@ impl Call {
             | Call::DescribeThing { name }
             | Call::ListThingPrincipals { name, .. }
             | Call::ListThingPrincipalsV2 { name, .. }
-            | Call::ListThingGroupsForThing { name, .. } => one(thing_arn(region, account, name)),
+            | Call::ListThingGroupsForThing { name, .. }
+            | Call::GetThingConnectivityData { name }
+            | Call::ListJobExecutionsForThing { thing: name, .. }
+            | Call::DescribeJobExecution { thing: name, .. } => {
+                one(thing_arn(region, account, name))
+            }
+            // the job, and each thing or thing group it targets
+            Call::CreateJob(job) => std::iter::once(crate::jobs::job_arn(region, account, &job.id))
+                .chain(job.targets.iter().cloned())
+                .collect(),
+            Call::DescribeJob { id }
+            | Call::GetJobDocument { id }
+            | Call::ListJobExecutionsForJob { id, .. }
+            | Call::CancelJob { id, .. }
+            | Call::DeleteJob { id, .. } => one(crate::jobs::job_arn(region, account, id)),
             Call::CreateThingType { name, .. }
             | Call::DescribeThingType { name }
             | Call::DeprecateThingType { name, .. } => one(thing_type_arn(region, account, name)),
             Call::CreateThingGroup { name, .. }
             | Call::DescribeThingGroup { name }
-            | Call::ListThingsInThingGroup { name, .. } => one(group_arn(region, account, name)),
+            | Call::ListThingsInThingGroup { name, .. }
+            | Call::DeleteThingGroup { name } => one(group_arn(region, account, name)),
             // both are required
-            Call::AddThingToThingGroup { group, thing, .. } => vec![
+            Call::AddThingToThingGroup { group, thing, .. }
+            | Call::RemoveThingFromThingGroup { group, thing } => vec![
                 thing_arn(region, account, thing),
                 group_arn(region, account, group),
             ],

@@ -163,6 +163,21 @@ impl Cert {
         effective(&self.things, &self.lingering_things, now)
     }
 
+    /// Whether its status is `status`.
+    pub(crate) fn status_is(&self, status: &str) -> bool {
+        self.status == status
+    }
+
+    /// Whether `account` owns it (and it is not on its way to another account).
+    pub(crate) fn owned_by(&self, account: &str) -> bool {
+        self.owner == account && self.pending_target.is_none()
+    }
+
+    /// The policies attached to it.
+    pub(crate) fn policy_names(&self) -> impl Iterator<Item = &str> {
+        self.policies.iter().map(String::as_str)
+    }
+
     pub(crate) fn has_thing(&self, thing: &str) -> bool {
         self.things.contains(thing)
     }

@@ -1,5 +1,6 @@
 //! Thing groups (CreateThingGroup, DescribeThingGroup, AddThingToThingGroup,
-//! ListThingGroupsForThing, ListThingsInThingGroup): static groups in hierarchies at most 7
+//! RemoveThingFromThingGroup, DeleteThingGroup, ListThingGroupsForThing,
+//! ListThingsInThingGroup): static groups in hierarchies at most 7
 //! deep, and dynamic groups (seeded, with their query; their membership is seeded as the
 //! fleet index would have computed it).
 //!
@@ -174,7 +175,7 @@ fn root_of(d: &AccountData, name: &str) -> String {
 }
 
 /// `name` and every group below it.
-fn descendants(d: &AccountData, name: &str) -> BTreeSet<String> {
+pub(crate) fn descendants(d: &AccountData, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::from([name.to_string()]);
     loop {
         let more: Vec<String> = d
@@ -447,6 +448,7 @@ impl World {
         group: &str,
         thing: &str,
         override_dynamic: bool,
+        now_ms: i64,
     ) -> Result<Reply, ApiError> {
         let d = self.data_entry(&caller.region, &caller.account);
         if !d.groups.contains_key(group) {
@@ -468,6 +470,75 @@ impl World {
         }
         t.groups.push(group.to_string());
         t.version += 1;
+        // A continuous job aimed at the group reaches its new member.
+        self.jobs_on_join(&caller.region, &caller.account, thing, now_ms);
+        Ok(Reply::of(&AddThingToThingGroupResponse {}))
+    }
+
+    /// RemoveThingFromThingGroup: a thing not in the group stays as it is.
+    pub(super) fn remove_thing_from_group(
+        &mut self,
+        caller: &Caller,
+        group: &str,
+        thing: &str,
+        now_ms: i64,
+    ) -> Result<Reply, ApiError> {
+        let d = self.data_entry(&caller.region, &caller.account);
+        if !d.groups.contains_key(group) {
+            return Err(ApiError::not_found(format!(
+                "Thing group {group} does not exist"
+            )));
+        }
+        let t = d
+            .things
+            .get_mut(thing)
+            .ok_or_else(|| ApiError::not_found(format!("Thing {thing} does not exist")))?;
+        let before = t.groups.len();
+        t.groups.retain(|g| g != group);
+        if t.groups.len() != before {
+            t.version += 1;
+            // Queued executions of continuous jobs aimed at the group are REMOVED.
+            self.jobs_on_leave(&caller.region, &caller.account, thing, now_ms);
+        }
+        Ok(Reply::of(&AddThingToThingGroupResponse {}))
+    }
+
+    /// DeleteThingGroup: the API model declares no ResourceNotFoundException, so deleting a
+    /// group that does not exist succeeds; a group with child groups is refused.
+    pub(super) fn delete_thing_group(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Reply, ApiError> {
+        let (r, a) = (caller.region.as_str(), caller.account.as_str());
+        let Some(d) = self.data_mut(r, a) else {
+            return Ok(Reply::of(&AddThingToThingGroupResponse {}));
+        };
+        if !d.groups.contains_key(name) {
+            return Ok(Reply::of(&AddThingToThingGroupResponse {}));
+        }
+        if d.groups.values().any(|g| g.parent.as_deref() == Some(name)) {
+            return Err(ApiError::invalid_request(format!(
+                "Cannot delete thing group {name}: it has child groups"
+            )));
+        }
+        d.groups.remove(name);
+        let members: Vec<String> = d
+            .things
+            .iter_mut()
+            .filter_map(|(n, t)| {
+                let before = t.groups.len();
+                t.groups.retain(|g| g != name);
+                (t.groups.len() != before).then(|| {
+                    t.version += 1;
+                    n.clone()
+                })
+            })
+            .collect();
+        for thing in members {
+            self.jobs_on_leave(r, a, &thing, now_ms);
+        }
         Ok(Reply::of(&AddThingToThingGroupResponse {}))
     }
 

@@ -14,6 +14,7 @@ mod attachments;
 mod ca_certificates;
 mod call;
 mod certificates;
+mod clock;
 mod endpoints;
 mod groups;
 mod paging;
@@ -41,7 +42,9 @@ pub use crate::arn::{cert_arn, policy_arn, thing_arn};
 pub use attachments::MAX_POLICIES_PER_TARGET;
 pub use call::{Call, Caller};
 pub(crate) use certificates::Cert;
+pub(crate) use clock::{now_millis, Timer, Timers};
 pub use endpoints::data_endpoint;
+pub(crate) use groups::{ancestry, descendants};
 pub use groups::{GroupDefinition, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH};
 pub(crate) use paging::hex_key;
 pub use paging::Page;
@@ -92,6 +95,9 @@ pub(crate) struct AccountData {
     pub(crate) ca_certs: BTreeMap<String, CaCert>,
     /// Fleet indexing.
     pub(crate) index: crate::fleet_index::AccountIndex,
+    /// Jobs by id.
+    pub(crate) jobs: BTreeMap<String, crate::jobs::Job>,
+    /// Role aliases by name.
     pub(crate) role_aliases: BTreeSet<String>,
 }
 
@@ -100,6 +106,10 @@ pub(crate) struct AccountData {
 pub struct World {
     accounts: BTreeMap<(String, String), AccountData>,
     pub(crate) next_seq: u64,
+    /// What happens later by itself (rollouts, devices, timeouts).
+    pub(crate) timers: Timers,
+    /// The simulated devices.
+    pub(crate) devices: crate::devices::Devices,
 }
 
 /// Current time as epoch seconds with millisecond precision.
@@ -150,6 +160,15 @@ impl World {
         self.accounts.entry(Self::key(region, account)).or_default()
     }
 
+    /// The accounts the world knows in `region`.
+    pub(crate) fn accounts_of(&self, region: &str) -> Vec<String> {
+        self.accounts
+            .keys()
+            .filter(|(r, _)| r == region)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
     /// Every account of `region`, with its data.
     pub(crate) fn accounts_in<'a>(
         &'a self,
@@ -163,8 +182,12 @@ impl World {
 
     /// Runs one validated call for `caller`.
     pub fn execute(&mut self, caller: &Caller, call: Call, rules: &Behaviour) -> Outcome {
-        let now = now_epoch();
+        let now_ms = now_millis();
+        // What was due happens first, at its own time.
+        self.advance(now_ms);
+        let now = now_ms as f64 / 1000.0;
         let instant = Instant::now();
+        let touch = self.touches(caller, &call);
         let mut transferred = None;
         let reply = match call {
             Call::Describe { id } => self.describe(caller, &id, rules, instant),
@@ -219,7 +242,16 @@ impl World {
             Call::Cancel { id } => self.cancel(caller, &id, now),
             call @ (Call::SearchIndex { .. }
             | Call::GetIndexingConfiguration
-            | Call::UpdateIndexingConfiguration { .. }) => self.fleet_index_call(caller, call),
+            | Call::UpdateIndexingConfiguration { .. }
+            | Call::GetThingConnectivityData { .. }) => self.fleet_index_call(caller, call),
+            call @ (Call::CreateJob(_)
+            | Call::DescribeJob { .. }
+            | Call::GetJobDocument { .. }
+            | Call::ListJobExecutionsForJob { .. }
+            | Call::ListJobExecutionsForThing { .. }
+            | Call::DescribeJobExecution { .. }
+            | Call::CancelJob { .. }
+            | Call::DeleteJob { .. }) => self.job_call(caller, call, now_ms),
             Call::RegisterWithoutCa { pem, status } => {
                 self.register_without_ca(caller, &pem, &status, rules, now)
             }
@@ -262,7 +294,11 @@ impl World {
                 group,
                 thing,
                 override_dynamic,
-            } => self.add_thing_to_group(caller, &group, &thing, override_dynamic),
+            } => self.add_thing_to_group(caller, &group, &thing, override_dynamic, now_ms),
+            Call::RemoveThingFromThingGroup { group, thing } => {
+                self.remove_thing_from_group(caller, &group, &thing, now_ms)
+            }
+            Call::DeleteThingGroup { name } => self.delete_thing_group(caller, &name, now_ms),
             Call::ListThingGroupsForThing { name, page } => {
                 self.list_groups_for_thing(caller, &name, &page)
             }
@@ -276,6 +312,9 @@ impl World {
             }
             Call::ListRoleAliases { page } => self.list_role_aliases(caller, &page),
         };
+        if let Ok(r) = &reply {
+            self.devices_after(caller, touch, r, now_ms);
+        }
         Outcome { reply, transferred }
     }
 }

@@ -145,6 +145,9 @@ impl World {
                         .insert(c.id.clone(), account.clone());
                 }
             }
+            // Devices last: each holds its thing's certificate.
+            let at = super::now_millis();
+            self.seed_devices(region, account, data.devices.as_ref(), at)?;
         }
         Ok(())
     }
@@ -214,6 +217,7 @@ fn dump_account(region: &str, account: &str, d: &AccountData) -> AccountState {
             .collect(),
         ca_certificates: d.ca_certs.iter().map(|(id, c)| c.dump(id)).collect(),
         role_aliases: d.role_aliases.iter().cloned().collect(),
+        jobs: d.jobs.values().map(crate::jobs::Job::dump).collect(),
     }
 }
 
