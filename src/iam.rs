@@ -110,7 +110,7 @@ pub fn authorization(op: Operation) -> (&'static str, Resources) {
 
 closed_set! {
     /// A command that calls AWS.
-    pub enum Command {
+    pub enum AwsCommand {
         /// `select`.
         Select = "select",
         /// `plan` (and `transfer --dry-run`).
@@ -183,20 +183,20 @@ closed_set! {
     }
 }
 
-impl Command {
+impl AwsCommand {
     /// The flags of this command that change what it calls.
     pub fn flags(self) -> &'static [Flag] {
         use Flag as F;
         match self {
-            Command::Select => &[
+            AwsCommand::Select => &[
                 F::ThingGroup,
                 F::ThingType,
                 F::Attribute,
                 F::CaCertificateId,
                 F::Query,
             ],
-            Command::Plan => &[F::Carry, F::TargetProfile, F::ModeRegister],
-            Command::Transfer => &[
+            AwsCommand::Plan => &[F::Carry, F::TargetProfile, F::ModeRegister],
+            AwsCommand::Transfer => &[
                 F::Deactivate,
                 F::DetachPolicies,
                 F::DetachThings,
@@ -205,33 +205,28 @@ impl Command {
                 F::AcceptProfile,
                 F::RequireHandoff,
             ],
-            Command::Cancel => &[F::Restore],
-            Command::Accept => &[F::AttachPolicy, F::Carry],
-            Command::Reject => &[],
-            Command::Verify => &[F::RequireConnected],
-            Command::Register => &[F::Carry],
-            Command::Retire => &[
+            AwsCommand::Cancel => &[F::Restore],
+            AwsCommand::Accept => &[F::AttachPolicy, F::Carry],
+            AwsCommand::Reject => &[],
+            AwsCommand::Verify => &[F::RequireConnected],
+            AwsCommand::Register => &[F::Carry],
+            AwsCommand::Retire => &[
                 F::Deactivate,
                 F::DetachPolicies,
                 F::DetachThings,
                 F::Undo,
                 F::RequireConnected,
             ],
-            Command::Status => &[F::Reconcile],
-            Command::Handoff => &[F::Cleanup],
+            AwsCommand::Status => &[F::Reconcile],
+            AwsCommand::Handoff => &[F::Cleanup],
         }
     }
 }
 
-/// Which account a call is made in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Side {
-    /// The account the certificates leave (`--profile`).
-    Source,
-    /// The accounts they go to (`--target-profile(-template)`, `--accept-profile(-template)`,
-    /// or `--profile` for `accept` and `reject`).
-    Target,
-}
+/// Which account a call is made in: the account the certificates leave (`--profile`), or
+/// the accounts they go to (`--target-profile(-template)`, `--accept-profile(-template)`, or
+/// `--profile` for `accept` and `reject`).
+pub use crate::lifecycle::check::Side;
 
 /// One call a command makes: the operation, and for an operation IAM authorizes on one of
 /// several resource types, the one it names.
@@ -368,11 +363,11 @@ fn rebuild(needs: &mut Needs) {
 
 /// Every call `command` makes with `flags` (those it does not take are ignored), on each
 /// side. STS GetCallerIdentity, which every command makes, needs no permission.
-pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
+pub fn needs(command: AwsCommand, flags: &BTreeSet<Flag>) -> Needs {
     let has = |f: Flag| flags.contains(&f) && command.flags().contains(&f);
     let mut n = Needs::default();
     match command {
-        Command::Select => {
+        AwsCommand::Select => {
             let listing = if has(Flag::CaCertificateId) {
                 O::ListCertificatesByCA
             } else {
@@ -408,7 +403,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 );
             }
         }
-        Command::Plan => {
+        AwsCommand::Plan => {
             if has(Flag::ModeRegister) {
                 n.add(
                     Side::Source,
@@ -439,7 +434,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 }
             }
         }
-        Command::Transfer => {
+        AwsCommand::Transfer => {
             n.add(Side::Source, uses(OBSERVE));
             n.add(Side::Source, uses(SOURCE_CHECK));
             n.add(Side::Source, uses(&[O::TransferCertificate]));
@@ -475,14 +470,14 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 }
             }
         }
-        Command::Cancel => {
+        AwsCommand::Cancel => {
             n.add(Side::Source, uses(SOURCE_CHECK));
             n.add(Side::Source, uses(&[O::CancelCertificateTransfer]));
             if has(Flag::Restore) {
                 restore(&mut n, true, true, true);
             }
         }
-        Command::Accept => {
+        AwsCommand::Accept => {
             n.add(Side::Target, uses(TARGET_CHECK));
             n.add(Side::Target, uses(&[O::AcceptCertificateTransfer]));
             if has(Flag::AttachPolicy) {
@@ -502,11 +497,11 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 rebuild(&mut n);
             }
         }
-        Command::Reject => {
+        AwsCommand::Reject => {
             n.add(Side::Target, uses(TARGET_CHECK));
             n.add(Side::Target, uses(&[O::RejectCertificateTransfer]));
         }
-        Command::Register => {
+        AwsCommand::Register => {
             n.add(Side::Source, uses(&[O::DescribeCertificate]));
             n.add(
                 Side::Target,
@@ -519,7 +514,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 rebuild(&mut n);
             }
         }
-        Command::Retire => {
+        AwsCommand::Retire => {
             // `--undo` is a run of its own; a policy may serve both runs.
             if has(Flag::Undo) {
                 n.add(Side::Source, uses(SOURCE_CHECK));
@@ -544,7 +539,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 }
             }
         }
-        Command::Verify => {
+        AwsCommand::Verify => {
             n.add(
                 Side::Source,
                 uses(&[O::DescribeCertificate, O::ListOutgoingCertificates]),
@@ -569,7 +564,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 n.add(Side::Target, uses(CONNECTIVITY));
             }
         }
-        Command::Handoff if has(Flag::Cleanup) => {
+        AwsCommand::Handoff if has(Flag::Cleanup) => {
             n.add(
                 Side::Source,
                 uses(&[
@@ -581,7 +576,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
                 ]),
             );
         }
-        Command::Handoff => {
+        AwsCommand::Handoff => {
             n.add(
                 Side::Source,
                 uses(&[
@@ -597,7 +592,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
             // the document names each target's device endpoint
             n.add(Side::Target, uses(&[O::DescribeEndpoint]));
         }
-        Command::Status => {
+        AwsCommand::Status => {
             if has(Flag::Reconcile) {
                 n.add(Side::Source, uses(SOURCE_CHECK));
                 n.add(Side::Target, uses(TARGET_CHECK));
@@ -612,7 +607,7 @@ pub fn needs(command: Command, flags: &BTreeSet<Flag>) -> Needs {
 /// each side's account (`*`: the account the credentials belong to, which is the only one
 /// an identity policy can grant in: AWS IoT has no resource policies).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
+pub struct PolicyScope {
     /// The region, or `*`.
     pub region: String,
     /// The source account, or `*`.
@@ -621,9 +616,9 @@ pub struct Scope {
     pub target_account: String,
 }
 
-impl Default for Scope {
+impl Default for PolicyScope {
     fn default() -> Self {
-        Scope {
+        PolicyScope {
             region: "*".into(),
             source_account: "*".into(),
             target_account: "*".into(),
@@ -761,9 +756,9 @@ pub fn policy(calls: &BTreeSet<Use>, account: &str, region: &str) -> PolicyDocum
 /// The policies of each side for `commands` with `flags`: `(side, account, policy)`, the
 /// sides no command calls left out.
 pub fn policies(
-    commands: &[Command],
+    commands: &[AwsCommand],
     flags: &BTreeSet<Flag>,
-    scope: &Scope,
+    scope: &PolicyScope,
 ) -> Vec<(Side, String, PolicyDocument)> {
     let mut all = Needs::default();
     for c in commands {
@@ -811,7 +806,12 @@ mod tests {
 
     #[test]
     fn an_action_without_a_resource_type_is_allowed_on_star_only() {
-        let p = &policies(&[Command::Transfer], &flags(&[]), &Scope::default())[0].2;
+        let p = &policies(
+            &[AwsCommand::Transfer],
+            &flags(&[]),
+            &PolicyScope::default(),
+        )[0]
+        .2;
         assert_eq!(statement_of(p, "iot:ListAttachedPolicies")["Resource"], "*");
         assert_eq!(
             statement_of(p, "iot:ListOutgoingCertificates")["Resource"],
@@ -825,9 +825,9 @@ mod tests {
 
     #[test]
     fn attach_and_detach_authorize_on_the_certificate_or_group_never_the_policy() {
-        let scope = Scope::default();
+        let scope = PolicyScope::default();
         let p = &policies(
-            &[Command::Transfer],
+            &[AwsCommand::Transfer],
             &flags(&[Flag::DetachPolicies, Flag::DetachThings]),
             &scope,
         )[0]
@@ -844,7 +844,7 @@ mod tests {
                 "{action}"
             );
         }
-        let target = policies(&[Command::Accept], &flags(&[Flag::Carry]), &scope);
+        let target = policies(&[AwsCommand::Accept], &flags(&[Flag::Carry]), &scope);
         let t = &target[0].2;
         assert_eq!(target[0].0, Side::Target);
         assert_eq!(
@@ -859,14 +859,14 @@ mod tests {
 
     #[test]
     fn the_default_rollback_needs_the_undo_calls_and_no_rollback_does_not() {
-        let scope = Scope::default();
+        let scope = PolicyScope::default();
         let all = [Flag::Deactivate, Flag::DetachPolicies, Flag::DetachThings];
-        let with = &policies(&[Command::Transfer], &flags(&all), &scope)[0].2;
+        let with = &policies(&[AwsCommand::Transfer], &flags(&all), &scope)[0].2;
         statement_of(with, "iot:AttachPolicy");
         statement_of(with, "iot:AttachThingPrincipal");
         let mut without = flags(&all);
         without.insert(Flag::NoRollback);
-        let p = &policies(&[Command::Transfer], &without, &scope)[0].2;
+        let p = &policies(&[AwsCommand::Transfer], &without, &scope)[0].2;
         assert!(
             p.statement_of("iot:AttachPolicy").is_none(),
             "{}",
@@ -876,12 +876,12 @@ mod tests {
 
     #[test]
     fn the_partition_follows_the_region() {
-        let scope = Scope {
+        let scope = PolicyScope {
             region: "cn-north-1".into(),
             source_account: "111111111111".into(),
             target_account: "*".into(),
         };
-        let p = &policies(&[Command::Transfer], &flags(&[]), &scope)[0].2;
+        let p = &policies(&[AwsCommand::Transfer], &flags(&[]), &scope)[0].2;
         assert_eq!(
             statement_of(p, "iot:DescribeCertificate")["Resource"],
             "arn:aws-cn:iot:cn-north-1:111111111111:cert/*"
@@ -890,12 +890,12 @@ mod tests {
 
     #[test]
     fn every_command_makes_calls_that_need_permission() {
-        for c in Command::ALL {
+        for c in AwsCommand::ALL {
             let all: BTreeSet<Flag> = c.flags().iter().copied().collect();
-            let p = policies(&[*c], &all, &Scope::default());
+            let p = policies(&[*c], &all, &PolicyScope::default());
             assert!(!p.is_empty(), "{c}");
         }
         // status without --reconcile calls nothing
-        assert!(policies(&[Command::Status], &flags(&[]), &Scope::default()).is_empty());
+        assert!(policies(&[AwsCommand::Status], &flags(&[]), &PolicyScope::default()).is_empty());
     }
 }

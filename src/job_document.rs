@@ -44,13 +44,13 @@ pub struct DocumentTemplate {
 }
 
 /// One piece of a template: text as it is, or a placeholder name.
-enum Piece<'a> {
+enum Part<'a> {
     Text(&'a str),
     Placeholder(&'a str),
 }
 
 /// The template cut at its placeholders.
-fn pieces(text: &str) -> Vec<Piece<'_>> {
+fn pieces(text: &str) -> Vec<Part<'_>> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -60,15 +60,15 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
             .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
             .count();
         if name_len > 0 && after[name_len..].starts_with('}') {
-            out.push(Piece::Text(&rest[..open]));
-            out.push(Piece::Placeholder(&after[..name_len]));
+            out.push(Part::Text(&rest[..open]));
+            out.push(Part::Placeholder(&after[..name_len]));
             rest = &after[name_len + 1..];
         } else {
-            out.push(Piece::Text(&rest[..=open]));
+            out.push(Part::Text(&rest[..=open]));
             rest = after;
         }
     }
-    out.push(Piece::Text(rest));
+    out.push(Part::Text(rest));
     out
 }
 
@@ -77,7 +77,7 @@ impl DocumentTemplate {
     /// (each target is checked again by [`DocumentTemplate::fill`]).
     pub fn parse(text: &str, sample: &Fill<'_>) -> Result<Self, DocumentError> {
         for p in pieces(text) {
-            if let Piece::Placeholder(name) = p {
+            if let Part::Placeholder(name) = p {
                 if !PLACEHOLDERS.contains(&name) {
                     return Err(DocumentError::UnknownPlaceholder(name.to_string()));
                 }
@@ -95,11 +95,11 @@ impl DocumentTemplate {
         let mut out = String::with_capacity(self.text.len() + 64);
         for p in pieces(&self.text) {
             match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Placeholder("endpoint") => out.push_str(with.endpoint),
-                Piece::Placeholder("account") => out.push_str(with.account),
-                Piece::Placeholder("region") => out.push_str(with.region),
-                Piece::Placeholder(other) => {
+                Part::Text(t) => out.push_str(t),
+                Part::Placeholder("endpoint") => out.push_str(with.endpoint),
+                Part::Placeholder("account") => out.push_str(with.account),
+                Part::Placeholder("region") => out.push_str(with.region),
+                Part::Placeholder(other) => {
                     return Err(DocumentError::UnknownPlaceholder(other.to_string()))
                 }
             }

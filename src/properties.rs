@@ -519,7 +519,7 @@ const TARGET: &str = "444455556666";
 
 /// A piece of a string in a policy document: text, or an ARN with some account.
 #[derive(Debug, Clone)]
-enum Piece {
+enum Fragment {
     Text(String),
     Arn {
         head: String,
@@ -529,7 +529,7 @@ enum Piece {
     },
 }
 
-fn piece() -> impl Strategy<Value = Piece> {
+fn piece() -> impl Strategy<Value = Fragment> {
     // Text and resources never hold an `n`: `arn:` then starts nowhere but at an ARN, even
     // where pieces meet. Text may hold the source's digits.
     let text = prop_oneof![
@@ -550,22 +550,22 @@ fn piece() -> impl Strategy<Value = Piece> {
         account,
         "[a-mo-zA-Z0-9/*${}.:_-]{0,24}",
     )
-        .prop_map(|(head, region, account, resource)| Piece::Arn {
+        .prop_map(|(head, region, account, resource)| Fragment::Arn {
             head: head.to_string(),
             region: region.to_string(),
             account,
             resource,
         });
-    prop_oneof![2 => text.prop_map(Piece::Text), 3 => arn]
+    prop_oneof![2 => text.prop_map(Fragment::Text), 3 => arn]
 }
 
 /// The text of `pieces`; with `rewrite`, the source account in ARNs is the target's.
-fn spell(pieces: &[Piece], rewrite: bool) -> String {
+fn spell(pieces: &[Fragment], rewrite: bool) -> String {
     pieces
         .iter()
         .map(|p| match p {
-            Piece::Text(t) => t.clone(),
-            Piece::Arn {
+            Fragment::Text(t) => t.clone(),
+            Fragment::Arn {
                 head,
                 region,
                 account,
@@ -583,11 +583,11 @@ fn spell(pieces: &[Piece], rewrite: bool) -> String {
 }
 
 /// A policy document with strings made of pieces, in values, lists and keys.
-fn document() -> impl Strategy<Value = Vec<Vec<Piece>>> {
+fn document() -> impl Strategy<Value = Vec<Vec<Fragment>>> {
     prop::collection::vec(prop::collection::vec(piece(), 1..4), 1..8)
 }
 
-fn build(strings: &[Vec<Piece>], rewrite: bool) -> serde_json::Value {
+fn build(strings: &[Vec<Fragment>], rewrite: bool) -> serde_json::Value {
     let s: Vec<String> = strings.iter().map(|p| spell(p, rewrite)).collect();
     let mut condition = serde_json::Map::new();
     condition.insert(

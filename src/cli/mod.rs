@@ -303,8 +303,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     /// The commands the policy is for (one or more).
-    #[arg(value_name = "COMMAND", required = true, value_parser = closed::<iam::Command>())]
-    pub commands: Vec<iam::Command>,
+    #[arg(value_name = "COMMAND", required = true, value_parser = closed::<iam::AwsCommand>())]
+    pub commands: Vec<iam::AwsCommand>,
     /// transfer, retire: --deactivate.
     #[arg(long)]
     pub deactivate: bool,
@@ -424,7 +424,7 @@ impl IamPolicyArgs {
     fn check(&self) -> Result<(), (clap::error::ErrorKind, String)> {
         for f in self.flags() {
             if !self.commands.iter().any(|c| c.flags().contains(&f)) {
-                let takers: Vec<&str> = iam::Command::ALL
+                let takers: Vec<&str> = iam::AwsCommand::ALL
                     .iter()
                     .filter(|c| c.flags().contains(&f))
                     .map(|c| c.as_str())

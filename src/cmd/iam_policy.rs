@@ -15,7 +15,7 @@ use crate::output::{self, Render};
 #[derive(Debug, Serialize)]
 struct Policies {
     command: &'static str,
-    commands: Vec<iam::Command>,
+    commands: Vec<iam::AwsCommand>,
     flags: Vec<iam::Flag>,
     region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +66,7 @@ impl Render for Policies {
 pub fn run(global: &GlobalArgs, args: IamPolicyArgs) -> Result<ExitCode, Error> {
     let flags = args.flags();
     let region = global.region.first().cloned().unwrap_or_else(|| "*".into());
-    let scope = iam::Scope {
+    let scope = iam::PolicyScope {
         region: region.clone(),
         source_account: args.source_account.clone().unwrap_or_else(|| "*".into()),
         target_account: args.target_account.clone().unwrap_or_else(|| "*".into()),

@@ -142,21 +142,21 @@ impl Cert {
 }
 
 /// An error answer: HTTP status, `X-Amzn-ErrorType`, body `{"message": ...}`.
-struct Refusal {
+struct Refused {
     status: u16,
     code: &'static str,
     message: String,
 }
 
-fn refusal(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
+fn refusal(status: u16, code: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
         status,
         code,
         message: message.into(),
     }
 }
 
-fn not_found(id: &str) -> Refusal {
+fn not_found(id: &str) -> Refused {
     refusal(
         404,
         "ResourceNotFoundException",
@@ -165,7 +165,7 @@ fn not_found(id: &str) -> Refusal {
 }
 
 /// What an operation answers: a JSON body (`None`: an empty 200), or a refusal.
-type Reply = Result<Option<Value>, Refusal>;
+type Reply = Result<Option<Value>, Refused>;
 
 /// One request, decoded.
 struct Incoming {
@@ -418,7 +418,7 @@ impl World {
     }
 
     /// `caller`'s own certificate.
-    fn owned(&mut self, caller: &str, id: &str) -> Result<&mut Cert, Refusal> {
+    fn owned(&mut self, caller: &str, id: &str) -> Result<&mut Cert, Refused> {
         self.certs
             .get_mut(id)
             .filter(|c| c.owner == caller)
@@ -426,7 +426,7 @@ impl World {
     }
 
     /// `caller`'s own certificate, named by its ARN in `caller`'s account.
-    fn principal(&mut self, caller: &str, arn: &str) -> Result<&mut Cert, Refusal> {
+    fn principal(&mut self, caller: &str, arn: &str) -> Result<&mut Cert, Refused> {
         let missing = || {
             refusal(
                 404,
@@ -442,7 +442,7 @@ impl World {
     }
 
     /// A certificate pending transfer to `caller`.
-    fn incoming(&mut self, caller: &str, id: &str) -> Result<&mut Cert, Refusal> {
+    fn incoming(&mut self, caller: &str, id: &str) -> Result<&mut Cert, Refused> {
         let cert = self.certs.get_mut(id).ok_or_else(|| not_found(id))?;
         if cert.pending_to.as_deref() == Some(caller) {
             return Ok(cert);
@@ -580,7 +580,7 @@ fn http(status: u16, body: String, code: Option<&'static str>) -> HttpResponse {
     resp
 }
 
-fn error(r: &Refusal) -> HttpResponse {
+fn error(r: &Refused) -> HttpResponse {
     http(
         r.status,
         json!({ "message": r.message }).to_string(),

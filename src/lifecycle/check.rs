@@ -9,7 +9,7 @@ use crate::iot::{AwsCode, CallFailure, CertificateInfo, Iot};
 use crate::ledger::Action;
 
 /// Which account's credentials a worker holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
     /// The account the certificate moves out of.
     Source,

@@ -274,7 +274,7 @@ fn other_changes(fake: &FakeIot, op: Option<Operation>) -> Vec<(Operation, u32)>
 
 /// What AWS is like, besides the answers scripted for the change's call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Aws {
+enum World {
     /// Every read answers.
     Plain,
     /// ListOutgoingCertificates does not show a new transfer yet.
@@ -320,133 +320,133 @@ const THROTTLED: Answer = Answer::Throttle;
 /// A step: the change, what its calls are answered, what AWS is like -> how the step ends,
 /// the events the ledger holds, how often the call was sent.
 #[derive(Debug, Clone, Copy)]
-struct Step(Kind, &'static [Answer], Aws, End, &'static str, u32);
+struct Step(Kind, &'static [Answer], World, End, &'static str, u32);
 
 #[rustfmt::skip]
 const STEPS: &[Step] = &[
-    Step(Deactivate, &[OK],              Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(Deactivate, &[REFUSED],         Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Deactivate, &[LOST],            Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Deactivate, &[FAILED],          Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Deactivate, &[FAILED, TIMEOUT], Aws::Plain,     End::Refused, "intent, unknown InternalFailureException, not_done, intent, unknown Timeout, not_done", 2),
-    Step(Deactivate, &[DUP_409],         Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(Deactivate, &[REAL_409],        Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Deactivate, &[LOST],            Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Deactivate, &[THROTTLED],       Aws::Plain,     End::Done,    "intent, done", 2),
-    Step(Deactivate, &[EXPIRED],         Aws::Plain,     End::Refused, "intent, not_done ExpiredTokenException", 1),
+    Step(Deactivate, &[OK],              World::Plain,     End::Done,    "intent, done", 1),
+    Step(Deactivate, &[REFUSED],         World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Deactivate, &[LOST],            World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Deactivate, &[FAILED],          World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Deactivate, &[FAILED, TIMEOUT], World::Plain,     End::Refused, "intent, unknown InternalFailureException, not_done, intent, unknown Timeout, not_done", 2),
+    Step(Deactivate, &[DUP_409],         World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(Deactivate, &[REAL_409],        World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Deactivate, &[LOST],            World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Deactivate, &[THROTTLED],       World::Plain,     End::Done,    "intent, done", 2),
+    Step(Deactivate, &[EXPIRED],         World::Plain,     End::Refused, "intent, not_done ExpiredTokenException", 1),
     // A cut-short 200 to a call without output is still a 200: it took effect.
-    Step(Deactivate, &[GARBLED],         Aws::Plain,     End::Done,    "intent, done", 1),
+    Step(Deactivate, &[GARBLED],         World::Plain,     End::Done,    "intent, done", 1),
 
-    Step(DetachPolicy, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(DetachPolicy, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(DetachPolicy, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(DetachPolicy, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(DetachPolicy, &[DUP_409],  Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(DetachPolicy, &[REAL_409], Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(DetachPolicy, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(DetachPolicy, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(DetachPolicy, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(DetachPolicy, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(DetachPolicy, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(DetachPolicy, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(DetachPolicy, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(DetachPolicy, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(DetachThing, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(DetachThing, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(DetachThing, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(DetachThing, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(DetachThing, &[DUP_409],  Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(DetachThing, &[REAL_409], Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(DetachThing, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(DetachThing, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(DetachThing, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(DetachThing, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(DetachThing, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(DetachThing, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(DetachThing, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(DetachThing, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Transfer, &[OK],             Aws::Plain,     End::Done,    "intent, transferred via call", 1),
-    Step(Transfer, &[REFUSED],        Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Transfer, &[LOST],           Aws::Plain,     End::Done,    "intent, unknown Timeout, transferred via reconciled", 1),
-    Step(Transfer, &[GARBLED],        Aws::Plain,     End::Done,    "intent, unknown MalformedResponse, transferred via reconciled", 1),
-    Step(Transfer, &[FAILED],         Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, transferred via call", 2),
-    Step(Transfer, &[TIMEOUT, FAILED], Aws::Plain,    End::Refused, "intent, unknown Timeout, not_done, intent, unknown InternalFailureException, not_done", 2),
-    Step(Transfer, &[DUP_409],        Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, transferred via reconciled", 1),
-    Step(Transfer, &[REAL_409],       Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Transfer, &[LOST],           Aws::Lags,      End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Transfer, &[DUP_409],        Aws::Lags,      End::InDoubt, "intent, unknown TransferConflictException", 1),
-    Step(Transfer, &[LOST],           Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Transfer, &[OK],             Aws::Lags,      End::Done,    "intent, transferred via call", 1),
-    Step(Transfer, &[THROTTLED],      Aws::Plain,     End::Done,    "intent, transferred via call", 2),
+    Step(Transfer, &[OK],             World::Plain,     End::Done,    "intent, transferred via call", 1),
+    Step(Transfer, &[REFUSED],        World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Transfer, &[LOST],           World::Plain,     End::Done,    "intent, unknown Timeout, transferred via reconciled", 1),
+    Step(Transfer, &[GARBLED],        World::Plain,     End::Done,    "intent, unknown MalformedResponse, transferred via reconciled", 1),
+    Step(Transfer, &[FAILED],         World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, transferred via call", 2),
+    Step(Transfer, &[TIMEOUT, FAILED], World::Plain,    End::Refused, "intent, unknown Timeout, not_done, intent, unknown InternalFailureException, not_done", 2),
+    Step(Transfer, &[DUP_409],        World::Plain,     End::Done,    "intent, unknown TransferConflictException, transferred via reconciled", 1),
+    Step(Transfer, &[REAL_409],       World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Transfer, &[LOST],           World::Lags,      End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Transfer, &[DUP_409],        World::Lags,      End::InDoubt, "intent, unknown TransferConflictException", 1),
+    Step(Transfer, &[LOST],           World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Transfer, &[OK],             World::Lags,      End::Done,    "intent, transferred via call", 1),
+    Step(Transfer, &[THROTTLED],      World::Plain,     End::Done,    "intent, transferred via call", 2),
 
-    Step(Cancel, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(Cancel, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Cancel, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Cancel, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Cancel, &[DUP_410],  Aws::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Cancel, &[REAL_410], Aws::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Cancel, &[OK],       Aws::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Cancel, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Cancel, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(Cancel, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Cancel, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Cancel, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Cancel, &[DUP_410],  World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Cancel, &[REAL_410], World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Cancel, &[OK],       World::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Cancel, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(ReattachPolicy, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(ReattachPolicy, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(ReattachPolicy, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(ReattachPolicy, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(ReattachPolicy, &[DUP_409],  Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(ReattachPolicy, &[REAL_409], Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(ReattachPolicy, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(ReattachPolicy, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(ReattachPolicy, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(ReattachPolicy, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(ReattachPolicy, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(ReattachPolicy, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(ReattachPolicy, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(ReattachPolicy, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(ReattachThing, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(ReattachThing, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(ReattachThing, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(ReattachThing, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(ReattachThing, &[DUP_409],  Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(ReattachThing, &[REAL_409], Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(ReattachThing, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(ReattachThing, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(ReattachThing, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(ReattachThing, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(ReattachThing, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(ReattachThing, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(ReattachThing, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(ReattachThing, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Reactivate, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(Reactivate, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Reactivate, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Reactivate, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Reactivate, &[DUP_409],  Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(Reactivate, &[REAL_409], Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Reactivate, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Reactivate, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(Reactivate, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Reactivate, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Reactivate, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Reactivate, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(Reactivate, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Reactivate, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Accept, &[OK],        Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(Accept, &[REFUSED],   Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Accept, &[LOST],      Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Accept, &[FAILED],    Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Accept, &[DUP_410],   Aws::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Accept, &[REAL_410],  Aws::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Accept, &[OK],        Aws::Accepted,  End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Accept, &[LOST],      Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Accept, &[THROTTLED], Aws::Plain,     End::Done,    "intent, done", 2),
+    Step(Accept, &[OK],        World::Plain,     End::Done,    "intent, done", 1),
+    Step(Accept, &[REFUSED],   World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Accept, &[LOST],      World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Accept, &[FAILED],    World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Accept, &[DUP_410],   World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Accept, &[REAL_410],  World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Accept, &[OK],        World::Accepted,  End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Accept, &[LOST],      World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Accept, &[THROTTLED], World::Plain,     End::Done,    "intent, done", 2),
 
-    Step(Reject, &[OK],       Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(Reject, &[REFUSED],  Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Reject, &[LOST],     Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Reject, &[FAILED],   Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Reject, &[DUP_410],  Aws::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Reject, &[REAL_410], Aws::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Reject, &[OK],       Aws::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Reject, &[LOST],     Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Reject, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
+    Step(Reject, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Reject, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Reject, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Reject, &[DUP_410],  World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Reject, &[REAL_410], World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Reject, &[OK],       World::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Reject, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(AttachPolicy, &[OK],        Aws::Plain,     End::Done,    "intent, done", 1),
-    Step(AttachPolicy, &[REFUSED],   Aws::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(AttachPolicy, &[LOST],      Aws::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(AttachPolicy, &[FAILED],    Aws::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(AttachPolicy, &[DUP_409],   Aws::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(AttachPolicy, &[REAL_409],  Aws::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(AttachPolicy, &[LIMIT_410], Aws::Plain,     End::Refused, "intent, unknown LimitExceededException, not_done LimitExceededException via reconciled", 1),
-    Step(AttachPolicy, &[LOST],      Aws::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(AttachPolicy, &[OK],        World::Plain,     End::Done,    "intent, done", 1),
+    Step(AttachPolicy, &[REFUSED],   World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(AttachPolicy, &[LOST],      World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(AttachPolicy, &[FAILED],    World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(AttachPolicy, &[DUP_409],   World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(AttachPolicy, &[REAL_409],  World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(AttachPolicy, &[LIMIT_410], World::Plain,     End::Refused, "intent, unknown LimitExceededException, not_done LimitExceededException via reconciled", 1),
+    Step(AttachPolicy, &[LOST],      World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 ];
 
 /// A fake holding the certificate as `kind` finds it, AWS being like `aws`.
-fn world(kind: Kind, aws: Aws) -> FakeIot {
+fn world(kind: Kind, aws: World) -> FakeIot {
     let fake = FakeIot::new();
     let cert = match aws {
-        Aws::Accepted => kind.start().accepted_by(TARGET),
+        World::Accepted => kind.start().accepted_by(TARGET),
         _ => kind.start(),
     };
     fake.put(ID, cert);
     match aws {
-        Aws::Lags => fake.outgoing_lags(true),
-        Aws::ReadsFail => fake.always(Operation::DescribeCertificate, FAILED),
-        Aws::Plain | Aws::Accepted => {}
+        World::Lags => fake.outgoing_lags(true),
+        World::ReadsFail => fake.always(Operation::DescribeCertificate, FAILED),
+        World::Plain | World::Accepted => {}
     }
     fake
 }
 
 /// The certificate once `kind` took effect once (the registry's own answer to one call).
-async fn applied_once(kind: Kind, aws: Aws) -> Option<Cert> {
+async fn applied_once(kind: Kind, aws: World) -> Option<Cert> {
     let fake = world(kind, aws);
     let iot = fake.iot(account(kind.side()));
     let _ = kind

@@ -91,7 +91,7 @@ impl Workflow for Probe {
 
 /// What the certificate looks like in AWS, and how AWS answers the read that settles.
 #[derive(Clone, Copy, Debug)]
-enum Aws {
+enum InAws {
     /// ACTIVE in the source.
     Active,
     /// INACTIVE in the source.
@@ -125,7 +125,7 @@ enum Then {
 struct Row(
     Stage,
     Action,
-    Aws,
+    InAws,
     Before,
     FailedItems,
     Then,
@@ -133,9 +133,9 @@ struct Row(
 );
 
 use Action::{Deactivate, Reactivate, Transfer};
-use Aws::{Active, Inactive, Pending, Unreadable};
 use Before::{Failed, Started};
 use FailedItems::{Retry, Skip};
+use InAws::{Active, Inactive, Pending, Unreadable};
 use Then::{Ended, Handed};
 
 #[rustfmt::skip]
