@@ -22,7 +22,7 @@ use super::*;
 /// Kills that must land between the temporary file's creation and its rename.
 pub const MID_WRITE_KILLS: usize = 3;
 /// Runs killed before the loop gives up on seeing that many.
-pub const MAX_ATTEMPTS: usize = 40;
+pub const MAX_ATTEMPTS: usize = 60;
 /// Longest one run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// How often the output's directory is looked at while a run goes on.
@@ -93,9 +93,10 @@ impl Kills {
 /// planted for a process that still runs (this test). The seed of the random moments is
 /// printed (`SURVIVAL_SEED` replays it).
 ///
-/// Three runs in four are killed a random time into a write (after their temporary file
-/// appeared, within the longest write seen: some land after the rename); the fourth at a
-/// random moment from its start to a little after the time its first write ends.
+/// Three runs in four are killed into a write: half of them as soon as their temporary file
+/// is seen, the others a random time after it appeared, within the longest write seen (some
+/// land after the rename); the fourth at a random moment from its start to a little after
+/// the time its first write ends.
 pub fn kill_during_writes(
     name: &str,
     command: impl Fn() -> Command,
@@ -138,6 +139,9 @@ pub fn kill_during_writes(
             Some(end) if n.is_multiple_of(4) => {
                 Moment::Anytime(random_up_to(&mut rng, end + end / 4))
             }
+            // Half of them the moment the temporary file is seen: a small file's write is
+            // over in a millisecond or two, and a loaded machine's poll may see it late.
+            Some(_) if rng.random_bool(0.5) => Moment::IntoAWrite(Duration::ZERO),
             Some(_) => Moment::IntoAWrite(random_up_to(&mut rng, longest_write)),
         };
         match moment {
