@@ -42,6 +42,10 @@ pub struct SimConfig {
     /// Per-operation TPS overrides (operation name as in the API, e.g.
     /// `TransferCertificate`), absolute (not multiplied by `quota_scale`); 0 = unlimited.
     pub quotas: HashMap<String, f64>,
+    /// How many seconds of calls a caller may send at once before the quota throttles it
+    /// (a token bucket's size). AWS does not document its burst; 1 s is the default, and a
+    /// smaller one is stricter.
+    pub quota_burst: Duration,
     /// Latency added to every operation response.
     pub latency: Duration,
     /// Uniform random extra latency in `[0, latency_jitter]`.
@@ -103,6 +107,7 @@ impl Default for SimConfig {
             default_account: DEFAULT_ACCOUNT.to_string(),
             quota_scale: 1.0,
             quotas: HashMap::new(),
+            quota_burst: Duration::from_secs(1),
             latency: Duration::ZERO,
             latency_jitter: Duration::ZERO,
             faults: Vec::new(),

@@ -43,6 +43,11 @@ struct Args {
     #[arg(long = "quota", value_name = "OP=TPS", value_parser = parse_quota_spec)]
     quotas: Vec<(String, f64)>,
 
+    /// How much of a quota a caller may spend at once, as a time (humantime): a token
+    /// bucket holds this long's worth of calls (at least one).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    quota_burst: Duration,
+
     /// Latency added to every operation response (humantime, e.g. 30ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     latency: Duration,
@@ -183,6 +188,7 @@ fn main() {
         listen: args.listen,
         default_account: args.default_account,
         quota_scale: args.quota_scale,
+        quota_burst: args.quota_burst,
         quotas: args.quotas.into_iter().collect::<HashMap<_, _>>(),
         latency: args.latency,
         latency_jitter: args.latency_jitter,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::ops::Operation;
 
@@ -16,9 +16,9 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket with burst = one second's worth (at least 1).
-    pub fn new(rate: f64, now: Instant) -> Self {
-        let burst = rate.max(1.0);
+    /// A full bucket holding `burst_secs` seconds' worth of calls (at least 1).
+    pub fn new(rate: f64, burst_secs: f64, now: Instant) -> Self {
+        let burst = (rate * burst_secs).max(1.0);
         TokenBucket {
             rate,
             burst,
@@ -46,13 +46,16 @@ impl TokenBucket {
 pub struct Quotas {
     /// TPS per operation index; `None` = unlimited.
     limits: Vec<Option<f64>>,
+    /// Seconds of calls a full bucket holds.
+    burst_secs: f64,
     buckets: Mutex<HashMap<(String, String, Operation), TokenBucket>>,
 }
 
 impl Quotas {
     /// Limits: the documented TPS times `scale` (0 = unlimited), then the
-    /// absolute `overrides` by operation name (0 = unlimited).
-    pub fn new(scale: f64, overrides: &HashMap<String, f64>) -> Self {
+    /// absolute `overrides` by operation name (0 = unlimited); each bucket holds `burst`
+    /// worth of calls.
+    pub fn new(scale: f64, overrides: &HashMap<String, f64>, burst: Duration) -> Self {
         let limits = Operation::ALL
             .iter()
             .map(|op| {
@@ -66,6 +69,7 @@ impl Quotas {
             .collect();
         Quotas {
             limits,
+            burst_secs: burst.as_secs_f64(),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -84,7 +88,7 @@ impl Quotas {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         buckets
             .entry((account.to_string(), region.to_string(), op))
-            .or_insert_with(|| TokenBucket::new(rate, now))
+            .or_insert_with(|| TokenBucket::new(rate, self.burst_secs, now))
             .try_take(now)
     }
 }
@@ -92,36 +96,49 @@ impl Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn bucket_burst_and_refill() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(10.0, t0);
+        let mut b = TokenBucket::new(10.0, 1.0, t0);
         for _ in 0..10 {
             assert!(b.try_take(t0));
         }
         assert!(!b.try_take(t0));
         assert!(b.try_take(t0 + Duration::from_millis(101)));
         assert!(!b.try_take(t0 + Duration::from_millis(102)));
-        let mut slow = TokenBucket::new(0.5, t0);
+        let mut slow = TokenBucket::new(0.5, 1.0, t0);
         assert!(slow.try_take(t0));
         assert!(!slow.try_take(t0 + Duration::from_secs(1)));
         assert!(slow.try_take(t0 + Duration::from_secs(2)));
     }
 
     #[test]
+    fn a_smaller_burst_throttles_sooner() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(100.0, 0.1, t0);
+        for _ in 0..10 {
+            assert!(b.try_take(t0));
+        }
+        assert!(!b.try_take(t0));
+        // Never less than one call, whatever the rate.
+        let mut one = TokenBucket::new(2.0, 0.1, t0);
+        assert!(one.try_take(t0));
+        assert!(!one.try_take(t0));
+    }
+
+    #[test]
     fn limits() {
         let mut o = HashMap::new();
         o.insert("TransferCertificate".to_string(), 3.0);
-        let q = Quotas::new(2.0, &o);
+        let q = Quotas::new(2.0, &o, Duration::from_secs(1));
         assert_eq!(q.limit(Operation::TransferCertificate), Some(3.0));
         assert_eq!(q.limit(Operation::DescribeCertificate), Some(20.0));
         assert_eq!(q.limit(Operation::DetachPolicy), Some(30.0));
         assert_eq!(q.limit(Operation::AttachThingPrincipal), Some(200.0));
         assert_eq!(q.limit(Operation::ListThings), Some(20.0));
         assert_eq!(q.limit(Operation::GetCallerIdentity), None);
-        let q = Quotas::new(0.0, &o);
+        let q = Quotas::new(0.0, &o, Duration::from_secs(1));
         assert_eq!(q.limit(Operation::DescribeCertificate), None);
         assert_eq!(q.limit(Operation::TransferCertificate), Some(3.0));
     }

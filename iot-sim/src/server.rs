@@ -121,7 +121,7 @@ impl Shared {
             error_type_suffix: config.error_type_suffix,
             world: Mutex::new(world),
             stats: StatsCollector::default(),
-            quotas: Quotas::new(config.quota_scale, &config.quotas),
+            quotas: Quotas::new(config.quota_scale, &config.quotas, config.quota_burst),
             faults: RwLock::new(Arc::new(config.faults.clone())),
             credentials: Mutex::new(credentials),
             sts: Mutex::new(sts),
