@@ -1276,7 +1276,9 @@ fn scenario_resume(ctx: &mut Ctx) -> io::Result<()> {
 fn soak_spec(ctx: &Ctx, certs: usize, faults: bool, kills: usize) -> soak::Soak {
     soak::Soak {
         certs,
+        attachments: true,
         quota_scale: ctx.args.soak_quota_scale,
+        quota_burst: Duration::from_secs(1),
         overestimate: if faults { 2.0 } else { 1.0 },
         fault_rate: if faults { ctx.args.fault_rate } else { 0.0 },
         kills,

@@ -32,14 +32,29 @@ pub fn cert_id(n: u64) -> String {
 /// Seeds `ids` in `region` as ACTIVE certificates of [`SOURCE`], each with one policy
 /// (shared, as fleets usually share policies) and one thing of its own: seven calls each.
 pub fn seed_active(sim: &SimHandle, region: &str, ids: &[String]) {
+    seed_active_with(sim, region, ids, true);
+}
+
+/// Seeds `ids` in `region` as ACTIVE certificates of [`SOURCE`]: with `attachments`, as
+/// [`seed_active`] does; without, bare (five calls each: read, list policies, list things,
+/// deactivate, transfer).
+pub fn seed_active_with(sim: &SimHandle, region: &str, ids: &[String], attachments: bool) {
     let certificates = ids
         .iter()
         .enumerate()
         .map(|(i, id)| SeedCertificate {
             id: id.clone(),
             status: "ACTIVE".into(),
-            policies: vec!["fleet-policy".into()],
-            things: vec![format!("device-{region}-{i}")],
+            policies: if attachments {
+                vec!["fleet-policy".into()]
+            } else {
+                Vec::new()
+            },
+            things: if attachments {
+                vec![format!("device-{region}-{i}")]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         })
         .collect();

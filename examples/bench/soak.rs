@@ -23,10 +23,15 @@ use super::support;
 /// What to soak.
 #[derive(Debug, Clone)]
 pub struct Soak {
-    /// Certificates (ACTIVE, one policy, one thing each: seven calls).
+    /// Certificates (ACTIVE).
     pub certs: usize,
+    /// Each certificate with one policy and one thing to detach (seven calls), or bare
+    /// (five: deactivated and transferred).
+    pub attachments: bool,
     /// The simulator's quotas, times the documented ones.
     pub quota_scale: f64,
+    /// How much of a quota the simulator lets a caller spend at once (its burst).
+    pub quota_burst: Duration,
     /// How much the tool overestimates them (`--rate-scale` = `quota_scale` times this).
     pub overestimate: f64,
     /// Probability of each of the simulator's eight fault kinds, per request.
@@ -179,6 +184,7 @@ fn command(
 pub fn run(bin: &Path, dir: &Path, soak: &Soak) -> io::Result<Report> {
     let sim = Simulator::spawn(SimConfig {
         quota_scale: soak.quota_scale,
+        quota_burst: soak.quota_burst,
         latency: soak.latency,
         faults: soak.faults(),
         // Longer than the tool's read timeout: a held request is a timeout, as with AWS.
@@ -186,7 +192,7 @@ pub fn run(bin: &Path, dir: &Path, soak: &Soak) -> io::Result<Report> {
         ..SimConfig::default()
     })?;
     let ids: Vec<String> = (0..soak.certs as u64).map(cert_id).collect();
-    data::seed_active(&sim, REGION, &ids);
+    data::seed_active_with(&sim, REGION, &ids, soak.attachments);
     data::write_manifest(
         &dir.join("certs.csv"),
         false,
@@ -210,7 +216,7 @@ pub fn run(bin: &Path, dir: &Path, soak: &Soak) -> io::Result<Report> {
         let extra = Duration::from_millis(rng.random_range(0..300));
         let mut reached: Option<Instant> = None;
         let cmd = command(bin, dir, &sim, soak, &name)?;
-        let (exit, killed) = support::run_child_killing(cmd, Duration::from_millis(5), |_| {
+        let (exit, killed) = support::run_child_killing(cmd, Duration::from_millis(20), |_| {
             let now = Instant::now();
             if reached.is_none() && sim.stats().transfers_effective >= *point {
                 reached = Some(now);
