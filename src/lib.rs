@@ -8,7 +8,8 @@
 //!   the library's option structs;
 //! - [`run`] (drives any [`lifecycle::Workflow`] over a manifest: selection, the settling of
 //!   open intents, lanes, the ledger's one writer, failure report, summary), [`verdict`]
-//!   (the one engine of the read-only verdicts: [`plan`], [`registration`], [`verify`]),
+//!   (the one engine of the read-only verdicts: [`plan`], [`registration`], [`verify`],
+//!   and [`devices`], whose lookup `verify`, `status --devices` and `report --devices` share),
 //!   [`select`] (the manifest from the source account's registry), [`report`] (counts,
 //!   summary, failure report, status, the migration report), [`output`];
 //! - [`lifecycle`]: the workflows (migrate, cancel, accept, reject, register, retire) and the
@@ -30,6 +31,7 @@ pub mod carry;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
+pub mod devices;
 pub mod durable;
 pub mod error;
 pub mod files;
