@@ -133,7 +133,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cancel(args) => cmd::cancel::run(&global, args).await,
         Command::Accept(args) => cmd::accept::run(&global, args).await,
         Command::Reject(args) => cmd::reject::run(&global, args).await,
-        Command::Report(args) => cmd::report::run(&global, args),
+        Command::Report(args) => cmd::report::run(&global, args).await,
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(&global, args),
         Command::Select(args) => cmd::select::run(&global, args).await,
