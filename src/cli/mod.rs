@@ -368,6 +368,9 @@ pub struct IamPolicyArgs {
     /// transfer: --require-handoff.
     #[arg(long)]
     pub require_handoff: bool,
+    /// status, report: --devices.
+    #[arg(long)]
+    pub devices: bool,
     /// The source account's id in the ARNs (default `*`: the account of the credentials
     /// the policy is attached to).
     #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
@@ -416,6 +419,7 @@ impl IamPolicyArgs {
             (self.ca_certificate_id, F::CaCertificateId),
             (self.query, F::Query),
             (self.reconcile, F::Reconcile),
+            (self.devices, F::Devices),
         ]
         .into_iter()
         .filter_map(|(on, f)| on.then_some(f))
