@@ -98,6 +98,11 @@ Examples:
 
   # Ask AWS (read-only) about the items in doubt:
   iot-cert-migrate --profile source status certs.csv --reconcile
+
+  # After handoff: each device's job execution in the source and whether it is connected
+  # in its target (read-only on both sides; needs connectivity indexing in the targets):
+  iot-cert-migrate --profile source status certs.csv --devices \\
+      --target-profile-template 'migrate-{account}'
 ";
 
 /// `plan --help`.
@@ -219,4 +224,8 @@ Examples:
 
   # The same numbers as one JSON object:
   iot-cert-migrate --output json report certs.csv
+
+  # With the devices (AWS, read-only): did each one arrive in its target?
+  iot-cert-migrate --profile source report certs.csv --html report.html --devices \\
+      --target-role-template 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'
 ";

@@ -129,8 +129,10 @@ closed_set! {
         Retire = "retire",
         /// `verify`.
         Verify = "verify",
-        /// `status` (calls AWS with --reconcile only).
+        /// `status` (calls AWS with --reconcile or --devices only).
         Status = "status",
+        /// `report` (calls AWS with --devices only).
+        Report = "report",
         /// `handoff`.
         Handoff = "handoff",
     }
@@ -180,6 +182,8 @@ closed_set! {
         RequireConnected = "require-connected",
         /// transfer: `--require-handoff`.
         RequireHandoff = "require-handoff",
+        /// status, report: `--devices`.
+        Devices = "devices",
     }
 }
 
@@ -217,7 +221,8 @@ impl AwsCommand {
                 F::Undo,
                 F::RequireConnected,
             ],
-            AwsCommand::Status => &[F::Reconcile],
+            AwsCommand::Status => &[F::Reconcile, F::Devices],
+            AwsCommand::Report => &[F::Devices],
             AwsCommand::Handoff => &[F::Cleanup],
         }
     }
@@ -279,6 +284,22 @@ const SOURCE_CHECK: &[Operation] = &[
 /// What seeing a device in the target reads: whether connectivity is indexed there, then
 /// each thing's connectivity.
 const CONNECTIVITY: &[Operation] = &[O::GetIndexingConfiguration, O::GetThingConnectivityData];
+
+/// `status --devices`, `report --devices`: each certificate's things (its snapshot, else
+/// attached to it in the target when the target holds it, else in the source), each
+/// thing's execution of the handoff job in the source, its device's connectivity in the
+/// target.
+fn devices(n: &mut Needs) {
+    n.add(
+        Side::Source,
+        uses(&[O::ListPrincipalThings, O::ListJobExecutionsForThing]),
+    );
+    n.add(
+        Side::Target,
+        uses(&[O::DescribeCertificate, O::ListPrincipalThings]),
+    );
+    n.add(Side::Target, uses(CONNECTIVITY));
+}
 
 /// What the same reads in the target.
 const TARGET_CHECK: &[Operation] = &[
@@ -598,6 +619,14 @@ pub fn needs(command: AwsCommand, flags: &BTreeSet<Flag>) -> Needs {
                 n.add(Side::Target, uses(TARGET_CHECK));
                 n.add(Side::Target, uses(REBUILD_READS));
             }
+            if has(Flag::Devices) {
+                devices(&mut n);
+            }
+        }
+        AwsCommand::Report => {
+            if has(Flag::Devices) {
+                devices(&mut n);
+            }
         }
     }
     n
@@ -895,7 +924,8 @@ mod tests {
             let p = policies(&[*c], &all, &PolicyScope::default());
             assert!(!p.is_empty(), "{c}");
         }
-        // status without --reconcile calls nothing
+        // status without --reconcile or --devices calls nothing, nor report without --devices
         assert!(policies(&[AwsCommand::Status], &flags(&[]), &PolicyScope::default()).is_empty());
+        assert!(policies(&[AwsCommand::Report], &flags(&[]), &PolicyScope::default()).is_empty());
     }
 }

@@ -8,7 +8,8 @@
 //!   the library's option structs;
 //! - [`run`] (drives any [`lifecycle::Workflow`] over a manifest: selection, the settling of
 //!   open intents, lanes, the ledger's one writer, failure report, summary), [`verdict`]
-//!   (the one engine of the read-only verdicts: [`plan`], [`registration`], [`verify`]),
+//!   (the one engine of the read-only verdicts: [`plan`], [`registration`], [`verify`],
+//!   and [`devices`], whose lookup `verify`, `status --devices` and `report --devices` share),
 //!   [`select`] (the manifest from the source account's registry), [`report`] (counts,
 //!   summary, failure report, status, the migration report), [`output`];
 //! - [`lifecycle`]: the workflows (migrate, cancel, accept, reject, register, retire) and the
@@ -30,6 +31,7 @@ pub mod carry;
 pub mod certificate;
 pub mod cli;
 pub mod cmd;
+pub mod devices;
 pub mod durable;
 pub mod error;
 pub mod files;
@@ -131,7 +133,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cancel(args) => cmd::cancel::run(&global, args).await,
         Command::Accept(args) => cmd::accept::run(&global, args).await,
         Command::Reject(args) => cmd::reject::run(&global, args).await,
-        Command::Report(args) => cmd::report::run(&global, args),
+        Command::Report(args) => cmd::report::run(&global, args).await,
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(&global, args),
         Command::Select(args) => cmd::select::run(&global, args).await,

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::carry::snapshot::{CarriedGroup, Snapshot};
-use crate::certificate::{cert_arn, CertStatus};
+use crate::certificate::CertStatus;
+use crate::devices::{device_columns, held_by, waiting, Device, Lookup, NO_THING};
 use crate::error::Error;
 use crate::iot::{AccountClients, CallFailure, Iot};
 use crate::lifecycle::check::{source_view, SourceView};
-use crate::lifecycle::retire::rfc3339_ms;
 use crate::manifest::{Manifest, ManifestRow};
 use crate::output::Render;
 use crate::verdict::{Stopped, Sweep, Verdict, VerdictCsv};
@@ -66,24 +66,6 @@ pub struct Checked {
     pub devices: Vec<Device>,
 }
 
-/// What AWS says of one thing's device: its handoff execution in the source, its connection
-/// in the target.
-#[derive(Debug, Clone, Serialize)]
-pub struct Device {
-    /// The thing (its device's client id).
-    pub thing: String,
-    /// The status of its execution of this manifest's handoff job in the source (`QUEUED`,
-    /// `IN_PROGRESS`, `SUCCEEDED`, ..., `none`), if it was asked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub handoff_execution: Option<String>,
-    /// Whether it is connected in the target, if it was asked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected: Option<bool>,
-    /// Since when it is connected (or disconnected), RFC 3339, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected_since: Option<String>,
-}
-
 /// What `verify` found.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
@@ -126,71 +108,10 @@ pub struct Sides<'a> {
     pub targets: HashMap<String, AccountClients>,
     /// What each certificate carried (from the transfer ledger), by id.
     pub snapshots: HashMap<String, Snapshot>,
-    /// `--require-connected`: ask each device's connectivity in the target, and count a
-    /// certificate whose device is not connected as `not_connected`.
-    pub require_connected: bool,
-    /// The prefix of this manifest's handoff jobs, when it was handed off: each thing's
-    /// execution status is asked of the source.
-    pub handoff: Option<String>,
-}
-
-impl Sides<'_> {
-    /// The things of a certificate: what it carried, else what the target attaches to it,
-    /// else what the source does.
-    async fn things(
-        &self,
-        source: &Iot,
-        target: &Iot,
-        row: &ManifestRow,
-        snapshot: Option<&Snapshot>,
-        owned: bool,
-    ) -> Result<Vec<String>, CallFailure> {
-        if let Some(s) = snapshot {
-            return Ok(s.things.iter().map(|t| t.name.clone()).collect());
-        }
-        let iot = if owned { target } else { source };
-        let scope = iot.scope();
-        let arn = cert_arn(&scope.region, &scope.account, &row.certificate_id);
-        iot.principal_things(&arn).await
-    }
-
-    /// Each thing's handoff execution (source) and connection (target), as asked for.
-    async fn devices(
-        &self,
-        source: &Iot,
-        target: &Iot,
-        things: Vec<String>,
-    ) -> Result<Vec<Device>, CallFailure> {
-        let mut devices = Vec::with_capacity(things.len());
-        for thing in things {
-            let handoff_execution = match &self.handoff {
-                Some(prefix) => Some(
-                    source
-                        .executions_of_thing(&thing, prefix)
-                        .await?
-                        .into_iter()
-                        .next()
-                        .map_or_else(|| "none".to_string(), |(_, status)| status),
-                ),
-                None => None,
-            };
-            let (connected, connected_since) = if self.require_connected {
-                match target.connectivity(&thing).await? {
-                    Some(c) => (Some(c.connected), c.since_ms.map(rfc3339_ms)),
-                    None => (Some(false), None),
-                }
-            } else {
-                (None, None)
-            };
-            devices.push(Device {
-                thing,
-                handoff_execution,
-                connected,
-                connected_since,
-            });
-        }
-        Ok(devices)
-    }
+    /// What is asked of each thing's device: its handoff execution when the manifest was
+    /// handed off; with `--require-connected` its connectivity in the target, a certificate
+    /// whose device is not connected then counting as `not_connected`.
+    pub lookup: Lookup,
 }
 
 impl Verdict for Sides<'_> {
@@ -217,18 +138,20 @@ impl Verdict for Sides<'_> {
         let source = self.source.for_row(row);
         let mut devices = Vec::new();
         let (category, detail) = match standing(source, target, row, snapshot).await {
-            Ok((category, detail)) if self.require_connected || self.handoff.is_some() => {
+            Ok((category, detail)) if self.lookup.asks() => {
                 // Only a certificate the target owns can have a device connected with it.
                 let owned = !matches!(category, Standing::NotTransferred | Standing::Pending);
-                match self.things(source, target, row, snapshot, owned).await {
-                    Ok(things) => match self.devices(source, target, things).await {
+                let lookup = &self.lookup;
+                match lookup
+                    .things(source, target, row, snapshot, Some(owned))
+                    .await
+                {
+                    Ok(things) => match lookup.devices(source, target, things).await {
                         Ok(found) => {
                             devices = found;
                             // Decided before still_in_source: the device's own evidence.
                             match category {
-                                Standing::StillInSource | Standing::Ok
-                                    if self.require_connected =>
-                                {
+                                Standing::StillInSource | Standing::Ok if lookup.connectivity => {
                                     not_connected(&devices).unwrap_or((category, detail))
                                 }
                                 _ => (category, detail),
@@ -262,19 +185,14 @@ impl Verdict for Sides<'_> {
 
     fn csv_row(c: &Checked) -> Option<Vec<String>> {
         (c.category != Standing::Ok).then(|| {
-            let column = |f: &dyn Fn(&Device) -> String| {
-                c.devices.iter().map(f).collect::<Vec<_>>().join(";")
-            };
-            vec![
+            let mut row = vec![
                 c.certificate_id.clone(),
                 c.target_account.clone(),
                 c.category.to_string(),
                 c.detail.clone(),
-                column(&|d| d.thing.clone()),
-                column(&|d| d.handoff_execution.clone().unwrap_or_default()),
-                column(&|d| d.connected.map(|b| b.to_string()).unwrap_or_default()),
-                column(&|d| d.connected_since.clone().unwrap_or_default()),
-            ]
+            ];
+            row.extend(device_columns(&c.devices));
+            row
         })
     }
 
@@ -322,25 +240,9 @@ pub async fn verify(
 /// `not_connected` when a device is not connected in the target, or there is none.
 fn not_connected(devices: &[Device]) -> Option<(Standing, String)> {
     if devices.is_empty() {
-        return Some((
-            Standing::NotConnected,
-            "the certificate has no thing, so no device of it can be seen connected; left to the operator".into(),
-        ));
+        return Some((Standing::NotConnected, NO_THING.into()));
     }
-    let waiting: Vec<String> = devices
-        .iter()
-        .filter(|d| d.connected != Some(true))
-        .map(|d| match &d.connected_since {
-            Some(since) => format!("{} (disconnected since {since})", d.thing),
-            None => format!("{} (never connected)", d.thing),
-        })
-        .collect();
-    (!waiting.is_empty()).then(|| {
-        (
-            Standing::NotConnected,
-            format!("device not connected in the target: {}", waiting.join(", ")),
-        )
-    })
+    waiting(devices).map(|w| (Standing::NotConnected, w))
 }
 
 async fn standing(
@@ -352,9 +254,7 @@ async fn standing(
     let id = &row.certificate_id;
     let here = target.scope().account.as_str();
     let copy = target.describe(id).await?;
-    let owned = copy
-        .as_ref()
-        .filter(|c| c.owner.as_deref() == Some(here) && c.status != CertStatus::PendingTransfer);
+    let owned = copy.as_ref().filter(|c| held_by(c, here));
     let Some(info) = owned else {
         if copy.is_some_and(|c| c.status == CertStatus::PendingTransfer) {
             return Ok((Standing::Pending, format!("pending transfer to {here}")));
@@ -531,22 +431,7 @@ impl Render for VerifyReport {
                 c.certificate_id, c.target_account, c.category, c.detail
             )?;
             for d in &c.devices {
-                let mut seen = Vec::new();
-                if let Some(e) = &d.handoff_execution {
-                    seen.push(format!("handoff execution {e} in the source"));
-                }
-                match (d.connected, &d.connected_since) {
-                    (Some(true), Some(t)) => {
-                        seen.push(format!("connected in the target since {t}"))
-                    }
-                    (Some(true), None) => seen.push("connected in the target".into()),
-                    (Some(false), Some(t)) => {
-                        seen.push(format!("not connected in the target (since {t})"))
-                    }
-                    (Some(false), None) => seen.push("never connected in the target".into()),
-                    (None, _) => {}
-                }
-                writeln!(out, "      device {}: {}", d.thing, seen.join(", "))?;
+                writeln!(out, "      device {}: {}", d.thing, d.seen())?;
             }
         }
         if let Some(p) = &self.out {

@@ -157,6 +157,8 @@ impl Cli {
             Command::Retire(r) => r.targets.target_role_template.is_some(),
             Command::Verify(v) => v.targets.target_role_template.is_some(),
             Command::Handoff(h) => h.targets.target_role_template.is_some(),
+            Command::Status(s) => s.devices.targets.target_role_template.is_some(),
+            Command::Report(r) => r.devices.targets.target_role_template.is_some(),
             _ => false,
         };
         target || self.global.source_role.is_some()
@@ -366,6 +368,9 @@ pub struct IamPolicyArgs {
     /// transfer: --require-handoff.
     #[arg(long)]
     pub require_handoff: bool,
+    /// status, report: --devices.
+    #[arg(long)]
+    pub devices: bool,
     /// The source account's id in the ARNs (default `*`: the account of the credentials
     /// the policy is attached to).
     #[arg(long, value_name = "ACCOUNT", value_parser = values::account)]
@@ -414,6 +419,7 @@ impl IamPolicyArgs {
             (self.ca_certificate_id, F::CaCertificateId),
             (self.query, F::Query),
             (self.reconcile, F::Reconcile),
+            (self.devices, F::Devices),
         ]
         .into_iter()
         .filter_map(|(on, f)| on.then_some(f))
@@ -448,6 +454,7 @@ impl IamPolicyArgs {
 
 /// `report`.
 #[derive(Debug, Args)]
+#[command(mut_args(optional_targets))]
 pub struct ReportArgs {
     /// The manifest the migration runs with.
     pub manifest: PathBuf,
@@ -460,6 +467,45 @@ pub struct ReportArgs {
     /// Accept ledger (default: MANIFEST.accept-ledger.jsonl).
     #[arg(long, value_name = "PATH", help_heading = FILES_AND_OUTPUT)]
     pub accept_ledger: Option<PathBuf>,
+    /// Also ask AWS, read-only, whether each certificate's devices arrived.
+    #[command(flatten)]
+    pub devices: DevicesArgs,
+}
+
+/// `--devices` of `status` and `report`: read-only calls on both sides, so opt-in.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Ask AWS (read-only, both sides) how each certificate's devices are doing: each
+    /// thing's handoff job execution in the source (with --profile) and whether its device
+    /// is connected in the target, since when (with --target-profile, --target-profile-template
+    /// or --target-role-template; needs connectivity indexing there).
+    #[arg(long = "devices", requires = "target_credentials")]
+    pub on: bool,
+    /// With --devices: write every certificate looked at here (CSV: certificate_id,
+    /// target_account, category, detail, things, handoff_execution, connected,
+    /// connected_since).
+    #[arg(long, value_name = "PATH", requires = "on", help_heading = FILES_AND_OUTPUT)]
+    pub devices_out: Option<PathBuf>,
+    /// The target accounts' credentials (read only; only with --devices).
+    #[command(flatten)]
+    pub targets: TargetProfileArgs,
+}
+
+/// The target credentials of `status --devices` and `report --devices`: needed by
+/// `--devices` only, and nothing without it (other arguments pass unchanged).
+fn optional_targets(a: clap::Arg) -> clap::Arg {
+    const TARGETS: [&str; 3] = [
+        "target_profile",
+        "target_profile_template",
+        "target_role_template",
+    ];
+    if !TARGETS.contains(&a.get_id().as_str()) {
+        return a;
+    }
+    a.required_unless_present(clap::builder::Resettable::Reset)
+        .requires("on")
+        .group("target_credentials")
+        .help_heading(AWS_CONNECTION)
 }
 
 /// `completions`.
@@ -488,6 +534,7 @@ pub struct ValidateArgs {
 
 /// `status`.
 #[derive(Debug, Args)]
+#[command(mut_args(optional_targets))]
 pub struct StatusArgs {
     /// A manifest (its default ledger is read) or a ledger file.
     pub path: PathBuf,
@@ -497,7 +544,14 @@ pub struct StatusArgs {
     /// Ask AWS about in-doubt items (read-only calls).
     #[arg(long)]
     pub reconcile: bool,
+    /// Also ask AWS, read-only, whether each certificate's devices arrived.
+    #[command(flatten)]
+    pub devices: DevicesArgs,
 }
+
+/// Certificates in flight at once when `--concurrency` is not given (and for the commands
+/// that do not take it: `status --devices`, `report --devices`).
+pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Pacing and retry options shared by every command that calls AWS.
 #[derive(Debug, Args, Clone)]
@@ -533,7 +587,7 @@ pub struct PacingArgs {
     /// Certificates in flight at once, per region of the manifest.
     #[arg(
         long,
-        default_value_t = 64,
+        default_value_t = DEFAULT_CONCURRENCY,
         env = "IOT_CERT_MIGRATE_CONCURRENCY",
         value_parser = at_least_one::<usize>
     )]

@@ -50,7 +50,7 @@ impl Render for Policies {
             writeln!(
                 out,
                 "# {what}: no call that needs a permission (status calls AWS only with \
-                 --reconcile)"
+                 --reconcile or --devices, report only with --devices)"
             )?;
         }
         writeln!(

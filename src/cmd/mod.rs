@@ -25,8 +25,10 @@ use std::path::Path;
 use crate::aws::AwsOptions;
 use crate::breaker::BreakerSettings;
 use crate::cli::{
-    GlobalArgs, OtherTargetsArgs, OutputFiles, PacingArgs, RunLimitArgs, TargetProfileArgs,
+    DevicesArgs, GlobalArgs, OtherTargetsArgs, OutputFiles, PacingArgs, RunLimitArgs,
+    TargetProfileArgs, DEFAULT_CONCURRENCY,
 };
+use crate::devices::LookOptions;
 use crate::pacer::RateSettings;
 use crate::progress::ProgressSettings;
 use crate::retry::RetryPolicy;
@@ -143,6 +145,19 @@ pub fn target_credentials(args: &TargetProfileArgs) -> Option<TargetCredentials>
         args.target_profile_template.as_deref(),
         args.target_role_template.as_deref(),
     )
+}
+
+/// How `status --devices` and `report --devices` look at the devices (`None`: without
+/// `--devices`, they call nothing).
+pub fn look_options(global: &GlobalArgs, args: &DevicesArgs) -> Option<LookOptions> {
+    args.on.then(|| LookOptions {
+        settings: default_settings(global),
+        targets: target_credentials(&args.targets)
+            .expect("clap requires target credentials with --devices"),
+        progress: progress(global),
+        concurrency: DEFAULT_CONCURRENCY,
+        out: args.devices_out.clone(),
+    })
 }
 
 /// For accept and reject: the credentials of every target account, when the flags ask to

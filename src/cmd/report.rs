@@ -1,8 +1,11 @@
 //! `report MANIFEST [--html PATH]`: how far the migration is, what failed, how fast, from
 //! every ledger of the manifest (transfer, accept, register, retire; read only, never
-//! locked): text or JSON on stdout, and with `--html` a self-contained page.
+//! locked): text or JSON on stdout, and with `--html` a self-contained page. With
+//! `--devices`, also whether each certificate's devices arrived (read-only AWS calls, see
+//! [`crate::devices`]).
 
 use crate::cli::{GlobalArgs, ReportArgs};
+use crate::devices;
 use crate::error::{Error, ExitCode};
 use crate::ledger::LedgerKind;
 use crate::manifest::Manifest;
@@ -12,7 +15,7 @@ use crate::report::ledgers;
 use crate::report::migration::MigrationReport;
 
 /// Runs `report`.
-pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Error> {
+pub async fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Error> {
     let manifest = Manifest::load(&args.manifest)?;
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
@@ -34,10 +37,18 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Error> {
         )));
     }
     let mut report = MigrationReport::build(&manifest, &read)?;
+    if let Some(options) = super::look_options(global, &args.devices) {
+        report.devices = Some(devices::look(&args.manifest, &manifest, options).await?);
+    }
     if let Some(path) = &args.html {
         html::write(path, &html::render(&report))?;
         report.html = Some(path.clone());
     }
     output::emit(global.output, &report);
-    Ok(ExitCode::Success)
+    let stopped = report.devices.as_ref().is_some_and(|d| d.stopped.is_some());
+    Ok(if stopped {
+        ExitCode::Stopped
+    } else {
+        ExitCode::Success
+    })
 }

@@ -5,10 +5,14 @@
 //! Given a manifest, it reads every ledger of it (transfer, accept, register, retire: those
 //! that exist beside it) and counts each certificate once, in the state of the ledger that
 //! says most of it; given a ledger (or `--ledger`), that ledger alone.
+//!
+//! With `--devices`, it also asks AWS, read-only, whether each certificate's devices arrived
+//! in their target (see [`crate::devices`]).
 
 use std::path::PathBuf;
 
 use crate::cli::{GlobalArgs, StatusArgs};
+use crate::devices;
 use crate::error::{Error, ExitCode};
 use crate::ledger::LedgerKind;
 use crate::lifecycle::check::{self, Side};
@@ -54,8 +58,23 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Erro
     if args.reconcile && !report.in_doubt.is_empty() {
         ask_aws(global, &mut report.in_doubt).await?;
     }
+    if let Some(options) = super::look_options(global, &args.devices) {
+        let Some((path, manifest)) = &manifest else {
+            return Err(Error::Usage(format!(
+                "--devices needs the manifest: {} was started with {}, which is not there (name the manifest, and the ledger with --ledger)",
+                report.ledger.display(),
+                read[0].header.manifest
+            )));
+        };
+        report.devices = Some(devices::look(path, manifest, options).await?);
+    }
     output::emit(global.output, &report);
-    Ok(ExitCode::Success)
+    let stopped = report.devices.as_ref().is_some_and(|d| d.stopped.is_some());
+    Ok(if stopped {
+        ExitCode::Stopped
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// Asks AWS, read-only, whether each open intent took effect, with the credentials of this

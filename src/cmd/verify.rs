@@ -1,17 +1,13 @@
 //! `verify`: read-only on both sides, one verdict per certificate; exit 0 when every
 //! certificate works in its target, 3 otherwise, 4 when a signal stopped it.
 
-use std::collections::HashMap;
-
 use crate::cli::{GlobalArgs, VerifyArgs};
+use crate::devices::{self, Lookup};
 use crate::error::{Error, ExitCode};
 use crate::iot::AccountClients;
-use crate::ledger::{read_snapshots, LedgerKind};
-use crate::lifecycle::handoff::handoff_prefix;
 use crate::lifecycle::retire::require_connectivity_indexing;
 use crate::manifest::Manifest;
 use crate::output;
-use crate::run::default_ledger;
 use crate::session::Session;
 use crate::stop::Stop;
 use crate::verdict::{self, Sweep, VerdictCsv};
@@ -36,41 +32,30 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Erro
     // Then, before anything is judged: connectivity the targets do not index is never
     // guessed.
     if args.require_connected {
-        require_connectivity_indexing(&targets).await?;
+        require_connectivity_indexing(&targets, "--require-connected").await?;
     }
     let out = match &args.out {
         Some(p) => Some(VerdictCsv::create(p, "verify CSV")?),
         None => None,
     };
     // What the certificates carried: from the transfer ledger, or register's.
-    let ledger = args.from_ledger.clone().unwrap_or_else(|| {
-        let transfer = default_ledger(&args.manifest, LedgerKind::Transfer);
-        let register = default_ledger(&args.manifest, LedgerKind::Register);
-        if !transfer.exists() && register.exists() {
-            register
-        } else {
-            transfer
-        }
-    });
-    let snapshots = if ledger.exists() || args.from_ledger.is_some() {
-        read_snapshots(&ledger, |id| manifest.contains(id))?
-    } else {
+    let given = args.from_ledger.as_deref();
+    let snapshots = devices::snapshots(&args.manifest, &manifest, given)?.unwrap_or_else(|| {
         tracing::warn!(
             "no ledger at {}: checking ownership and status only (what the certificates carried is not known)",
-            ledger.display()
+            devices::snapshot_ledger(&args.manifest, given).display()
         );
-        HashMap::new()
-    };
+        Default::default()
+    });
     // A handed-off manifest: each thing's execution of its handoff job is shown.
-    let handoff = default_ledger(&args.manifest, LedgerKind::Handoff)
-        .exists()
-        .then(|| handoff_prefix(manifest.sha256()));
     let sides = Sides {
         source: &source,
         targets: AccountClients::by_account(targets),
         snapshots,
-        require_connected: args.require_connected,
-        handoff,
+        lookup: Lookup {
+            handoff: devices::handoff_of(&args.manifest, &manifest),
+            connectivity: args.require_connected,
+        },
     };
     let sweep = Sweep::start(
         args.pacing.concurrency,

@@ -85,8 +85,12 @@ pub fn rfc3339_ms(ms: i64) -> String {
 
 /// Refuses (exit 2) a run that would need connectivity the targets do not index: every
 /// target region must have `thingConnectivityIndexingMode` STATUS (checked before any
-/// change, and before `verify` judges anything).
-pub async fn require_connectivity_indexing(targets: &[AccountClients]) -> Result<(), Error> {
+/// change, and before `verify`, `status --devices` or `report --devices` read any
+/// certificate). `flag` names what asked for connectivity (`--require-connected`).
+pub async fn require_connectivity_indexing(
+    targets: &[AccountClients],
+    flag: &str,
+) -> Result<(), Error> {
     for t in targets {
         for iot in t.all() {
             let modes = iot.indexing_modes().await.map_err(|f| {
@@ -98,7 +102,7 @@ pub async fn require_connectivity_indexing(targets: &[AccountClients]) -> Result
             })?;
             if !modes.connectivity_on() {
                 return Err(Error::Refused(format!(
-                    "--require-connected: fleet indexing does not index connectivity in target account {} ({}): \
+                    "{flag}: fleet indexing does not index connectivity in target account {} ({}): \
                      thingConnectivityIndexingMode is {}; set it to STATUS there (aws iot update-indexing-configuration \
                      --thing-indexing-configuration thingIndexingMode=REGISTRY,thingConnectivityIndexingMode=STATUS); nothing was changed",
                     t.account(),
@@ -244,7 +248,7 @@ impl Workflow for Retirer {
             .target_clients(setup.manifest, &options.targets, "--target-profile")
             .await?;
         if options.require_connected {
-            require_connectivity_indexing(&targets).await?;
+            require_connectivity_indexing(&targets, "--require-connected").await?;
         }
         Ok(Retirer {
             source,

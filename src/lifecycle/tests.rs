@@ -274,7 +274,7 @@ fn other_changes(fake: &FakeIot, op: Option<Operation>) -> Vec<(Operation, u32)>
 
 /// What AWS is like, besides the answers scripted for the change's call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum World {
+enum AwsLike {
     /// Every read answers.
     Plain,
     /// ListOutgoingCertificates does not show a new transfer yet.
@@ -320,133 +320,133 @@ const THROTTLED: Answer = Answer::Throttle;
 /// A step: the change, what its calls are answered, what AWS is like -> how the step ends,
 /// the events the ledger holds, how often the call was sent.
 #[derive(Debug, Clone, Copy)]
-struct Step(Kind, &'static [Answer], World, End, &'static str, u32);
+struct Step(Kind, &'static [Answer], AwsLike, End, &'static str, u32);
 
 #[rustfmt::skip]
 const STEPS: &[Step] = &[
-    Step(Deactivate, &[OK],              World::Plain,     End::Done,    "intent, done", 1),
-    Step(Deactivate, &[REFUSED],         World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Deactivate, &[LOST],            World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Deactivate, &[FAILED],          World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Deactivate, &[FAILED, TIMEOUT], World::Plain,     End::Refused, "intent, unknown InternalFailureException, not_done, intent, unknown Timeout, not_done", 2),
-    Step(Deactivate, &[DUP_409],         World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(Deactivate, &[REAL_409],        World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Deactivate, &[LOST],            World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Deactivate, &[THROTTLED],       World::Plain,     End::Done,    "intent, done", 2),
-    Step(Deactivate, &[EXPIRED],         World::Plain,     End::Refused, "intent, not_done ExpiredTokenException", 1),
+    Step(Deactivate, &[OK],              AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(Deactivate, &[REFUSED],         AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Deactivate, &[LOST],            AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Deactivate, &[FAILED],          AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Deactivate, &[FAILED, TIMEOUT], AwsLike::Plain,     End::Refused, "intent, unknown InternalFailureException, not_done, intent, unknown Timeout, not_done", 2),
+    Step(Deactivate, &[DUP_409],         AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(Deactivate, &[REAL_409],        AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Deactivate, &[LOST],            AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Deactivate, &[THROTTLED],       AwsLike::Plain,     End::Done,    "intent, done", 2),
+    Step(Deactivate, &[EXPIRED],         AwsLike::Plain,     End::Refused, "intent, not_done ExpiredTokenException", 1),
     // A cut-short 200 to a call without output is still a 200: it took effect.
-    Step(Deactivate, &[GARBLED],         World::Plain,     End::Done,    "intent, done", 1),
+    Step(Deactivate, &[GARBLED],         AwsLike::Plain,     End::Done,    "intent, done", 1),
 
-    Step(DetachPolicy, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(DetachPolicy, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(DetachPolicy, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(DetachPolicy, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(DetachPolicy, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(DetachPolicy, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(DetachPolicy, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(DetachPolicy, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(DetachPolicy, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(DetachPolicy, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(DetachPolicy, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(DetachPolicy, &[DUP_409],  AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(DetachPolicy, &[REAL_409], AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(DetachPolicy, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(DetachThing, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(DetachThing, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(DetachThing, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(DetachThing, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(DetachThing, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(DetachThing, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(DetachThing, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(DetachThing, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(DetachThing, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(DetachThing, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(DetachThing, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(DetachThing, &[DUP_409],  AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(DetachThing, &[REAL_409], AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(DetachThing, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Transfer, &[OK],             World::Plain,     End::Done,    "intent, transferred via call", 1),
-    Step(Transfer, &[REFUSED],        World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Transfer, &[LOST],           World::Plain,     End::Done,    "intent, unknown Timeout, transferred via reconciled", 1),
-    Step(Transfer, &[GARBLED],        World::Plain,     End::Done,    "intent, unknown MalformedResponse, transferred via reconciled", 1),
-    Step(Transfer, &[FAILED],         World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, transferred via call", 2),
-    Step(Transfer, &[TIMEOUT, FAILED], World::Plain,    End::Refused, "intent, unknown Timeout, not_done, intent, unknown InternalFailureException, not_done", 2),
-    Step(Transfer, &[DUP_409],        World::Plain,     End::Done,    "intent, unknown TransferConflictException, transferred via reconciled", 1),
-    Step(Transfer, &[REAL_409],       World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Transfer, &[LOST],           World::Lags,      End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Transfer, &[DUP_409],        World::Lags,      End::InDoubt, "intent, unknown TransferConflictException", 1),
-    Step(Transfer, &[LOST],           World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Transfer, &[OK],             World::Lags,      End::Done,    "intent, transferred via call", 1),
-    Step(Transfer, &[THROTTLED],      World::Plain,     End::Done,    "intent, transferred via call", 2),
+    Step(Transfer, &[OK],             AwsLike::Plain,     End::Done,    "intent, transferred via call", 1),
+    Step(Transfer, &[REFUSED],        AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Transfer, &[LOST],           AwsLike::Plain,     End::Done,    "intent, unknown Timeout, transferred via reconciled", 1),
+    Step(Transfer, &[GARBLED],        AwsLike::Plain,     End::Done,    "intent, unknown MalformedResponse, transferred via reconciled", 1),
+    Step(Transfer, &[FAILED],         AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, transferred via call", 2),
+    Step(Transfer, &[TIMEOUT, FAILED], AwsLike::Plain,    End::Refused, "intent, unknown Timeout, not_done, intent, unknown InternalFailureException, not_done", 2),
+    Step(Transfer, &[DUP_409],        AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, transferred via reconciled", 1),
+    Step(Transfer, &[REAL_409],       AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Transfer, &[LOST],           AwsLike::Lags,      End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Transfer, &[DUP_409],        AwsLike::Lags,      End::InDoubt, "intent, unknown TransferConflictException", 1),
+    Step(Transfer, &[LOST],           AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Transfer, &[OK],             AwsLike::Lags,      End::Done,    "intent, transferred via call", 1),
+    Step(Transfer, &[THROTTLED],      AwsLike::Plain,     End::Done,    "intent, transferred via call", 2),
 
-    Step(Cancel, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(Cancel, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Cancel, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Cancel, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Cancel, &[DUP_410],  World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Cancel, &[REAL_410], World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Cancel, &[OK],       World::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Cancel, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Cancel, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(Cancel, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Cancel, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Cancel, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Cancel, &[DUP_410],  AwsLike::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Cancel, &[REAL_410], AwsLike::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Cancel, &[OK],       AwsLike::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Cancel, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(ReattachPolicy, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(ReattachPolicy, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(ReattachPolicy, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(ReattachPolicy, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(ReattachPolicy, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(ReattachPolicy, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(ReattachPolicy, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(ReattachPolicy, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(ReattachPolicy, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(ReattachPolicy, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(ReattachPolicy, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(ReattachPolicy, &[DUP_409],  AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(ReattachPolicy, &[REAL_409], AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(ReattachPolicy, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(ReattachThing, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(ReattachThing, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(ReattachThing, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(ReattachThing, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(ReattachThing, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(ReattachThing, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(ReattachThing, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(ReattachThing, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(ReattachThing, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(ReattachThing, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(ReattachThing, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(ReattachThing, &[DUP_409],  AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(ReattachThing, &[REAL_409], AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(ReattachThing, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Reactivate, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(Reactivate, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Reactivate, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Reactivate, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Reactivate, &[DUP_409],  World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(Reactivate, &[REAL_409], World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(Reactivate, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Reactivate, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(Reactivate, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Reactivate, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Reactivate, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Reactivate, &[DUP_409],  AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(Reactivate, &[REAL_409], AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(Reactivate, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(Accept, &[OK],        World::Plain,     End::Done,    "intent, done", 1),
-    Step(Accept, &[REFUSED],   World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Accept, &[LOST],      World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Accept, &[FAILED],    World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Accept, &[DUP_410],   World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Accept, &[REAL_410],  World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Accept, &[OK],        World::Accepted,  End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Accept, &[LOST],      World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
-    Step(Accept, &[THROTTLED], World::Plain,     End::Done,    "intent, done", 2),
+    Step(Accept, &[OK],        AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(Accept, &[REFUSED],   AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Accept, &[LOST],      AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Accept, &[FAILED],    AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Accept, &[DUP_410],   AwsLike::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Accept, &[REAL_410],  AwsLike::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Accept, &[OK],        AwsLike::Accepted,  End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Accept, &[LOST],      AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Accept, &[THROTTLED], AwsLike::Plain,     End::Done,    "intent, done", 2),
 
-    Step(Reject, &[OK],       World::Plain,     End::Done,    "intent, done", 1),
-    Step(Reject, &[REFUSED],  World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(Reject, &[LOST],     World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(Reject, &[FAILED],   World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(Reject, &[DUP_410],  World::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
-    Step(Reject, &[REAL_410], World::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Reject, &[OK],       World::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
-    Step(Reject, &[LOST],     World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(Reject, &[OK],       AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(Reject, &[REFUSED],  AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(Reject, &[LOST],     AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(Reject, &[FAILED],   AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(Reject, &[DUP_410],  AwsLike::Plain,     End::Done,    "intent, unknown TransferAlreadyCompletedException, done via reconciled", 1),
+    Step(Reject, &[REAL_410], AwsLike::Plain,     End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Reject, &[OK],       AwsLike::Accepted,  End::Refused, "intent, unknown TransferAlreadyCompletedException, not_done TransferAlreadyCompletedException via reconciled", 1),
+    Step(Reject, &[LOST],     AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 
-    Step(AttachPolicy, &[OK],        World::Plain,     End::Done,    "intent, done", 1),
-    Step(AttachPolicy, &[REFUSED],   World::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
-    Step(AttachPolicy, &[LOST],      World::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
-    Step(AttachPolicy, &[FAILED],    World::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
-    Step(AttachPolicy, &[DUP_409],   World::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
-    Step(AttachPolicy, &[REAL_409],  World::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
-    Step(AttachPolicy, &[LIMIT_410], World::Plain,     End::Refused, "intent, unknown LimitExceededException, not_done LimitExceededException via reconciled", 1),
-    Step(AttachPolicy, &[LOST],      World::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
+    Step(AttachPolicy, &[OK],        AwsLike::Plain,     End::Done,    "intent, done", 1),
+    Step(AttachPolicy, &[REFUSED],   AwsLike::Plain,     End::Refused, "intent, not_done InvalidRequestException", 1),
+    Step(AttachPolicy, &[LOST],      AwsLike::Plain,     End::Done,    "intent, unknown Timeout, done via reconciled", 1),
+    Step(AttachPolicy, &[FAILED],    AwsLike::Plain,     End::Done,    "intent, unknown InternalFailureException, not_done, intent, done", 2),
+    Step(AttachPolicy, &[DUP_409],   AwsLike::Plain,     End::Done,    "intent, unknown TransferConflictException, done via reconciled", 1),
+    Step(AttachPolicy, &[REAL_409],  AwsLike::Plain,     End::Refused, "intent, unknown TransferConflictException, not_done TransferConflictException via reconciled", 1),
+    Step(AttachPolicy, &[LIMIT_410], AwsLike::Plain,     End::Refused, "intent, unknown LimitExceededException, not_done LimitExceededException via reconciled", 1),
+    Step(AttachPolicy, &[LOST],      AwsLike::ReadsFail, End::InDoubt, "intent, unknown Timeout", 1),
 ];
 
 /// A fake holding the certificate as `kind` finds it, AWS being like `aws`.
-fn world(kind: Kind, aws: World) -> FakeIot {
+fn world(kind: Kind, aws: AwsLike) -> FakeIot {
     let fake = FakeIot::new();
     let cert = match aws {
-        World::Accepted => kind.start().accepted_by(TARGET),
+        AwsLike::Accepted => kind.start().accepted_by(TARGET),
         _ => kind.start(),
     };
     fake.put(ID, cert);
     match aws {
-        World::Lags => fake.outgoing_lags(true),
-        World::ReadsFail => fake.always(Operation::DescribeCertificate, FAILED),
-        World::Plain | World::Accepted => {}
+        AwsLike::Lags => fake.outgoing_lags(true),
+        AwsLike::ReadsFail => fake.always(Operation::DescribeCertificate, FAILED),
+        AwsLike::Plain | AwsLike::Accepted => {}
     }
     fake
 }
 
 /// The certificate once `kind` took effect once (the registry's own answer to one call).
-async fn applied_once(kind: Kind, aws: World) -> Option<Cert> {
+async fn applied_once(kind: Kind, aws: AwsLike) -> Option<Cert> {
     let fake = world(kind, aws);
     let iot = fake.iot(account(kind.side()));
     let _ = kind

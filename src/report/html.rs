@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
+use crate::devices::{Arrival, Device, DevicesReport};
 use crate::durable;
 use crate::error::Error;
 use crate::files::{self, Writing};
@@ -92,6 +93,9 @@ pub fn render(report: &MigrationReport) -> String {
     state_table(&mut h, report);
     target_table(&mut h, report);
     failures(&mut h, report);
+    if let Some(d) = &report.devices {
+        devices(&mut h, d);
+    }
     chart_section(&mut h, report);
     h.push_str("<h2>Ledgers read</h2>\n<ul>\n");
     for l in &report.ledgers {
@@ -316,6 +320,116 @@ fn failures(h: &mut String, report: &MigrationReport) {
                 g.count as usize - g.rows.len()
             );
         }
+    }
+}
+
+/// Certificates whose devices have not arrived, listed on the page.
+const DEVICES_LISTED: usize = 100;
+
+/// `report --devices`: whether each certificate's devices arrived, and the handoff's
+/// executions (counts in `data-ledger="devices"` and `data-ledger="handoff"` cells).
+fn devices(h: &mut String, d: &DevicesReport) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"devices\">Devices</h2>\n<p class=\"note\">As AWS answered when the report \
+         was made: each thing's execution of the handoff job in the source account, and whether \
+         its device is connected in the target account ({}).</p>",
+        crate::output::count(d.certificates, "certificate")
+    );
+    if let Some(s) = &d.stopped {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{} after {} of {}: the numbers cover those only.</p>",
+            esc(s.reason),
+            s.after,
+            s.of
+        );
+    }
+    h.push_str("<table id=\"devices-arrival\">\n<tr><th>certificates</th><th class=\"n\">count</th></tr>\n");
+    for c in Arrival::ALL {
+        let n = d.counts[c.as_str()];
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td>{}</tr>",
+            label(c.as_str()),
+            count_cell("devices", c.as_str(), n)
+        );
+    }
+    h.push_str("</table>\n");
+    match &d.handoff {
+        Some(handoff) => {
+            h.push_str(
+                "<table id=\"devices-handoff\">\n<tr><th>handoff execution</th>\
+                 <th class=\"n\">things</th></tr>\n",
+            );
+            for (status, n) in &handoff.executions {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td>{}</tr>",
+                    esc(status),
+                    count_cell("handoff", &esc(status), *n)
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        None => h.push_str(
+            "<p>Handoff not run: no handoff ledger beside the manifest, so no job execution \
+             was asked about.</p>\n",
+        ),
+    }
+    if d.not_arrived_count == 0 {
+        h.push_str("<p>Every device has arrived.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<table id=\"devices-not-arrived\" class=\"failures\">\n<tr><th>certificate</th>\
+         <th>target</th><th>category</th><th>thing</th><th>handoff execution</th>\
+         <th>connected</th><th>since</th></tr>\n",
+    );
+    for s in d.not_arrived.iter().take(DEVICES_LISTED) {
+        let cells = |d: Option<&Device>| {
+            let dash = |v: Option<String>| esc(v.as_deref().unwrap_or("-"));
+            match d {
+                Some(d) => format!(
+                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                    esc(&d.thing),
+                    dash(d.handoff_execution.clone()),
+                    dash(
+                        d.connected
+                            .map(|c| if c { "yes" } else { "no" }.to_string())
+                    ),
+                    dash(d.connected_since.clone())
+                ),
+                None => "<td>-</td><td>-</td><td>-</td><td>-</td>".to_string(),
+            }
+        };
+        let devices: Vec<Option<&Device>> = if s.devices.is_empty() {
+            vec![None]
+        } else {
+            s.devices.iter().map(Some).collect()
+        };
+        for dev in devices {
+            let _ = writeln!(
+                h,
+                "<tr data-certificate=\"{}\"><td class=\"id\">{}</td><td>{}</td><td title=\"{}\">{}</td>{}</tr>",
+                esc(&s.certificate_id),
+                esc(&s.certificate_id),
+                esc(&s.target_account),
+                esc(&s.detail),
+                label(s.category.as_str()),
+                cells(dev)
+            );
+        }
+    }
+    h.push_str("</table>\n");
+    let shown = d.not_arrived.len().min(DEVICES_LISTED) as u64;
+    if d.not_arrived_count > shown {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">... and {} more: <code>--output json</code> lists up to 1000 \
+             certificates.</p>",
+            d.not_arrived_count - shown
+        );
     }
 }
 

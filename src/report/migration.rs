@@ -1,5 +1,6 @@
 //! The migration report (`report`): how far the migration is, what failed, how fast, read
-//! from the ledgers alone (transfer and accept, register and retire). Its text form goes to
+//! from the ledgers alone (transfer and accept, register and retire); with `--devices`, also
+//! whether each certificate's devices arrived (AWS, read-only). Its text form goes to
 //! stdout; [`super::html`] draws the same report as a page.
 //!
 //! Each certificate of the manifest counts once, in the state its furthest ledger gives it
@@ -13,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::devices::DevicesReport;
 use crate::error::Error;
 use crate::ledger::{ItemRecord, ItemState, LedgerKind, Outcome, Wait};
 use crate::manifest::Manifest;
@@ -49,6 +51,9 @@ pub struct MigrationReport {
     pub failures: Vec<FailureGroup>,
     /// Certificates done per run and outcome, over time.
     pub timeline: Timeline,
+    /// With `--devices`: whether each certificate's devices arrived (AWS, read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<DevicesReport>,
     /// The HTML page, when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<PathBuf>,
@@ -228,6 +233,7 @@ impl MigrationReport {
                 .collect(),
             failures,
             timeline: Timeline::from_runs(timelines.into_iter().flatten().collect()),
+            devices: None,
             html: None,
         })
     }
@@ -487,6 +493,9 @@ impl Render for MigrationReport {
                     s.peak_per_minute(self.timeline.bucket_s)
                 )?;
             }
+        }
+        if let Some(d) = &self.devices {
+            d.write_text(out)?;
         }
         if let Some(p) = &self.html {
             writeln!(out, "  html: {}", p.display())?;

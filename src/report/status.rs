@@ -1,13 +1,14 @@
 //! What `status` shows: the counts per state of a manifest's ledgers (each certificate once,
 //! in its furthest ledger's state, and each ledger's own counts), the failures, the
 //! certificates waiting for an option, and the items in doubt (with `--reconcile`, what AWS
-//! says of each).
+//! says of each); with `--devices`, whether each certificate's devices arrived.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::devices::DevicesReport;
 use crate::error::Error;
 use crate::ledger::{Header, ItemRecord, ItemState, LedgerKind, Stage, Wait};
 use crate::manifest::Manifest;
@@ -39,6 +40,9 @@ pub struct StatusReport {
     pub waiting: Vec<FailureLine>,
     /// The certificates in doubt, by id.
     pub in_doubt: Vec<DoubtLine>,
+    /// With `--devices`: whether each certificate's devices arrived (AWS, read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<DevicesReport>,
 }
 
 /// A failed (or waiting) certificate.
@@ -123,6 +127,7 @@ impl StatusReport {
             failures: Vec::new(),
             waiting: Vec::new(),
             in_doubt: Vec::new(),
+            devices: None,
         };
         match &manifest {
             Some((_, m)) => {
@@ -317,6 +322,9 @@ impl Render for StatusReport {
                     self.in_doubt.len() - TEXT_LIST_LIMIT
                 )?;
             }
+        }
+        if let Some(d) = &self.devices {
+            d.write_text(out)?;
         }
         Ok(())
     }

@@ -191,15 +191,27 @@ impl<V: Verdict> Judged<V> {
     /// The first `cap` listed findings of every category together, in manifest order, and
     /// whether some were left out.
     pub fn first_listed(&self, cap: usize) -> (Vec<V::Finding>, bool) {
-        let mut all: Vec<(u64, &V::Finding)> = self
-            .listings
-            .values()
-            .flat_map(|l| l.positions.iter().copied().zip(&l.certificates))
+        let (first, _) = self.first_in(|_| true, cap);
+        (first, self.listed > cap as u64)
+    }
+
+    /// The first `cap` listed findings of the categories `wanted` picks, in manifest order,
+    /// and whether some of those categories' findings were left out.
+    pub fn first_in(
+        &self,
+        wanted: impl Fn(V::Category) -> bool,
+        cap: usize,
+    ) -> (Vec<V::Finding>, bool) {
+        let wanted = &wanted;
+        let picked = || self.listings.iter().filter(move |(c, _)| wanted(**c));
+        let mut all: Vec<(u64, &V::Finding)> = picked()
+            .flat_map(|(_, l)| l.positions.iter().copied().zip(&l.certificates))
             .collect();
         all.sort_by_key(|(position, _)| *position);
         all.dedup_by_key(|(position, _)| *position);
+        let truncated = all.len() > cap || picked().any(|(_, l)| l.truncated);
         let first = all.into_iter().take(cap).map(|(_, f)| f.clone()).collect();
-        (first, self.listed > cap as u64)
+        (first, truncated)
     }
 }
 
@@ -426,6 +438,14 @@ mod tests {
         let (first, truncated) = judged.first_listed(3);
         assert_eq!(first.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3, 7]);
         assert!(truncated, "5 listed rows, 3 shown");
+        // One category alone: the unknown row, nothing left out.
+        let (unknown, truncated) = judged.first_in(|c| c == Parity::Unknown, 3);
+        assert_eq!(unknown.iter().map(|f| f.0).collect::<Vec<_>>(), [7]);
+        assert!(!truncated);
+        // The odd rows: two kept of four (LISTED), so some were left out.
+        let (odd, truncated) = judged.first_in(|c| c == Parity::Odd, 10);
+        assert_eq!(odd.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3]);
+        assert!(truncated);
         let lines: Vec<String> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()

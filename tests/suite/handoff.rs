@@ -11,12 +11,12 @@ use iot_sim::{
     SeedCertificate, SeedDevices, SeedIndexing, SeedPolicy, SeedThing, SimConfig,
 };
 
-const LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const LIMIT: Duration = Duration::from_secs(60);
 
-const DOCUMENT: &str = r#"{"operation":"iot-cert-migrate-handoff","endpoint":"{endpoint}","account":"{account}","region":"{region}"}"#;
+pub(crate) const DOCUMENT: &str = r#"{"operation":"iot-cert-migrate-handoff","endpoint":"{endpoint}","account":"{account}","region":"{region}"}"#;
 
 /// What the device of thing `i` does (mixed: 1 in 6 each ignores, rejects, is offline).
-fn behaviour_of(i: usize) -> DeviceBehaviour {
+pub(crate) fn behaviour_of(i: usize) -> DeviceBehaviour {
     match i % 6 {
         1 => DeviceBehaviour::Ignore,
         2 => DeviceBehaviour::Reject,
@@ -25,7 +25,7 @@ fn behaviour_of(i: usize) -> DeviceBehaviour {
     }
 }
 
-fn target_of(i: usize) -> &'static str {
+pub(crate) fn target_of(i: usize) -> &'static str {
     if i.is_multiple_of(2) {
         TARGET
     } else {
@@ -37,7 +37,7 @@ fn target_of(i: usize) -> &'static str {
 /// `dev-i`, whose simulated device behaves as [`behaviour_of`] says; two things outside the
 /// manifest (`bystander-*`) with devices too; connectivity indexing on in both targets.
 /// Rows alternate between TARGET and TARGET2. Returns the ids.
-fn fleet(env: &Env, n: usize, indexing_in_targets: bool) -> Vec<String> {
+pub(crate) fn fleet(env: &Env, n: usize, indexing_in_targets: bool) -> Vec<String> {
     let certs: Vec<(String, String)> = (0..n as u64 + 2).map(fake_certificate).collect();
     let name = |i: usize| {
         if i < n {
@@ -123,7 +123,7 @@ fn fleet(env: &Env, n: usize, indexing_in_targets: bool) -> Vec<String> {
 }
 
 /// The binary as the source, with the targets' profiles available.
-fn run(env: &Env, args: &[&str]) -> Run {
+pub(crate) fn run(env: &Env, args: &[&str]) -> Run {
     Run::from(
         env.cmd(args)
             .env("AWS_CONFIG_FILE", env.path("aws-config"))
@@ -132,7 +132,7 @@ fn run(env: &Env, args: &[&str]) -> Run {
     )
 }
 
-fn with_targets<'a>(args: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn with_targets<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut a = args.to_vec();
     a.extend(["--target-profile-template", "migrate-{account}"]);
     a
@@ -140,7 +140,7 @@ fn with_targets<'a>(args: &[&'a str]) -> Vec<&'a str> {
 
 /// Every execution of the source's jobs: thing -> (job document, status), each thing's
 /// executions counted.
-fn executions(env: &Env) -> (BTreeMap<String, Vec<(String, String)>>, usize) {
+pub(crate) fn executions(env: &Env) -> (BTreeMap<String, Vec<(String, String)>>, usize) {
     let state = env.state();
     let source = state
         .accounts
@@ -475,7 +475,7 @@ fn transfer_require_handoff_transfers_only_the_acknowledged_certificates() {
 
 /// The verify CSV's rows by certificate id: (category, things, handoff_execution, connected,
 /// connected_since).
-fn verify_csv(env: &Env, file: &str) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn verify_csv(env: &Env, file: &str) -> BTreeMap<String, Vec<String>> {
     let text = std::fs::read_to_string(env.path(file)).expect("verify wrote its CSV");
     let mut lines = text.lines();
     assert_eq!(

@@ -748,6 +748,36 @@ fn the_device_handoff_passes_under_exactly_its_printed_policies() {
         "{}",
         before.stdout
     );
+    // The devices seen from status and report, under their own printed policies.
+    for command in ["status", "report"] {
+        let seen = passes(
+            &env,
+            &[command, "--devices"],
+            SOURCE,
+            &[
+                "--output",
+                "json",
+                command,
+                "m.csv",
+                "--devices",
+                "--target-profile-template",
+                TEMPLATE,
+            ],
+            0,
+        );
+        assert_eq!(
+            seen.json()["devices"]["counts"]["connected"],
+            3,
+            "{command}: {}",
+            seen.stdout
+        );
+        assert_eq!(
+            seen.json()["devices"]["handoff"]["executions"]["SUCCEEDED"],
+            3,
+            "{command}: {}",
+            seen.stdout
+        );
+    }
     passes(
         &env,
         &["retire", "--deactivate", "--require-connected"],

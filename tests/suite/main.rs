@@ -7,6 +7,7 @@ mod carry;
 mod checkpoint;
 mod conventions;
 mod credentials;
+mod devices;
 mod durability;
 mod failsafe;
 mod handoff;
