@@ -1,7 +1,7 @@
 //! A manifest's ledgers read together (`status MANIFEST`, `report MANIFEST`): the transfer
 //! and accept ledgers of a move by transfer, the register and retire ledgers of the
-//! zero-downtime move. Each certificate is counted once, in the state of the ledger that says
-//! most about it ([`furthest`]).
+//! zero-downtime move, and the handoff ledger of the devices' new endpoint. Each certificate
+//! is counted once, in the state of the ledger that says most about it ([`furthest`]).
 
 use std::path::{Path, PathBuf};
 
@@ -15,11 +15,12 @@ use crate::run::default_ledger;
 use super::Counts;
 
 /// Every kind of ledger, in the order of a migration.
-pub const KINDS: [LedgerKind; 4] = [
+pub const KINDS: [LedgerKind; 5] = [
     LedgerKind::Transfer,
     LedgerKind::Accept,
     LedgerKind::Register,
     LedgerKind::Retire,
+    LedgerKind::Handoff,
 ];
 
 /// One ledger of a manifest, read (never locked, never written).
@@ -90,7 +91,9 @@ pub fn read_one(path: PathBuf, kind: Option<LedgerKind>) -> Result<ReadLedger, E
 /// accept, register then retire. The later ledger's record wins once it decided (accepted
 /// or rejected; retired), or once it is its turn (the earlier one reached its goal, or has
 /// nothing) and it says something; else the earlier one's. Of the two ways, the one further
-/// along wins (a certificate is normally moved one way only).
+/// along wins (a certificate is normally moved one way only). The handoff ledger's record
+/// counts only for a certificate neither way has moved yet: a handoff goes beside a move,
+/// and its own ledger's line says how far it got.
 pub fn furthest<'a>(
     records: &[(LedgerKind, Option<ItemRecord<'a>>)],
 ) -> Option<(LedgerKind, ItemRecord<'a>)> {
@@ -112,10 +115,11 @@ pub fn furthest<'a>(
         ItemState::Registered,
         |s| s == ItemState::Retired,
     );
-    match (by_transfer, by_registration) {
+    let moved = match (by_transfer, by_registration) {
         (Some(a), Some(b)) if progress(a.1) > progress(b.1) => Some(a),
         (a, b) => b.or(a),
-    }
+    };
+    moved.or(of(LedgerKind::Handoff))
 }
 
 /// One way of moving: the later ledger's record, or the earlier's (see [`furthest`]).

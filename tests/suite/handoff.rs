@@ -199,6 +199,37 @@ fn handoff_reaches_exactly_the_manifest_things_and_retire_waits_for_each_device(
         "{}",
         first.stdout
     );
+    // status and report read the handoff ledger beside the register ledger: its own line
+    // counts every certificate handed off, and the whole stays registered.
+    let status = run(&env, &["--output", "json", "status", "m.csv"]);
+    status.expect_code(0);
+    let ledgers = status.json()["ledgers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let handoff = ledgers
+        .iter()
+        .find(|l| l["kind"] == "handoff")
+        .unwrap_or_else(|| panic!("no handoff ledger in status: {}", status.stdout));
+    assert_eq!(
+        handoff["counts"]["handed_off"], n as u64,
+        "{}",
+        status.stdout
+    );
+    assert_eq!(
+        status.json()["counts"]["registered"],
+        n as u64,
+        "{}",
+        status.stdout
+    );
+    let report = run(&env, &["--output", "json", "report", "m.csv"]);
+    report.expect_code(0);
+    assert!(
+        report.stdout.contains("\"handoff\""),
+        "report does not name the handoff ledger: {}",
+        report.stdout
+    );
+
     // 30 rows per target in waves of 8: 4 jobs each.
     let (by_thing, jobs) = executions(&env);
     assert_eq!(jobs, 8);
