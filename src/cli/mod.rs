@@ -219,6 +219,26 @@ impl Cli {
                 ));
             }
         }
+        // One of the three ways to reach the targets, named all three when none is given
+        // (clap's own message would name --target-profile alone). `retire --undo` acts on
+        // the source alone.
+        let targets = match &self.command {
+            Command::Verify(a) => Some(&a.targets),
+            Command::Register(a) => Some(&a.targets),
+            Command::Retire(a) if !a.undo => Some(&a.targets),
+            Command::Handoff(a) => Some(&a.targets),
+            _ => None,
+        };
+        if targets.is_some_and(|t| !t.given()) {
+            return Err((
+                ErrorKind::MissingRequiredArgument,
+                format!(
+                    "{} acts in the target accounts too: give --target-profile PROFILE, \
+                     --target-profile-template TEMPLATE or --target-role-template TEMPLATE",
+                    self.command_name()
+                ),
+            ));
+        }
         match &self.command {
             Command::Plan(p)
                 if p.mode == PlanMode::Register
@@ -845,8 +865,7 @@ pub struct TargetProfileArgs {
     #[arg(
         long,
         value_name = "PROFILE",
-        conflicts_with_all = ["target_profile_template", "target_role_template"],
-        required_unless_present_any = ["target_profile_template", "target_role_template"]
+        conflicts_with_all = ["target_profile_template", "target_role_template"]
     )]
     pub target_profile: Option<String>,
     /// One profile per target account: `{account}` is replaced by each target account id,
@@ -858,6 +877,15 @@ pub struct TargetProfileArgs {
     /// 'arn:aws:iam::{account}:role/OrganizationAccountAccessRole'.
     #[arg(long, value_name = "TEMPLATE", value_parser = values::role_template)]
     pub target_role_template: Option<String>,
+}
+
+impl TargetProfileArgs {
+    /// Whether one of the three was given.
+    pub fn given(&self) -> bool {
+        self.target_profile.is_some()
+            || self.target_profile_template.is_some()
+            || self.target_role_template.is_some()
+    }
 }
 
 /// For accept and reject: act in every target account of the manifest, with a profile or
@@ -943,8 +971,6 @@ pub struct RegisterArgs {
 
 /// `retire`.
 #[derive(Debug, Args)]
-// `--undo` acts on the source alone: no target credentials needed.
-#[command(mut_arg("target_profile", |a| a.required_unless_present_any(["target_profile_template", "target_role_template", "undo"])))]
 // Retire changes only what it is told to.
 #[command(group(ArgGroup::new("steps").multiple(true).required(true).args(["deactivate", "detach_policies", "detach_things", "undo"])))]
 #[command(mut_arg("ledger", |a| a.help(ledger_help(LedgerKind::Retire))))]

@@ -369,3 +369,38 @@ fn a_stopped_run_s_summary_says_what_is_left() {
     run.expect_code(0);
     assert!(!run.stdout.contains("not finished"), "{}", run.stdout);
 }
+
+/// A command that acts in the target accounts, run without saying how to reach them: one
+/// message naming the three ways, exit 2, no call; `retire --undo` needs none of them.
+#[test]
+fn forgotten_target_credentials_name_the_three_ways_to_give_them() {
+    let env = Env::unlimited();
+    env.fleet("m.csv", 0..2, "ACTIVE", &[], &[]);
+    env.write("doc.json", r#"{"endpoint":"{endpoint}"}"#);
+    let before = env.sim.stats().total_calls();
+    for args in [
+        &["register", "m.csv"][..],
+        &["verify", "m.csv"],
+        &["retire", "m.csv", "--deactivate"],
+        &["handoff", "m.csv", "--document", "doc.json"],
+    ] {
+        let run = env.run(args);
+        run.expect_code(2);
+        for flag in [
+            "--target-profile ",
+            "--target-profile-template",
+            "--target-role-template",
+        ] {
+            assert!(run.stderr.contains(flag), "{args:?}: {}", run.stderr);
+        }
+        assert!(run.stderr.contains(args[0]), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(env.sim.stats().total_calls(), before, "a call was made");
+    // --undo puts the source back: no target is asked, so none is needed.
+    let undo = env.run(&["retire", "m.csv", "--undo"]);
+    assert!(
+        !undo.stderr.contains("--target-role-template"),
+        "{}",
+        undo.stderr
+    );
+}
