@@ -13,7 +13,8 @@
 //! groups rebuilt there), status, `verify` (every certificate ok in its target), and the
 //! migration report. Then the zero-downtime path with the devices themselves, on a second
 //! fleet whose simulated devices follow a job: `register --carry`, `handoff` (a job telling
-//! each device its target's endpoint), the devices move, `verify --require-connected` (every
+//! each device its target's endpoint), the devices move, `status --devices` (each device's
+//! job execution and connection), `verify --require-connected` (every
 //! device connected in its target), `retire --require-connected`, and the simulator's count
 //! of seconds each device spent offline (0 for every one). Files go to a temporary
 //! directory; the report page is kept where the first argument says, if one is given.
@@ -385,8 +386,12 @@ fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    step(
+        "12. status --devices: each certificate's handoff execution in the source and its device's connection in the target (read-only)",
+        &[&["status", m.as_str(), "--devices"][..], &targets].concat(),
+    )?;
     let verified = step(
-        "12. verify --require-connected: every certificate ok in its target, its device connected there (the source still holds its copies)",
+        "13. verify --require-connected: every certificate ok in its target, its device connected there (the source still holds its copies)",
         &[&["verify", m.as_str(), "--require-connected"][..], &targets].concat(),
     )?;
     anyhow::ensure!(
@@ -394,7 +399,7 @@ fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
         "verify should count the source's ACTIVE copies as still_in_source (exit {verified})"
     );
     step(
-        "13. retire --require-connected: deactivate the source's copies of exactly the certificates whose device is connected in its target",
+        "14. retire --require-connected: deactivate the source's copies of exactly the certificates whose device is connected in its target",
         &[
             &["retire", m.as_str(), "--deactivate", "--require-connected"][..],
             &targets,
@@ -402,7 +407,7 @@ fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
         .concat(),
     )?;
     let verified = step(
-        "14. verify --require-connected again: every certificate ok",
+        "15. verify --require-connected again: every certificate ok",
         &[&["verify", m.as_str(), "--require-connected"][..], &targets].concat(),
     )?;
     anyhow::ensure!(
@@ -410,7 +415,7 @@ fn zero_downtime(sim: &SimHandle, dir: &Path) -> anyhow::Result<()> {
         "verify found a certificate not ok (exit {verified})"
     );
     step(
-        "15. handoff --cleanup: every device answered, so the jobs and the wave groups go",
+        "16. handoff --cleanup: every device answered, so the jobs and the wave groups go",
         &[&["handoff", m.as_str(), "--cleanup"][..], &targets].concat(),
     )?;
     println!("\nthe devices, as the simulator saw them:");
