@@ -1,5 +1,5 @@
 //! `report MANIFEST [--html PATH]`: how far the migration is, what failed, how fast, from
-//! every ledger of the manifest (transfer, accept, register, retire; read only, never
+//! every ledger of the manifest (transfer, accept, register, retire, handoff; read only, never
 //! locked): text or JSON on stdout, and with `--html` a self-contained page. With
 //! `--devices`, also whether each certificate's devices arrived (read-only AWS calls, see
 //! [`crate::devices`]).

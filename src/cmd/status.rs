@@ -2,7 +2,7 @@
 //! says (read-only) about the items in doubt. It never takes a ledger's lock and never
 //! writes one: the next run of the command records what AWS says.
 //!
-//! Given a manifest, it reads every ledger of it (transfer, accept, register, retire: those
+//! Given a manifest, it reads every ledger of it (transfer, accept, register, retire, handoff: those
 //! that exist beside it) and counts each certificate once, in the state of the ledger that
 //! says most of it; given a ledger (or `--ledger`), that ledger alone.
 //!
