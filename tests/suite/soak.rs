@@ -28,16 +28,15 @@ fn ten_thousand_certificates_through_every_fault_and_six_kills_end_exactly_once(
     let spec = driver::Soak {
         certs: 10_000,
         // Bare certificates (five calls each, the deactivation among them: a kill can land
-        // between it and the transfer): the debug build this runs is CPU-bound at about
-        // 170 of them a second on 2 cores, while with a policy and a thing each (the
-        // benchmark's) it would take this test minutes.
+        // between it and the transfer): the benchmark's, with a policy and a thing each to
+        // detach, cost seven calls, and this test would take half as long again.
         attachments: false,
-        // 200 certificates a second, above what the debug build reaches; but a burst of
-        // 30 ms holds 6 calls of the 10-TPS operations, so the calls that 64 workers send
-        // together overrun it now and then whatever the machine's speed, and the tool, told
-        // twice the quotas, must slow down (65 throttled calls alone on a quiet machine; a
-        // 0.1 s burst saw none on a loaded one, a 10 ms burst slowed the soak by half).
-        quota_scale: 20.0,
+        // 300 certificates a second, about what the tests' build of the tool reaches on 2
+        // cores; a burst of 30 ms holds 9 calls of the 10-TPS operations, so the calls that
+        // 64 workers send together overrun it whatever the machine's speed, and the tool,
+        // told twice the quotas, must slow down (1,365 throttled calls on a quiet machine; a
+        // 0.1 s burst once saw none on a loaded one).
+        quota_scale: 30.0,
         quota_burst: Duration::from_millis(30),
         overestimate: 2.0,
         fault_rate: 0.001,
