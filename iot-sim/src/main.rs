@@ -231,12 +231,14 @@ fn main() {
                 return 1;
             }
         };
+        // The handlers before the address: whoever reads it may stop us at once.
+        let stop = Stop::install();
         {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "listening on {}", sim.url());
             let _ = out.flush();
         }
-        wait_for_signal().await;
+        stop.wait().await;
         eprintln!("iot-sim: shutting down");
         sim.shutdown();
         0
@@ -245,24 +247,37 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, caught from the moment [`Stop::install`] returns.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    /// Installs the handlers (inside the runtime).
+    fn install() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            Stop { signals }
         }
+        #[cfg(not(unix))]
+        Stop {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Until the first of them arrives.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
