@@ -861,7 +861,8 @@ pub struct AcceptArgs {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = WHAT_TO_CHANGE)]
 pub struct TargetProfileArgs {
-    /// Profile holding the target account's credentials.
+    /// Profile holding the target account's credentials. The targets are reached with this,
+    /// --target-profile-template or --target-role-template: one of the three.
     #[arg(
         long,
         value_name = "PROFILE",
