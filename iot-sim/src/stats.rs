@@ -37,6 +37,16 @@ impl Stats {
         self.calls.get(op).copied().unwrap_or(0)
     }
 
+    /// Calls of every operation that changes state ([`Operation::is_mutating`]), by
+    /// operation (those never called left out): what a client changed, or tried to.
+    pub fn mutating_calls(&self) -> BTreeMap<String, u64> {
+        self.calls
+            .iter()
+            .filter(|(op, _)| Operation::from_name(op).is_some_and(Operation::is_mutating))
+            .map(|(op, n)| (op.clone(), *n))
+            .collect()
+    }
+
     /// Throttled calls of an operation (0 if none).
     pub fn throttled_of(&self, op: &str) -> u64 {
         self.throttled.get(op).copied().unwrap_or(0)
@@ -253,6 +263,7 @@ mod tests {
         let s = StatsCollector::default();
         s.call(Operation::TransferCertificate);
         s.call(Operation::TransferCertificate);
+        s.call(Operation::DescribeCertificate);
         s.throttled(Operation::TransferCertificate);
         s.fault(FaultKind::LostReply);
         s.refused(Refusal::Expired);
@@ -266,6 +277,12 @@ mod tests {
         let snap = s.snapshot();
         assert_eq!(snap.calls_of("TransferCertificate"), 2);
         assert_eq!(snap.throttled_of("TransferCertificate"), 1);
+        // A read is a call, not a change.
+        assert_eq!(snap.calls_of("DescribeCertificate"), 1);
+        assert_eq!(
+            snap.mutating_calls(),
+            BTreeMap::from([("TransferCertificate".to_string(), 2)])
+        );
         assert_eq!(snap.faults["lost-reply"], 1);
         assert_eq!(snap.faults["500"], 0);
         assert_eq!(snap.refused_of(Refusal::Expired), 1);

@@ -17,27 +17,6 @@ use serde_json::Value;
 
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
-/// Every mutating operation the tool may send.
-const MUTATING: [&str; 15] = [
-    "UpdateCertificate",
-    "AttachPolicy",
-    "DetachPolicy",
-    "AttachThingPrincipal",
-    "DetachThingPrincipal",
-    "TransferCertificate",
-    "AcceptCertificateTransfer",
-    "RejectCertificateTransfer",
-    "CancelCertificateTransfer",
-    "CreatePolicy",
-    "CreateThing",
-    "CreateThingType",
-    "CreateThingGroup",
-    "AddThingToThingGroup",
-    "DetachPrincipalPolicy",
-];
-
-pub(crate) const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
-
 fn doc(account: &str, resource: &str) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:{REGION}:{account}:{resource}"}}]}}"#
@@ -129,14 +108,6 @@ fn account<'a>(dump: &'a StateDump, account: &str) -> &'a iot_sim::AccountState 
         .iter()
         .find(|a| a.account == account && a.region == REGION)
         .unwrap_or_else(|| panic!("no account {account} in the simulator"))
-}
-
-fn mutating_calls(env: &Env) -> BTreeMap<&'static str, u64> {
-    let stats = env.sim.stats();
-    MUTATING
-        .iter()
-        .map(|op| (*op, stats.calls_of(op)))
-        .collect()
 }
 
 /// The target holds what the source held, account ids rewritten, attached the same way.
@@ -380,7 +351,7 @@ fn a_fleet_moved_with_carry_works_in_the_target_and_reruns_change_nothing() {
     assert_eq!(verify.json()["without_snapshot"], 0);
 
     // Reruns of both commands make zero mutating calls.
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     env.run(&args).expect_code(0);
     env.run_as(
         TARGET,
@@ -394,7 +365,11 @@ fn a_fleet_moved_with_carry_works_in_the_target_and_reruns_change_nothing() {
         ],
     )
     .expect_code(0);
-    assert_eq!(mutating_calls(&env), calls, "a rerun changed something");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        calls,
+        "a rerun changed something"
+    );
 }
 
 #[test]
@@ -520,12 +495,16 @@ fn accept_carry_without_a_snapshot_accepts_nothing_and_says_why() {
     let mut args = vec!["transfer", "m.csv"];
     args.extend(PREPARE);
     env.run(&args).expect_code(0);
-    let before = mutating_calls(&env);
+    let before = env.sim.stats().mutating_calls();
     let accept = env.run_as(TARGET, &["--output", "json", "accept", "m.csv", "--carry"]);
     // Every certificate refused for the same reason, nothing changed: exit 2, one message.
     accept.expect_code(2);
     assert!(accept.stderr.contains("--from-ledger"), "{}", accept.stderr);
-    assert_eq!(mutating_calls(&env), before, "nothing was accepted");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        before,
+        "nothing was accepted"
+    );
     let rows = read_csv(&env.path("m.accept-failures.csv"));
     assert!(
         rows.iter()
@@ -643,9 +622,9 @@ fn sigkill_during_carry_then_rerun_creates_every_object_once() {
     assert_rebuilt(&env, &ids);
     assert_each_carry_change_done_once(&env);
     assert_ledger_names_every_created_object(&env);
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     env.run_as(TARGET, &accept).expect_code(0);
-    assert_eq!(mutating_calls(&env), calls);
+    assert_eq!(env.sim.stats().mutating_calls(), calls);
 }
 
 #[test]
@@ -667,10 +646,10 @@ fn accept_carry_after_a_plain_accept_rebuilds_without_accepting_again() {
         "the ledger knew they were accepted: no accept was sent again"
     );
     assert_rebuilt(&env, &ids);
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     env.run_as(TARGET, &["accept", "m.csv", "--carry"])
         .expect_code(0);
-    assert_eq!(mutating_calls(&env), calls);
+    assert_eq!(env.sim.stats().mutating_calls(), calls);
 }
 
 #[test]
@@ -711,7 +690,7 @@ fn plan_carry_lists_what_would_be_created_and_flags_conflicts_read_only() {
         "aws-config",
         &format!("[profile t]\naws_access_key_id = {TARGET}\naws_secret_access_key = x\nregion = {REGION}\n"),
     );
-    let before = mutating_calls(&env);
+    let before = env.sim.stats().mutating_calls();
     let out = Run::from(
         env.cmd(&[
             "--output",
@@ -727,7 +706,11 @@ fn plan_carry_lists_what_would_be_created_and_flags_conflicts_read_only() {
         .unwrap(),
     );
     out.expect_code(0);
-    assert_eq!(mutating_calls(&env), before, "plan changed something");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        before,
+        "plan changed something"
+    );
     let carry = &out.json()["carry"];
     let t = &carry["targets"][TARGET];
     assert_eq!(t["counts"]["policy"]["conflict"], 1, "{carry}");

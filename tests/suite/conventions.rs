@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::carry::{carried_fleet, PREPARE};
+use crate::carry::carried_fleet;
 use crate::harness::*;
 
 const LIMIT: Duration = Duration::from_secs(120);

@@ -4,33 +4,10 @@
 //! poison the rerun: the same command corrected takes every certificate, without
 //! `--retry-failed`, exactly once. The wrong account is refused before anything happens.
 
+use std::collections::BTreeMap;
+
 use crate::harness::*;
 use iot_sim::SimConfig;
-
-/// The mutating calls the simulator received: what the tool changed in AWS.
-fn changes(env: &Env) -> u64 {
-    let stats = env.sim.stats();
-    [
-        "UpdateCertificate",
-        "AttachPolicy",
-        "DetachPolicy",
-        "AttachThingPrincipal",
-        "DetachThingPrincipal",
-        "TransferCertificate",
-        "AcceptCertificateTransfer",
-        "RejectCertificateTransfer",
-        "CancelCertificateTransfer",
-        "CreatePolicy",
-        "CreateThing",
-        "CreateThingType",
-        "CreateThingGroup",
-        "AddThingToThingGroup",
-        "RegisterCertificateWithoutCA",
-    ]
-    .iter()
-    .map(|op| stats.calls_of(op))
-    .sum()
-}
 
 /// The outcomes of a ledger's events, in order.
 fn outcomes(env: &Env, ledger: &str) -> Vec<String> {
@@ -54,7 +31,11 @@ fn forgotten_flags_change_nothing_name_the_flags_and_the_corrected_command_takes
     let ids = env.fleet("m.csv", 0..30, "ACTIVE", &["p1"], &["thing-1"]);
     let run = env.run(&["--output", "json", "transfer", "m.csv"]);
     run.expect_code(2);
-    assert_eq!(changes(&env), 0, "AWS was changed");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        BTreeMap::new(),
+        "AWS was changed"
+    );
     for id in &ids {
         let c = env.cert_state(id).unwrap();
         assert_eq!(
@@ -183,7 +164,7 @@ fn a_missing_target_policy_accepts_nothing_and_the_same_command_takes_all_once_i
     let env = Env::unlimited();
     env.fleet("m.csv", 0..12, "INACTIVE", &[], &[]);
     env.run(&["transfer", "m.csv"]).expect_code(0);
-    let before = changes(&env);
+    let before = env.sim.stats().mutating_calls();
     let accept = [
         "--output",
         "json",
@@ -194,7 +175,7 @@ fn a_missing_target_policy_accepts_nothing_and_the_same_command_takes_all_once_i
     ];
     let run = env.run_as(TARGET, &accept);
     run.expect_code(2);
-    assert_eq!(changes(&env), before, "AWS was changed");
+    assert_eq!(env.sim.stats().mutating_calls(), before, "AWS was changed");
     assert!(lines(&run) <= 2, "{}", run.stderr);
     assert!(run.stderr.contains("fleet-policy"), "{}", run.stderr);
     assert!(run.stderr.contains(TARGET), "{}", run.stderr);
@@ -244,7 +225,7 @@ fn another_account_s_credentials_find_nothing_and_the_right_ones_take_all() {
     assert!(run.stderr.contains(TARGET2), "{}", run.stderr);
     assert!(run.stderr.contains("--profile"), "{}", run.stderr);
     assert!(lines(&run) <= 2, "{}", run.stderr);
-    assert_eq!(changes(&env), 0);
+    assert_eq!(env.sim.stats().mutating_calls(), BTreeMap::new());
     // An account that found none of the certificates does not claim the ledger: the same
     // command with the source's credentials takes them all, each once.
     let run = env.run(&["--output", "json", "transfer", "m.csv"]);

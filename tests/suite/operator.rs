@@ -8,8 +8,6 @@ use std::process::Command;
 
 use crate::harness::*;
 
-const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
-
 /// The binary with the harness's hermetic settings, but with instance metadata "available"
 /// at the simulator's address, which answers no metadata request: what a laptop outside
 /// EC2 sees, where aws-config's region and credentials chains end in a failed lookup.

@@ -108,23 +108,6 @@ fn register_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
-const MUTATING: [&str; 9] = [
-    "UpdateCertificate",
-    "AttachPolicy",
-    "DetachPolicy",
-    "AttachThingPrincipal",
-    "DetachThingPrincipal",
-    "RegisterCertificateWithoutCA",
-    "CreatePolicy",
-    "CreateThing",
-    "AddThingToThingGroup",
-];
-
-fn mutating_calls(env: &Env) -> Vec<u64> {
-    let stats = env.sim.stats();
-    MUTATING.iter().map(|op| stats.calls_of(op)).collect()
-}
-
 /// Every certificate is still ACTIVE with its policy and thing in the source, and ACTIVE in
 /// its target with the carried policy (ARNs rewritten) and thing.
 fn assert_registered_and_carried(env: &Env, ids: &[String]) {
@@ -204,9 +187,13 @@ fn register_with_carry_into_two_targets_keeps_the_source_and_a_rerun_changes_not
         6,
         "one registration per certificate"
     );
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     run(&env, &register_args(&["--carry"])).expect_code(0);
-    assert_eq!(mutating_calls(&env), calls, "a rerun changed something");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        calls,
+        "a rerun changed something"
+    );
 
     // verify understands register mode: everything in place in the targets, but the source
     // still holds ACTIVE copies until retire.
@@ -288,9 +275,9 @@ fn lost_replies_and_sigkill_during_register_converge_to_one_registration_each() 
         unknown > 0,
         "no lost reply hit a mutating call: the test proves nothing"
     );
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     run(&env, &args).expect_code(0);
-    assert_eq!(mutating_calls(&env), calls);
+    assert_eq!(env.sim.stats().mutating_calls(), calls);
 }
 
 #[test]
@@ -319,7 +306,7 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
         refused.stderr
     );
 
-    let before = mutating_calls(&env);
+    let before = env.sim.stats().mutating_calls();
     let mut detach = vec!["--output", "json", "retire", "m.csv", "--detach-policies"];
     detach.extend(TEMPLATE);
     let out = run(&env, &detach);
@@ -352,16 +339,19 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
             assert_eq!(src.policies, ["device"], "{id}: refused, untouched");
         }
     }
-    let stats = env.sim.stats();
-    assert_eq!(stats.calls_of("UpdateCertificate"), before[0]);
+    assert_eq!(
+        env.sim.stats().mutating_calls().get("UpdateCertificate"),
+        before.get("UpdateCertificate"),
+        "deactivated without --deactivate"
+    );
 
     // A rerun of the same retire changes nothing: only the unregistered ones are left, all
     // refused again for the same reason (exit 2, one message: register them first).
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     let again = run(&env, &detach);
     again.expect_code(2);
     assert!(again.stderr.contains("register"), "{}", again.stderr);
-    assert_eq!(mutating_calls(&env), calls);
+    assert_eq!(env.sim.stats().mutating_calls(), calls);
 
     // Now --deactivate (a second retirement, in its own ledger): the two registered ones
     // are deactivated, nothing else changes.
@@ -405,10 +395,10 @@ fn retire_refuses_what_the_target_does_not_hold_active_and_changes_only_what_is_
         assert_eq!(src.policies, ["device"], "{id} policy re-attached");
         assert_eq!(src.things, [format!("meter-{i}")]);
     }
-    let calls = mutating_calls(&env);
+    let calls = env.sim.stats().mutating_calls();
     run(&env, &["retire", "m.csv", "--undo"]).expect_code(0);
     assert_eq!(
-        mutating_calls(&env),
+        env.sim.stats().mutating_calls(),
         calls,
         "a second undo changed something"
     );
@@ -460,7 +450,7 @@ fn plan_mode_register_puts_each_certificate_in_its_category_and_changes_nothing(
         no_targets.stderr
     );
 
-    let before = mutating_calls(&env);
+    let before = env.sim.stats().mutating_calls();
     let mut args = vec![
         "--output",
         "json",
@@ -474,7 +464,11 @@ fn plan_mode_register_puts_each_certificate_in_its_category_and_changes_nothing(
     args.extend(TEMPLATE);
     let out = run(&env, &args);
     out.expect_code(0);
-    assert_eq!(mutating_calls(&env), before, "plan changed something");
+    assert_eq!(
+        env.sim.stats().mutating_calls(),
+        before,
+        "plan changed something"
+    );
     let json = out.json();
     let counts = &json["counts"];
     // The fleet's certificates have no CA and DEFAULT mode: issued by AWS IoT, which AWS

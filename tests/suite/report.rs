@@ -9,8 +9,6 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-const PREPARE: [&str; 3] = ["--deactivate", "--detach-policies", "--detach-things"];
-
 /// What `tests/suite/report.rs`'s HTML reader found in a page.
 #[derive(Debug, serde::Deserialize)]
 struct Page {

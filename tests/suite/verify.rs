@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iot::config::{BehaviorVersion, Credentials, Region};
 
-use crate::carry::{carried_fleet, PREPARE};
+use crate::carry::carried_fleet;
 use crate::harness::*;
 
 /// An AWS SDK client for `account` on the simulator: the test's own hand in the target, to
