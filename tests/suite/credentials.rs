@@ -66,6 +66,26 @@ fn fleet(env: &Env, n: u64, targets: &[&'static str]) -> Vec<(String, &'static s
     rows
 }
 
+/// Four INACTIVE certificates without attachments, to [`TARGET`] and [`TARGET2`] in turn, in
+/// manifest `m.csv`. Returns (id, target) per row.
+fn inactive_fleet_in_two_targets(env: &Env) -> Vec<(String, &'static str)> {
+    let ids: Vec<String> = (0..4).map(cert_id).collect();
+    env.seed(
+        SOURCE,
+        REGION,
+        ids.iter()
+            .map(|id| cert(id, "INACTIVE", &[], &[]))
+            .collect(),
+    );
+    let rows: Vec<(String, &'static str)> = ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, if i % 2 == 0 { TARGET } else { TARGET2 }))
+        .collect();
+    env.manifest("m.csv", &rows);
+    rows
+}
+
 /// A profile with the keys of `account` (the simulator's account rule).
 fn keys_profile(name: &str, account: &str) -> String {
     format!(
@@ -278,20 +298,7 @@ fn a_source_role_acts_as_the_source_account() {
 #[test]
 fn accept_and_reject_act_in_every_target_account_with_a_role_template() {
     let env = sim_with_roles(&[TARGET, TARGET2], |_| {});
-    let ids: Vec<String> = (0..4).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), if i % 2 == 0 { TARGET } else { TARGET2 }))
-        .collect();
-    env.manifest("m.csv", &rows);
+    let rows = inactive_fleet_in_two_targets(&env);
     env.run(&["transfer", "m.csv"]).expect_code(0);
     let config = keys_profile("base", SOURCE);
     let run = run_with_config(
@@ -353,20 +360,7 @@ fn accept_and_reject_act_in_every_target_account_with_a_role_template() {
 #[test]
 fn transfer_accepts_in_each_target_through_its_role() {
     let env = sim_with_roles(&[TARGET, TARGET2], |_| {});
-    let ids: Vec<String> = (0..4).map(cert_id).collect();
-    env.seed(
-        SOURCE,
-        REGION,
-        ids.iter()
-            .map(|id| cert(id, "INACTIVE", &[], &[]))
-            .collect(),
-    );
-    let rows: Vec<(String, &str)> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), if i % 2 == 0 { TARGET } else { TARGET2 }))
-        .collect();
-    env.manifest("m.csv", &rows);
+    let rows = inactive_fleet_in_two_targets(&env);
     let config = keys_profile("base", SOURCE);
     let run = run_with_config(
         &env,
