@@ -5,7 +5,6 @@
 //! never create an object twice.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -575,8 +574,6 @@ fn lost_replies_during_carry_create_every_object_once() {
 
 #[test]
 fn sigkill_during_carry_then_rerun_creates_every_object_once() {
-    use std::fs::File;
-    use std::os::unix::process::ExitStatusExt;
     let env = Env::new(SimConfig {
         latency: Duration::from_millis(3),
         latency_jitter: Duration::from_millis(3),
@@ -596,27 +593,15 @@ fn sigkill_during_carry_then_rerun_creates_every_object_once() {
         "4",
     ];
     let mut rng = rng("carry-sigkill");
-    let mut kills = 0;
-    for round in 0..4 {
-        let before = count_lines(&ledger);
-        let err = env.path(&format!("kill-{round}.err"));
-        let mut child = env
-            .cmd_as(TARGET, &accept)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&err).unwrap())
-            .spawn()
-            .expect("binary starts");
-        let grow = rand::Rng::random_range(&mut rng, 2..=25);
-        wait_until("the accept ledger to grow", RUN_LIMIT, || {
-            count_lines(&ledger) >= before + grow || child.try_wait().unwrap().is_some()
-        });
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        if status.signal() == Some(9) {
-            kills += 1;
-        }
-    }
+    let kills = kill_as_the_ledger_grows(
+        &env,
+        || env.cmd_as(TARGET, &accept),
+        &ledger,
+        4,
+        2..=25,
+        &mut rng,
+        RUN_LIMIT,
+    );
     assert!(kills >= 2, "only {kills} runs were killed mid-way");
     env.run_as(TARGET, &accept).expect_code(0);
     assert_rebuilt(&env, &ids);

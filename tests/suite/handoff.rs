@@ -350,9 +350,6 @@ fn handoff_reaches_exactly_the_manifest_things_and_retire_waits_for_each_device(
 #[test]
 fn lost_replies_and_sigkill_during_handoff_never_send_a_second_job() {
     use iot_sim::FaultKind;
-    use std::fs::File;
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
     let env = Env::new(SimConfig {
         latency: Duration::from_millis(3),
         latency_jitter: Duration::from_millis(3),
@@ -376,26 +373,19 @@ fn lost_replies_and_sigkill_during_handoff_never_send_a_second_job() {
         (FaultKind::Duplicate, 0.1),
     ]);
     let mut rng = rng("handoff-sigkill");
-    let mut kills = 0;
-    for round in 0..4 {
-        let before = count_lines(&ledger);
-        let mut child = env
-            .cmd(&args)
-            .env("AWS_CONFIG_FILE", env.path("aws-config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(env.path(&format!("kill-{round}.err"))).unwrap())
-            .spawn()
-            .expect("binary starts");
-        let grow = rand::Rng::random_range(&mut rng, 2..=20);
-        wait_until("the handoff ledger to grow", LIMIT, || {
-            count_lines(&ledger) >= before + grow || child.try_wait().unwrap().is_some()
-        });
-        let _ = child.kill();
-        if child.wait().unwrap().signal() == Some(9) {
-            kills += 1;
-        }
-    }
+    let kills = kill_as_the_ledger_grows(
+        &env,
+        || {
+            let mut c = env.cmd(&args);
+            c.env("AWS_CONFIG_FILE", env.path("aws-config"));
+            c
+        },
+        &ledger,
+        4,
+        2..=20,
+        &mut rng,
+        LIMIT,
+    );
     assert!(kills >= 2, "only {kills} runs were killed mid-way");
     let mut last = run(&env, &args);
     for _ in 0..3 {

@@ -4,8 +4,6 @@
 //! the target holds ACTIVE, only as far as the flags say.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -222,7 +220,6 @@ fn register_with_carry_into_two_targets_keeps_the_source_and_a_rerun_changes_not
 
 #[test]
 fn lost_replies_and_sigkill_during_register_converge_to_one_registration_each() {
-    use std::os::unix::process::ExitStatusExt;
     let env = Env::new(SimConfig {
         latency: Duration::from_millis(3),
         latency_jitter: Duration::from_millis(3),
@@ -232,30 +229,23 @@ fn lost_replies_and_sigkill_during_register_converge_to_one_registration_each() 
     let ledger = env.path("m.register-ledger.jsonl");
     let args = register_args(&["--carry", "--concurrency", "4"]);
     let mut rng = rng("register-sigkill");
-    let mut kills = 0;
     env.sim.set_faults(vec![
         (FaultKind::LostReply, 0.2),
         (FaultKind::Duplicate, 0.1),
     ]);
-    for round in 0..4 {
-        let before = count_lines(&ledger);
-        let mut child = env
-            .cmd(&args)
-            .env("AWS_CONFIG_FILE", env.path("aws-config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(env.path(&format!("kill-{round}.err"))).unwrap())
-            .spawn()
-            .expect("binary starts");
-        let grow = rand::Rng::random_range(&mut rng, 2..=20);
-        wait_until("the register ledger to grow", RUN_LIMIT, || {
-            count_lines(&ledger) >= before + grow || child.try_wait().unwrap().is_some()
-        });
-        let _ = child.kill();
-        if child.wait().unwrap().signal() == Some(9) {
-            kills += 1;
-        }
-    }
+    let kills = kill_as_the_ledger_grows(
+        &env,
+        || {
+            let mut c = env.cmd(&args);
+            c.env("AWS_CONFIG_FILE", env.path("aws-config"));
+            c
+        },
+        &ledger,
+        4,
+        2..=20,
+        &mut rng,
+        RUN_LIMIT,
+    );
     assert!(kills >= 2, "only {kills} runs were killed mid-way");
     let mut last = run(&env, &args);
     if last.code == 4 {

@@ -338,6 +338,40 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Runs `command` (a new process each round) `rounds` times, each SIGKILLed once `ledger`
+/// grew by a random number of lines in `grow` (a run that ends first is left to end), its
+/// stderr in `kill-ROUND.err` beside the env's files. Returns how many runs the kill ended.
+pub fn kill_as_the_ledger_grows(
+    env: &Env,
+    mut command: impl FnMut() -> std::process::Command,
+    ledger: &Path,
+    rounds: usize,
+    grow: std::ops::RangeInclusive<usize>,
+    rng: &mut impl rand::Rng,
+    limit: Duration,
+) -> usize {
+    use std::os::unix::process::ExitStatusExt;
+    let mut kills = 0;
+    for round in 0..rounds {
+        let before = count_lines(ledger);
+        let mut child = command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(env.path(&format!("kill-{round}.err"))).unwrap())
+            .spawn()
+            .expect("binary starts");
+        let grow = rng.random_range(grow.clone());
+        wait_until(&format!("{} to grow", ledger.display()), limit, || {
+            count_lines(ledger) >= before + grow || child.try_wait().unwrap().is_some()
+        });
+        let _ = child.kill();
+        if child.wait().unwrap().signal() == Some(9) {
+            kills += 1;
+        }
+    }
+    kills
+}
+
 /// A random generator whose seed is printed (and can be forced with SURVIVAL_SEED), so a
 /// failure can be replayed.
 pub fn rng(test: &str) -> rand::rngs::StdRng {
