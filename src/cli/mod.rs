@@ -522,8 +522,7 @@ fn optional_targets(a: clap::Arg) -> clap::Arg {
     if !TARGETS.contains(&a.get_id().as_str()) {
         return a;
     }
-    a.required_unless_present(clap::builder::Resettable::Reset)
-        .requires("on")
+    a.requires("on")
         .group("target_credentials")
         .help_heading(AWS_CONNECTION)
 }
