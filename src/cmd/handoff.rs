@@ -40,7 +40,7 @@ pub async fn run(global: &GlobalArgs, args: HandoffArgs) -> Result<ExitCode, Err
     );
     let handoff = HandoffOptions {
         targets: super::target_credentials(&args.targets)
-            .expect("clap requires target credentials"),
+            .expect("Cli::parse_checked requires target credentials"),
         document,
         wave_size: args.wave_size as usize,
         settings: JobSettings {

@@ -137,8 +137,8 @@ pub fn run_options(
     }
 }
 
-/// The target accounts' credentials the flags name (clap requires one of the flags
-/// wherever they are needed).
+/// The target accounts' credentials the flags name (the command line requires one of the
+/// flags wherever they are needed: `Cli::parse_checked`, or clap for `--devices`).
 pub fn target_credentials(args: &TargetProfileArgs) -> Option<TargetCredentials> {
     TargetCredentials::from_flags(
         args.target_profile.as_deref(),

@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Er
     );
     let register = RegisterOptions {
         targets: super::target_credentials(&args.targets)
-            .expect("clap requires target credentials"),
+            .expect("Cli::parse_checked requires target credentials"),
         status: args.status,
         carry: args.carry.then_some(args.on_conflict),
     };

@@ -24,7 +24,7 @@ pub async fn run(global: &GlobalArgs, args: RetireArgs) -> Result<ExitCode, Erro
     }
     let retire = RetireOptions {
         targets: super::target_credentials(&args.targets)
-            .expect("clap requires target credentials"),
+            .expect("Cli::parse_checked requires target credentials"),
         steps: PrepareSteps {
             deactivate: args.deactivate,
             detach_policies: args.detach_policies,

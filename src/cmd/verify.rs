@@ -17,8 +17,8 @@ use crate::verify::{verify, Sides};
 pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Error> {
     let settings = super::settings(global, &args.pacing);
     let manifest = Manifest::load(&args.manifest)?;
-    let targets =
-        super::target_credentials(&args.targets).expect("clap requires target credentials");
+    let targets = super::target_credentials(&args.targets)
+        .expect("Cli::parse_checked requires target credentials");
     for w in manifest.warnings() {
         tracing::warn!("{}:{w}", args.manifest.display());
     }
