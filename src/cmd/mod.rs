@@ -28,7 +28,8 @@ use crate::cli::{
     DevicesArgs, GlobalArgs, OtherTargetsArgs, OutputFiles, PacingArgs, RunLimitArgs,
     TargetProfileArgs, DEFAULT_CONCURRENCY,
 };
-use crate::devices::LookOptions;
+use crate::devices::{DevicesReport, LookOptions};
+use crate::error::ExitCode;
 use crate::pacer::RateSettings;
 use crate::progress::ProgressSettings;
 use crate::retry::RetryPolicy;
@@ -134,6 +135,16 @@ pub fn run_options(
         concurrency: pacing.concurrency,
         canary,
         failed,
+    }
+}
+
+/// How `status` and `report` end: stopped (exit 4) when a signal cut their `--devices`
+/// lookup short, else success.
+fn exit_after_devices(devices: Option<&DevicesReport>) -> ExitCode {
+    if devices.is_some_and(|d| d.stopped.is_some()) {
+        ExitCode::Stopped
+    } else {
+        ExitCode::Success
     }
 }
 

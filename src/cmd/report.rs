@@ -45,10 +45,5 @@ pub async fn run(global: &GlobalArgs, args: ReportArgs) -> Result<ExitCode, Erro
         report.html = Some(path.clone());
     }
     output::emit(global.output, &report);
-    let stopped = report.devices.as_ref().is_some_and(|d| d.stopped.is_some());
-    Ok(if stopped {
-        ExitCode::Stopped
-    } else {
-        ExitCode::Success
-    })
+    Ok(super::exit_after_devices(report.devices.as_ref()))
 }

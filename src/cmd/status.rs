@@ -69,12 +69,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Erro
         report.devices = Some(devices::look(path, manifest, options).await?);
     }
     output::emit(global.output, &report);
-    let stopped = report.devices.as_ref().is_some_and(|d| d.stopped.is_some());
-    Ok(if stopped {
-        ExitCode::Stopped
-    } else {
-        ExitCode::Success
-    })
+    Ok(super::exit_after_devices(report.devices.as_ref()))
 }
 
 /// Asks AWS, read-only, whether each open intent took effect, with the credentials of this
